@@ -252,7 +252,7 @@ spec:
       env:
         - name: DC_HTTP
           value: {{ $v.healthPort | quote }}
-        {{- include (printf "dockercoins.env.%s" .component) $root | nindent 8 }}
+        {{- include (printf "dockercoins.env.%s" .component) $root | trim | nindent 8 }}
         {{- if include "dockercoins.secretEnabled" $root }}
         - name: DC_REDIS_PASSWORD
           valueFrom:
@@ -272,7 +272,7 @@ spec:
           containerPort: {{ $v.healthPort }}
           protocol: TCP
         {{- if has .component (list "broker" "dispatcher" "webui") }}
-        {{- include (printf "dockercoins.ports.%s" .component) $root | nindent 8 }}
+        {{- include (printf "dockercoins.ports.%s" .component) $root | trim | nindent 8 }}
         {{- end }}
       {{- with $v.probes.startup }}
       {{- if .enabled }}
@@ -332,7 +332,7 @@ spec:
     - name: tmp
       emptyDir:
         sizeLimit: 16Mi
-  {{- include "dockercoins.scheduling" (dict "root" $root "cfg" $cfg) | nindent 2 }}
+  {{- with include "dockercoins.scheduling" (dict "root" $root "cfg" $cfg) | trim }}{{ . | nindent 2 }}{{ end }}
 {{- end }}
 
 {{/* nodeSelector (role merged over global), tolerations and affinity (role replaces global). */}}

@@ -8,7 +8,8 @@
 //	kcheck leftovers -n NS -selector SEL    list every listable resource (namespaced in
 //	                                        NS, and cluster-scoped) matching SEL; exit 1
 //	                                        when anything is found
-//	kcheck field -n NS RESOURCE NAME PATH   print one field, e.g. deployments.apps x spec.replicas
+//	kcheck field -n NS RESOURCE NAME PATH   print one field (JSON unless scalar), e.g.
+//	                                        kcheck field deployments.apps x spec.replicas
 //
 // The kubeconfig comes from -kubeconfig or $KUBECONFIG.
 package main
@@ -17,6 +18,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -302,6 +304,15 @@ func field(ctx context.Context, cfg *rest.Config, ns string, args []string) erro
 	if err != nil || !ok {
 		return fmt.Errorf("%s: no field %s (%v)", args[1], args[2], err)
 	}
-	fmt.Println(v)
+	switch v.(type) {
+	case map[string]interface{}, []interface{}:
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		fmt.Println(string(b))
+	default:
+		fmt.Println(v)
+	}
 	return nil
 }

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# values.schema.json rejects bad values with a message that names the value and the
+# rule; template-level guards fail with a sentence. Each case asserts on the message.
+. "$(dirname "$0")/common.sh"
+
+# reject "description" "expected message (grep -E)" helm-args...
+reject() {
+    local desc=$1 want=$2 out; shift 2
+    if out=$("$HELM" template dockercoins "$CHART" "$@" 2>&1); then
+        not_ok "$desc: accepted"
+        return
+    fi
+    if grep -qE -- "$want" <<<"$out"; then
+        ok "$desc"
+    else
+        not_ok "$desc: message does not match /$want/"
+        printf '%s\n' "$out" | diag
+    fi
+}
+
+reject "negative replica count" \
+    "at '/worker/replicas': minimum: got -1, want 0" --set worker.replicas=-1
+reject "negative hasher replicas from a values file" \
+    "at '/hasher/replicas': minimum: got -3, want 0" -f <(printf 'hasher:\n  replicas: -3\n')
+reject "wrong type (string for integer)" \
+    "at '/worker/replicas': got string, want integer" --set-string worker.replicas=3
+reject "wrong type (number for boolean)" \
+    "at '/raw': got number, want boolean" --set raw=1
+reject "unknown top-level key (typo)" \
+    "additional properties 'wroker' not allowed" --set wroker.replicas=2
+reject "unknown nested key" \
+    "at '/rng': additional properties 'replica' not allowed" --set rng.replica=2
+reject "rng.kind outside Deployment|DaemonSet" \
+    "at '/rng/kind': value must be one of 'Deployment', 'DaemonSet'" --set rng.kind=StatefulSet
+reject "second broker" "at '/broker/replicas': value must be 1" --set broker.replicas=2
+reject "batch above 4096" "at '/dispatcher/batch': maximum" --set dispatcher.batch=5000
+reject "external Redis without a host" \
+    "at '/externalRedis/host': minLength" --set redis.enabled=false
+reject "bad-release role that has no readiness to break" \
+    "at '/badRelease/roles/0': value must be one of" --set badRelease.roles[0]=redis
+reject "HPA on a DaemonSet rng" \
+    "rng.autoscaling.enabled needs rng.kind: Deployment" \
+    --set rng.kind=DaemonSet --set rng.autoscaling.enabled=true
+reject "health port out of range" "at '/healthPort': maximum" --set healthPort=70000
+
+# And the good neighbours of those values pass.
+check "replicas 0 is allowed" "$HELM" template dockercoins "$CHART" --set worker.replicas=0
+check "external Redis with a host" "$HELM" template dockercoins "$CHART" \
+    --set redis.enabled=false --set externalRedis.host=redis.example
+finish

@@ -68,11 +68,7 @@ app.kubernetes.io/part-of: dockercoins
 {{- end }}
 
 {{- define "dockercoins.redisImage" -}}
-{{- if .Values.redis.image.repository }}
-{{- printf "%s:%s" .Values.redis.image.repository (default "latest" .Values.redis.image.tag) }}
-{{- else }}
-{{- include "dockercoins.image" . }}
-{{- end }}
+{{- printf "%s:%s" .Values.redis.image.repository (default (default .Chart.AppVersion .Values.image.tag) .Values.redis.image.tag) }}
 {{- end }}
 
 {{/* HOST:PORT of Redis, in-release or external (the schema makes host required then). */}}

@@ -1,0 +1,725 @@
+/*  dc_broker: see the header. One thread, one ROUTER, a zloop with three timers:
+    heartbeats (and dead-worker detection), queue expiry, and the 1 s stats snapshot.
+    Time is kept in microseconds of the monotonic clock. */
+#include "dc_broker.h"
+#include "dc_hist.h"
+#include "dc_mdp.h"
+#include "dc_redis.h"
+#include "dc_svc.h"
+
+#include <assert.h>
+#include <inttypes.h>
+
+#define DC_BROKER_EXPIRY_TICK_MS 50
+#define DC_BROKER_HIST_SAMPLES 8192
+#define DC_BROKER_HIST_WINDOW_MS 10000
+
+typedef struct _s_service_t s_service_t;
+
+typedef struct {
+    zframe_t *client;
+    zmsg_t *body;
+    int64_t queued_us;
+    int64_t started_us;
+} s_request_t;
+
+typedef struct {
+    char *id; /* hex of the routing id */
+    zframe_t *identity;
+    s_service_t *service;
+    int64_t expiry_us;
+    s_request_t *request; /* in flight on this worker */
+    void *idle_handle;    /* its place in service->idle, when idle */
+} s_worker_t;
+
+struct _s_service_t {
+    char name[DC_MDP_SERVICE_MAX + 1];
+    zlistx_t *queue; /* s_request_t, oldest first */
+    zlistx_t *idle;  /* s_worker_t, least recently used first */
+    size_t workers;
+    size_t queue_max; /* deepest queue since the last snapshot */
+    uint64_t served, errors, served_at_snapshot;
+    int64_t busy_us; /* worker time spent on requests since the last snapshot */
+    dc_hist_t *wait, *svc;
+    bool saturated;
+};
+
+typedef struct {
+    uint64_t requests, replies, drops, requeued, expired, unroutable;
+} s_counters_t;
+
+struct _dc_broker_t {
+    dc_broker_cfg_t cfg;
+    zsock_t *router;
+    zsock_t *pipe;
+    zloop_t *loop;
+    zhashx_t *services; /* name -> s_service_t */
+    zhashx_t *workers;  /* hex id -> s_worker_t */
+    dc_redis_t *redis;
+    s_counters_t n;
+    int64_t snapshot_us;
+};
+
+static int64_t s_now_us(void)
+{
+    return zclock_usecs();
+}
+
+static void s_request_destroy(s_request_t **req_p)
+{
+    if (*req_p) {
+        zframe_destroy(&(*req_p)->client);
+        zmsg_destroy(&(*req_p)->body);
+        free(*req_p);
+        *req_p = NULL;
+    }
+}
+
+static void s_service_destroy(s_service_t **svc_p)
+{
+    s_service_t *svc = *svc_p;
+    if (!svc)
+        return;
+    s_request_t *req;
+    while ((req = zlistx_detach(svc->queue, NULL)))
+        s_request_destroy(&req);
+    zlistx_destroy(&svc->queue);
+    zlistx_destroy(&svc->idle);
+    dc_hist_destroy(&svc->wait);
+    dc_hist_destroy(&svc->svc);
+    free(svc);
+    *svc_p = NULL;
+}
+
+static s_service_t *s_service_require(dc_broker_t *self, const char *name)
+{
+    s_service_t *svc = zhashx_lookup(self->services, name);
+    if (svc || zhashx_size(self->services) >= DC_BROKER_SERVICES_MAX)
+        return svc;
+    svc = calloc(1, sizeof *svc);
+    assert(svc);
+    snprintf(svc->name, sizeof svc->name, "%s", name);
+    svc->queue = zlistx_new();
+    svc->idle = zlistx_new();
+    svc->wait = dc_hist_new(DC_BROKER_HIST_SAMPLES, DC_BROKER_HIST_WINDOW_MS);
+    svc->svc = dc_hist_new(DC_BROKER_HIST_SAMPLES, DC_BROKER_HIST_WINDOW_MS);
+    zhashx_insert(self->services, name, svc);
+    return svc;
+}
+
+/*  Sends msg on the ROUTER; an unroutable or blocked peer is counted, never waited for. */
+static int s_send(dc_broker_t *self, zmsg_t **msg_p)
+{
+    if (zmsg_send(msg_p, self->router) == 0)
+        return 0;
+    zmsg_destroy(msg_p);
+    self->n.unroutable++;
+    return -1;
+}
+
+static void s_reply_client(dc_broker_t *self, zframe_t *client, const char *service,
+                           zmsg_t **body_p)
+{
+    zmsg_t *msg = dc_mdp_client_reply(client, service, body_p);
+    if (s_send(self, &msg) == 0)
+        self->n.replies++;
+}
+
+static void s_reply_error(dc_broker_t *self, s_service_t *svc, zframe_t *client,
+                          const char *service, int status, const char *reason)
+{
+    zmsg_t *body = dc_svc_reply_error(status, reason);
+    s_reply_client(self, client, service, &body);
+    if (svc)
+        svc->errors++;
+}
+
+static void s_send_worker(dc_broker_t *self, s_worker_t *w, int command, zframe_t *client,
+                          zmsg_t **body_p)
+{
+    zmsg_t *msg = dc_mdp_worker_msg(w->identity, command, NULL, client, body_p);
+    s_send(self, &msg);
+}
+
+/*  Hands queued requests to idle workers, least recently used first. */
+static void s_dispatch(dc_broker_t *self, s_service_t *svc)
+{
+    while (zlistx_size(svc->idle) && zlistx_size(svc->queue)) {
+        s_worker_t *w = zlistx_detach(svc->idle, NULL);
+        w->idle_handle = NULL;
+        s_request_t *req = zlistx_detach(svc->queue, NULL);
+        req->started_us = s_now_us();
+        dc_hist_add(svc->wait, req->started_us / 1000,
+                    (uint32_t)((req->started_us - req->queued_us) / 1000));
+        zmsg_t *body = zmsg_dup(req->body);
+        w->request = req;
+        s_send_worker(self, w, DC_MDPW_REQUEST, req->client, &body);
+    }
+}
+
+static void s_worker_idle(s_worker_t *w)
+{
+    w->idle_handle = zlistx_add_end(w->service->idle, w);
+}
+
+/*  Forgets a worker; its request in flight goes back to the head of the queue. */
+static void s_worker_delete(dc_broker_t *self, s_worker_t *w, const char *why)
+{
+    s_service_t *svc = w->service;
+    if (w->idle_handle)
+        zlistx_delete(svc->idle, w->idle_handle);
+    if (w->request) {
+        /* the wait clock restarts: the request gets a fair chance on another worker */
+        w->request->queued_us = s_now_us();
+        zlistx_add_start(svc->queue, w->request);
+        w->request = NULL;
+        self->n.requeued++;
+    }
+    svc->workers--;
+    zsys_info("broker: %s worker %s left (%s); %zu left, %zu queued", svc->name, w->id, why,
+              svc->workers, zlistx_size(svc->queue));
+    zhashx_delete(self->workers, w->id);
+    s_dispatch(self, svc);
+}
+
+static void s_worker_free(void **item)
+{
+    s_worker_t *w = *item;
+    zframe_destroy(&w->identity);
+    zstr_free(&w->id);
+    free(w);
+    *item = NULL;
+}
+
+static void s_drop(dc_broker_t *self, zframe_t *sender, const char *reason)
+{
+    self->n.drops++;
+    /* first few, then powers of two: a flood cannot flood the log */
+    if (self->n.drops <= 10 || (self->n.drops & (self->n.drops - 1)) == 0) {
+        char *id = sender ? zframe_strhex(sender) : strdup("?");
+        zsys_warning("broker: dropped message from %s: %s (%" PRIu64 " drops so far)", id, reason,
+                     self->n.drops);
+        free(id);
+    }
+}
+
+static void s_mmi(dc_broker_t *self, dc_mdp_msg_t *m)
+{
+    zmsg_t *body = zmsg_new();
+    if (streq(m->service, "mmi.service")) {
+        char *name = zmsg_popstr(m->body);
+        s_service_t *svc = name ? zhashx_lookup(self->services, name) : NULL;
+        zmsg_addstr(body, svc && svc->workers ? "200" : "404");
+        zstr_free(&name);
+    } else if (streq(m->service, "mmi.stats")) {
+        zmsg_addstr(body, "200");
+        char json[4096];
+        size_t off = snprintf(json, sizeof json, "{");
+        for (s_service_t *s = zhashx_first(self->services); s; s = zhashx_next(self->services))
+            off += snprintf(json + off, off < sizeof json ? sizeof json - off : 0,
+                            "%s\"%s\":{\"workers\":%zu,\"idle\":%zu,\"queue\":%zu,"
+                            "\"served\":%" PRIu64 ",\"errors\":%" PRIu64 "}",
+                            off > 1 ? "," : "", s->name, s->workers, zlistx_size(s->idle),
+                            zlistx_size(s->queue), s->served, s->errors);
+        if (off + 2 > sizeof json)
+            off = sizeof json - 2;
+        snprintf(json + off, sizeof json - off, "}");
+        zmsg_addstr(body, json);
+    } else
+        zmsg_addstr(body, "501");
+    s_reply_client(self, m->sender, m->service, &body);
+}
+
+static void s_on_client(dc_broker_t *self, dc_mdp_msg_t *m)
+{
+    self->n.requests++;
+    if (strncmp(m->service, "mmi.", 4) == 0) {
+        s_mmi(self, m);
+        return;
+    }
+    s_service_t *svc = s_service_require(self, m->service);
+    if (!svc) {
+        s_reply_error(self, NULL, m->sender, m->service, DC_SVC_UNAVAILABLE,
+                      "too many services");
+        return;
+    }
+    if (zlistx_size(svc->queue) >= self->cfg.max_queue) {
+        s_reply_error(self, svc, m->sender, m->service, DC_SVC_UNAVAILABLE, "queue full");
+        return;
+    }
+    s_request_t *req = calloc(1, sizeof *req);
+    assert(req);
+    req->client = m->sender;
+    req->body = m->body;
+    m->sender = NULL;
+    m->body = NULL;
+    req->queued_us = s_now_us();
+    zlistx_add_end(svc->queue, req);
+    if (zlistx_size(svc->queue) > svc->queue_max)
+        svc->queue_max = zlistx_size(svc->queue);
+    s_dispatch(self, svc);
+}
+
+static void s_on_ready(dc_broker_t *self, dc_mdp_msg_t *m, char *id)
+{
+    s_service_t *svc = strncmp(m->service, "mmi.", 4) ? s_service_require(self, m->service) : NULL;
+    if (!svc) {
+        zmsg_t *msg = dc_mdp_worker_msg(m->sender, DC_MDPW_DISCONNECT, NULL, NULL, NULL);
+        s_send(self, &msg);
+        s_drop(self, m->sender, "READY for a reserved or one service too many");
+        zstr_free(&id);
+        return;
+    }
+    s_worker_t *w = calloc(1, sizeof *w);
+    assert(w);
+    w->id = id;
+    w->identity = zframe_dup(m->sender);
+    w->service = svc;
+    w->expiry_us = s_now_us() + (int64_t)self->cfg.heartbeat_ms * 1000 * DC_BROKER_LIVENESS;
+    zhashx_insert(self->workers, id, w);
+    svc->workers++;
+    zsys_info("broker: %s worker %s ready; %zu workers", svc->name, id, svc->workers);
+    s_worker_idle(w);
+    s_dispatch(self, svc);
+}
+
+static void s_on_reply(dc_broker_t *self, s_worker_t *w, dc_mdp_msg_t *m)
+{
+    s_request_t *req = w->request;
+    if (!req || !zframe_eq(req->client, m->client)) {
+        s_drop(self, m->sender, "REPLY for no request of this worker");
+        return;
+    }
+    s_service_t *svc = w->service;
+    int64_t now = s_now_us();
+    int64_t from = req->started_us > self->snapshot_us ? req->started_us : self->snapshot_us;
+    svc->busy_us += now - from;
+    dc_hist_add(svc->svc, now / 1000, (uint32_t)((now - req->started_us) / 1000));
+    svc->served++;
+    s_reply_client(self, req->client, svc->name, &m->body);
+    s_request_destroy(&w->request);
+    s_worker_idle(w);
+    s_dispatch(self, svc);
+}
+
+static void s_on_worker(dc_broker_t *self, dc_mdp_msg_t *m)
+{
+    char *id = zframe_strhex(m->sender);
+    s_worker_t *w = zhashx_lookup(self->workers, id);
+    if (m->command == DC_MDPW_READY) {
+        if (w) {
+            s_drop(self, m->sender, "READY from a worker already registered");
+            s_worker_delete(self, w, "protocol error");
+            zstr_free(&id);
+        } else
+            s_on_ready(self, m, id);
+        return;
+    }
+    zstr_free(&id);
+    if (!w) {
+        /* a worker we do not know (we restarted, or it expired): make it start over */
+        if (m->command != DC_MDPW_DISCONNECT) {
+            zmsg_t *msg = dc_mdp_worker_msg(m->sender, DC_MDPW_DISCONNECT, NULL, NULL, NULL);
+            s_send(self, &msg);
+        }
+        return;
+    }
+    w->expiry_us = s_now_us() + (int64_t)self->cfg.heartbeat_ms * 1000 * DC_BROKER_LIVENESS;
+    if (m->command == DC_MDPW_REPLY)
+        s_on_reply(self, w, m);
+    else if (m->command == DC_MDPW_DISCONNECT)
+        s_worker_delete(self, w, "disconnected");
+}
+
+static int s_on_router(zloop_t *loop, zsock_t *router, void *arg)
+{
+    (void)loop;
+    dc_broker_t *self = arg;
+    zmsg_t *msg = zmsg_recv(router);
+    if (!msg)
+        return -1; /* interrupted */
+    dc_mdp_msg_t m;
+    const char *reason;
+    if (dc_mdp_decode_router(&msg, &m, &reason) != 0)
+        s_drop(self, m.sender, reason);
+    else if (m.peer == 'C')
+        s_on_client(self, &m);
+    else
+        s_on_worker(self, &m);
+    dc_mdp_msg_clear(&m);
+    return 0;
+}
+
+static int s_on_heartbeat(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    dc_broker_t *self = arg;
+    int64_t now = s_now_us();
+    zlistx_t *dead = zlistx_new();
+    for (s_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers)) {
+        if (w->expiry_us < now)
+            zlistx_add_end(dead, w);
+        else
+            s_send_worker(self, w, DC_MDPW_HEARTBEAT, NULL, NULL);
+    }
+    for (s_worker_t *w = zlistx_first(dead); w; w = zlistx_next(dead)) {
+        self->n.expired++;
+        s_worker_delete(self, w, "no heartbeat");
+    }
+    zlistx_destroy(&dead);
+    return 0;
+}
+
+/*  Answers requests that waited longer than max_wait: the oldest are at the head. */
+static int s_on_expiry(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    dc_broker_t *self = arg;
+    int64_t limit = s_now_us() - (int64_t)self->cfg.max_wait_ms * 1000;
+    for (s_service_t *svc = zhashx_first(self->services); svc;
+         svc = zhashx_next(self->services)) {
+        s_request_t *req;
+        while ((req = zlistx_first(svc->queue)) && req->queued_us < limit) {
+            zlistx_detach(svc->queue, NULL);
+            char reason[128];
+            snprintf(reason, sizeof reason, "%s after %d ms in the queue",
+                     svc->workers ? "no worker free" : "no worker for this service",
+                     self->cfg.max_wait_ms);
+            s_reply_error(self, svc, req->client, svc->name, DC_SVC_UNAVAILABLE, reason);
+            s_request_destroy(&req);
+        }
+    }
+    return 0;
+}
+
+static void s_add_field(zmsg_t *fields, const char *name, uint64_t value)
+{
+    zmsg_addstr(fields, name);
+    zmsg_addstrf(fields, "%" PRIu64, value);
+}
+
+typedef struct {
+    size_t idle, queue;
+    uint64_t busy_pct, served_per_s;
+    uint32_t wait50, wait99, svc50, svc99;
+} s_snapshot_t;
+
+static s_snapshot_t s_service_snapshot(dc_broker_t *self, s_service_t *svc, int64_t now)
+{
+    s_snapshot_t s = {.idle = zlistx_size(svc->idle), .queue = zlistx_size(svc->queue)};
+    int64_t span = now - self->snapshot_us;
+    for (s_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers))
+        if (w->service == svc && w->request)
+            svc->busy_us += now - (w->request->started_us > self->snapshot_us
+                                       ? w->request->started_us
+                                       : self->snapshot_us);
+    s.busy_pct = svc->workers && span > 0 ? (uint64_t)(100 * svc->busy_us / (span * (int64_t)svc->workers)) : 0;
+    if (s.busy_pct > 100)
+        s.busy_pct = 100;
+    s.served_per_s = span > 0 ? (svc->served - svc->served_at_snapshot) * 1000000 / (uint64_t)span : 0;
+    s.wait50 = dc_hist_quantile(svc->wait, now / 1000, 0.5, NULL);
+    s.wait99 = dc_hist_quantile(svc->wait, now / 1000, 0.99, NULL);
+    s.svc50 = dc_hist_quantile(svc->svc, now / 1000, 0.5, NULL);
+    s.svc99 = dc_hist_quantile(svc->svc, now / 1000, 0.99, NULL);
+    return s;
+}
+
+static void s_log_saturation(s_service_t *svc, const s_snapshot_t *s)
+{
+    bool saturated = s->queue > 0 && svc->queue_max > 1 && s->busy_pct >= 90;
+    if (saturated != svc->saturated)
+        zsys_info("broker: %s %s (workers %zu, busy %" PRIu64 "%%, queue %zu, p99 wait %u ms)",
+                  svc->name, saturated ? "is saturated: add workers to it" : "is keeping up",
+                  svc->workers, s->busy_pct, s->queue, s->wait99);
+    svc->saturated = saturated;
+}
+
+static void s_publish_service(dc_broker_t *self, s_service_t *svc, const s_snapshot_t *s,
+                              char **metrics, size_t *len)
+{
+    if (self->redis) {
+        zmsg_t *f = zmsg_new();
+        s_add_field(f, "workers", svc->workers);
+        s_add_field(f, "idle", s->idle);
+        s_add_field(f, "busy_pct", s->busy_pct);
+        s_add_field(f, "queue", s->queue);
+        s_add_field(f, "queue_max", svc->queue_max);
+        s_add_field(f, "served", svc->served);
+        s_add_field(f, "served_per_s", s->served_per_s);
+        s_add_field(f, "errors", svc->errors);
+        s_add_field(f, "wait_p50_ms", s->wait50);
+        s_add_field(f, "wait_p99_ms", s->wait99);
+        s_add_field(f, "svc_p50_ms", s->svc50);
+        s_add_field(f, "svc_p99_ms", s->svc99);
+        s_add_field(f, "ts_ms", (uint64_t)zclock_time());
+        char key[128];
+        snprintf(key, sizeof key, "dc:stats:%s", svc->name);
+        dc_redis_stats(self->redis, key, &f);
+    }
+    FILE *out = open_memstream(metrics, len);
+    fprintf(out,
+            "dc_broker_service_workers{service=\"%s\"} %zu\n"
+            "dc_broker_service_idle{service=\"%s\"} %zu\n"
+            "dc_broker_service_queue{service=\"%s\"} %zu\n"
+            "dc_broker_service_busy_ratio{service=\"%s\"} %.2f\n"
+            "dc_broker_service_served_total{service=\"%s\"} %" PRIu64 "\n"
+            "dc_broker_service_errors_total{service=\"%s\"} %" PRIu64 "\n"
+            "dc_broker_service_wait_seconds{service=\"%s\",quantile=\"0.5\"} %.3f\n"
+            "dc_broker_service_wait_seconds{service=\"%s\",quantile=\"0.99\"} %.3f\n"
+            "dc_broker_service_time_seconds{service=\"%s\",quantile=\"0.5\"} %.3f\n"
+            "dc_broker_service_time_seconds{service=\"%s\",quantile=\"0.99\"} %.3f\n",
+            svc->name, svc->workers, svc->name, s->idle, svc->name, s->queue, svc->name,
+            (double)s->busy_pct / 100, svc->name, svc->served, svc->name, svc->errors, svc->name,
+            s->wait50 / 1e3, svc->name, s->wait99 / 1e3, svc->name, s->svc50 / 1e3, svc->name,
+            s->svc99 / 1e3);
+    fclose(out);
+}
+
+static char *s_broker_metrics(dc_broker_t *self)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    fprintf(out,
+            "# TYPE dc_broker_requests_total counter\ndc_broker_requests_total %" PRIu64 "\n"
+            "dc_broker_replies_total %" PRIu64 "\ndc_broker_drops_total %" PRIu64 "\n"
+            "dc_broker_requeued_total %" PRIu64 "\ndc_broker_expired_workers_total %" PRIu64 "\n"
+            "dc_broker_unroutable_total %" PRIu64 "\n",
+            self->n.requests, self->n.replies, self->n.drops, self->n.requeued, self->n.expired,
+            self->n.unroutable);
+    fclose(out);
+    return text;
+}
+
+static void s_publish_broker(dc_broker_t *self)
+{
+    if (!self->redis)
+        return;
+    zmsg_t *f = zmsg_new();
+    s_add_field(f, "requests", self->n.requests);
+    s_add_field(f, "replies", self->n.replies);
+    s_add_field(f, "drops", self->n.drops);
+    s_add_field(f, "requeued", self->n.requeued);
+    s_add_field(f, "expired_workers", self->n.expired);
+    s_add_field(f, "unroutable", self->n.unroutable);
+    s_add_field(f, "ts_ms", (uint64_t)zclock_time());
+    dc_redis_stats(self->redis, "dc:stats:broker", &f);
+}
+
+static int s_on_snapshot(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    dc_broker_t *self = arg;
+    int64_t now = s_now_us();
+    char *all = s_broker_metrics(self);
+    for (s_service_t *svc = zhashx_first(self->services); svc;
+         svc = zhashx_next(self->services)) {
+        s_snapshot_t s = s_service_snapshot(self, svc, now);
+        s_log_saturation(svc, &s);
+        char *text = NULL;
+        size_t len = 0;
+        s_publish_service(self, svc, &s, &text, &len);
+        char *joined = zsys_sprintf("%s%s", all, text);
+        free(all);
+        free(text);
+        all = joined;
+        svc->queue_max = zlistx_size(svc->queue);
+        svc->busy_us = 0;
+        svc->served_at_snapshot = svc->served;
+    }
+    s_publish_broker(self);
+    dc_http_set_metrics(self->cfg.http, &all);
+    free(all);
+    self->snapshot_us = now;
+    return 0;
+}
+
+static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    char *cmd = zstr_recv(pipe);
+    bool term = !cmd || streq(cmd, "$TERM");
+    zstr_free(&cmd);
+    return term ? -1 : 0;
+}
+
+dc_broker_t *dc_broker_new(const dc_broker_cfg_t *cfg)
+{
+    dc_broker_t *self = calloc(1, sizeof *self);
+    assert(self);
+    self->cfg = *cfg;
+    self->router = zsock_new(ZMQ_ROUTER);
+    zsock_set_router_mandatory(self->router, 1);
+    zsock_set_sndtimeo(self->router, 0);
+    zsock_set_maxmsgsize(self->router, DC_MDP_FRAME_LIMIT);
+    if (zsock_attach(self->router, cfg->endpoint, true) != 0) {
+        zsys_error("broker: cannot bind %s (port in use? see --bind / DC_BROKER_BIND)",
+                   cfg->endpoint);
+        dc_broker_destroy(&self);
+        return NULL;
+    }
+    self->services = zhashx_new();
+    zhashx_set_destructor(self->services, (zhashx_destructor_fn *)s_service_destroy);
+    self->workers = zhashx_new();
+    zhashx_set_destructor(self->workers, s_worker_free);
+    if (cfg->redis && *cfg->redis)
+        self->redis = dc_redis_new(cfg->redis, NULL);
+    self->snapshot_us = s_now_us();
+    zsys_info("broker: serving MDP/0.1 on %s (heartbeat %d ms, queue %zu, max wait %d ms)",
+              cfg->endpoint, cfg->heartbeat_ms, cfg->max_queue, cfg->max_wait_ms);
+    return self;
+}
+
+void dc_broker_destroy(dc_broker_t **self_p)
+{
+    if (self_p && *self_p) {
+        dc_broker_t *self = *self_p;
+        /* tell workers to re-register with whoever comes next */
+        if (self->workers)
+            for (s_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers))
+                s_send_worker(self, w, DC_MDPW_DISCONNECT, NULL, NULL);
+        zhashx_destroy(&self->workers);
+        zhashx_destroy(&self->services);
+        dc_redis_destroy(&self->redis);
+        zsock_destroy(&self->router);
+        free(self);
+        *self_p = NULL;
+    }
+}
+
+int dc_broker_run(dc_broker_t *self, zsock_t *pipe)
+{
+    self->loop = zloop_new();
+    zloop_reader(self->loop, self->router, s_on_router, self);
+    if (pipe)
+        zloop_reader(self->loop, pipe, s_on_pipe, self);
+    zloop_timer(self->loop, (size_t)self->cfg.heartbeat_ms, 0, s_on_heartbeat, self);
+    zloop_timer(self->loop, DC_BROKER_EXPIRY_TICK_MS, 0, s_on_expiry, self);
+    zloop_timer(self->loop, 1000, 0, s_on_snapshot, self);
+    dc_http_set_ready(self->cfg.http, true, NULL);
+    zloop_start(self->loop);
+    dc_http_set_ready(self->cfg.http, false, "shutting down");
+    zloop_destroy(&self->loop);
+    return 0;
+}
+
+void dc_broker_actor(zsock_t *pipe, void *args)
+{
+    dc_broker_t *self = dc_broker_new(args);
+    zsock_signal(pipe, self ? 0 : 1);
+    if (self)
+        dc_broker_run(self, pipe);
+    dc_broker_destroy(&self);
+}
+
+/*  A minimal MDP worker for the test: answers one request with its own body reversed. */
+static zsock_t *s_test_worker(const char *endpoint, const char *service)
+{
+    zsock_t *w = zsock_new_dealer(endpoint);
+    zmsg_t *msg = dc_mdp_worker_msg(NULL, DC_MDPW_READY, service, NULL, NULL);
+    zmsg_send(&msg, w);
+    return w;
+}
+
+/*  Answers heartbeats until a REQUEST arrives, as a live worker would. */
+static void s_test_wait_request(zsock_t *worker, dc_mdp_msg_t *m)
+{
+    const char *reason;
+    while (true) {
+        zmsg_t *msg = zmsg_recv(worker);
+        assert(msg && dc_mdp_decode_for_worker(&msg, m, &reason) == 0);
+        if (m->command == DC_MDPW_REQUEST)
+            return;
+        dc_mdp_msg_clear(m);
+        msg = dc_mdp_worker_msg(NULL, DC_MDPW_HEARTBEAT, NULL, NULL, NULL);
+        zmsg_send(&msg, worker);
+    }
+}
+
+static zmsg_t *s_test_call(zsock_t *client, const char *service, const char *body)
+{
+    zmsg_t *b = zmsg_new();
+    zmsg_addstr(b, body);
+    zmsg_t *msg = dc_mdp_client_request(service, &b);
+    zmsg_send(&msg, client);
+    zmsg_t *reply = zmsg_recv(client);
+    dc_mdp_msg_t m;
+    const char *reason;
+    assert(reply && dc_mdp_decode_for_client(&reply, &m, &reason) == 0);
+    zmsg_t *out = m.body;
+    m.body = NULL;
+    dc_mdp_msg_clear(&m);
+    return out;
+}
+
+void dc_broker_test(bool verbose)
+{
+    if (verbose)
+        printf(" * dc_broker: ");
+    dc_broker_cfg_t cfg = {.endpoint = "@inproc://dc-broker-test", .heartbeat_ms = 100,
+                           .max_queue = 2, .max_wait_ms = 300};
+    zactor_t *broker = zactor_new(dc_broker_actor, &cfg);
+    zsock_t *client = zsock_new_dealer(">inproc://dc-broker-test");
+    zsock_set_rcvtimeo(client, 2000);
+
+    /* MMI: no worker yet */
+    zmsg_t *r = s_test_call(client, "mmi.service", "echo");
+    assert(zframe_streq(zmsg_first(r), "404"));
+    zmsg_destroy(&r);
+    /* no worker: an error reply after max_wait, not silence */
+    r = s_test_call(client, "echo", "x");
+    assert(zframe_streq(zmsg_first(r), "503"));
+    zmsg_destroy(&r);
+
+    /* a worker that takes a request and dies: the request goes to the next worker */
+    zsock_t *w1 = s_test_worker(">inproc://dc-broker-test", "echo");
+    zsock_set_rcvtimeo(w1, 2000);
+    zmsg_t *b = zmsg_new();
+    zmsg_addstr(b, "hello");
+    zmsg_t *msg = dc_mdp_client_request("echo", &b);
+    zmsg_send(&msg, client);
+    dc_mdp_msg_t m;
+    const char *reason;
+    s_test_wait_request(w1, &m);
+    dc_mdp_msg_clear(&m);
+    zsock_destroy(&w1); /* dies silently with the request */
+    zsock_t *w2 = s_test_worker(">inproc://dc-broker-test", "echo");
+    zsock_set_rcvtimeo(w2, 2000);
+    s_test_wait_request(w2, &m);
+    assert(zframe_streq(zmsg_first(m.body), "hello"));
+    zmsg_t *reply = zmsg_new();
+    zmsg_addstr(reply, "200");
+    zmsg_addstr(reply, "olleh");
+    msg = dc_mdp_worker_msg(NULL, DC_MDPW_REPLY, NULL, m.client, &reply);
+    zmsg_send(&msg, w2);
+    dc_mdp_msg_clear(&m);
+    msg = zmsg_recv(client);
+    assert(msg && dc_mdp_decode_for_client(&msg, &m, &reason) == 0);
+    assert(streq(m.service, "echo") && zframe_streq(zmsg_last(m.body), "olleh"));
+    dc_mdp_msg_clear(&m);
+
+    r = s_test_call(client, "mmi.service", "echo");
+    assert(zframe_streq(zmsg_first(r), "200"));
+    zmsg_destroy(&r);
+    r = s_test_call(client, "mmi.nope", "");
+    assert(zframe_streq(zmsg_first(r), "501"));
+    zmsg_destroy(&r);
+
+    /* garbage is dropped, the broker keeps serving */
+    zstr_send(client, "garbage");
+    r = s_test_call(client, "mmi.stats", "");
+    char *json = zframe_strdup(zmsg_last(r));
+    assert(zframe_streq(zmsg_first(r), "200") && strstr(json, "\"echo\""));
+    zstr_free(&json);
+    zmsg_destroy(&r);
+
+    zsock_destroy(&w2);
+    zsock_destroy(&client);
+    zactor_destroy(&broker);
+    if (verbose)
+        printf("OK\n");
+}

@@ -1,0 +1,45 @@
+/*  dc-broker: the Majordomo broker for the rng and hasher services. */
+#include "dc_app.h"
+#include "dc_broker.h"
+
+static const dc_opt_spec_t s_specs[] = {
+    {"bind", "DC_BROKER_BIND", "@tcp://*:5555", "EP", "ROUTER endpoint for clients and workers"},
+    {"redis", "DC_REDIS", "127.0.0.1:6379", "HOST:PORT", "where to publish stats (empty: none)"},
+    {"heartbeat-ms", "DC_HEARTBEAT_MS", "1000", "N", "heartbeat interval; dead after 3 missed"},
+    {"max-queue", "DC_MAX_QUEUE", "1000", "N", "queued requests per service before 503"},
+    {"max-wait-ms", "DC_MAX_WAIT_MS", "3000", "N", "queued longer than this: 503"},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+int main(int argc, char **argv)
+{
+    int code;
+    dc_opts_t *opts = dc_opts_new("dc-broker",
+                                  "Routes rng and hasher requests (7/MDP) to idle workers.",
+                                  s_specs, argc, argv, &code);
+    if (!opts)
+        return code;
+    long hb, mq, mw;
+    dc_http_t *http = NULL;
+    if (dc_opts_long(opts, "heartbeat-ms", 10, 60000, &hb) || dc_opts_long(opts, "max-queue", 1, 1000000, &mq) ||
+        dc_opts_long(opts, "max-wait-ms", 10, 3600000, &mw)) {
+        dc_opts_destroy(&opts);
+        return 2;
+    }
+    if (dc_app_start("dc-broker", opts, &http) != 0) {
+        dc_opts_destroy(&opts);
+        return 1;
+    }
+    dc_broker_cfg_t cfg = {.endpoint = dc_opts_str(opts, "bind"),
+                           .redis = dc_opts_str(opts, "redis"),
+                           .heartbeat_ms = (int)hb,
+                           .max_queue = (size_t)mq,
+                           .max_wait_ms = (int)mw,
+                           .http = http,
+                           .verbose = dc_opts_flag(opts, "verbose")};
+    dc_broker_t *broker = dc_broker_new(&cfg);
+    int rc = broker ? dc_broker_run(broker, NULL) : 1;
+    dc_broker_destroy(&broker);
+    dc_app_stop("dc-broker", &http);
+    dc_opts_destroy(&opts);
+    return rc;
+}

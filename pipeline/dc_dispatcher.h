@@ -1,0 +1,29 @@
+/*  dc_dispatcher: owns the books. It PUSHes numbered jobs, PULLs results, counts each job
+    exactly once, re-issues jobs whose result is late, and is the only writer of the
+    counters to Redis. Invariant, published every second: issued = counted + in_flight. */
+#ifndef DC_DISPATCHER_H_INCLUDED
+#define DC_DISPATCHER_H_INCLUDED
+
+#include "dc_http.h"
+
+#include <czmq.h>
+
+typedef struct {
+    const char *jobs;    /* "@tcp://(any):5556" */
+    const char *results; /* "@tcp://(any):5557" */
+    const char *redis;   /* "HOST:PORT" */
+    uint32_t batch;
+    int job_timeout_ms;
+    size_t window;            /* jobs in flight at most */
+    uint64_t max_pending_coins; /* unwritten coins before new jobs pause */
+    dc_http_t *http;
+    bool verbose;
+} dc_dispatcher_cfg_t;
+
+typedef struct _dc_dispatcher_t dc_dispatcher_t;
+
+dc_dispatcher_t *dc_dispatcher_new(const dc_dispatcher_cfg_t *cfg);
+void dc_dispatcher_destroy(dc_dispatcher_t **self_p);
+int dc_dispatcher_run(dc_dispatcher_t *self);
+
+#endif

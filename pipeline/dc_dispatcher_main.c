@@ -1,0 +1,52 @@
+/*  dc-dispatcher: the books. */
+#include "dc_app.h"
+#include "dc_dispatcher.h"
+
+static const dc_opt_spec_t s_specs[] = {
+    {"jobs", "DC_JOBS_BIND", "@tcp://*:5556", "EP", "PUSH endpoint workers pull jobs from"},
+    {"results", "DC_RESULTS_BIND", "@tcp://*:5557", "EP", "PULL endpoint workers push results to"},
+    {"redis", "DC_REDIS", "127.0.0.1:6379", "HOST:PORT", "Redis holding hashes and wallet"},
+    {"batch", "DC_BATCH", "1", "N", "hashes per job, 1..4096 (raw mode: more is faster)"},
+    {"job-timeout-ms", "DC_JOB_TIMEOUT_MS", "10000", "N", "re-issue a job with no result by then"},
+    {"window", "DC_WINDOW", "256", "N", "jobs in flight at most"},
+    {"max-pending-coins", "DC_MAX_PENDING_COINS", "1000000", "N",
+     "coins held while Redis is away before new jobs pause"},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+int main(int argc, char **argv)
+{
+    int code;
+    dc_opts_t *opts = dc_opts_new("dc-dispatcher",
+                                  "Issues numbered jobs, counts each result once, writes Redis.",
+                                  s_specs, argc, argv, &code);
+    if (!opts)
+        return code;
+    long batch, timeout, window, pending;
+    dc_http_t *http = NULL;
+    if (dc_opts_long(opts, "batch", 1, 4096, &batch) ||
+        dc_opts_long(opts, "job-timeout-ms", 100, 3600000, &timeout) ||
+        dc_opts_long(opts, "window", 1, 1000000, &window) ||
+        dc_opts_long(opts, "max-pending-coins", 1, 100000000, &pending)) {
+        dc_opts_destroy(&opts);
+        return 2;
+    }
+    if (dc_app_start("dc-dispatcher", opts, &http) != 0) {
+        dc_opts_destroy(&opts);
+        return 1;
+    }
+    dc_dispatcher_cfg_t cfg = {.jobs = dc_opts_str(opts, "jobs"),
+                               .results = dc_opts_str(opts, "results"),
+                               .redis = dc_opts_str(opts, "redis"),
+                               .batch = (uint32_t)batch,
+                               .job_timeout_ms = (int)timeout,
+                               .window = (size_t)window,
+                               .max_pending_coins = (uint64_t)pending,
+                               .http = http,
+                               .verbose = dc_opts_flag(opts, "verbose")};
+    dc_dispatcher_t *dispatcher = dc_dispatcher_new(&cfg);
+    int rc = dispatcher ? dc_dispatcher_run(dispatcher) : 1;
+    dc_dispatcher_destroy(&dispatcher);
+    dc_app_stop("dc-dispatcher", &http);
+    dc_opts_destroy(&opts);
+    return rc;
+}

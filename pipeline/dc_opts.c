@@ -1,0 +1,238 @@
+/*  dc_opts: one table per binary describes every option once; --help, the environment
+    lookup and validation all come from that table so they cannot drift apart. */
+#include "dc_opts.h"
+
+#include <czmq.h>
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define DC_OPTS_MAX 32
+
+static const dc_opt_spec_t s_common[] = {
+    {"http", "DC_HTTP", "", "ADDR", "serve /healthz /readyz /metrics on PORT or HOST:PORT"},
+    {"verbose", "DC_VERBOSE", NULL, NULL, "log every message"},
+    {"help", NULL, NULL, NULL, "show this help and exit"},
+    {"version", NULL, NULL, NULL, "show the version and exit"},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+struct _dc_opts_t {
+    const char *prog;
+    const dc_opt_spec_t *spec[DC_OPTS_MAX];
+    const char *value[DC_OPTS_MAX]; /* NULL: unset boolean */
+    size_t count;
+};
+
+static bool s_truthy(const char *v)
+{
+    return v && ((strcasecmp(v, "1") == 0) || (strcasecmp(v, "true") == 0) || (strcasecmp(v, "yes") == 0) || (strcasecmp(v, "on") == 0));
+}
+
+static int s_add(dc_opts_t *self, const dc_opt_spec_t *specs)
+{
+    for (; specs->name; specs++) {
+        if (self->count == DC_OPTS_MAX)
+            return -1;
+        self->spec[self->count] = specs;
+        const char *env = specs->env ? getenv(specs->env) : NULL;
+        if (specs->def)
+            self->value[self->count] = env ? env : specs->def;
+        else
+            self->value[self->count] = s_truthy(env) ? "1" : NULL;
+        self->count++;
+    }
+    return 0;
+}
+
+static void s_help(dc_opts_t *self, const char *summary)
+{
+    printf("Usage: %s [OPTIONS]\n%s\n\nOptions (flag, environment variable, default):\n",
+           self->prog, summary);
+    for (size_t i = 0; i < self->count; i++) {
+        const dc_opt_spec_t *s = self->spec[i];
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s%s%s", s->name, s->def ? " " : "", s->def ? s->arg : "");
+        printf("  %-26s %s\n", flag, s->help);
+        if (s->env || (s->def && *s->def))
+            printf("  %-26s %s%s%s%s%s\n", "", s->env ? "env " : "", s->env ? s->env : "",
+                   s->env && s->def && *s->def ? ", " : "", s->def && *s->def ? "default " : "",
+                   s->def && *s->def ? s->def : "");
+    }
+}
+
+static int s_find(dc_opts_t *self, const char *name, size_t len)
+{
+    for (size_t i = 0; i < self->count; i++)
+        if (strlen(self->spec[i]->name) == len && strncmp(self->spec[i]->name, name, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+/*  Handles one argument; returns the number of argv entries consumed, or -1. */
+static int s_parse_arg(dc_opts_t *self, int argc, char **argv, int i)
+{
+    const char *arg = argv[i];
+    if (strncmp(arg, "--", 2) != 0) {
+        fprintf(stderr, "%s: unexpected argument '%s'; try --help\n", self->prog, arg);
+        return -1;
+    }
+    const char *name = arg + 2, *eq = strchr(name, '=');
+    int k = s_find(self, name, eq ? (size_t)(eq - name) : strlen(name));
+    if (k < 0) {
+        fprintf(stderr, "%s: unknown option '%s'; try --help\n", self->prog, arg);
+        return -1;
+    }
+    if (!self->spec[k]->def) {
+        self->value[k] = eq && !s_truthy(eq + 1) ? NULL : "1";
+        return 1;
+    }
+    if (eq) {
+        self->value[k] = eq + 1;
+        return 1;
+    }
+    if (i + 1 >= argc) {
+        fprintf(stderr, "%s: option '%s' needs a value; try --help\n", self->prog, arg);
+        return -1;
+    }
+    self->value[k] = argv[i + 1];
+    return 2;
+}
+
+dc_opts_t *dc_opts_new(const char *prog, const char *summary, const dc_opt_spec_t *specs,
+                       int argc, char **argv, int *exit_code)
+{
+    dc_opts_t *self = calloc(1, sizeof *self);
+    assert(self);
+    self->prog = prog;
+    *exit_code = 2;
+    if (s_add(self, specs) != 0 || s_add(self, s_common) != 0) {
+        fprintf(stderr, "%s: too many options\n", prog);
+        dc_opts_destroy(&self);
+        return NULL;
+    }
+    for (int i = 1; i < argc;) {
+        int used = s_parse_arg(self, argc, argv, i);
+        if (used < 0) {
+            dc_opts_destroy(&self);
+            return NULL;
+        }
+        i += used;
+    }
+    if (dc_opts_flag(self, "help") || dc_opts_flag(self, "version")) {
+        if (dc_opts_flag(self, "help"))
+            s_help(self, summary);
+        else
+            printf("%s %s\n", prog, DC_VERSION);
+        *exit_code = 0;
+        dc_opts_destroy(&self);
+    }
+    return self;
+}
+
+void dc_opts_destroy(dc_opts_t **self_p)
+{
+    if (self_p && *self_p) {
+        free(*self_p);
+        *self_p = NULL;
+    }
+}
+
+const char *dc_opts_str(dc_opts_t *self, const char *name)
+{
+    int k = s_find(self, name, strlen(name));
+    assert(k >= 0);
+    return self->value[k];
+}
+
+bool dc_opts_flag(dc_opts_t *self, const char *name)
+{
+    return dc_opts_str(self, name) != NULL;
+}
+
+int dc_opts_long(dc_opts_t *self, const char *name, long min, long max, long *out)
+{
+    const char *v = dc_opts_str(self, name);
+    char *end = NULL;
+    errno = 0;
+    long n = v && *v ? strtol(v, &end, 10) : 0;
+    if (!v || !*v || errno || *end || n < min || n > max) {
+        const dc_opt_spec_t *s = self->spec[s_find(self, name, strlen(name))];
+        fprintf(stderr, "%s: --%s%s%s must be an integer from %ld to %ld, got '%s'\n", self->prog,
+                name, s->env ? " / " : "", s->env ? s->env : "", min, max, v ? v : "");
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+int dc_opts_hostport(const char *spec, char *host, size_t hostlen, int *port)
+{
+    const char *colon = strrchr(spec, ':');
+    const char *p = colon ? colon + 1 : spec;
+    size_t hl = colon ? (size_t)(colon - spec) : 0;
+    char *end = NULL;
+    long n = *p ? strtol(p, &end, 10) : -1;
+    if (hl >= hostlen || !end || *end || n < 1 || n > 65535)
+        return -1;
+    if (hl == 0)
+        snprintf(host, hostlen, "127.0.0.1");
+    else {
+        memcpy(host, spec, hl);
+        host[hl] = 0;
+    }
+    *port = (int)n;
+    return 0;
+}
+
+void dc_opts_test(bool verbose)
+{
+    if (verbose)
+        printf(" * dc_opts: ");
+    static const dc_opt_spec_t specs[] = {
+        {"delay-ms", "DC_TEST_DELAY_MS", "100", "N", "delay"},
+        {"raw", "DC_TEST_RAW", NULL, NULL, "raw mode"},
+        {NULL, NULL, NULL, NULL, NULL}};
+    int code;
+    unsetenv("DC_TEST_DELAY_MS");
+    setenv("DC_TEST_RAW", "yes", 1);
+    char *argv1[] = {"t", NULL};
+    dc_opts_t *o = dc_opts_new("t", "test", specs, 1, argv1, &code);
+    long v;
+    assert(o && dc_opts_long(o, "delay-ms", 0, 1000, &v) == 0 && v == 100);
+    assert(dc_opts_flag(o, "raw") && !dc_opts_flag(o, "verbose"));
+    dc_opts_destroy(&o);
+    dc_opts_destroy(&o);
+
+    setenv("DC_TEST_DELAY_MS", "7", 1);
+    char *argv2[] = {"t", "--delay-ms", "9", "--raw=0", NULL};
+    o = dc_opts_new("t", "test", specs, 4, argv2, &code);
+    assert(o && dc_opts_long(o, "delay-ms", 0, 1000, &v) == 0 && v == 9);
+    assert(!dc_opts_flag(o, "raw"));
+    dc_opts_destroy(&o);
+    char *argv3[] = {"t", NULL};
+    o = dc_opts_new("t", "test", specs, 1, argv3, &code);
+    assert(dc_opts_long(o, "delay-ms", 0, 1000, &v) == 0 && v == 7);
+    assert(dc_opts_long(o, "delay-ms", 10, 1000, &v) == -1);
+    dc_opts_destroy(&o);
+    unsetenv("DC_TEST_DELAY_MS");
+    unsetenv("DC_TEST_RAW");
+
+    char *argv4[] = {"t", "--nope", NULL};
+    assert(dc_opts_new("t", "test", specs, 2, argv4, &code) == NULL && code == 2);
+    char *argv5[] = {"t", "--delay-ms", NULL};
+    assert(dc_opts_new("t", "test", specs, 2, argv5, &code) == NULL && code == 2);
+
+    char host[64];
+    int port;
+    assert(dc_opts_hostport("redis:6380", host, sizeof host, &port) == 0 && port == 6380);
+    assert(streq(host, "redis"));
+    assert(dc_opts_hostport("6379", host, sizeof host, &port) == 0 && streq(host, "127.0.0.1"));
+    assert(dc_opts_hostport("x:0", host, sizeof host, &port) == -1);
+    assert(dc_opts_hostport("x:", host, sizeof host, &port) == -1);
+    if (verbose)
+        printf("OK\n");
+}

@@ -1,0 +1,37 @@
+/*  dc_opts: command-line flags with environment fallbacks and generated --help.
+    Precedence: flag, then environment variable, then default. */
+#ifndef DC_OPTS_H_INCLUDED
+#define DC_OPTS_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct {
+    const char *name; /* long flag, without the dashes */
+    const char *env;  /* environment variable, or NULL */
+    const char *def;  /* default value; NULL marks a boolean flag */
+    const char *arg;  /* metavariable shown in --help (value flags) */
+    const char *help;
+} dc_opt_spec_t;
+
+typedef struct _dc_opts_t dc_opts_t;
+
+/*  Parses argv and the environment against specs (terminated by a {NULL} entry); the
+    common flags --http, --verbose, --help and --version are added. Returns NULL when the
+    program must exit at once, with *exit_code 0 (help/version shown) or 2 (bad usage,
+    message printed). */
+dc_opts_t *dc_opts_new(const char *prog, const char *summary, const dc_opt_spec_t *specs,
+                       int argc, char **argv, int *exit_code);
+void dc_opts_destroy(dc_opts_t **self_p);
+
+const char *dc_opts_str(dc_opts_t *self, const char *name);
+bool dc_opts_flag(dc_opts_t *self, const char *name);
+/*  Reads an integer option in [min, max]; prints a usage error and returns -1 if not. */
+int dc_opts_long(dc_opts_t *self, const char *name, long min, long max, long *out);
+
+/*  Splits "host:port" (or ":port", "port") into host and port; -1 when malformed. */
+int dc_opts_hostport(const char *spec, char *host, size_t hostlen, int *port);
+
+void dc_opts_test(bool verbose);
+
+#endif

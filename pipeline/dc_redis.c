@@ -1,0 +1,442 @@
+/*  dc_redis: see the header for why this is an actor. Inside, everything is blocking
+    hiredis with short timeouts; the owner never waits on it. */
+#include "dc_redis.h"
+#include "dc_opts.h"
+
+#include <assert.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#define DC_REDIS_FLUSH_MS 1000
+#define DC_REDIS_STATS_TTL "10"
+#define DC_REDIS_HSET_CHUNK 1000 /* coins per HSET command */
+#define DC_REDIS_FINAL_MS 500
+
+struct _dc_redis_t {
+    zactor_t *actor;
+    dc_redis_status_t status;
+};
+
+typedef struct {
+    char host[256];
+    int port;
+    const char *books_key;
+    redisContext *ctx;
+    int64_t next_connect;
+    int backoff_ms;
+    uint64_t seq;           /* sequence of the batch below */
+    uint64_t batch_hashes;  /* the batch being written (or whose fate is unknown) */
+    zmsg_t *batch_coins;
+    bool batch_uncertain;   /* sent, but EXEC's reply was lost */
+    uint64_t pend_hashes;   /* accepted since the batch was cut */
+    zmsg_t *pend_coins;
+    zhashx_t *stats;        /* key -> zmsg_t of fields */
+    dc_redis_status_t status;
+    bool logged_down;
+} s_state_t;
+
+static void s_disconnect(s_state_t *st, const char *why)
+{
+    if (st->ctx) {
+        if (!st->logged_down)
+            zsys_warning("redis: lost %s:%d (%s); counts are kept in memory until it is back",
+                         st->host, st->port, why);
+        st->logged_down = true;
+        redisFree(st->ctx);
+        st->ctx = NULL;
+    }
+    st->status.connected = false;
+    st->status.errors++;
+}
+
+static struct timeval s_tv(int ms)
+{
+    return (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+}
+
+static redisReply *s_command(s_state_t *st, const char *fmt, const char *arg)
+{
+    redisReply *r = redisCommand(st->ctx, fmt, arg);
+    if (!r)
+        s_disconnect(st, st->ctx->errstr);
+    return r;
+}
+
+/*  After a lost EXEC reply: did that batch land? The books key says which batch did. */
+static void s_resolve_uncertain(s_state_t *st)
+{
+    if (!st->batch_uncertain || !st->books_key)
+        return;
+    redisReply *r = s_command(st, "GET %s", st->books_key);
+    if (!r)
+        return;
+    if (r->type == REDIS_REPLY_STRING && strtoull(r->str, NULL, 10) == st->seq) {
+        zsys_info("redis: batch %" PRIu64 " had landed before the connection dropped", st->seq);
+        st->status.written_hashes += st->batch_hashes;
+        st->status.written_coins += zmsg_size(st->batch_coins) / 2;
+        st->batch_hashes = 0;
+        zmsg_destroy(&st->batch_coins);
+    }
+    st->batch_uncertain = false;
+    freeReplyObject(r);
+}
+
+static void s_connect(s_state_t *st, int timeout_ms)
+{
+    int64_t now = zclock_mono();
+    if (st->ctx || now < st->next_connect)
+        return;
+    st->ctx = redisConnectWithTimeout(st->host, st->port, s_tv(timeout_ms));
+    if (!st->ctx || st->ctx->err) {
+        if (!st->logged_down)
+            zsys_warning("redis: cannot connect to %s:%d (%s); retrying, counts kept in memory",
+                         st->host, st->port, st->ctx ? st->ctx->errstr : "out of memory");
+        st->logged_down = true;
+        if (st->ctx)
+            redisFree(st->ctx);
+        st->ctx = NULL;
+        st->backoff_ms = st->backoff_ms ? (st->backoff_ms * 2 > 2000 ? 2000 : st->backoff_ms * 2)
+                                        : 250;
+        st->next_connect = now + st->backoff_ms;
+        return;
+    }
+    redisSetTimeout(st->ctx, s_tv(timeout_ms));
+    st->backoff_ms = 0;
+    st->logged_down = false;
+    st->status.connected = true;
+    zsys_info("redis: connected to %s:%d", st->host, st->port);
+    s_resolve_uncertain(st);
+}
+
+static void s_append_argv(s_state_t *st, zlistx_t *args)
+{
+    size_t argc = zlistx_size(args);
+    const char **argv = malloc(argc * sizeof *argv);
+    size_t *lens = malloc(argc * sizeof *lens);
+    size_t i = 0;
+    for (zframe_t *f = zlistx_first(args); f; f = zlistx_next(args), i++) {
+        argv[i] = (const char *)zframe_data(f);
+        lens[i] = zframe_size(f);
+    }
+    redisAppendCommandArgv(st->ctx, (int)argc, argv, lens);
+    free(argv);
+    free(lens);
+}
+
+static zlistx_t *s_args(const char *cmd, const char *key)
+{
+    zlistx_t *args = zlistx_new();
+    zlistx_set_destructor(args, (zlistx_destructor_fn *)zframe_destroy);
+    zlistx_add_end(args, zframe_from(cmd));
+    zlistx_add_end(args, zframe_from(key));
+    return args;
+}
+
+/*  Appends HSET commands for frames of msg (pairs), chunked; returns commands appended. */
+static int s_append_hset(s_state_t *st, const char *key, zmsg_t *pairs)
+{
+    int commands = 0;
+    zframe_t *f = zmsg_first(pairs);
+    while (f) {
+        zlistx_t *args = s_args("HSET", key);
+        for (int n = 0; f && n < 2 * DC_REDIS_HSET_CHUNK; n++, f = zmsg_next(pairs))
+            zlistx_add_end(args, zframe_dup(f));
+        s_append_argv(st, args);
+        zlistx_destroy(&args);
+        commands++;
+    }
+    return commands;
+}
+
+/*  Cuts a new batch from what is pending (after a failed one is folded back in). */
+static void s_cut_batch(s_state_t *st)
+{
+    if (!st->batch_coins)
+        st->batch_coins = zmsg_new();
+    st->batch_hashes += st->pend_hashes;
+    zframe_t *f;
+    while ((f = zmsg_pop(st->pend_coins)))
+        zmsg_append(st->batch_coins, &f);
+    st->pend_hashes = 0;
+    st->seq++;
+}
+
+/*  Appends the books transaction; returns the number of replies to read. */
+static int s_append_books(s_state_t *st)
+{
+    s_cut_batch(st);
+    if (st->batch_hashes == 0 && zmsg_size(st->batch_coins) == 0)
+        return 0;
+    char n[32], seq[32];
+    snprintf(n, sizeof n, "%" PRIu64, st->batch_hashes);
+    snprintf(seq, sizeof seq, "%" PRIu64, st->seq);
+    redisAppendCommand(st->ctx, "MULTI");
+    redisAppendCommand(st->ctx, "INCRBY hashes %s", n);
+    int queued = 1 + s_append_hset(st, "wallet", st->batch_coins);
+    redisAppendCommand(st->ctx, "SET %s %s", st->books_key, seq);
+    redisAppendCommand(st->ctx, "EXEC");
+    return queued + 3;
+}
+
+static int s_append_stats(s_state_t *st)
+{
+    int replies = 0;
+    for (zmsg_t *fields = zhashx_first(st->stats); fields; fields = zhashx_next(st->stats)) {
+        const char *key = zhashx_cursor(st->stats);
+        redisAppendCommand(st->ctx, "DEL %s", key);
+        replies += 1 + s_append_hset(st, key, fields);
+        redisAppendCommand(st->ctx, "EXPIRE %s " DC_REDIS_STATS_TTL, key);
+        replies++;
+    }
+    zhashx_purge(st->stats);
+    return replies;
+}
+
+/*  Reads n replies; returns -1 on a connection failure (the batch's fate is unknown). */
+static int s_read_replies(s_state_t *st, int n)
+{
+    for (int i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(st->ctx, (void **)&r) != REDIS_OK) {
+            s_disconnect(st, st->ctx->errstr);
+            return -1;
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            zsys_error("redis: %s", r->str);
+            st->status.errors++;
+        }
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+static void s_flush(s_state_t *st, int timeout_ms)
+{
+    s_connect(st, timeout_ms);
+    if (!st->ctx)
+        return;
+    int books = st->books_key ? s_append_books(st) : 0;
+    int stats = s_append_stats(st);
+    if (books + stats == 0)
+        return;
+    if (s_read_replies(st, books + stats) != 0) {
+        st->batch_uncertain = books > 0;
+        return;
+    }
+    st->status.written_hashes += st->batch_hashes;
+    st->status.written_coins += st->batch_coins ? zmsg_size(st->batch_coins) / 2 : 0;
+    st->batch_hashes = 0;
+    zmsg_destroy(&st->batch_coins);
+}
+
+static void s_report(s_state_t *st, zsock_t *pipe)
+{
+    st->status.pending_hashes = st->pend_hashes + st->batch_hashes;
+    st->status.pending_coins =
+        (zmsg_size(st->pend_coins) + (st->batch_coins ? zmsg_size(st->batch_coins) : 0)) / 2;
+    zsock_set_sndtimeo(pipe, 0);
+    zsock_send(pipe, "sb", "STATUS", &st->status, sizeof st->status);
+}
+
+static void s_on_command(s_state_t *st, zmsg_t *msg)
+{
+    char *cmd = zmsg_popstr(msg);
+    if (cmd && streq(cmd, "COUNT")) {
+        zframe_t *n = zmsg_pop(msg);
+        uint64_t hashes = 0;
+        memcpy(&hashes, zframe_data(n), sizeof hashes);
+        zframe_destroy(&n);
+        st->pend_hashes += hashes;
+        zframe_t *f;
+        while ((f = zmsg_pop(msg)))
+            zmsg_append(st->pend_coins, &f);
+    } else if (cmd && streq(cmd, "STATS")) {
+        char *key = zmsg_popstr(msg);
+        zhashx_update(st->stats, key, msg);
+        msg = NULL;
+        zstr_free(&key);
+    }
+    zstr_free(&cmd);
+    zmsg_destroy(&msg);
+}
+
+static void s_final_flush(s_state_t *st)
+{
+    st->next_connect = 0;
+    s_flush(st, DC_REDIS_FINAL_MS / 2);
+    uint64_t lost_h = st->pend_hashes + st->batch_hashes;
+    size_t lost_c = (zmsg_size(st->pend_coins) + (st->batch_coins ? zmsg_size(st->batch_coins) : 0)) / 2;
+    if (st->books_key && (lost_h || lost_c))
+        zsys_error("redis: exiting with %" PRIu64 " hashes and %zu coins not written: Redis "
+                   "unreachable (the dispatcher's log has the books)",
+                   lost_h, lost_c);
+}
+
+static void s_actor(zsock_t *pipe, void *args)
+{
+    s_state_t *st = args;
+    st->pend_coins = zmsg_new();
+    st->stats = zhashx_new();
+    zhashx_set_destructor(st->stats, (zhashx_destructor_fn *)zmsg_destroy);
+    st->seq = (uint64_t)zclock_time() * 1000;
+    zsock_signal(pipe, 0);
+    int64_t next_flush = zclock_mono() + DC_REDIS_FLUSH_MS;
+    zpoller_t *poller = zpoller_new(pipe, NULL);
+    while (true) {
+        int wait = (int)(next_flush - zclock_mono());
+        void *which = zpoller_wait(poller, wait > 0 ? wait : 0);
+        if (which == pipe) {
+            zmsg_t *msg = zmsg_recv(pipe);
+            if (!msg)
+                break;
+            if (zframe_streq(zmsg_first(msg), "$TERM")) {
+                zmsg_destroy(&msg);
+                break;
+            }
+            s_on_command(st, msg);
+        } else if (zpoller_terminated(poller))
+            break;
+        if (zclock_mono() >= next_flush) {
+            s_flush(st, 250);
+            s_report(st, pipe);
+            next_flush = zclock_mono() + DC_REDIS_FLUSH_MS;
+        }
+    }
+    s_final_flush(st);
+    zpoller_destroy(&poller);
+    if (st->ctx)
+        redisFree(st->ctx);
+    zmsg_destroy(&st->pend_coins);
+    zmsg_destroy(&st->batch_coins);
+    zhashx_destroy(&st->stats);
+    free(st);
+}
+
+dc_redis_t *dc_redis_new(const char *hostport, const char *books_key)
+{
+    s_state_t *st = calloc(1, sizeof *st);
+    assert(st);
+    if (dc_opts_hostport(hostport, st->host, sizeof st->host, &st->port) != 0) {
+        zsys_error("redis: '%s' is not HOST:PORT (see --redis / DC_REDIS)", hostport);
+        free(st);
+        return NULL;
+    }
+    st->books_key = books_key;
+    dc_redis_t *self = calloc(1, sizeof *self);
+    assert(self);
+    self->actor = zactor_new(s_actor, st);
+    return self;
+}
+
+void dc_redis_destroy(dc_redis_t **self_p)
+{
+    if (self_p && *self_p) {
+        zactor_destroy(&(*self_p)->actor);
+        free(*self_p);
+        *self_p = NULL;
+    }
+}
+
+void dc_redis_count(dc_redis_t *self, uint64_t hashes, zmsg_t **coins_p)
+{
+    zmsg_t *msg = coins_p && *coins_p ? *coins_p : zmsg_new();
+    if (coins_p)
+        *coins_p = NULL;
+    zmsg_pushmem(msg, &hashes, sizeof hashes);
+    zmsg_pushstr(msg, "COUNT");
+    zmsg_send(&msg, self->actor);
+}
+
+void dc_redis_stats(dc_redis_t *self, const char *key, zmsg_t **fields_p)
+{
+    zmsg_pushstr(*fields_p, key);
+    zmsg_pushstr(*fields_p, "STATS");
+    zmsg_send(fields_p, self->actor);
+}
+
+void dc_redis_status(dc_redis_t *self, dc_redis_status_t *status)
+{
+    zsock_t *sock = zactor_sock(self->actor);
+    while (zsock_events(sock) & ZMQ_POLLIN) {
+        zmsg_t *msg = zmsg_recv(sock);
+        zframe_t *body = zmsg_last(msg);
+        if (msg && zmsg_size(msg) == 2 && zframe_size(body) == sizeof self->status)
+            memcpy(&self->status, zframe_data(body), sizeof self->status);
+        zmsg_destroy(&msg);
+    }
+    *status = self->status;
+}
+
+/*  Self-test against a real redis-server on a spare loopback port, when one is installed. */
+static pid_t s_start_redis(int port)
+{
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    char *argv[] = {"redis-server", "--port", portstr, "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", "no", "--loglevel", "warning", NULL};
+    pid_t pid;
+    extern char **environ;
+    if (posix_spawnp(&pid, "redis-server", NULL, NULL, argv, environ) != 0)
+        return -1;
+    return pid;
+}
+
+static long long s_get_int(redisContext *c, const char *cmd)
+{
+    redisReply *r = redisCommand(c, cmd);
+    long long v = -1;
+    if (r && r->type == REDIS_REPLY_STRING)
+        v = atoll(r->str);
+    else if (r && r->type == REDIS_REPLY_INTEGER)
+        v = r->integer;
+    if (r)
+        freeReplyObject(r);
+    return v;
+}
+
+void dc_redis_test(bool verbose)
+{
+    if (verbose)
+        printf(" * dc_redis: ");
+    int port = 26000 + (int)(getpid() % 2000);
+    pid_t pid = s_start_redis(port);
+    redisContext *c = NULL;
+    for (int i = 0; pid > 0 && i < 100 && !(c && !c->err); i++) {
+        if (c)
+            redisFree(c);
+        zclock_sleep(20);
+        c = redisConnect("127.0.0.1", port);
+    }
+    if (pid <= 0 || !c || c->err) {
+        if (verbose)
+            printf("skipped (no redis-server)\n");
+        if (c)
+            redisFree(c);
+        return;
+    }
+    char hostport[32];
+    snprintf(hostport, sizeof hostport, "127.0.0.1:%d", port);
+    dc_redis_t *r = dc_redis_new(hostport, "dc:books:test");
+    zmsg_t *coins = zmsg_new();
+    zmsg_addstr(coins, "0abc");
+    zmsg_addmem(coins, "\x00\x01", 2);
+    dc_redis_count(r, 5, &coins);
+    dc_redis_count(r, 7, NULL);
+    zmsg_t *fields = zmsg_new();
+    zmsg_addstr(fields, "workers");
+    zmsg_addstr(fields, "3");
+    dc_redis_stats(r, "dc:stats:test", &fields);
+    dc_redis_destroy(&r); /* the final flush writes everything */
+    assert(s_get_int(c, "GET hashes") == 12);
+    assert(s_get_int(c, "HLEN wallet") == 1);
+    assert(s_get_int(c, "HGET dc:stats:test workers") == 3);
+    assert(s_get_int(c, "TTL dc:stats:test") > 0);
+    redisFree(c);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    if (verbose)
+        printf("OK\n");
+}

@@ -1,0 +1,38 @@
+/*  dc_redis: the one Redis writer of a process, as a zactor so that a slow or vanished
+    Redis never stalls the owner's message loop. The owner hands it counts (hashes and
+    coins, accumulated until written) and stats snapshots (latest wins); the actor writes
+    them once a second. Counts survive Redis outages in memory and are written exactly
+    once: each batch carries a sequence number written in the same MULTI/EXEC, so a batch
+    whose EXEC reply was lost is recognised on reconnect instead of being added twice. */
+#ifndef DC_REDIS_H_INCLUDED
+#define DC_REDIS_H_INCLUDED
+
+#include <czmq.h>
+
+typedef struct _dc_redis_t dc_redis_t;
+
+typedef struct {
+    bool connected;
+    uint64_t pending_hashes; /* accepted but not yet written */
+    uint64_t pending_coins;
+    uint64_t written_hashes; /* written by this process since start */
+    uint64_t written_coins;
+    uint64_t errors;
+} dc_redis_status_t;
+
+/*  hostport "HOST:PORT"; books_key names the key holding the last written batch sequence
+    (NULL when this process writes no counts). */
+dc_redis_t *dc_redis_new(const char *hostport, const char *books_key);
+/*  Tries a last write (bounded to about half a second) then stops the actor. */
+void dc_redis_destroy(dc_redis_t **self_p);
+
+/*  Adds hashes and coins to the books; coins_p holds pairs [hex digest, bytes]. */
+void dc_redis_count(dc_redis_t *self, uint64_t hashes, zmsg_t **coins_p);
+/*  Replaces the Redis hash `key` (10 s expiry) with fields: pairs [name, value]. */
+void dc_redis_stats(dc_redis_t *self, const char *key, zmsg_t **fields_p);
+/*  Reads the latest status the actor reported, without blocking. */
+void dc_redis_status(dc_redis_t *self, dc_redis_status_t *status);
+
+void dc_redis_test(bool verbose);
+
+#endif

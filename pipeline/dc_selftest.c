@@ -1,0 +1,43 @@
+/*  dc-selftest: runs every class self-test, czmq style. `dc-selftest -v [name]`. */
+#include "dc_broker.h"
+#include "dc_hist.h"
+#include "dc_http.h"
+#include "dc_job.h"
+#include "dc_mdp.h"
+#include "dc_opts.h"
+#include "dc_redis.h"
+#include "dc_service.h"
+#include "dc_svc.h"
+
+#include <czmq.h>
+
+typedef struct {
+    const char *name;
+    void (*test)(bool verbose);
+} s_test_t;
+
+static const s_test_t s_tests[] = {
+    {"dc_mdp", dc_mdp_test},       {"dc_svc", dc_svc_test},         {"dc_job", dc_job_test},
+    {"dc_opts", dc_opts_test},     {"dc_hist", dc_hist_test},       {"dc_http", dc_http_test},
+    {"dc_redis", dc_redis_test},   {"dc_service", dc_service_test}, {"dc_broker", dc_broker_test},
+    {NULL, NULL}};
+
+int main(int argc, char **argv)
+{
+    bool verbose = argc > 1 && streq(argv[1], "-v");
+    const char *only = argc > 1 + verbose ? argv[1 + verbose] : NULL;
+    int ran = 0;
+    zsys_init();
+    zsys_set_logstream(stderr);
+    for (const s_test_t *t = s_tests; t->name; t++)
+        if (!only || streq(only, t->name)) {
+            t->test(verbose);
+            ran++;
+        }
+    if (ran == 0) {
+        fprintf(stderr, "dc-selftest: no test named '%s'\n", only);
+        return 2;
+    }
+    printf("%d passed, 0 failed\n", ran);
+    return 0;
+}

@@ -1,0 +1,54 @@
+/*  dc-rng and dc-hasher: one source, the service picked at build time (DC_SERVICE). */
+#include "dc_app.h"
+#include "dc_service.h"
+
+#if defined(DC_SERVICE_RNG)
+#define DC_PROG "dc-rng"
+#define DC_NAME "rng"
+#define DC_HANDLER dc_service_rng
+#define DC_SUMMARY "Serves random bytes (libsodium) to the broker's 'rng' service."
+#else
+#define DC_PROG "dc-hasher"
+#define DC_NAME "hasher"
+#define DC_HANDLER dc_service_hasher
+#define DC_SUMMARY "Serves SHA-256 hex digests (libsodium) to the broker's 'hasher' service."
+#endif
+
+static const dc_opt_spec_t s_specs[] = {
+    {"broker", "DC_BROKER", ">tcp://127.0.0.1:5555", "EP", "broker endpoint"},
+    {"delay-ms", "DC_DELAY_MS", "100", "N", "artificial time per request (the workshop's)"},
+    {"raw", "DC_RAW", NULL, NULL, "raw mode: no artificial delay"},
+    {"heartbeat-ms", "DC_HEARTBEAT_MS", "1000", "N", "heartbeat interval; broker dead after 3"},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+int main(int argc, char **argv)
+{
+    int code;
+    dc_opts_t *opts = dc_opts_new(DC_PROG, DC_SUMMARY, s_specs, argc, argv, &code);
+    if (!opts)
+        return code;
+    long delay, hb;
+    dc_http_t *http = NULL;
+    if (dc_opts_long(opts, "delay-ms", 0, 10000, &delay) ||
+        dc_opts_long(opts, "heartbeat-ms", 10, 60000, &hb)) {
+        dc_opts_destroy(&opts);
+        return 2;
+    }
+    if (dc_app_start(DC_PROG, opts, &http) != 0) {
+        dc_opts_destroy(&opts);
+        return 1;
+    }
+    dc_service_cfg_t cfg = {.broker = dc_opts_str(opts, "broker"),
+                            .service = DC_NAME,
+                            .heartbeat_ms = (int)hb,
+                            .delay_ms = dc_opts_flag(opts, "raw") ? 0 : (int)delay,
+                            .handler = DC_HANDLER,
+                            .http = http,
+                            .verbose = dc_opts_flag(opts, "verbose")};
+    dc_service_t *service = dc_service_new(&cfg);
+    int rc = service ? dc_service_run(service, NULL) : 1;
+    dc_service_destroy(&service);
+    dc_app_stop(DC_PROG, &http);
+    dc_opts_destroy(&opts);
+    return rc;
+}

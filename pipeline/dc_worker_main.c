@@ -1,0 +1,59 @@
+/*  dc-worker: the miner. */
+#include "dc_app.h"
+#include "dc_worker.h"
+
+#include <unistd.h>
+
+static const dc_opt_spec_t s_specs[] = {
+    {"broker", "DC_BROKER", ">tcp://127.0.0.1:5555", "EP", "broker endpoint"},
+    {"jobs", "DC_JOBS", ">tcp://127.0.0.1:5556", "EP", "dispatcher's job endpoint (PULL)"},
+    {"results", "DC_RESULTS", ">tcp://127.0.0.1:5557", "EP", "dispatcher's result endpoint (PUSH)"},
+    {"delay-ms", "DC_DELAY_MS", "100", "N", "pause per job (the original's sleep(0.1))"},
+    {"raw", "DC_RAW", NULL, NULL, "raw mode: no pause"},
+    {"timeout-ms", "DC_TIMEOUT_MS", "5000", "N", "no broker reply by then: reconnect, resend"},
+    {"id", "DC_WORKER_ID", "", "NAME", "worker name in stats (default HOSTNAME-PID)"},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+int main(int argc, char **argv)
+{
+    int code;
+    dc_opts_t *opts = dc_opts_new("dc-worker",
+                                  "Mines: pulls jobs, calls rng then hasher, pushes results.",
+                                  s_specs, argc, argv, &code);
+    if (!opts)
+        return code;
+    long delay, timeout;
+    dc_http_t *http = NULL;
+    if (dc_opts_long(opts, "delay-ms", 0, 10000, &delay) ||
+        dc_opts_long(opts, "timeout-ms", 100, 600000, &timeout)) {
+        dc_opts_destroy(&opts);
+        return 2;
+    }
+    char id[65];
+    const char *given = dc_opts_str(opts, "id");
+    if (*given)
+        snprintf(id, sizeof id, "%.64s", given);
+    else {
+        char host[48] = "worker";
+        gethostname(host, sizeof host - 1);
+        snprintf(id, sizeof id, "%s-%d", host, (int)getpid());
+    }
+    if (dc_app_start("dc-worker", opts, &http) != 0) {
+        dc_opts_destroy(&opts);
+        return 1;
+    }
+    dc_worker_cfg_t cfg = {.broker = dc_opts_str(opts, "broker"),
+                           .jobs = dc_opts_str(opts, "jobs"),
+                           .results = dc_opts_str(opts, "results"),
+                           .id = id,
+                           .delay_ms = dc_opts_flag(opts, "raw") ? 0 : (int)delay,
+                           .timeout_ms = (int)timeout,
+                           .http = http,
+                           .verbose = dc_opts_flag(opts, "verbose")};
+    dc_worker_t *worker = dc_worker_new(&cfg);
+    int rc = worker ? dc_worker_run(worker) : 1;
+    dc_worker_destroy(&worker);
+    dc_app_stop("dc-worker", &http);
+    dc_opts_destroy(&opts);
+    return rc;
+}

@@ -1,0 +1,214 @@
+/*  dc_job: job and result codec. The dispatcher trusts nothing a worker sends: a
+    result's coins are re-hashed before they can reach the wallet. */
+#include "dc_job.h"
+#include "dc_svc.h"
+
+#include <assert.h>
+#include <sodium.h>
+#include <string.h>
+
+static void s_put32(byte *p, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--, v >>= 8)
+        p[i] = (byte)v;
+}
+
+static void s_put64(byte *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (byte)v;
+}
+
+static uint32_t s_get32(const byte *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t s_get64(const byte *p)
+{
+    return (uint64_t)s_get32(p) << 32 | s_get32(p + 4);
+}
+
+zmsg_t *dc_job_encode(const dc_job_t *job)
+{
+    byte buf[DC_JOB_SIZE] = {DC_JOB_VERSION, DC_JOB_TYPE_JOB};
+    s_put64(buf + 2, job->id);
+    s_put32(buf + 10, job->batch);
+    s_put32(buf + 14, job->attempt);
+    zmsg_t *msg = zmsg_new();
+    zmsg_addmem(msg, buf, sizeof buf);
+    return msg;
+}
+
+int dc_job_decode(zmsg_t *msg, dc_job_t *job, const char **reason)
+{
+    zframe_t *f = zmsg_first(msg);
+    if (zmsg_size(msg) != 1 || zframe_size(f) != DC_JOB_SIZE) {
+        *reason = "job: want one 18-byte frame";
+        return -1;
+    }
+    const byte *p = zframe_data(f);
+    if (p[0] != DC_JOB_VERSION || p[1] != DC_JOB_TYPE_JOB) {
+        *reason = "job: unknown version or type";
+        return -1;
+    }
+    job->id = s_get64(p + 2);
+    job->batch = s_get32(p + 10);
+    job->attempt = s_get32(p + 14);
+    if (job->batch < 1 || job->batch > DC_JOB_BATCH_MAX) {
+        *reason = "job: batch outside 1..4096";
+        return -1;
+    }
+    return 0;
+}
+
+zmsg_t *dc_result_encode(const dc_result_t *r, zmsg_t **coins_p)
+{
+    byte buf[DC_RESULT_HDR_SIZE] = {DC_JOB_VERSION, DC_JOB_TYPE_RESULT};
+    size_t coins = coins_p && *coins_p ? zmsg_size(*coins_p) / 2 : 0;
+    s_put64(buf + 2, r->job_id);
+    s_put32(buf + 10, r->hashes);
+    s_put32(buf + 14, (uint32_t)coins);
+    s_put32(buf + 18, r->rng_us);
+    s_put32(buf + 22, r->hasher_us);
+    s_put32(buf + 26, r->loop_us);
+    zmsg_t *msg = zmsg_new();
+    zmsg_addmem(msg, buf, sizeof buf);
+    zmsg_addstr(msg, r->worker);
+    zframe_t *f;
+    while (coins_p && *coins_p && (f = zmsg_pop(*coins_p)))
+        zmsg_append(msg, &f);
+    if (coins_p)
+        zmsg_destroy(coins_p);
+    return msg;
+}
+
+static bool s_printable(const byte *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < 0x21 || p[i] > 0x7e)
+            return false;
+    return true;
+}
+
+static int s_check_coin(zframe_t *digest, zframe_t *bytes, const char **reason)
+{
+    char hex[DC_HEX_DIGEST_LEN + 1];
+    if (!digest || !bytes || zframe_size(digest) != DC_HEX_DIGEST_LEN ||
+        zframe_size(bytes) < 1 || zframe_size(bytes) > DC_COIN_BYTES_MAX) {
+        *reason = "result: malformed coin frames";
+        return -1;
+    }
+    dc_sha256_hex(zframe_data(bytes), zframe_size(bytes), hex);
+    if (memcmp(hex, zframe_data(digest), DC_HEX_DIGEST_LEN) != 0 || !dc_svc_is_coin(hex)) {
+        *reason = "result: coin digest does not match its bytes or is no coin";
+        return -1;
+    }
+    return 0;
+}
+
+static int s_decode_header(zmsg_t *msg, dc_result_t *r, const char **reason)
+{
+    zframe_t *f = zmsg_first(msg);
+    if (zmsg_size(msg) < 2 || zframe_size(f) != DC_RESULT_HDR_SIZE) {
+        *reason = "result: want a 30-byte header and a worker id";
+        return -1;
+    }
+    const byte *p = zframe_data(f);
+    if (p[0] != DC_JOB_VERSION || p[1] != DC_JOB_TYPE_RESULT) {
+        *reason = "result: unknown version or type";
+        return -1;
+    }
+    r->job_id = s_get64(p + 2);
+    r->hashes = s_get32(p + 10);
+    r->coins = s_get32(p + 14);
+    r->rng_us = s_get32(p + 18);
+    r->hasher_us = s_get32(p + 22);
+    r->loop_us = s_get32(p + 26);
+    zframe_t *id = zmsg_next(msg);
+    size_t idlen = zframe_size(id);
+    if (idlen < 1 || idlen > DC_WORKER_ID_MAX || !s_printable(zframe_data(id), idlen)) {
+        *reason = "result: worker id must be 1..64 printable bytes";
+        return -1;
+    }
+    memcpy(r->worker, zframe_data(id), idlen);
+    r->worker[idlen] = 0;
+    if (r->hashes < 1 || r->hashes > DC_JOB_BATCH_MAX || r->coins > r->hashes ||
+        zmsg_size(msg) != 2 + 2 * (size_t)r->coins) {
+        *reason = "result: hash or coin count out of range";
+        return -1;
+    }
+    return 0;
+}
+
+int dc_result_decode(zmsg_t *msg, dc_result_t *r, const char **reason)
+{
+    memset(r, 0, sizeof *r);
+    if (s_decode_header(msg, r, reason) != 0)
+        return -1;
+    for (uint32_t i = 0; i < r->coins; i++) {
+        zframe_t *digest = zmsg_next(msg);
+        zframe_t *bytes = zmsg_next(msg);
+        if (s_check_coin(digest, bytes, reason) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/*  Finds random bytes whose digest is a coin (1 in 16 tries on average). */
+static void s_make_coin(zmsg_t *coins)
+{
+    byte bytes[32];
+    char hex[DC_HEX_DIGEST_LEN + 1];
+    do {
+        randombytes_buf(bytes, sizeof bytes);
+        dc_sha256_hex(bytes, sizeof bytes, hex);
+    } while (!dc_svc_is_coin(hex));
+    zmsg_addstr(coins, hex);
+    zmsg_addmem(coins, bytes, sizeof bytes);
+}
+
+void dc_job_test(bool verbose)
+{
+    if (verbose)
+        printf(" * dc_job: ");
+    assert(sodium_init() >= 0);
+    const char *reason;
+    dc_job_t job = {.id = 0x0102030405060708ULL, .batch = 7, .attempt = 2}, got;
+    zmsg_t *msg = dc_job_encode(&job);
+    assert(dc_job_decode(msg, &got, &reason) == 0);
+    assert(got.id == job.id && got.batch == 7 && got.attempt == 2);
+    zframe_data(zmsg_first(msg))[0] = 9;
+    assert(dc_job_decode(msg, &got, &reason) == -1 && strstr(reason, "version"));
+    zmsg_destroy(&msg);
+    job.batch = 0;
+    msg = dc_job_encode(&job);
+    assert(dc_job_decode(msg, &got, &reason) == -1 && strstr(reason, "batch"));
+    zmsg_destroy(&msg);
+
+    dc_result_t r = {.job_id = 42, .hashes = 3, .rng_us = 5, .loop_us = 9}, rgot;
+    strcpy(r.worker, "w-1");
+    zmsg_t *coins = zmsg_new();
+    s_make_coin(coins);
+    msg = dc_result_encode(&r, &coins);
+    assert(coins == NULL);
+    assert(dc_result_decode(msg, &rgot, &reason) == 0);
+    assert(rgot.job_id == 42 && rgot.hashes == 3 && rgot.coins == 1 && streq(rgot.worker, "w-1"));
+    /* a forged coin: flip a byte of the random bytes */
+    zframe_t *bytes = zmsg_last(msg);
+    zframe_data(bytes)[0] ^= 1;
+    assert(dc_result_decode(msg, &rgot, &reason) == -1 && strstr(reason, "coin"));
+    zmsg_destroy(&msg);
+
+    r.hashes = 0;
+    msg = dc_result_encode(&r, NULL);
+    assert(dc_result_decode(msg, &rgot, &reason) == -1 && strstr(reason, "count"));
+    zmsg_destroy(&msg);
+    strcpy(r.worker, "bad id");
+    r.hashes = 1;
+    msg = dc_result_encode(&r, NULL);
+    assert(dc_result_decode(msg, &rgot, &reason) == -1 && strstr(reason, "worker id"));
+    zmsg_destroy(&msg);
+    if (verbose)
+        printf("OK\n");
+}

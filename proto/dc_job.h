@@ -1,0 +1,44 @@
+/*  dc_job: the dispatcher <-> worker messages (PUSH/PULL). Binary, version byte first,
+    big-endian integers. See proto/jobs.md. */
+#ifndef DC_JOB_H_INCLUDED
+#define DC_JOB_H_INCLUDED
+
+#include <czmq.h>
+
+#define DC_JOB_VERSION 1
+#define DC_JOB_TYPE_JOB 1
+#define DC_JOB_TYPE_RESULT 2
+#define DC_JOB_SIZE 18
+#define DC_RESULT_HDR_SIZE 30
+#define DC_JOB_BATCH_MAX 4096
+#define DC_WORKER_ID_MAX 64
+#define DC_COIN_BYTES_MAX 4096
+
+typedef struct {
+    uint64_t id;
+    uint32_t batch;   /* loops (hashes) this job asks for, 1..4096 */
+    uint32_t attempt; /* 0 first time, +1 per re-issue */
+} dc_job_t;
+
+typedef struct {
+    uint64_t job_id;
+    uint32_t hashes;
+    uint32_t coins;
+    uint32_t rng_us;    /* time the worker waited on rng for this job */
+    uint32_t hasher_us; /* time the worker waited on hasher */
+    uint32_t loop_us;   /* whole job, pauses included */
+    char worker[DC_WORKER_ID_MAX + 1];
+} dc_result_t;
+
+zmsg_t *dc_job_encode(const dc_job_t *job);
+int dc_job_decode(zmsg_t *msg, dc_job_t *job, const char **reason);
+
+/*  coins_p holds pairs of frames [hex digest, random bytes]; it is taken over. */
+zmsg_t *dc_result_encode(const dc_result_t *result, zmsg_t **coins_p);
+/*  Validates everything, each coin included (SHA-256 of its bytes must be its digest and
+    start with '0'). On success the coins are frames 2.. of msg, in pairs. */
+int dc_result_decode(zmsg_t *msg, dc_result_t *result, const char **reason);
+
+void dc_job_test(bool verbose);
+
+#endif

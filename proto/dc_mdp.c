@@ -1,0 +1,350 @@
+/*  dc_mdp: 7/MDP (MDP/0.1) codec. Decoders consume the whole message, copy what they
+    keep into a dc_mdp_msg_t, and refuse anything the spec does not allow, so the broker
+    and the workers never act on a half-understood message. */
+#include "dc_mdp.h"
+
+#include <assert.h>
+#include <string.h>
+
+bool dc_mdp_service_valid(const char *s, size_t len)
+{
+    if (len < 1 || len > DC_MDP_SERVICE_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < 0x21 || s[i] > 0x7e)
+            return false;
+    return true;
+}
+
+const char *dc_mdp_command_name(int command)
+{
+    static const char *names[] = {"?", "READY", "REQUEST", "REPLY", "HEARTBEAT", "DISCONNECT"};
+    return command >= 1 && command <= 5 ? names[command] : names[0];
+}
+
+void dc_mdp_msg_clear(dc_mdp_msg_t *m)
+{
+    zframe_destroy(&m->sender);
+    zframe_destroy(&m->client);
+    zmsg_destroy(&m->body);
+    memset(m, 0, sizeof *m);
+}
+
+static bool s_frame_is(zframe_t *f, const char *s)
+{
+    return f && zframe_size(f) == strlen(s) && memcmp(zframe_data(f), s, strlen(s)) == 0;
+}
+
+static bool s_frame_empty(zframe_t *f)
+{
+    return f && zframe_size(f) == 0;
+}
+
+/*  Moves what is left of msg into a new body message, enforcing the body limits. */
+static int s_take_body(zmsg_t *msg, dc_mdp_msg_t *out, const char **reason)
+{
+    if (zmsg_size(msg) > DC_MDP_BODY_FRAMES_MAX) {
+        *reason = "too many body frames";
+        return -1;
+    }
+    if (zmsg_content_size(msg) > DC_MDP_BODY_BYTES_MAX) {
+        *reason = "body too large";
+        return -1;
+    }
+    out->body = zmsg_new();
+    zframe_t *f;
+    while ((f = zmsg_pop(msg)))
+        zmsg_append(out->body, &f);
+    return 0;
+}
+
+static int s_take_service(zmsg_t *msg, dc_mdp_msg_t *out, const char **reason)
+{
+    zframe_t *f = zmsg_pop(msg);
+    if (!f || !dc_mdp_service_valid((char *)zframe_data(f), zframe_size(f))) {
+        zframe_destroy(&f);
+        *reason = "missing or invalid service name";
+        return -1;
+    }
+    memcpy(out->service, zframe_data(f), zframe_size(f));
+    out->service[zframe_size(f)] = 0;
+    zframe_destroy(&f);
+    return 0;
+}
+
+/*  client address, empty delimiter, body */
+static int s_take_envelope(zmsg_t *msg, dc_mdp_msg_t *out, const char **reason)
+{
+    out->client = zmsg_pop(msg);
+    if (!out->client || zframe_size(out->client) == 0 ||
+        zframe_size(out->client) > DC_MDP_ADDRESS_MAX) {
+        *reason = "missing or invalid client address";
+        return -1;
+    }
+    zframe_t *empty = zmsg_pop(msg);
+    bool ok = s_frame_empty(empty);
+    zframe_destroy(&empty);
+    if (!ok) {
+        *reason = "missing empty frame after client address";
+        return -1;
+    }
+    return s_take_body(msg, out, reason);
+}
+
+static int s_decode_worker_command(zmsg_t *msg, dc_mdp_msg_t *out, bool from_broker,
+                                   const char **reason)
+{
+    zframe_t *cmd = zmsg_pop(msg);
+    if (!cmd || zframe_size(cmd) != 1) {
+        zframe_destroy(&cmd);
+        *reason = "missing or invalid worker command";
+        return -1;
+    }
+    out->command = zframe_data(cmd)[0];
+    zframe_destroy(&cmd);
+    int rc = -1;
+    switch (out->command) {
+    case DC_MDPW_READY:
+        rc = from_broker ? -1 : s_take_service(msg, out, reason);
+        break;
+    case DC_MDPW_REQUEST:
+        rc = from_broker ? s_take_envelope(msg, out, reason) : -1;
+        break;
+    case DC_MDPW_REPLY:
+        rc = from_broker ? -1 : s_take_envelope(msg, out, reason);
+        break;
+    case DC_MDPW_HEARTBEAT:
+    case DC_MDPW_DISCONNECT:
+        rc = 0;
+        break;
+    default:
+        *reason = "unknown worker command";
+        return -1;
+    }
+    if (rc == 0 && zmsg_size(msg) > 0) {
+        *reason = "unexpected frames after command";
+        return -1;
+    }
+    if (rc != 0 && *reason == NULL)
+        *reason = "command not allowed in this direction";
+    return rc;
+}
+
+int dc_mdp_decode_router(zmsg_t **msg_p, dc_mdp_msg_t *out, const char **reason)
+{
+    assert(msg_p && out && reason);
+    memset(out, 0, sizeof *out);
+    *reason = NULL;
+    zmsg_t *msg = *msg_p;
+    *msg_p = NULL;
+    int rc = -1;
+    out->sender = zmsg_pop(msg);
+    zframe_t *empty = zmsg_pop(msg);
+    zframe_t *proto = zmsg_pop(msg);
+    if (!out->sender || !s_frame_empty(empty))
+        *reason = "missing empty delimiter frame";
+    else if (s_frame_is(proto, DC_MDPC)) {
+        out->peer = 'C';
+        rc = s_take_service(msg, out, reason);
+        if (rc == 0)
+            rc = s_take_body(msg, out, reason);
+    } else if (s_frame_is(proto, DC_MDPW)) {
+        out->peer = 'W';
+        rc = s_decode_worker_command(msg, out, false, reason);
+    } else
+        *reason = "unknown protocol header (want MDPC01 or MDPW01)";
+    zframe_destroy(&empty);
+    zframe_destroy(&proto);
+    zmsg_destroy(&msg);
+    if (rc != 0) {
+        zframe_t *sender = out->sender;
+        out->sender = NULL;
+        dc_mdp_msg_clear(out);
+        out->sender = sender; /* kept so the caller can log who sent garbage */
+    }
+    return rc;
+}
+
+static int s_decode_dealer(zmsg_t **msg_p, dc_mdp_msg_t *out, const char *want,
+                           const char **reason)
+{
+    assert(msg_p && out && reason);
+    memset(out, 0, sizeof *out);
+    *reason = NULL;
+    zmsg_t *msg = *msg_p;
+    *msg_p = NULL;
+    int rc = -1;
+    zframe_t *empty = zmsg_pop(msg);
+    zframe_t *proto = zmsg_pop(msg);
+    if (!s_frame_empty(empty))
+        *reason = "missing empty delimiter frame";
+    else if (!s_frame_is(proto, want))
+        *reason = "unexpected protocol header";
+    else if (strcmp(want, DC_MDPW) == 0) {
+        out->peer = 'W';
+        rc = s_decode_worker_command(msg, out, true, reason);
+    } else {
+        out->peer = 'C';
+        rc = s_take_service(msg, out, reason);
+        if (rc == 0)
+            rc = s_take_body(msg, out, reason);
+    }
+    zframe_destroy(&empty);
+    zframe_destroy(&proto);
+    zmsg_destroy(&msg);
+    if (rc != 0)
+        dc_mdp_msg_clear(out);
+    return rc;
+}
+
+int dc_mdp_decode_for_worker(zmsg_t **msg_p, dc_mdp_msg_t *out, const char **reason)
+{
+    return s_decode_dealer(msg_p, out, DC_MDPW, reason);
+}
+
+int dc_mdp_decode_for_client(zmsg_t **msg_p, dc_mdp_msg_t *out, const char **reason)
+{
+    return s_decode_dealer(msg_p, out, DC_MDPC, reason);
+}
+
+static zmsg_t *s_body_or_new(zmsg_t **body_p)
+{
+    zmsg_t *body = body_p && *body_p ? *body_p : zmsg_new();
+    if (body_p)
+        *body_p = NULL;
+    return body;
+}
+
+zmsg_t *dc_mdp_client_request(const char *service, zmsg_t **body_p)
+{
+    zmsg_t *msg = s_body_or_new(body_p);
+    zmsg_pushstr(msg, service);
+    zmsg_pushstr(msg, DC_MDPC);
+    zmsg_pushstr(msg, "");
+    return msg;
+}
+
+zmsg_t *dc_mdp_client_reply(zframe_t *dest, const char *service, zmsg_t **body_p)
+{
+    zmsg_t *msg = dc_mdp_client_request(service, body_p);
+    if (dest)
+        zmsg_prepend(msg, &(zframe_t *){zframe_dup(dest)});
+    return msg;
+}
+
+zmsg_t *dc_mdp_worker_msg(zframe_t *dest, int command, const char *service, zframe_t *client,
+                          zmsg_t **body_p)
+{
+    zmsg_t *msg = s_body_or_new(body_p);
+    if (client) {
+        zmsg_pushstr(msg, "");
+        zmsg_prepend(msg, &(zframe_t *){zframe_dup(client)});
+    }
+    if (service)
+        zmsg_pushstr(msg, service);
+    byte cmd = (byte)command;
+    zmsg_pushmem(msg, &cmd, 1);
+    zmsg_pushstr(msg, DC_MDPW);
+    zmsg_pushstr(msg, "");
+    if (dest)
+        zmsg_prepend(msg, &(zframe_t *){zframe_dup(dest)});
+    return msg;
+}
+
+/*  Builds a message from string frames; "\x01".."\x05" single bytes are commands. */
+static zmsg_t *s_msg(int n, const char **frames)
+{
+    zmsg_t *msg = zmsg_new();
+    for (int i = 0; i < n; i++)
+        zmsg_addmem(msg, frames[i], strlen(frames[i]));
+    return msg;
+}
+
+static void s_expect_reject(int n, const char **frames, const char *want_reason)
+{
+    zmsg_t *msg = s_msg(n, frames);
+    dc_mdp_msg_t m;
+    const char *reason;
+    int rc = dc_mdp_decode_router(&msg, &m, &reason);
+    assert(rc == -1);
+    assert(msg == NULL);
+    assert(reason && strstr(reason, want_reason));
+    dc_mdp_msg_clear(&m);
+}
+
+void dc_mdp_test(bool verbose)
+{
+    if (verbose)
+        printf(" * dc_mdp: ");
+    dc_mdp_msg_t m;
+    const char *reason;
+
+    /* client request round trip, as the broker's ROUTER sees it */
+    zmsg_t *body = zmsg_new();
+    zmsg_addstr(body, "32");
+    zmsg_t *msg = dc_mdp_client_request("rng", &body);
+    assert(body == NULL);
+    zmsg_pushstr(msg, "ID1");
+    assert(dc_mdp_decode_router(&msg, &m, &reason) == 0);
+    assert(m.peer == 'C' && streq(m.service, "rng") && zmsg_size(m.body) == 1);
+    assert(s_frame_is(m.sender, "ID1"));
+    dc_mdp_msg_clear(&m);
+
+    /* worker READY and REPLY */
+    msg = dc_mdp_worker_msg(NULL, DC_MDPW_READY, "hasher", NULL, NULL);
+    zmsg_pushstr(msg, "W1");
+    assert(dc_mdp_decode_router(&msg, &m, &reason) == 0);
+    assert(m.peer == 'W' && m.command == DC_MDPW_READY && streq(m.service, "hasher"));
+    dc_mdp_msg_clear(&m);
+
+    zframe_t *client = zframe_from("C7");
+    body = zmsg_new();
+    zmsg_addstr(body, "200");
+    msg = dc_mdp_worker_msg(NULL, DC_MDPW_REPLY, NULL, client, &body);
+    zmsg_pushstr(msg, "W1");
+    assert(dc_mdp_decode_router(&msg, &m, &reason) == 0);
+    assert(m.command == DC_MDPW_REPLY && zframe_eq(m.client, client));
+    dc_mdp_msg_clear(&m);
+
+    /* broker -> worker REQUEST, decoded on the worker's DEALER */
+    body = zmsg_new();
+    zmsg_addstr(body, "abc");
+    msg = dc_mdp_worker_msg(NULL, DC_MDPW_REQUEST, NULL, client, &body);
+    assert(dc_mdp_decode_for_worker(&msg, &m, &reason) == 0);
+    assert(m.command == DC_MDPW_REQUEST && zframe_eq(m.client, client));
+    dc_mdp_msg_clear(&m);
+    zframe_destroy(&client);
+
+    /* broker -> client reply, decoded on the client's DEALER */
+    msg = dc_mdp_client_reply(NULL, "rng", NULL);
+    assert(dc_mdp_decode_for_client(&msg, &m, &reason) == 0);
+    assert(streq(m.service, "rng") && zmsg_size(m.body) == 0);
+    dc_mdp_msg_clear(&m);
+
+    /* refusals */
+    s_expect_reject(1, (const char *[]){"ID"}, "delimiter");
+    s_expect_reject(3, (const char *[]){"ID", "", "MDPX01"}, "protocol");
+    s_expect_reject(3, (const char *[]){"ID", "", "MDPC01"}, "service");
+    s_expect_reject(4, (const char *[]){"ID", "", "MDPC01", "bad name"}, "service");
+    s_expect_reject(4, (const char *[]){"ID", "", "MDPW01", "\x09"}, "unknown worker command");
+    s_expect_reject(4, (const char *[]){"ID", "", "MDPW01", "\x02"}, "direction");
+    s_expect_reject(5, (const char *[]){"ID", "", "MDPW01", "\x04", "x"}, "unexpected frames");
+    s_expect_reject(5, (const char *[]){"ID", "", "MDPW01", "\x03", "C"}, "empty frame");
+    s_expect_reject(4, (const char *[]){"ID", "", "MDPW01", "\x01"}, "service");
+
+    /* too many frames, too many bytes */
+    msg = dc_mdp_client_request("rng", NULL);
+    for (int i = 0; i < DC_MDP_BODY_FRAMES_MAX + 1; i++)
+        zmsg_addstr(msg, "x");
+    zmsg_pushstr(msg, "ID");
+    assert(dc_mdp_decode_router(&msg, &m, &reason) == -1 && strstr(reason, "frames"));
+    dc_mdp_msg_clear(&m);
+    msg = dc_mdp_client_request("rng", NULL);
+    zmsg_append(msg, &(zframe_t *){zframe_new(NULL, DC_MDP_BODY_BYTES_MAX + 1)});
+    zmsg_pushstr(msg, "ID");
+    assert(dc_mdp_decode_router(&msg, &m, &reason) == -1 && strstr(reason, "too large"));
+    dc_mdp_msg_clear(&m);
+
+    if (verbose)
+        printf("OK\n");
+}

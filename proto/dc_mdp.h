@@ -1,0 +1,61 @@
+/*  dc_mdp: codec for the Majordomo Protocol 7/MDP (MDP/0.1) as spoken on the
+    broker's ROUTER socket, by clients (MDPC01) and workers (MDPW01).
+    See proto/mdp.md for the frames. Every decoder validates and refuses what it does
+    not understand, returning a static reason string for the caller to count and log. */
+#ifndef DC_MDP_H_INCLUDED
+#define DC_MDP_H_INCLUDED
+
+#include <czmq.h>
+
+#define DC_MDPC "MDPC01"
+#define DC_MDPW "MDPW01"
+
+#define DC_MDPW_READY 1
+#define DC_MDPW_REQUEST 2
+#define DC_MDPW_REPLY 3
+#define DC_MDPW_HEARTBEAT 4
+#define DC_MDPW_DISCONNECT 5
+
+#define DC_MDP_SERVICE_MAX 64
+#define DC_MDP_BODY_FRAMES_MAX 8
+#define DC_MDP_BODY_BYTES_MAX (1024 * 1024 + 4096)
+#define DC_MDP_ADDRESS_MAX 255
+/*  Hard transport limit set on every socket (ZMQ_MAXMSGSIZE): larger frames make
+    libzmq drop the connection before our decoders see them. */
+#define DC_MDP_FRAME_LIMIT (4 * 1024 * 1024)
+
+typedef struct {
+    zframe_t *sender; /* routing id of the peer (broker side only) */
+    char peer;        /* 'C' client, 'W' worker */
+    int command;      /* worker command, 0 for a client request */
+    char service[DC_MDP_SERVICE_MAX + 1];
+    zframe_t *client; /* REQUEST/REPLY: the client's address */
+    zmsg_t *body;     /* client request body, REQUEST/REPLY body */
+} dc_mdp_msg_t;
+
+/*  Broker side. Takes ownership of *msg_p. On success fills *out (release it with
+    dc_mdp_msg_clear) and returns 0; otherwise returns -1 and sets *reason. */
+int dc_mdp_decode_router(zmsg_t **msg_p, dc_mdp_msg_t *out, const char **reason);
+
+/*  Worker side (DEALER): a message from the broker. */
+int dc_mdp_decode_for_worker(zmsg_t **msg_p, dc_mdp_msg_t *out, const char **reason);
+
+/*  Client side (DEALER): a reply from the broker. */
+int dc_mdp_decode_for_client(zmsg_t **msg_p, dc_mdp_msg_t *out, const char **reason);
+
+void dc_mdp_msg_clear(dc_mdp_msg_t *m);
+
+/*  Encoders. body_p may be NULL; the body is taken over and *body_p nulled.
+    dest is the ROUTER routing id (broker side) or NULL (DEALER side). */
+zmsg_t *dc_mdp_client_request(const char *service, zmsg_t **body_p);
+zmsg_t *dc_mdp_client_reply(zframe_t *dest, const char *service, zmsg_t **body_p);
+zmsg_t *dc_mdp_worker_msg(zframe_t *dest, int command, const char *service, zframe_t *client,
+                          zmsg_t **body_p);
+
+/*  True when s is a valid service name: 1..64 printable ASCII bytes. */
+bool dc_mdp_service_valid(const char *s, size_t len);
+const char *dc_mdp_command_name(int command);
+
+void dc_mdp_test(bool verbose);
+
+#endif

@@ -1,0 +1,202 @@
+/*  dc_svc: the rng and hasher request/reply bodies. Numbers travel as short decimal
+    strings so that any Majordomo client (a Python one-liner included) can call the
+    services; every parser refuses what is out of range rather than clamping it. */
+#include "dc_svc.h"
+
+#include <assert.h>
+#include <sodium.h>
+#include <string.h>
+
+int dc_svc_parse_size(zframe_t *frame, size_t min, size_t max, size_t *out)
+{
+    if (!frame || zframe_size(frame) == 0 || zframe_size(frame) > 10)
+        return -1;
+    size_t v = 0;
+    const byte *d = zframe_data(frame);
+    for (size_t i = 0; i < zframe_size(frame); i++) {
+        if (d[i] < '0' || d[i] > '9')
+            return -1;
+        v = v * 10 + (size_t)(d[i] - '0');
+    }
+    if (v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static zframe_t *s_decimal(size_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%zu", v);
+    return zframe_from(buf);
+}
+
+zmsg_t *dc_svc_rng_request(size_t n, size_t count)
+{
+    zmsg_t *msg = zmsg_new();
+    zmsg_append(msg, &(zframe_t *){s_decimal(n)});
+    if (count != 1)
+        zmsg_append(msg, &(zframe_t *){s_decimal(count)});
+    return msg;
+}
+
+int dc_svc_rng_parse(zmsg_t *body, size_t *n, size_t *count, const char **reason)
+{
+    size_t frames = zmsg_size(body);
+    *count = 1;
+    if (frames < 1 || frames > 2) {
+        *reason = "rng wants [N] or [N, B]";
+        return -1;
+    }
+    if (dc_svc_parse_size(zmsg_first(body), 1, DC_RNG_BYTES_MAX, n) != 0) {
+        *reason = "rng: N must be a decimal 1..4096";
+        return -1;
+    }
+    if (frames == 2 && dc_svc_parse_size(zmsg_next(body), 1, DC_RNG_COUNT_MAX, count) != 0) {
+        *reason = "rng: B must be a decimal 1..4096";
+        return -1;
+    }
+    if (*n * *count > DC_HASHER_PAYLOAD_MAX) {
+        *reason = "rng: N*B must not exceed 1048576 bytes";
+        return -1;
+    }
+    return 0;
+}
+
+zmsg_t *dc_svc_hasher_request(const byte *data, size_t size, size_t chunk)
+{
+    zmsg_t *msg = zmsg_new();
+    zmsg_addmem(msg, data, size);
+    if (chunk != size)
+        zmsg_append(msg, &(zframe_t *){s_decimal(chunk)});
+    return msg;
+}
+
+int dc_svc_hasher_parse(zmsg_t *body, zframe_t **payload, size_t *chunk, const char **reason)
+{
+    size_t frames = zmsg_size(body);
+    if (frames < 1 || frames > 2) {
+        *reason = "hasher wants [payload] or [payload, CHUNK]";
+        return -1;
+    }
+    *payload = zmsg_first(body);
+    size_t size = zframe_size(*payload);
+    if (size > DC_HASHER_PAYLOAD_MAX) {
+        *reason = "hasher: payload over 1048576 bytes";
+        return -1;
+    }
+    *chunk = size;
+    if (frames == 2 && dc_svc_parse_size(zmsg_next(body), 1, DC_HASHER_PAYLOAD_MAX, chunk) != 0) {
+        *reason = "hasher: CHUNK must be a decimal 1..1048576";
+        return -1;
+    }
+    if (size == 0 ? frames == 2 : (size % *chunk != 0 || size / *chunk > DC_HASHER_CHUNKS_MAX)) {
+        *reason = "hasher: payload must be a whole number (<= 4096) of CHUNKs";
+        return -1;
+    }
+    return 0;
+}
+
+zmsg_t *dc_svc_reply_ok(zframe_t **payload_p)
+{
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, "200");
+    zmsg_append(msg, payload_p);
+    return msg;
+}
+
+zmsg_t *dc_svc_reply_error(int status, const char *reason)
+{
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstrf(msg, "%d", status);
+    zmsg_addstr(msg, reason);
+    return msg;
+}
+
+int dc_svc_reply_parse(zmsg_t *body, int *status, zframe_t **payload, const char **reason)
+{
+    size_t st;
+    *payload = NULL;
+    if (zmsg_size(body) != 2 || dc_svc_parse_size(zmsg_first(body), 100, 599, &st) != 0) {
+        *reason = "reply wants [STATUS, payload]";
+        return -1;
+    }
+    *status = (int)st;
+    if (st == DC_SVC_OK)
+        *payload = zmsg_next(body);
+    return 0;
+}
+
+void dc_sha256_hex(const byte *data, size_t size, char hex[DC_HEX_DIGEST_LEN + 1])
+{
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(digest, data, size);
+    sodium_bin2hex(hex, DC_HEX_DIGEST_LEN + 1, digest, sizeof digest);
+}
+
+bool dc_svc_is_coin(const char *hex)
+{
+    return hex[0] == '0';
+}
+
+void dc_svc_test(bool verbose)
+{
+    if (verbose)
+        printf(" * dc_svc: ");
+    assert(sodium_init() >= 0);
+    size_t n, count, chunk;
+    const char *reason;
+    zframe_t *payload;
+
+    zmsg_t *msg = dc_svc_rng_request(32, 1);
+    assert(zmsg_size(msg) == 1);
+    assert(dc_svc_rng_parse(msg, &n, &count, &reason) == 0 && n == 32 && count == 1);
+    zmsg_destroy(&msg);
+    msg = dc_svc_rng_request(32, 4096);
+    assert(dc_svc_rng_parse(msg, &n, &count, &reason) == 0 && count == 4096);
+    zmsg_destroy(&msg);
+    const char *bad_rng[] = {"0", "4097", "-1", "", "12a", "99999999999", " 5"};
+    for (size_t i = 0; i < sizeof bad_rng / sizeof *bad_rng; i++) {
+        msg = zmsg_new();
+        zmsg_addstr(msg, bad_rng[i]);
+        assert(dc_svc_rng_parse(msg, &n, &count, &reason) == -1);
+        zmsg_destroy(&msg);
+    }
+    msg = dc_svc_rng_request(4096, 4096); /* 16 MiB: over the total */
+    assert(dc_svc_rng_parse(msg, &n, &count, &reason) == -1 && strstr(reason, "N*B"));
+    zmsg_destroy(&msg);
+
+    byte data[96] = {0};
+    msg = dc_svc_hasher_request(data, sizeof data, 32);
+    assert(dc_svc_hasher_parse(msg, &payload, &chunk, &reason) == 0 && chunk == 32);
+    zmsg_destroy(&msg);
+    msg = dc_svc_hasher_request(data, sizeof data, 40);
+    assert(dc_svc_hasher_parse(msg, &payload, &chunk, &reason) == -1);
+    zmsg_destroy(&msg);
+    msg = zmsg_new();
+    zmsg_append(msg, &(zframe_t *){zframe_new(NULL, DC_HASHER_PAYLOAD_MAX + 1)});
+    assert(dc_svc_hasher_parse(msg, &payload, &chunk, &reason) == -1);
+    zmsg_destroy(&msg);
+    msg = zmsg_new();
+    zmsg_append(msg, &(zframe_t *){zframe_new(NULL, 8192)});
+    zmsg_addstr(msg, "1"); /* 8192 digests: over the chunk limit */
+    assert(dc_svc_hasher_parse(msg, &payload, &chunk, &reason) == -1);
+    zmsg_destroy(&msg);
+
+    char hex[DC_HEX_DIGEST_LEN + 1];
+    dc_sha256_hex((const byte *)"abc", 3, hex);
+    assert(streq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+
+    zframe_t *p = zframe_from("xyz");
+    msg = dc_svc_reply_ok(&p);
+    int status;
+    assert(dc_svc_reply_parse(msg, &status, &payload, &reason) == 0 && status == 200);
+    assert(zframe_streq(payload, "xyz"));
+    zmsg_destroy(&msg);
+    msg = dc_svc_reply_error(503, "queue full");
+    assert(dc_svc_reply_parse(msg, &status, &payload, &reason) == 0 && status == 503);
+    assert(payload == NULL);
+    zmsg_destroy(&msg);
+    if (verbose)
+        printf("OK\n");
+}

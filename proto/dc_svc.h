@@ -1,0 +1,46 @@
+/*  dc_svc: bodies of the rng and hasher services (carried inside MDP), the status-first
+    reply shape shared with the broker's own error replies, and the SHA-256 helper.
+    See proto/services.md. */
+#ifndef DC_SVC_H_INCLUDED
+#define DC_SVC_H_INCLUDED
+
+#include <czmq.h>
+
+#define DC_RNG_BYTES_MAX 4096          /* N: bytes per chunk */
+#define DC_RNG_COUNT_MAX 4096          /* B: chunks per request */
+#define DC_HASHER_PAYLOAD_MAX 1048576  /* bytes hashed per request */
+#define DC_HASHER_CHUNKS_MAX 4096      /* digests per reply */
+#define DC_HEX_DIGEST_LEN 64
+
+#define DC_SVC_OK 200
+#define DC_SVC_BAD_REQUEST 400
+#define DC_SVC_NOT_FOUND 404
+#define DC_SVC_NOT_IMPLEMENTED 501
+#define DC_SVC_UNAVAILABLE 503
+
+/*  rng request: ["N"] or ["N", "B"], decimal; reply payload is N*B random bytes. */
+zmsg_t *dc_svc_rng_request(size_t n, size_t count);
+int dc_svc_rng_parse(zmsg_t *body, size_t *n, size_t *count, const char **reason);
+
+/*  hasher request: [payload] or [payload, "CHUNK"]; reply payload is the lowercase hex
+    SHA-256 of each CHUNK-sized piece, concatenated (64 characters each). */
+zmsg_t *dc_svc_hasher_request(const byte *data, size_t size, size_t chunk);
+int dc_svc_hasher_parse(zmsg_t *body, zframe_t **payload, size_t *chunk, const char **reason);
+
+/*  Replies: ["200", payload] or ["4xx|5xx", "reason"]. */
+zmsg_t *dc_svc_reply_ok(zframe_t **payload_p);
+zmsg_t *dc_svc_reply_error(int status, const char *reason);
+/*  Returns 0 with *status and *payload (borrowed from body, NULL on error status) set,
+    or -1 when the reply is malformed. */
+int dc_svc_reply_parse(zmsg_t *body, int *status, zframe_t **payload, const char **reason);
+
+void dc_sha256_hex(const byte *data, size_t size, char hex[DC_HEX_DIGEST_LEN + 1]);
+/*  The original's coin test: the hex digest starts with '0'. */
+bool dc_svc_is_coin(const char *hex);
+
+/*  Parses a whole decimal frame into [min, max]; -1 on anything else. */
+int dc_svc_parse_size(zframe_t *frame, size_t min, size_t max, size_t *out);
+
+void dc_svc_test(bool verbose);
+
+#endif

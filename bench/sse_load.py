@@ -1,0 +1,258 @@
+#!/usr/bin/python3
+"""SSE load bench for dc-webui: N concurrent /events viewers on loopback.
+
+Starts its own redis-server (a feeder writes pipeline-like keys once a
+second) and its own dc-webui, opens N SSE connections from one
+single-threaded selector loop, keeps them for D seconds and reports, per
+client, whether every event published in that window arrived and how late.
+"Late" means the event arrived more than --tolerance-ms after the snapshot's
+own timestamp (ts_ms, taken when the poller read Redis). The webui's RSS
+and CPU come from /proc.
+
+  bench/sse_load.py --webui build/webui/dc-webui                 # 1,000 x 30 s
+  bench/sse_load.py --webui ... --clients 200 --duration 10 --check
+
+With --check the exit status is 1 unless every client got every event on
+time, and RSS and CPU stayed under --max-rss-mb and --max-cpu-pct.
+Traffic goes to 127.0.0.1 only, and the run ends by itself.
+"""
+import argparse
+import os
+import re
+import resource
+import selectors
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "webui"))
+import webui_harness as h  # noqa: E402
+
+TS = re.compile(rb'"ts_ms":(\d+)')
+
+
+class Viewer:
+    def __init__(self, index):
+        self.index = index
+        self.sock = None
+        self.buf = b""
+        self.status = None
+        self.events = []  # (id, ts_ms, arrival_ms)
+        self.closed = False
+
+
+def raise_fd_limit(need):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(need, soft)), hard))
+
+
+def proc_sample(pid):
+    """(RSS in MiB, CPU seconds user+system, threads) of a process."""
+    with open(f"/proc/{pid}/status") as f:
+        status = f.read()
+    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
+    threads = int(re.search(r"Threads:\s+(\d+)", status).group(1))
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return rss, (int(fields[11]) + int(fields[12])) / ticks, threads
+
+
+def open_viewer(port, index, selector):
+    viewer = Viewer(index)
+    viewer.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    viewer.sock.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        b"Accept: text/event-stream\r\n\r\n")
+    viewer.sock.setblocking(False)
+    selector.register(viewer.sock, selectors.EVENT_READ, viewer)
+    return viewer
+
+
+def on_readable(viewer, selector):
+    try:
+        data = viewer.sock.recv(262144)
+    except (BlockingIOError, InterruptedError):
+        return
+    except OSError:
+        data = b""
+    if not data:
+        viewer.closed = True
+        selector.unregister(viewer.sock)
+        viewer.sock.close()
+        return
+    now_ms = time.time() * 1000
+    viewer.buf += data
+    if viewer.status is None:
+        end = viewer.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        viewer.status = int(viewer.buf.split(b" ", 2)[1])
+        viewer.buf = viewer.buf[end + 4:]
+    while True:
+        end = viewer.buf.find(b"\n\n")
+        if end < 0:
+            return
+        frame, viewer.buf = viewer.buf[:end], viewer.buf[end + 2:]
+        if frame.startswith(b"id: "):
+            newline = frame.index(b"\n")
+            match = TS.search(frame, newline, newline + 40)
+            viewer.events.append((int(frame[4:newline]), int(match.group(1)), now_ms))
+
+
+def pump(selector, seconds):
+    deadline = time.monotonic() + seconds
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        for key, _ in selector.select(min(left, 0.2)):
+            on_readable(key.data, selector)
+
+
+def percentile(values, fraction):
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(fraction * len(values)))]
+
+
+def run(args):
+    raise_fd_limit(args.clients + 256)
+    threads = args.threads or max(1100, args.clients + 100)
+    redis = h.Redis().start()
+    feeder = h.Feeder(redis, rate=10).start()
+    webui = h.Webui(args.webui, redis.address, ["--threads", str(threads)]).start()
+    selector = selectors.DefaultSelector()
+    viewers = []
+    try:
+        rss0, cpu0, _ = proc_sample(webui.proc.pid)
+        connect_start = time.monotonic()
+        for i in range(args.clients):
+            viewers.append(open_viewer(webui.port, i, selector))
+        connect_s = time.monotonic() - connect_start
+        # every viewer has its first snapshot before the window opens
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(v.events or v.closed for v in viewers):
+            pump(selector, 0.1)
+        window_start_ms = time.time() * 1000
+        rss_start, cpu_start, _ = proc_sample(webui.proc.pid)
+        wall_start = time.monotonic()
+        rss_max, threads_max = rss_start, 0
+        end = time.monotonic() + args.duration
+        while time.monotonic() < end:
+            pump(selector, min(1.0, end - time.monotonic()))
+            rss, _, nthreads = proc_sample(webui.proc.pid)
+            rss_max, threads_max = max(rss_max, rss), max(threads_max, nthreads)
+        window_end_ms = time.time() * 1000
+        rss_end, cpu_end, _ = proc_sample(webui.proc.pid)
+        cpu_pct = 100 * (cpu_end - cpu_start) / (time.monotonic() - wall_start)
+        # events published inside the window, late ones included: let them land
+        pump(selector, 1.5)
+        status, _, metrics = h.http_get(webui.url + "/metrics")
+        open_streams = re.search(rb"dockercoins_webui_sse_clients (\d+)", metrics)
+    finally:
+        for viewer in viewers:
+            if not viewer.closed:
+                viewer.sock.close()
+        code, stop_s = webui.stop()
+        feeder.stop()
+        redis.close()
+
+    window_ids = sorted({e[0] for v in viewers for e in v.events
+                         if window_start_ms <= e[1] < window_end_ms})
+    expected_ids = set(range(window_ids[0], window_ids[-1] + 1)) if window_ids else set()
+    received = late = 0
+    lateness = []
+    bad_viewers = 0
+    for viewer in viewers:
+        got = {e[0]: e for e in viewer.events if e[0] in expected_ids}
+        received += len(got)
+        delays = [e[2] - e[1] for e in got.values()]
+        lateness += delays
+        late += sum(1 for d in delays if d > args.tolerance_ms)
+        bad_viewers += viewer.status != 200 or len(got) != len(expected_ids)
+    expected = len(expected_ids) * len(viewers)
+    result = {
+        "clients": args.clients, "duration_s": args.duration, "threads": threads,
+        "connect_s": connect_s, "events_per_client": len(expected_ids),
+        "expected": expected, "received": received, "missing": expected - received,
+        "late": late, "tolerance_ms": args.tolerance_ms,
+        "lat_p50": percentile(lateness, 0.5), "lat_p99": percentile(lateness, 0.99),
+        "lat_max": max(lateness) if lateness else float("nan"),
+        "rss_idle": rss0, "rss_start": rss_start, "rss_max": rss_max, "rss_end": rss_end,
+        "cpu_pct": cpu_pct, "threads_max": threads_max, "bad_viewers": bad_viewers,
+        "open_streams": int(open_streams.group(1)) if open_streams else -1,
+        "exit_code": code, "stop_s": stop_s, "metrics_status": status,
+    }
+    return result
+
+
+def report(r):
+    print(f"dc-webui SSE load: {r['clients']} clients x {r['duration_s']} s on loopback, "
+          f"{r['threads']} server threads, one client process (selector loop)")
+    rows = [
+        ("clients connected (open streams per /metrics)",
+         f"{r['clients'] - r['bad_viewers']} ok of {r['clients']} ({r['open_streams']})"),
+        ("connect time for all clients", f"{r['connect_s']:.2f} s"),
+        ("events per client in window", f"{r['events_per_client']}"),
+        ("events expected / received", f"{r['expected']} / {r['received']}"),
+        ("events missing", f"{r['missing']}"),
+        (f"late events (> {r['tolerance_ms']} ms after ts_ms)", f"{r['late']}"),
+        ("lateness p50 / p99 / max",
+         f"{r['lat_p50']:.0f} / {r['lat_p99']:.0f} / {r['lat_max']:.0f} ms"),
+        ("webui RSS idle / with clients / max / end",
+         f"{r['rss_idle']:.1f} / {r['rss_start']:.1f} / {r['rss_max']:.1f} / "
+         f"{r['rss_end']:.1f} MiB"),
+        ("webui CPU during window", f"{r['cpu_pct']:.1f} % of one core"),
+        ("webui threads (max)", f"{r['threads_max']}"),
+        ("SIGTERM to exit", f"{r['stop_s'] * 1000:.0f} ms (exit code {r['exit_code']})"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    print("-" * (width + 30))
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    print("-" * (width + 30))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--webui", required=True, help="path to dc-webui")
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--duration", type=float, default=30)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="dc-webui --threads (default: max(1100, clients + 100))")
+    parser.add_argument("--tolerance-ms", type=float, default=500)
+    parser.add_argument("--max-rss-mb", type=float, default=256)
+    parser.add_argument("--max-cpu-pct", type=float, default=50)
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    if args.clients < 1 or args.duration < 3 or args.duration > 600:
+        parser.error("--clients >= 1 and 3 <= --duration <= 600")
+    r = run(args)
+    report(r)
+    if not args.check:
+        return 0
+    failures = []
+    if r["events_per_client"] < args.duration - 2:
+        failures.append(f"only {r['events_per_client']} events in {args.duration} s")
+    if r["missing"] or r["bad_viewers"]:
+        failures.append(f"{r['missing']} events missing, {r['bad_viewers']} viewers short")
+    if r["late"]:
+        failures.append(f"{r['late']} events later than {args.tolerance_ms} ms")
+    if r["rss_max"] > args.max_rss_mb:
+        failures.append(f"RSS {r['rss_max']:.0f} MiB > {args.max_rss_mb}")
+    if r["cpu_pct"] > args.max_cpu_pct:
+        failures.append(f"CPU {r['cpu_pct']:.0f} % > {args.max_cpu_pct}")
+    if r["exit_code"] != 0 or r["stop_s"] >= 1.0:
+        failures.append(f"exit {r['exit_code']} after {r['stop_s']:.2f} s")
+    for failure in failures:
+        print(f"FAIL: {failure}")
+    print(f"sse-load: {0 if failures else 1} passed, {1 if failures else 0} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

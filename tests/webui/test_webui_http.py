@@ -1,0 +1,314 @@
+"""HTTP tests of dc-webui against the real binary and a real redis-server.
+
+usage: test_webui_http.py PATH/TO/dc-webui
+"""
+import json
+import math
+import re
+import sys
+import threading
+import time
+import unittest
+
+import webui_harness as h
+
+WEBUI = None
+
+
+class WebuiHttp(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = h.Redis().start()
+        cls.webui = h.Webui(WEBUI, cls.redis.address).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.webui.stop()
+        cls.redis.close()
+
+    def setUp(self):
+        if self.redis.proc is None:
+            self.redis.start()
+        self.redis.command("FLUSHALL")
+
+    def get(self, path, **kwargs):
+        return h.http_get(self.webui.url + path, **kwargs)
+
+    # --- /json --------------------------------------------------------------
+    def test_json_shape_and_values(self):
+        self.redis.command("SET", "hashes", 4242)
+        for i in range(3):
+            self.redis.command("HSET", "wallet", f"coin{i}", "bytes")
+        before = time.time()
+        status, headers, body = self.get("/json")
+        after = time.time()
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["content-type"].startswith("application/json"))
+        data = json.loads(body)
+        # The original: coins = HLEN wallet (a number), hashes = GET hashes
+        # (Redis returns a string), now = Date.now() / 1000 (seconds, float).
+        self.assertEqual(list(data), ["coins", "hashes", "now"])
+        self.assertEqual(data["coins"], 3)
+        self.assertEqual(data["hashes"], "4242")
+        self.assertIsInstance(data["now"], float)
+        self.assertTrue(before - 0.01 <= data["now"] <= after + 0.01, data["now"])
+
+    def test_json_empty_redis(self):
+        status, _, body = self.get("/json")
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["coins"], 0)
+        self.assertIsNone(json.loads(body)["hashes"])
+
+    def test_json_head(self):
+        status, headers, body = self.get("/json", method="HEAD")
+        self.assertEqual(status, 200)
+        self.assertEqual(body, b"")
+        self.assertGreater(int(headers["content-length"]), 0)
+
+    # --- /events ------------------------------------------------------------
+    def test_events_stream(self):
+        feeder = h.Feeder(self.redis, rate=30).start()
+        client = h.SseClient(self.webui.port)
+        try:
+            self.assertEqual(client.status, 200)
+            self.assertTrue(client.headers["content-type"].startswith("text/event-stream"))
+            self.assertIn("no-cache", client.headers["cache-control"])
+            first = client.next_event()
+            self.assertEqual(first[0], "history")
+            self.assertEqual(client.retry, 2000)
+            self.assertIn("points", json.loads(first[2]))
+            snapshots = [client.next_snapshot() for _ in range(14)]
+        finally:
+            client.close()
+            feeder.stop()
+        ids = [s[0] for s in snapshots]
+        self.assertEqual(ids, list(range(ids[0], ids[0] + len(ids))), "ids step by one")
+        # cadence: after the first (sent at once on connect) one per second
+        gaps = [b[1]["ts_ms"] - a[1]["ts_ms"] for a, b in zip(snapshots[1:], snapshots[2:])]
+        for gap in gaps:
+            self.assertAlmostEqual(gap, 1000, delta=150, msg=f"gaps {gaps}")
+        for _, snap, arrived in snapshots[1:]:
+            self.assertLess(arrived * 1000 - snap["ts_ms"], 500, "event delivered late")
+        last = snapshots[-1][1]
+        self.assertEqual(set(last), {"ts_ms", "redis", "hashes", "coins", "speed", "stages",
+                                     "bottleneck"})
+        self.assertTrue(last["redis"]["ok"])
+        self.assertGreater(last["hashes"], 0)
+        self.assertGreater(last["coins"], 0)
+        self.assertEqual(last["speed"]["window_s"], 10)
+        # the feeder adds 30 a second: the 10 s average must say about 30
+        self.assertAlmostEqual(last["speed"]["hashes_per_s"], 30, delta=4)
+        self.assertEqual([s["name"] for s in last["stages"]],
+                         ["rng", "hasher", "broker", "worker", "dispatcher"])
+        rng = last["stages"][0]
+        self.assertEqual((rng["instances"], rng["busy_pct"], rng["queue"]), (1, 100, 9))
+        self.assertEqual(last["bottleneck"]["stage"], "rng")
+        self.assertIn("Scale rng next", last["bottleneck"]["text"])
+
+    def test_events_workers_are_the_limit(self):
+        stats = h.ten_workers_one_rng()
+        stats["dc:stats:rng"].update(busy_pct=35, queue=0)
+        stats["dc:stats:hasher"].update(busy_pct=30, queue=0)
+        stats["dc:stats:worker"].update(workers=3)
+        for key, fields in stats.items():
+            h.write_stats(self.redis, key, fields)
+        client = h.SseClient(self.webui.port)
+        try:
+            _, snap, _ = h.wait_until(
+                lambda: (lambda s: s if s[1]["stages"][0]["busy_pct"] == 35 else None)(
+                    client.next_snapshot()), 5, "the new stats in a snapshot")
+        finally:
+            client.close()
+        self.assertEqual(snap["bottleneck"]["stage"], "worker")
+        self.assertIn("Add workers", snap["bottleneck"]["text"])
+
+    # --- /healthz and Redis outages -------------------------------------------
+    def test_healthz_and_redis_outage(self):
+        status, _, body = self.get("/healthz")
+        self.assertEqual(status, 200, body)
+        self.assertTrue(body.startswith(b"ok"))
+        client = h.SseClient(self.webui.port)
+        try:
+            self.redis.stop()
+            status, _, body = h.wait_until(
+                lambda: (lambda r: r if r[0] == 503 else None)(self.get("/healthz")), 5,
+                "/healthz to report 503")
+            self.assertIn(b"redis unreachable", body)
+            status, _, body = self.get("/json")
+            self.assertEqual(status, 503)
+            self.assertIn("redis unreachable", json.loads(body)["error"])
+            snap = h.wait_until(
+                lambda: (lambda s: s[1] if not s[1]["redis"]["ok"] else None)(
+                    client.next_snapshot()), 5, "a snapshot saying Redis is down")
+            self.assertIn("Redis unreachable", snap["bottleneck"]["text"])
+            self.assertIsNone(snap["speed"]["hashes_per_s"])
+            # the server keeps serving, and recovers by itself
+            self.assertEqual(self.get("/")[0], 200)
+            self.redis.start()
+            h.wait_until(lambda: self.get("/healthz")[0] == 200, 5, "/healthz back to 200")
+            snap = h.wait_until(
+                lambda: (lambda s: s[1] if s[1]["redis"]["ok"] else None)(
+                    client.next_snapshot()), 5, "a snapshot with Redis back")
+            self.assertIsNone(snap["redis"]["error"])
+        finally:
+            client.close()
+
+    # --- /metrics -------------------------------------------------------------
+    METRIC_LINE = re.compile(
+        r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*"'
+        r'(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*")*\})? [-+]?(\d+(\.\d*)?([eE][-+]?\d+)?|NaN|Inf)$')
+
+    def parse_metrics(self, text):
+        samples, types = {}, {}
+        for line in text.splitlines():
+            if line.startswith("# TYPE "):
+                _, _, name, kind = line.split(" ", 3)
+                self.assertNotIn(name, types, "one TYPE per family")
+                self.assertIn(kind, ("counter", "gauge"))
+                types[name] = kind
+            elif line.startswith("# HELP "):
+                continue
+            else:
+                self.assertRegex(line, self.METRIC_LINE)
+                key, value = line.rsplit(" ", 1)
+                family = key.split("{")[0]
+                self.assertIn(family, types, f"sample before its TYPE: {line}")
+                samples[key] = float(value)
+        return samples
+
+    def test_metrics(self):
+        self.redis.command("SET", "hashes", 777)
+        self.redis.command("HSET", "wallet", "a", "b")
+        for key, fields in h.ten_workers_one_rng().items():
+            h.write_stats(self.redis, key, fields)
+        h.wait_until(lambda: b"dockercoins_hashes_total 777\n" in self.get("/metrics")[2], 5,
+                     "metrics to show the totals")
+        status, headers, body = self.get("/metrics")
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["content-type"].startswith("text/plain; version=0.0.4"))
+        samples = self.parse_metrics(body.decode())
+        self.assertEqual(samples["dockercoins_hashes_total"], 777)
+        self.assertEqual(samples["dockercoins_coins_total"], 1)
+        self.assertEqual(samples["dockercoins_redis_up"], 1)
+        self.assertIn("dockercoins_speed_hashes_per_second", samples)
+        self.assertEqual(samples['dockercoins_stage_busy_ratio{stage="rng"}'], 1)
+        self.assertEqual(samples['dockercoins_stage_queue_depth{stage="rng"}'], 9)
+        self.assertEqual(samples['dockercoins_stage_instances{stage="worker"}'], 10)
+        self.assertAlmostEqual(
+            samples['dockercoins_stage_wait_seconds{stage="rng",quantile="0.99"}'], 0.95)
+        self.assertEqual(samples['dockercoins_bottleneck{stage="rng"}'], 1)
+        self.assertEqual(samples['dockercoins_bottleneck{stage="hasher"}'], 0)
+        self.assertTrue(all(math.isfinite(v) for v in samples.values()))
+
+    # --- the page -------------------------------------------------------------
+    def test_page_and_assets(self):
+        status, headers, body = self.get("/")
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["content-type"].startswith("text/html"))
+        self.assertIn("script-src 'self'", headers["content-security-policy"])
+        self.assertNotRegex(body.decode(), r"<script>|<script [^>]*>[^<]")  # no inline script
+        self.assertNotIn("http://", body.decode().replace("http://www.w3.org", ""))
+        for path, kind in (("/app.js", "text/javascript"), ("/app.css", "text/css"),
+                           ("/chart.min.js", "text/javascript"), ("/index.html", "text/html")):
+            status, headers, body = self.get(path)
+            self.assertEqual(status, 200, path)
+            self.assertTrue(headers["content-type"].startswith(kind), path)
+            self.assertEqual(int(headers["content-length"]), len(body))
+            status, _, _ = self.get(path, headers={"If-None-Match": headers["etag"]})
+            self.assertEqual(status, 304, path)
+        self.assertIn(b"Chart.js v3", self.get("/chart.min.js")[2][:200])
+
+    # --- bad requests -----------------------------------------------------------
+    def test_bad_requests(self):
+        self.assertEqual(self.get("/nope")[0], 404)
+        self.assertEqual(self.get("/../../etc/passwd")[0], 404)
+        for method in ("POST", "PUT", "DELETE", "OPTIONS", "PATCH"):
+            status, headers, _ = self.get("/json", method=method)
+            self.assertEqual(status, 405, method)
+            self.assertEqual(headers.get("allow"), "GET, HEAD")
+        huge = h.raw_request(self.webui.port, b"GET /json HTTP/1.1\r\nHost: x\r\nX-Big: "
+                             + b"a" * 40000 + b"\r\n\r\n")
+        self.assertRegex(huge[:12], rb"^HTTP/1\.[01] 4\d\d" if huge else rb"^$")
+        for garbage in (b"GARBAGE\r\n\r\n", b"GET /json HTTP/9.9\r\n\r\n",
+                        b"\x00\x01\x02\xff\r\n\r\n", b"GET\r\n\r\n", b"GET json HTTP/1.1\r\n\r\n"):
+            answer = h.raw_request(self.webui.port, garbage)
+            if answer:  # civetweb answers an unknown version with 505
+                self.assertRegex(answer[:13], rb"^HTTP/\d\.\d (4\d\d|505) ", garbage)
+        # and it still serves
+        self.assertEqual(self.get("/healthz")[0], 200)
+
+
+class WebuiProcess(unittest.TestCase):
+    """Tests that need their own dc-webui instance."""
+
+    def setUp(self):
+        self.redis = h.Redis().start()
+        self.webui = None
+
+    def tearDown(self):
+        if self.webui:
+            self.webui.stop()
+        self.redis.close()
+
+    def test_help_and_bad_flags(self):
+        import subprocess
+        done = subprocess.run([WEBUI, "--help"], capture_output=True, text=True, timeout=5)
+        self.assertEqual(done.returncode, 0)
+        for flag in ("--port", "DC_WEBUI_PORT", "--redis", "DC_REDIS", "--threads",
+                     "DC_WEBUI_THREADS"):
+            self.assertIn(flag, done.stdout)
+        for bad in (["--bogus"], ["--threads", "x"], ["--redis", "a:b:c"], ["--port"]):
+            done = subprocess.run([WEBUI, *bad], capture_output=True, text=True, timeout=5)
+            self.assertEqual(done.returncode, 2, bad)
+            self.assertIn("dc-webui:", done.stderr)
+
+    def test_env_configures(self):
+        self.webui = h.Webui(WEBUI, "127.0.0.1:1",
+                             env={"DC_REDIS": self.redis.address, "DC_WEBUI_THREADS": "70"})
+        # the flag wins over DC_REDIS: drop it to let the environment speak
+        self.webui.args = [WEBUI, "--port", "127.0.0.1:0"]
+        self.webui.start()
+        self.assertIn("70 threads", self.webui.log())
+        h.wait_until(lambda: h.http_get(self.webui.url + "/healthz")[0] == 200, 5,
+                     "healthz via DC_REDIS")
+
+    def test_viewer_cap_keeps_health_answering(self):
+        self.webui = h.Webui(WEBUI, self.redis.address, ["--threads", "60"]).start()
+        clients = []
+        try:
+            for _ in range(10):
+                clients.append(h.SseClient(self.webui.port))
+                self.assertEqual(clients[-1].status, 200)
+            status, headers, _ = h.http_get(self.webui.url + "/events")
+            self.assertEqual(status, 503)
+            self.assertEqual(headers.get("retry-after"), "5")
+            self.assertEqual(h.http_get(self.webui.url + "/healthz")[0], 200)
+        finally:
+            for client in clients:
+                client.close()
+
+    def test_sigterm_with_open_streams_exits_fast(self):
+        self.webui = h.Webui(WEBUI, self.redis.address).start()
+        clients = [h.SseClient(self.webui.port) for _ in range(50)]
+        try:
+            for client in clients:
+                self.assertIsNotNone(client.next_snapshot())
+            # a client mid-request (headers never finished) must not hold it either
+            import socket
+            idle = socket.create_connection(("127.0.0.1", self.webui.port))
+            idle.sendall(b"GET /json HTTP/1.1\r\n")
+            code, elapsed = self.webui.stop()
+            idle.close()
+        finally:
+            for client in clients:
+                client.close()
+        self.assertEqual(code, 0, self.webui.log())
+        self.assertLess(elapsed, 1.0, "exit after SIGTERM took too long")
+        self.assertIn("stopped in", self.webui.log())
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    WEBUI = sys.argv.pop(1)
+    unittest.main(verbosity=2)

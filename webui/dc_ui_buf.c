@@ -1,0 +1,160 @@
+/*  dc_ui_buf: growable text buffer. Capacity doubles, so appending N bytes costs
+    O(N) amortised; a failed allocation leaves the old content intact.        */
+#include "dc_ui_buf.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct _dc_ui_buf_t {
+    char *data;
+    size_t size;
+    size_t capacity;
+};
+
+dc_ui_buf_t *dc_ui_buf_new(void)
+{
+    dc_ui_buf_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->capacity = 256;
+    self->data = malloc(self->capacity);
+    if (!self->data) {
+        free(self);
+        return NULL;
+    }
+    self->data[0] = 0;
+    return self;
+}
+
+void dc_ui_buf_destroy(dc_ui_buf_t **self_p)
+{
+    if (self_p && *self_p) {
+        free((*self_p)->data);
+        free(*self_p);
+        *self_p = NULL;
+    }
+}
+
+void dc_ui_buf_reset(dc_ui_buf_t *self)
+{
+    self->size = 0;
+    self->data[0] = 0;
+}
+
+//  Make room for `extra` more bytes plus the terminating NUL.
+static int s_reserve(dc_ui_buf_t *self, size_t extra)
+{
+    size_t needed = self->size + extra + 1;
+    if (needed <= self->capacity)
+        return 0;
+    size_t capacity = self->capacity;
+    while (capacity < needed)
+        capacity *= 2;
+    char *data = realloc(self->data, capacity);
+    if (!data)
+        return -1;
+    self->data = data;
+    self->capacity = capacity;
+    return 0;
+}
+
+int dc_ui_buf_printf(dc_ui_buf_t *self, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    size_t room = self->capacity - self->size;
+    int length = vsnprintf(self->data + self->size, room, format, args);
+    va_end(args);
+    if (length < 0)
+        return -1;
+    if ((size_t)length >= room) {
+        if (s_reserve(self, (size_t)length) != 0) {
+            self->data[self->size] = 0;
+            return -1;
+        }
+        va_start(args, format);
+        vsnprintf(self->data + self->size, (size_t)length + 1, format, args);
+        va_end(args);
+    }
+    self->size += (size_t)length;
+    return 0;
+}
+
+int dc_ui_buf_append(dc_ui_buf_t *self, const void *data, size_t size)
+{
+    if (s_reserve(self, size) != 0)
+        return -1;
+    memcpy(self->data + self->size, data, size);
+    self->size += size;
+    self->data[self->size] = 0;
+    return 0;
+}
+
+int dc_ui_buf_json_string(dc_ui_buf_t *self, const char *string)
+{
+    if (!string)
+        return dc_ui_buf_append(self, "null", 4);
+    int rc = dc_ui_buf_append(self, "\"", 1);
+    for (const unsigned char *c = (const unsigned char *)string; *c && rc == 0; c++) {
+        if (*c == '"' || *c == '\\')
+            rc = dc_ui_buf_printf(self, "\\%c", *c);
+        else if (*c < 0x20)
+            rc = dc_ui_buf_printf(self, "\\u%04x", *c);
+        else
+            rc = dc_ui_buf_append(self, c, 1);
+    }
+    return rc == 0 ? dc_ui_buf_append(self, "\"", 1) : rc;
+}
+
+int dc_ui_buf_json_number(dc_ui_buf_t *self, double value)
+{
+    if (!isfinite(value))
+        return dc_ui_buf_append(self, "null", 4);
+    if (value == floor(value) && fabs(value) < 1e15)
+        return dc_ui_buf_printf(self, "%.0f", value);
+    return dc_ui_buf_printf(self, "%.3f", value);
+}
+
+const char *dc_ui_buf_data(const dc_ui_buf_t *self)
+{
+    return self->data;
+}
+
+size_t dc_ui_buf_size(const dc_ui_buf_t *self)
+{
+    return self->size;
+}
+
+void dc_ui_buf_test(bool verbose)
+{
+    if (verbose)
+        printf(" * dc_ui_buf: ");
+    dc_ui_buf_t *buf = dc_ui_buf_new();
+    assert(buf);
+    assert(dc_ui_buf_size(buf) == 0 && strcmp(dc_ui_buf_data(buf), "") == 0);
+    for (int i = 0; i < 1000; i++)
+        assert(dc_ui_buf_printf(buf, "%d,", i) == 0);
+    assert(strncmp(dc_ui_buf_data(buf), "0,1,2,", 6) == 0);
+    assert(dc_ui_buf_size(buf) == strlen(dc_ui_buf_data(buf)));
+    dc_ui_buf_reset(buf);
+    dc_ui_buf_json_string(buf, "a\"b\\c\n\x01");
+    assert(strcmp(dc_ui_buf_data(buf), "\"a\\\"b\\\\c\\u000a\\u0001\"") == 0);
+    dc_ui_buf_reset(buf);
+    dc_ui_buf_json_number(buf, 3);
+    dc_ui_buf_append(buf, " ", 1);
+    dc_ui_buf_json_number(buf, 2.5);
+    dc_ui_buf_append(buf, " ", 1);
+    dc_ui_buf_json_number(buf, NAN);
+    dc_ui_buf_append(buf, " ", 1);
+    dc_ui_buf_json_string(buf, NULL);
+    assert(strcmp(dc_ui_buf_data(buf), "3 2.500 null null") == 0);
+    dc_ui_buf_destroy(&buf);
+    dc_ui_buf_destroy(&buf);
+    assert(buf == NULL);
+    if (verbose)
+        printf("OK\n");
+}

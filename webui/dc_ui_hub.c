@@ -1,0 +1,244 @@
+/*  dc_ui_hub: one mutex, one condition variable (on CLOCK_MONOTONIC), the latest
+    snapshot. Waiters compare sequence numbers, so a wake-up is never lost
+    and a viewer that falls behind gets the newest snapshot, not a backlog. */
+#include "dc_ui_hub.h"
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct _dc_ui_hub_t {
+    pthread_mutex_t mutex;
+    pthread_cond_t changed;
+    uint64_t seq;
+    dc_ui_view_t view;
+    dc_ui_buf_t *event;
+    dc_ui_buf_t *history;
+    size_t clients;
+    size_t max_clients;
+    bool stopping;
+};
+
+dc_ui_hub_t *dc_ui_hub_new(size_t max_clients)
+{
+    dc_ui_hub_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->event = dc_ui_buf_new();
+    self->history = dc_ui_buf_new();
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(&self->changed, &attr);
+    pthread_condattr_destroy(&attr);
+    if (!self->event || !self->history || rc != 0) {
+        dc_ui_buf_destroy(&self->event);
+        dc_ui_buf_destroy(&self->history);
+        if (rc == 0)
+            pthread_cond_destroy(&self->changed);
+        free(self);
+        return NULL;
+    }
+    pthread_mutex_init(&self->mutex, NULL);
+    self->max_clients = max_clients;
+    return self;
+}
+
+void dc_ui_hub_destroy(dc_ui_hub_t **self_p)
+{
+    if (self_p && *self_p) {
+        dc_ui_hub_t *self = *self_p;
+        pthread_cond_destroy(&self->changed);
+        pthread_mutex_destroy(&self->mutex);
+        dc_ui_buf_destroy(&self->event);
+        dc_ui_buf_destroy(&self->history);
+        free(self);
+        *self_p = NULL;
+    }
+}
+
+uint64_t dc_ui_hub_publish(dc_ui_hub_t *self, const dc_ui_view_t *view, const char *event_json,
+                           const char *history_json)
+{
+    pthread_mutex_lock(&self->mutex);
+    dc_ui_buf_reset(self->event);
+    dc_ui_buf_reset(self->history);
+    uint64_t seq = 0;
+    if (dc_ui_buf_append(self->event, event_json, strlen(event_json)) == 0 &&
+        dc_ui_buf_append(self->history, history_json, strlen(history_json)) == 0) {
+        self->view = *view;
+        seq = ++self->seq;
+        pthread_cond_broadcast(&self->changed);
+    }
+    pthread_mutex_unlock(&self->mutex);
+    return seq;
+}
+
+//  Absolute CLOCK_MONOTONIC deadline timeout_ms from now.
+static struct timespec s_deadline(int timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    return deadline;
+}
+
+int dc_ui_hub_wait(dc_ui_hub_t *self, uint64_t *seq_p, int timeout_ms, dc_ui_buf_t *out)
+{
+    struct timespec deadline = s_deadline(timeout_ms);
+    int result = 0;
+    pthread_mutex_lock(&self->mutex);
+    while (!self->stopping && self->seq == *seq_p) {
+        if (pthread_cond_timedwait(&self->changed, &self->mutex, &deadline) != 0)
+            break;
+    }
+    if (self->stopping)
+        result = -1;
+    else if (self->seq != *seq_p) {
+        dc_ui_buf_reset(out);
+        if (dc_ui_buf_append(out, dc_ui_buf_data(self->event), dc_ui_buf_size(self->event)) == 0) {
+            *seq_p = self->seq;
+            result = 1;
+        }
+    }
+    pthread_mutex_unlock(&self->mutex);
+    return result;
+}
+
+uint64_t dc_ui_hub_history(dc_ui_hub_t *self, dc_ui_buf_t *out)
+{
+    pthread_mutex_lock(&self->mutex);
+    dc_ui_buf_reset(out);
+    uint64_t seq = self->seq;
+    if (dc_ui_buf_append(out, dc_ui_buf_data(self->history), dc_ui_buf_size(self->history)) != 0)
+        seq = 0;
+    pthread_mutex_unlock(&self->mutex);
+    return seq;
+}
+
+uint64_t dc_ui_hub_view(dc_ui_hub_t *self, dc_ui_view_t *view)
+{
+    pthread_mutex_lock(&self->mutex);
+    *view = self->view;
+    uint64_t seq = self->seq;
+    pthread_mutex_unlock(&self->mutex);
+    return seq;
+}
+
+int dc_ui_hub_join(dc_ui_hub_t *self)
+{
+    pthread_mutex_lock(&self->mutex);
+    int rc = -1;
+    if (!self->stopping && self->clients < self->max_clients) {
+        self->clients++;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&self->mutex);
+    return rc;
+}
+
+void dc_ui_hub_leave(dc_ui_hub_t *self)
+{
+    pthread_mutex_lock(&self->mutex);
+    if (self->clients > 0)
+        self->clients--;
+    pthread_mutex_unlock(&self->mutex);
+}
+
+size_t dc_ui_hub_clients(dc_ui_hub_t *self)
+{
+    pthread_mutex_lock(&self->mutex);
+    size_t clients = self->clients;
+    pthread_mutex_unlock(&self->mutex);
+    return clients;
+}
+
+void dc_ui_hub_stop(dc_ui_hub_t *self)
+{
+    pthread_mutex_lock(&self->mutex);
+    self->stopping = true;
+    pthread_cond_broadcast(&self->changed);
+    pthread_mutex_unlock(&self->mutex);
+}
+
+bool dc_ui_hub_stopping(dc_ui_hub_t *self)
+{
+    pthread_mutex_lock(&self->mutex);
+    bool stopping = self->stopping;
+    pthread_mutex_unlock(&self->mutex);
+    return stopping;
+}
+
+//  Test: a viewer thread waits for two events, then for the stop.
+typedef struct {
+    dc_ui_hub_t *hub;
+    _Atomic int results[3];
+} s_viewer_t;
+
+static void *s_viewer(void *args)
+{
+    s_viewer_t *viewer = args;
+    dc_ui_buf_t *buf = dc_ui_buf_new();
+    uint64_t seq = 0;
+    for (int i = 0; i < 3; i++) {
+        int result;
+        do
+            result = dc_ui_hub_wait(viewer->hub, &seq, 5000, buf);
+        while (result == 0);
+        viewer->results[i] = result;
+    }
+    dc_ui_buf_destroy(&buf);
+    return NULL;
+}
+
+void dc_ui_hub_test(bool verbose)
+{
+    if (verbose)
+        printf(" * dc_ui_hub: ");
+    dc_ui_hub_t *hub = dc_ui_hub_new(2);
+    assert(hub);
+    dc_ui_view_t view;
+    memset(&view, 0, sizeof view);
+    dc_ui_buf_t *buf = dc_ui_buf_new();
+    uint64_t seq = 0;
+    assert(dc_ui_hub_wait(hub, &seq, 10, buf) == 0);
+    assert(dc_ui_hub_join(hub) == 0 && dc_ui_hub_join(hub) == 0 && dc_ui_hub_join(hub) == -1);
+    dc_ui_hub_leave(hub);
+    assert(dc_ui_hub_clients(hub) == 1);
+
+    s_viewer_t viewer = {.hub = hub};
+    pthread_t thread;
+    assert(pthread_create(&thread, NULL, s_viewer, &viewer) == 0);
+    view.hashes = 42;
+    assert(dc_ui_hub_publish(hub, &view, "{\"a\":1}", "[]") == 1);
+    assert(dc_ui_hub_wait(hub, &seq, 10, buf) == 1 && seq == 1);
+    assert(strcmp(dc_ui_buf_data(buf), "{\"a\":1}") == 0);
+    //  the viewer may see 1 then 2, or only 2: either way it keeps up
+    assert(dc_ui_hub_publish(hub, &view, "{\"a\":2}", "[[1,2]]") == 2);
+    assert(dc_ui_hub_wait(hub, &seq, 5000, buf) == 1 && seq == 2);
+    dc_ui_view_t copy;
+    assert(dc_ui_hub_view(hub, &copy) == 2 && copy.hashes == 42);
+    assert(dc_ui_hub_history(hub, buf) == 2 && strcmp(dc_ui_buf_data(buf), "[[1,2]]") == 0);
+    //  let the viewer take one event, then stop: it must wake and see -1
+    for (int i = 0; i < 5000 && viewer.results[0] == 0; i++)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    assert(viewer.results[0] == 1);
+    dc_ui_hub_stop(hub);
+    pthread_join(thread, NULL);
+    assert(viewer.results[2] == -1);
+    assert(dc_ui_hub_stopping(hub) && dc_ui_hub_join(hub) == -1);
+    assert(dc_ui_hub_wait(hub, &seq, 1000, buf) == -1);
+    dc_ui_buf_destroy(&buf);
+    dc_ui_hub_destroy(&hub);
+    dc_ui_hub_destroy(&hub);
+    if (verbose)
+        printf("OK\n");
+}

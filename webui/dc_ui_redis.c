@@ -1,0 +1,258 @@
+/*  dc_ui_redis: hiredis behind a mutex. Calls are short (one pipelined round
+    trip), so /json handlers simply take turns on one connection.           */
+#include "dc_ui_redis.h"
+
+#include <assert.h>
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct _dc_ui_redis_t {
+    pthread_mutex_t mutex;
+    redisContext *context;
+    char host[256];
+    int port;
+    struct timeval timeout;
+};
+
+int dc_ui_redis_parse_address(const char *address, char *host, size_t host_size, int *port)
+{
+    if (!address || !*address)
+        return -1;
+    const char *host_start = address;
+    const char *host_end;
+    const char *rest;
+    if (*address == '[') {
+        host_start = address + 1;
+        host_end = strchr(host_start, ']');
+        if (!host_end)
+            return -1;
+        rest = host_end + 1;
+    } else {
+        host_end = strrchr(address, ':');
+        if (host_end && strchr(address, ':') != host_end)
+            return -1; //  bare IPv6 needs brackets
+        if (!host_end)
+            host_end = address + strlen(address);
+        rest = host_end;
+    }
+    size_t length = (size_t)(host_end - host_start);
+    if (length == 0 || length >= host_size)
+        return -1;
+    *port = 6379;
+    if (*rest == ':') {
+        char *end = NULL;
+        long value = strtol(rest + 1, &end, 10);
+        if (end == rest + 1 || *end != 0 || value < 1 || value > 65535)
+            return -1;
+        *port = (int)value;
+    } else if (*rest != 0)
+        return -1;
+    memcpy(host, host_start, length);
+    host[length] = 0;
+    return 0;
+}
+
+dc_ui_redis_t *dc_ui_redis_new(const char *address, int timeout_ms)
+{
+    dc_ui_redis_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    if (dc_ui_redis_parse_address(address, self->host, sizeof self->host, &self->port) != 0) {
+        free(self);
+        return NULL;
+    }
+    self->timeout.tv_sec = timeout_ms / 1000;
+    self->timeout.tv_usec = (timeout_ms % 1000) * 1000;
+    pthread_mutex_init(&self->mutex, NULL);
+    return self;
+}
+
+void dc_ui_redis_destroy(dc_ui_redis_t **self_p)
+{
+    if (self_p && *self_p) {
+        dc_ui_redis_t *self = *self_p;
+        if (self->context)
+            redisFree(self->context);
+        pthread_mutex_destroy(&self->mutex);
+        free(self);
+        *self_p = NULL;
+    }
+}
+
+//  Connect when not connected. Caller holds the mutex.
+static int s_connect(dc_ui_redis_t *self, char *error, size_t error_size)
+{
+    if (self->context)
+        return 0;
+    redisContext *context = redisConnectWithTimeout(self->host, self->port, self->timeout);
+    if (!context || context->err) {
+        snprintf(error, error_size, "%s:%d: %s", self->host, self->port,
+                 context ? context->errstr : "out of memory");
+        if (context)
+            redisFree(context);
+        return -1;
+    }
+    redisSetTimeout(context, self->timeout);
+    self->context = context;
+    return 0;
+}
+
+//  Drop the connection after an error, keeping the reason.
+static void s_fail(dc_ui_redis_t *self, char *error, size_t error_size, const char *reason)
+{
+    snprintf(error, error_size, "%s:%d: %s", self->host, self->port, reason);
+    redisFree(self->context);
+    self->context = NULL;
+}
+
+//  Read `count` pipelined replies into `replies`. Returns 0 or -1 (then
+//  every reply is freed and the connection dropped).
+static int s_replies(dc_ui_redis_t *self, redisReply **replies, size_t count, char *error,
+                     size_t error_size)
+{
+    memset(replies, 0, count * sizeof *replies);
+    for (size_t i = 0; i < count; i++) {
+        void *reply = NULL;
+        if (redisGetReply(self->context, &reply) != REDIS_OK || !reply) {
+            for (size_t j = 0; j < i; j++)
+                freeReplyObject(replies[j]);
+            s_fail(self, error, error_size,
+                   self->context->errstr[0] ? self->context->errstr : "no reply");
+            return -1;
+        }
+        replies[i] = reply;
+    }
+    return 0;
+}
+
+static void s_free_replies(redisReply **replies, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (replies[i])
+            freeReplyObject(replies[i]);
+}
+
+//  A GET reply as an integer; false when nil or not a number.
+static bool s_integer(const redisReply *reply, long long *value)
+{
+    if (reply->type == REDIS_REPLY_INTEGER) {
+        *value = reply->integer;
+        return true;
+    }
+    if (reply->type != REDIS_REPLY_STRING)
+        return false;
+    char *end = NULL;
+    long long parsed = strtoll(reply->str, &end, 10);
+    if (end == reply->str || *end != 0)
+        return false;
+    *value = parsed;
+    return true;
+}
+
+//  An HGETALL reply into a stage; absent when empty (the key expired).
+static void s_stage(const redisReply *reply, dc_ui_stage_t *stage)
+{
+    memset(stage, 0, sizeof *stage);
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0)
+        return;
+    const char *pairs[2 * DC_UI_STAGE_FIELDS_MAX];
+    size_t count = 0;
+    for (size_t i = 0; i + 1 < reply->elements && count + 2 <= 2 * DC_UI_STAGE_FIELDS_MAX; i += 2) {
+        if (reply->element[i]->type != REDIS_REPLY_STRING ||
+            reply->element[i + 1]->type != REDIS_REPLY_STRING)
+            continue;
+        pairs[count++] = reply->element[i]->str;
+        pairs[count++] = reply->element[i + 1]->str;
+    }
+    dc_ui_stats_stage_parse(stage, pairs, count);
+}
+
+int dc_ui_redis_read(dc_ui_redis_t *self, dc_ui_view_t *view)
+{
+    enum { S_REPLIES = 2 + DC_UI_STAGE_COUNT };
+    redisReply *replies[S_REPLIES];
+    pthread_mutex_lock(&self->mutex);
+    int rc = s_connect(self, view->error, sizeof view->error);
+    if (rc == 0) {
+        redisAppendCommand(self->context, "GET hashes");
+        redisAppendCommand(self->context, "HLEN wallet");
+        for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT; id++)
+            redisAppendCommand(self->context, "HGETALL %s", dc_ui_stats_stage_key(id));
+        rc = s_replies(self, replies, S_REPLIES, view->error, sizeof view->error);
+    }
+    pthread_mutex_unlock(&self->mutex);
+    view->redis_ok = rc == 0;
+    if (rc != 0)
+        return -1;
+    view->error[0] = 0;
+    long long value = 0;
+    view->have_hashes = s_integer(replies[0], &value);
+    view->hashes = view->have_hashes ? value : 0;
+    view->have_coins = s_integer(replies[1], &value);
+    view->coins = view->have_coins ? value : 0;
+    for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT; id++)
+        s_stage(replies[2 + id], &view->stages[id]);
+    s_free_replies(replies, S_REPLIES);
+    return 0;
+}
+
+int dc_ui_redis_totals(dc_ui_redis_t *self, long long *coins, char *hashes, size_t hashes_size,
+                       char *error, size_t error_size)
+{
+    redisReply *replies[2];
+    pthread_mutex_lock(&self->mutex);
+    int rc = s_connect(self, error, error_size);
+    if (rc == 0) {
+        redisAppendCommand(self->context, "HLEN wallet");
+        redisAppendCommand(self->context, "GET hashes");
+        rc = s_replies(self, replies, 2, error, error_size);
+    }
+    pthread_mutex_unlock(&self->mutex);
+    if (rc != 0)
+        return -1;
+    if (replies[0]->type == REDIS_REPLY_INTEGER && replies[1]->type != REDIS_REPLY_ERROR) {
+        *coins = replies[0]->integer;
+        snprintf(hashes, hashes_size, "%s",
+                 replies[1]->type == REDIS_REPLY_STRING ? replies[1]->str : "");
+    } else {
+        const redisReply *bad = replies[0]->type == REDIS_REPLY_ERROR ? replies[0] : replies[1];
+        snprintf(error, error_size, "%s", bad->type == REDIS_REPLY_ERROR ? bad->str : "bad reply");
+        rc = -1;
+    }
+    s_free_replies(replies, 2);
+    return rc;
+}
+
+void dc_ui_redis_test(bool verbose)
+{
+    if (verbose)
+        printf(" * dc_ui_redis: ");
+    char host[64];
+    int port = 0;
+    assert(dc_ui_redis_parse_address("127.0.0.1:6380", host, sizeof host, &port) == 0);
+    assert(strcmp(host, "127.0.0.1") == 0 && port == 6380);
+    assert(dc_ui_redis_parse_address("redis", host, sizeof host, &port) == 0);
+    assert(strcmp(host, "redis") == 0 && port == 6379);
+    assert(dc_ui_redis_parse_address("[::1]:7000", host, sizeof host, &port) == 0);
+    assert(strcmp(host, "::1") == 0 && port == 7000);
+    assert(dc_ui_redis_parse_address("::1", host, sizeof host, &port) == -1);
+    assert(dc_ui_redis_parse_address("h:0", host, sizeof host, &port) == -1);
+    assert(dc_ui_redis_parse_address("h:70000", host, sizeof host, &port) == -1);
+    assert(dc_ui_redis_parse_address("h:12x", host, sizeof host, &port) == -1);
+    assert(dc_ui_redis_parse_address(":12", host, sizeof host, &port) == -1);
+    assert(dc_ui_redis_parse_address("", host, sizeof host, &port) == -1);
+    dc_ui_redis_t *redis = dc_ui_redis_new("127.0.0.1:1", 200);
+    assert(redis);
+    //  nothing listens on port 1: an error, not a hang or a crash
+    dc_ui_view_t view;
+    memset(&view, 0, sizeof view);
+    assert(dc_ui_redis_read(redis, &view) == -1 && !view.redis_ok && view.error[0]);
+    dc_ui_redis_destroy(&redis);
+    dc_ui_redis_destroy(&redis);
+    assert(dc_ui_redis_new("bad:port", 100) == NULL);
+    if (verbose)
+        printf("OK\n");
+}

@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #define DC_DISPATCHER_TICK_MS 20
+#define DC_DISPATCHER_SPARE_JOBS 4
 #define DC_DISPATCHER_WORKER_SEEN_MS 5000
 #define DC_DISPATCHER_HIST_SAMPLES 8192
 #define DC_DISPATCHER_HIST_WINDOW_MS 10000
@@ -21,6 +22,7 @@ typedef struct {
     uint32_t batch;
     uint32_t attempt;
     int64_t issued_ms;
+    int64_t first_ms; /* when first issued */
     void *resend_handle; /* its place in the resend list, when due again */
 } s_job_t;
 
@@ -82,6 +84,15 @@ static int s_send_job(dc_dispatcher_t *self, s_job_t *job)
     return 0;
 }
 
+/*  Jobs allowed in flight: two per worker seen lately (one working, one waiting) plus a
+    few for workers not seen yet, capped by --window. HWMs alone cannot bound this: over
+    TCP, small messages pile up in kernel buffers that no high-water mark counts. */
+static size_t s_window(dc_dispatcher_t *self)
+{
+    size_t want = 2 * zhashx_size(self->seen) + DC_DISPATCHER_SPARE_JOBS;
+    return want < self->cfg.window ? want : self->cfg.window;
+}
+
 static bool s_may_issue_new(dc_dispatcher_t *self)
 {
     dc_redis_status_t st;
@@ -92,7 +103,7 @@ static bool s_may_issue_new(dc_dispatcher_t *self)
                      paused ? "Redis lags: new jobs paused until it catches up" : "jobs resume",
                      st.pending_coins);
     self->paused = paused;
-    return !paused && zhashx_size(self->inflight) < self->cfg.window;
+    return !paused && zhashx_size(self->inflight) < s_window(self);
 }
 
 static int s_resend_due(dc_dispatcher_t *self)
@@ -121,6 +132,7 @@ static void s_fill(dc_dispatcher_t *self)
             free(job);
             return;
         }
+        job->first_ms = job->issued_ms;
         self->next_seq++;
         self->b.issued++;
         char key[17];
@@ -260,9 +272,21 @@ static void s_publish_workers(dc_dispatcher_t *self, int64_t now, int64_t span)
     dc_redis_stats(self->redis, "dc:stats:worker", &f);
 }
 
+/*  Age of the oldest job still waiting for its result: stays under the re-issue timeout
+    plus a loop unless a job is stuck, which is what "no job lost" means over time. */
+static uint64_t s_oldest_ms(dc_dispatcher_t *self, int64_t now)
+{
+    int64_t oldest = now;
+    for (s_job_t *job = zhashx_first(self->inflight); job; job = zhashx_next(self->inflight))
+        if (job->first_ms < oldest)
+            oldest = job->first_ms;
+    return (uint64_t)(now - oldest);
+}
+
 static void s_publish_books(dc_dispatcher_t *self, uint64_t per_s)
 {
     zmsg_t *f = zmsg_new();
+    s_add_field(f, "oldest_ms", s_oldest_ms(self, zclock_mono()));
     s_add_field(f, "issued", self->b.issued);
     s_add_field(f, "counted", self->b.counted);
     s_add_field(f, "in_flight", zhashx_size(self->inflight));
@@ -369,7 +393,7 @@ void dc_dispatcher_destroy(dc_dispatcher_t **self_p)
 {
     if (self_p && *self_p) {
         dc_dispatcher_t *self = *self_p;
-        if (self->redis) {
+        if (self->redis && self->unsent_coins) {
             s_handoff(self);
             s_on_snapshot(NULL, 0, self);
             s_log_books(self);

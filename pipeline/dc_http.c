@@ -5,9 +5,14 @@
 #include <assert.h>
 #include <civetweb.h>
 #include <czmq.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 struct _dc_http_t {
     struct mg_context *ctx;
@@ -15,6 +20,8 @@ struct _dc_http_t {
     bool ready;
     char reason[128];
     char *metrics;
+    int port;
+    atomic_bool stopped;
 };
 
 static int s_reply(struct mg_connection *conn, int status, const char *type, const char *body)
@@ -85,12 +92,46 @@ dc_http_t *dc_http_new(const char *listen)
     return self;
 }
 
+/*  civetweb's master thread polls its listening socket for up to 2 s before it looks at
+    the stop flag (civetweb issue #1163); a connection to ourselves wakes it at once, so
+    shutdown stays well under a second. */
+static void *s_poke(void *arg)
+{
+    dc_http_t *self = arg;
+    while (!atomic_load(&self->stopped)) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)self->port),
+                                   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        if (fd >= 0) {
+            connect(fd, (struct sockaddr *)&addr, sizeof addr);
+            close(fd);
+        }
+        usleep(20000);
+    }
+    return NULL;
+}
+
+static void s_stop(dc_http_t *self)
+{
+    struct mg_server_port ports[1];
+    pthread_t poker;
+    bool poking = false;
+    if (mg_get_server_ports(self->ctx, 1, ports) == 1) {
+        self->port = ports[0].port;
+        poking = pthread_create(&poker, NULL, s_poke, self) == 0;
+    }
+    mg_stop(self->ctx);
+    atomic_store(&self->stopped, true);
+    if (poking)
+        pthread_join(poker, NULL);
+}
+
 void dc_http_destroy(dc_http_t **self_p)
 {
     if (self_p && *self_p) {
         dc_http_t *self = *self_p;
         if (self->ctx)
-            mg_stop(self->ctx);
+            s_stop(self);
         mg_exit_library();
         pthread_mutex_destroy(&self->lock);
         free(self->metrics);

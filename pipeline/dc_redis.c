@@ -285,6 +285,8 @@ static void s_actor(zsock_t *pipe, void *args)
     zsock_signal(pipe, 0);
     int64_t next_flush = zclock_mono() + DC_REDIS_FLUSH_MS;
     zpoller_t *poller = zpoller_new(pipe, NULL);
+    /* only $TERM ends the actor: on SIGTERM the owner still hands over its last counts */
+    zpoller_set_nonstop(poller, true);
     while (true) {
         int wait = (int)(next_flush - zclock_mono());
         void *which = zpoller_wait(poller, wait > 0 ? wait : 0);
@@ -297,8 +299,7 @@ static void s_actor(zsock_t *pipe, void *args)
                 break;
             }
             s_on_command(st, msg);
-        } else if (zpoller_terminated(poller))
-            break;
+        }
         if (zclock_mono() >= next_flush) {
             s_flush(st, 250);
             s_report(st, pipe);

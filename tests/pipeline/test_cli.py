@@ -1,0 +1,51 @@
+"""Every binary answers --help (exit 0, naming its environment variables) and --version,
+and refuses unknown flags and out-of-range values with exit 2 and a message."""
+import os
+import subprocess
+
+from dcrig import bindir
+
+BINARIES = {
+    "dc-broker": ["DC_BROKER_BIND", "DC_REDIS", "DC_HEARTBEAT_MS", "DC_MAX_QUEUE", "DC_HTTP"],
+    "dc-rng": ["DC_BROKER", "DC_DELAY_MS", "DC_RAW"],
+    "dc-hasher": ["DC_BROKER", "DC_DELAY_MS", "DC_RAW"],
+    "dc-worker": ["DC_BROKER", "DC_JOBS", "DC_RESULTS", "DC_DELAY_MS", "DC_TIMEOUT_MS"],
+    "dc-dispatcher": ["DC_JOBS_BIND", "DC_RESULTS_BIND", "DC_REDIS", "DC_BATCH", "DC_WINDOW"],
+}
+
+
+def run(*argv, env=None):
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run(argv, capture_output=True, text=True, timeout=10, env=e)
+
+
+checks = 0
+for name, envs in BINARIES.items():
+    exe = os.path.join(bindir(), name)
+    r = run(exe, "--help")
+    assert r.returncode == 0 and r.stdout.startswith("Usage: " + name), (name, r)
+    for var in envs:
+        assert var in r.stdout, (name, var)
+    r = run(exe, "--version")
+    assert r.returncode == 0 and name in r.stdout, (name, r)
+    r = run(exe, "--no-such-flag")
+    assert r.returncode == 2 and "unknown option" in r.stderr and "--help" in r.stderr, (name, r)
+    r = run(exe, "--http")
+    assert r.returncode == 2 and "needs a value" in r.stderr, (name, r)
+    checks += 4
+
+for exe, flag, env in [("dc-dispatcher", "--batch", "DC_BATCH"), ("dc-rng", "--delay-ms", "DC_DELAY_MS"),
+                       ("dc-broker", "--max-queue", "DC_MAX_QUEUE")]:
+    path = os.path.join(bindir(), exe)
+    r = run(path, flag, "-1")
+    assert r.returncode == 2 and flag in r.stderr and "must be an integer" in r.stderr, r
+    r = run(path, env={env: "lots"})
+    assert r.returncode == 2 and env in r.stderr, r
+    checks += 2
+
+# a port that is taken is an error that says what to do
+r = run(os.path.join(bindir(), "dc-dispatcher"), "--jobs", "@tcp://256.1.1.1:1")
+assert r.returncode == 1 and "cannot bind" in r.stderr and "--jobs" in r.stderr, r
+checks += 1
+print(f"{checks} passed, 0 failed")

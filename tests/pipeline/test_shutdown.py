@@ -1,0 +1,43 @@
+"""Every binary is healthy and ready while running, and exits within 1 s of SIGTERM or
+SIGINT: mid-job, while its broker is gone, and while Redis is gone."""
+import signal
+
+from dcrig import Rig, wait_for
+
+LIMIT = 1.0
+checks = 0
+
+
+def timed_stop(rig, name, sig=signal.SIGTERM):
+    global checks
+    took = rig.stop(name, sig)
+    print(f"{name}: exited {took * 1000:.0f} ms after {sig.name}")
+    assert took < LIMIT, f"{name} took {took:.2f}s to exit after {sig.name}"
+    checks += 1
+
+
+with Rig() as rig:
+    rig.start_all(workers=3)
+    names = ["broker", "rng1", "hasher2", "dispatcher", "worker3", "worker4", "worker5"]
+    for name in names:
+        wait_for(f"{name} ready", lambda: rig.http(name, "/readyz")[0] == 200, timeout=15)
+        assert rig.http(name, "/healthz")[0] == 200
+        checks += 1
+    wait_for("hashes", lambda: rig.hashes() >= 5, timeout=20)
+    timed_stop(rig, "worker3")                  # mid-job, workshop pauses
+    timed_stop(rig, "worker4", signal.SIGINT)
+    timed_stop(rig, "rng1")
+    timed_stop(rig, "hasher2", signal.SIGINT)
+    timed_stop(rig, "broker")
+    # worker5 now waits on a broker that is gone
+    timed_stop(rig, "worker5")
+    rig.stop("redis", signal.SIGKILL)
+    timed_stop(rig, "dispatcher")               # Redis unreachable for its last write
+    assert "not written" in rig.log("dispatcher"), "the dispatcher must say what it could not write"
+
+    # a service whose broker never existed
+    rig.start_service("rng", "lonely", 100)
+    wait_for("lonely started", lambda: rig.http("lonely", "/healthz")[0] == 200)
+    assert rig.http("lonely", "/readyz")[0] == 503
+    timed_stop(rig, "lonely")
+print(f"{checks} passed, 0 failed")

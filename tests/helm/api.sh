@@ -49,8 +49,10 @@ run_file() {  # run_file VALUES_FILE
     ns="t-$name"; rel="dc-$name"
     out="$WORK/$name"; mkdir -p "$out"
 
-    # 1. strict server-side validation of every object (dry run: nothing is stored)
-    if "$HELM" template "$rel" "$CHART" -f "$f" > "$out/manifest.yaml" 2> "$out/template.err" \
+    # 1. strict server-side validation of every object (dry run: nothing is stored).
+    # The helm test Pod is checked after the install: admission looks up its
+    # ServiceAccount, which a dry run of the release does not store.
+    if "$HELM" template "$rel" "$CHART" -f "$f" --skip-tests > "$out/manifest.yaml" 2> "$out/template.err" \
         && "$K" strict-dry-run -n default "$out/manifest.yaml" > "$out/dry-run.out" 2>&1; then
         ok "$name: $(grep -c '^accepted' "$out/dry-run.out") objects accepted (dryRun, fieldValidation=Strict)"
     else
@@ -75,6 +77,16 @@ run_file() {  # run_file VALUES_FILE
     else
         not_ok "$name: $got objects in the API, manifest has $want"
         objects "$ns" "$rel" | diag
+    fi
+
+    # the helm test hook Pod, now that its ServiceAccount exists
+    if "$HELM" template "$rel" "$CHART" -f "$f" -n "$ns" -s templates/tests/test-hashes-increasing.yaml \
+            > "$out/test-pod.yaml" 2> "$out/template.err" \
+        && "$K" strict-dry-run -n "$ns" "$out/test-pod.yaml" > "$out/dry-run.out" 2>&1; then
+        ok "$name: helm test Pod accepted (dryRun, fieldValidation=Strict)"
+    else
+        not_ok "$name: helm test Pod strict validation"
+        cat "$out/template.err" "$out/dry-run.out" | diag
     fi
 
     # 3. upgrade with changed replica counts (worker only when it has no HPA)
@@ -118,6 +130,27 @@ run_file() {  # run_file VALUES_FILE
         cat "$out/uninstall.err" "$out/left.out" | diag
     fi
 }
+
+# The checks have teeth: a copy of the chart with an unknown Deployment field is
+# rejected by the strict dry run, and helm install warns about it.
+bad="$WORK/bad-chart"
+cp -r "$CHART" "$bad"
+sed -i 's/^  revisionHistoryLimit: 5$/  revisionHistoryLimit: 5\n  bogusField: 1/' "$bad/templates/deployments.yaml"
+"$HELM" template teeth "$bad" --skip-tests > "$WORK/teeth.yaml"
+if ! "$K" strict-dry-run -n default "$WORK/teeth.yaml" > "$WORK/teeth.out" 2>&1 \
+    && grep -q 'strict decoding error: unknown field "spec.bogusField"' "$WORK/teeth.out"; then
+    ok "self-check: strict dry run rejects an unknown field"
+else
+    not_ok "self-check: strict dry run accepted spec.bogusField"
+    diag < "$WORK/teeth.out"
+fi
+"$HELM" install teeth "$bad" -n teeth --create-namespace > /dev/null 2> "$WORK/teeth.err" || true
+if ! no_warnings "$WORK/teeth.err" > /dev/null; then
+    ok "self-check: helm install's API warnings are caught"
+else
+    not_ok "self-check: no warning from helm install for spec.bogusField"
+fi
+"$HELM" uninstall teeth -n teeth > /dev/null 2>&1 || true
 
 run_file "$CHART/ci/default-values.yaml"
 for f in $(ci_values); do

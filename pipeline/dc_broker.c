@@ -600,6 +600,7 @@ int dc_broker_run(dc_broker_t *self, zsock_t *pipe)
     zloop_timer(self->loop, (size_t)self->cfg.heartbeat_ms, 0, s_on_heartbeat, self);
     zloop_timer(self->loop, DC_BROKER_EXPIRY_TICK_MS, 0, s_on_expiry, self);
     zloop_timer(self->loop, 1000, 0, s_on_snapshot, self);
+    s_on_snapshot(self->loop, 0, self); /* /metrics answers from the start */
     dc_http_set_ready(self->cfg.http, true, NULL);
     zloop_start(self->loop);
     dc_http_set_ready(self->cfg.http, false, "shutting down");

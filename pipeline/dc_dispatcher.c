@@ -422,6 +422,7 @@ int dc_dispatcher_run(dc_dispatcher_t *self)
     zloop_reader(self->loop, self->pull, s_on_result, self);
     zloop_timer(self->loop, DC_DISPATCHER_TICK_MS, 0, s_on_tick, self);
     zloop_timer(self->loop, 1000, 0, s_on_snapshot, self);
+    s_on_snapshot(self->loop, 0, self); /* /metrics answers from the start */
     zloop_start(self->loop);
     zloop_destroy(&self->loop);
     dc_http_set_ready(self->cfg.http, false, "shutting down");

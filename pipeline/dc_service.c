@@ -162,6 +162,7 @@ int dc_service_run(dc_service_t *self, zsock_t *pipe)
 {
     self->pipe = pipe;
     s_connect(self);
+    s_metrics(self);
     zsys_info("%s: serving for broker %s (delay %d ms per request)", self->cfg.service,
               self->cfg.broker, self->cfg.delay_ms);
     while (!zsys_interrupted) {

@@ -1,0 +1,69 @@
+"""kill -9 of a worker, of a busy rng and of the broker mid-run: the pipeline recovers by
+itself and no job is lost. "Lost" is measured by the dispatcher's books: every job is
+either counted or still in flight, and the oldest job in flight never stays older than
+the re-issue timeout plus a loop (a lost job would age for ever)."""
+import signal
+
+from dcrig import Rig, wait_for
+
+TIMEOUT_MS = 2000
+checks = 0
+
+
+def growing(rig, what, by=20, timeout=20):
+    global checks
+    start = rig.hashes()
+    wait_for(f"hashes to grow after {what}", lambda: rig.hashes() >= start + by, timeout=timeout)
+    checks += 1
+
+
+def no_stuck_job(rig):
+    global checks
+    wait_for("no job older than the re-issue timeout + 3 s",
+             lambda: (lambda s: s and s["oldest_ms"] < TIMEOUT_MS + 3000 and s)(rig.fresh_books()),
+             timeout=20)
+    checks += 1
+
+
+with Rig() as rig:
+    rig.start_redis()
+    rig.start_broker("--heartbeat-ms", "500")
+    rig.start_service("rng", "rng-slow", 200, "--heartbeat-ms", "500")
+    rig.start_service("rng", "rng-fast", 20, "--heartbeat-ms", "500")
+    rig.start_service("hasher", "hasher", 20, "--heartbeat-ms", "500")
+    rig.start_dispatcher("--job-timeout-ms", str(TIMEOUT_MS))
+    for i in range(4):
+        rig.start_worker(f"w{i}", 20, "--timeout-ms", "2000")
+    growing(rig, "start")
+
+    rig.stop("w0", signal.SIGKILL)
+    growing(rig, "killing a worker")
+    wait_for("the dead worker's jobs re-issued",
+             lambda: rig.stats("dispatcher").get("reissued", 0) >= 1, timeout=15)
+    no_stuck_job(rig)
+
+    rig.stop("rng-slow", signal.SIGKILL)
+    wait_for("its request requeued by the broker",
+             lambda: rig.stats("broker").get("requeued", 0) >= 1, timeout=10)
+    growing(rig, "killing a busy rng")
+    wait_for("rng down to 1 worker", lambda: rig.stats("rng").get("workers") == 1, timeout=10)
+    checks += 2
+
+    rig.stop("broker", signal.SIGKILL)
+    rig.r.delete("dc:stats:rng", "dc:stats:hasher")
+    rig.start_broker("--heartbeat-ms", "500")
+    wait_for("services rejoin the new broker",
+             lambda: rig.stats("rng").get("workers") == 1 and rig.stats("hasher").get("workers") == 1,
+             timeout=15)
+    growing(rig, "restarting the broker")
+    no_stuck_job(rig)
+
+    took = rig.stop("dispatcher")
+    assert took < 1.0, took
+    books = rig.stats("dispatcher")
+    assert books["issued"] == books["counted"] + books["in_flight"], books
+    assert rig.hashes() == books["hashes"], (rig.hashes(), books)
+    assert rig.check_wallet() == books["coins"], books
+    checks += 3
+    print("books:", books)
+print(f"{checks} passed, 0 failed")

@@ -1,0 +1,193 @@
+"""Hostile and malformed input, sent straight to every socket with pyzmq: each is refused
+and counted, nothing crashes, and the pipeline keeps mining with correct books. Also
+shows 7/MDP interoperability: a plain REQ client and a hand-written Python worker use
+our broker."""
+import hashlib
+import os
+import struct
+import time
+
+import zmq
+
+from dcrig import Rig, free_port, wait_for
+
+ctx = zmq.Context.instance()
+checks = 0
+
+
+def sock(kind, endpoint, bind=False):
+    s = ctx.socket(kind)
+    s.linger = 0
+    s.rcvtimeo = 5000
+    (s.bind if bind else s.connect)(endpoint)
+    return s
+
+
+def check(cond, what):
+    global checks
+    assert cond, what
+    checks += 1
+
+
+def mdp_call(endpoint, service, *body):
+    """A Majordomo client as anyone would write it: a REQ socket."""
+    req = sock(zmq.REQ, endpoint)
+    req.send_multipart([b"MDPC01", service] + list(body))
+    reply = req.recv_multipart()
+    req.close()
+    assert reply[:2] == [b"MDPC01", service], reply
+    return reply[2:]
+
+
+with Rig() as rig:
+    rig.start_all(workers=2, delay_ms=5)
+    broker = "tcp://127.0.0.1:%d" % rig.ports["broker"]
+    wait_for("mining", lambda: rig.hashes() > 20, timeout=20)
+
+    # --- broker ROUTER -------------------------------------------------------------
+    before = rig.metric("broker", "dc_broker_drops_total")
+    d = sock(zmq.DEALER, broker)
+    garbage = [
+        [b"garbage"],
+        [b"", b"MDPX01", b"rng"],
+        [b"", b"MDPC01"],
+        [b"", b"MDPC01", b"bad name", b"32"],
+        [b"", b"MDPC01", b"x" * 65, b"32"],
+        [b"", b"MDPW01", b"\x09"],
+        [b"", b"MDPW01", b"\x02", b"client", b"", b"body"],  # REQUEST is broker-to-worker
+        [b"", b"MDPW01", b"\x04", b"extra"],
+        [b"", b"MDPC01", b"rng"] + [b"1"] * 20,                # too many frames
+        [b"", b"MDPC01", b"rng", os.urandom(1024 * 1024 + 8192)],  # body too large
+    ]
+    for frames in garbage:
+        d.send_multipart(frames)
+    wait_for("broker drops counted",
+             lambda: rig.metric("broker", "dc_broker_drops_total") >= before + len(garbage),
+             timeout=5)
+    check(True, "broker drops")
+    # over the transport limit: libzmq drops the connection, the broker lives on
+    big = sock(zmq.DEALER, broker)
+    big.send_multipart([b"", b"MDPC01", b"rng", b"\0" * (5 * 1024 * 1024)])
+    # a REPLY from a worker nobody knows is told to go away
+    d.send_multipart([b"", b"MDPW01", b"\x03", b"someone", b"", b"200", b"x"])
+    check(d.recv_multipart() == [b"", b"MDPW01", b"\x05"], "unknown worker gets DISCONNECT")
+
+    # --- the services through the broker, as a foreign REQ client -----------------
+    check(mdp_call(broker, b"mmi.service", b"rng") == [b"200"], "mmi.service rng")
+    check(mdp_call(broker, b"mmi.service", b"nope") == [b"404"], "mmi.service nope")
+    check(mdp_call(broker, b"mmi.frobnicate") == [b"501"], "unknown mmi")
+    for bad in [b"0", b"4097", b"abc", b"", b"-1", b"99999999999"]:
+        r = mdp_call(broker, b"rng", bad)
+        check(r[0] == b"400" and b"rng" in r[1], f"rng refuses {bad!r}: {r}")
+    check(mdp_call(broker, b"rng", b"1024", b"4096")[0] == b"400", "rng refuses N*B over 1 MiB")
+    check(mdp_call(broker, b"rng", b"32", b"4097")[0] == b"400", "rng refuses B over 4096")
+    ok = mdp_call(broker, b"rng", b"32")
+    check(ok[0] == b"200" and len(ok[1]) == 32, "rng serves 32 bytes")
+    r = mdp_call(broker, b"hasher", b"x" * (1024 * 1024 + 1))
+    check(r[0] == b"400" and b"1048576" in r[1], f"hasher refuses oversize: {r[:1]}")
+    r = mdp_call(broker, b"hasher", b"abcabc", b"4")
+    check(r[0] == b"400", "hasher refuses a payload that is not whole chunks")
+    r = mdp_call(broker, b"hasher", b"abc")
+    check(r == [b"200", hashlib.sha256(b"abc").hexdigest().encode()], "hasher digest")
+    r = mdp_call(broker, b"hasher", b"abcabc", b"3")
+    check(r == [b"200", hashlib.sha256(b"abc").hexdigest().encode() * 2], "batched digests")
+
+    # --- a foreign MDP worker on our broker ----------------------------------------
+    w = sock(zmq.DEALER, broker)
+    w.send_multipart([b"", b"MDPW01", b"\x01", b"echo"])
+    wait_for("echo registered", lambda: mdp_call(broker, b"mmi.service", b"echo") == [b"200"])
+    c = sock(zmq.REQ, broker)
+    c.send_multipart([b"MDPC01", b"echo", b"ping"])
+    while True:
+        m = w.recv_multipart()
+        if m[2] == b"\x02":
+            break
+    client = m[3]
+    w.send_multipart([b"", b"MDPW01", b"\x03", client, b"", b"200", b"pong"])
+    check(c.recv_multipart() == [b"MDPC01", b"echo", b"200", b"pong"], "foreign worker")
+
+    # --- dispatcher PULL -------------------------------------------------------------
+    push = sock(zmq.PUSH, "tcp://127.0.0.1:%d" % rig.ports["results"])
+    before = rig.metric("dispatcher", "dc_dispatcher_drops_total")
+    stale_before = rig.stats("dispatcher")["stale"]
+
+    def header(version=1, kind=2, job=1, hashes=1, coins=0):
+        return struct.pack(">BBQIIIII", version, kind, job, hashes, coins, 0, 0, 0)
+
+    forged = os.urandom(32)
+    bad_results = [
+        [b"junk"],
+        [header(version=9), b"w"],
+        [header(kind=1), b"w"],
+        [header(hashes=0), b"w"],
+        [header(), b"bad id"],
+        [header(coins=1), b"w", b"0" * 64, forged],           # digest does not match
+        [header(coins=2), b"w", b"0" * 64, forged],           # frames missing
+        [header(hashes=5000), b"w"],
+    ]
+    for frames in bad_results:
+        push.send_multipart(frames)
+    push.send_multipart([header(job=12345), b"w"])           # valid, but no such job
+    wait_for("dispatcher drops counted",
+             lambda: rig.metric("dispatcher", "dc_dispatcher_drops_total")
+             >= before + len(bad_results), timeout=5)
+    wait_for("unknown job counted as stale",
+             lambda: rig.stats("dispatcher")["stale"] >= stale_before + 1, timeout=5)
+    check(True, "dispatcher drops")
+
+    # --- a worker fed by us ------------------------------------------------------------
+    jobs_port, results_port = free_port(), free_port()
+    jobs = sock(zmq.PUSH, "tcp://127.0.0.1:%d" % jobs_port, bind=True)
+    results = sock(zmq.PULL, "tcp://127.0.0.1:%d" % results_port, bind=True)
+    rig.spawn("fed", [os.path.join(rig.bin, "dc-worker"), "--broker", ">" + broker,
+                      "--jobs", ">tcp://127.0.0.1:%d" % jobs_port, "--results",
+                      ">tcp://127.0.0.1:%d" % results_port, "--raw", "--id", "fed",
+                      "--http", "127.0.0.1:%d" % rig.http_port("fed")])
+    wait_for("fed worker up", lambda: rig.http("fed", "/healthz")[0] == 200)
+    for frames in [[b"x"], [struct.pack(">BBQII", 9, 1, 1, 1, 0)],
+                   [struct.pack(">BBQII", 1, 1, 1, 0, 0)], [struct.pack(">BBQII", 1, 1, 1, 5000, 0)],
+                   [struct.pack(">BBQII", 1, 1, 1, 1, 0), b"extra"]]:
+        jobs.send_multipart(frames)
+    jobs.send_multipart([struct.pack(">BBQII", 1, 1, 77, 64, 0)])
+    r = results.recv_multipart()
+    ver, kind, job_id, hashes, coins = struct.unpack(">BBQII", r[0][:18])
+    check((ver, kind, job_id, hashes, len(r)) == (1, 2, 77, 64, 2 + 2 * coins), "fed worker result")
+    for i in range(coins):
+        digest, data = r[2 + 2 * i], r[3 + 2 * i]
+        check(hashlib.sha256(data).hexdigest().encode() == digest and digest[:1] == b"0", "coin")
+    wait_for("fed worker drops counted",
+             lambda: rig.metric("fed", "dc_worker_dropped_jobs_total") == 5, timeout=5)
+    check(True, "fed worker drops")
+
+    # --- an rng fed by a fake broker -------------------------------------------------------
+    fake_port = free_port()
+    fake = sock(zmq.ROUTER, "tcp://127.0.0.1:%d" % fake_port, bind=True)
+    rig.spawn("rng-fed", [os.path.join(rig.bin, "dc-rng"), "--broker",
+                          ">tcp://127.0.0.1:%d" % fake_port, "--raw",
+                          "--http", "127.0.0.1:%d" % rig.http_port("rng-fed")])
+    ready = fake.recv_multipart()
+    ident = ready[0]
+    check(ready[1:] == [b"", b"MDPW01", b"\x01", b"rng"], f"rng says READY: {ready}")
+    for frames in [[b"junk"], [b"", b"MDPW09", b"\x02"], [b"", b"MDPW01", b"\x02"],
+                   [b"", b"MDPW01", b"\x03", b"c", b"", b"x"], [b"", b"MDPW01", b"\x07"]]:
+        fake.send_multipart([ident] + frames)
+    fake.send_multipart([ident, b"", b"MDPW01", b"\x02", b"cli", b"", b"16"])
+    while True:
+        m = fake.recv_multipart()
+        if m[3] == b"\x03":
+            break
+    check(m[4] == b"cli" and m[6] == b"200" and len(m[7]) == 16, "rng answers after garbage")
+    wait_for("rng drops counted",
+             lambda: rig.metric("rng-fed", "dc_service_drops_total") >= 5, timeout=5)
+    check(True, "rng drops")
+
+    # --- everyone is alive and the books are right -------------------------------------------
+    for name in ["broker", "rng1", "hasher2", "dispatcher", "worker3", "worker4", "fed", "rng-fed"]:
+        check(rig.alive(name), f"{name} alive")
+    start = rig.hashes()
+    wait_for("still mining", lambda: rig.hashes() > start + 20, timeout=20)
+    rig.stop("dispatcher")
+    books = rig.stats("dispatcher")
+    check(rig.hashes() == books["hashes"], (rig.hashes(), books))
+    check(rig.check_wallet() == books["coins"], books)
+print(f"{checks} passed, 0 failed")

@@ -173,6 +173,7 @@ class Webui:
         elapsed = time.monotonic() - start
         if self._reader:
             self._reader.join(2)
+        self.proc.stdout.close()
         return code, elapsed
 
     def log(self):
@@ -327,3 +328,61 @@ def ten_workers_one_rng():
         "dc:stats:worker": dict(workers=10, jobs_per_s=10, loop_p50_ms=1000, loop_p99_ms=1100,
                                 rng_p50_ms=850, hasher_p50_ms=100),
     }
+
+
+class Pipeline:
+    """The real mining pipeline on free loopback ports: broker, R rng, H
+    hasher, dispatcher, N workers, all with their default (workshop) delays."""
+
+    def __init__(self, exes, redis_address, workers=10, rngs=1, hashers=1):
+        self.exes = exes  # dict: broker, rng, hasher, dispatcher, worker
+        self.redis = redis_address
+        self.counts = dict(worker=workers, rng=rngs, hasher=hashers)
+        self.broker_port, self.jobs_port, self.results_port = (free_port() for _ in range(3))
+        self.procs = []
+        self.logdir = tempfile.mkdtemp(prefix="dc-webui-pipeline-")
+
+    def _spawn(self, name, args):
+        log = open(os.path.join(self.logdir, f"{name}-{len(self.procs)}.log"), "w")
+        proc = subprocess.Popen([self.exes[name], *args], stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        self.procs.append((name, proc))
+        return proc
+
+    def start(self):
+        broker = f"tcp://127.0.0.1:{self.broker_port}"
+        jobs = f"tcp://127.0.0.1:{self.jobs_port}"
+        results = f"tcp://127.0.0.1:{self.results_port}"
+        self._spawn("broker", ["--bind", "@" + broker, "--redis", self.redis])
+        self._spawn("dispatcher", ["--jobs", "@" + jobs, "--results", "@" + results,
+                                   "--redis", self.redis])
+        for _ in range(self.counts["rng"]):
+            self._spawn("rng", ["--broker", ">" + broker])
+        for _ in range(self.counts["hasher"]):
+            self._spawn("hasher", ["--broker", ">" + broker])
+        for _ in range(self.counts["worker"]):
+            self.add_worker()
+        return self
+
+    def add_worker(self):
+        self._spawn("worker", ["--broker", f">tcp://127.0.0.1:{self.broker_port}",
+                               "--jobs", f">tcp://127.0.0.1:{self.jobs_port}",
+                               "--results", f">tcp://127.0.0.1:{self.results_port}"])
+
+    def check_alive(self):
+        for name, proc in self.procs:
+            if proc.poll() is not None:
+                raise AssertionError(f"{name} exited with {proc.returncode}; logs in "
+                                     f"{self.logdir}")
+
+    def stop(self):
+        for _, proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for _, proc in self.procs:
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs = []

@@ -104,7 +104,12 @@ function onSnapshot(snap, id) {
   $("banner").hidden = !!redisOk;
   $("banner-text").textContent = redisOk ? "" : "(" + (snap.redis.error || "no reply") + ")";
   $("speed").textContent = fmtSpeed(snap.speed.hashes_per_s);
-  $("speed-hint").textContent = "averaged over the last " + snap.speed.window_s + " s";
+  const span = snap.speed.span_s;
+  $("speed-hint").textContent =
+    span !== null && span < snap.speed.window_s - 0.5
+      ? "averaged over the last " + Math.round(span) + " s (window fills to " +
+        snap.speed.window_s + " s)"
+      : "averaged over the last " + snap.speed.window_s + " s";
   $("hashes").textContent = fmtInt(snap.hashes);
   $("coins").textContent = fmtInt(snap.coins);
   $("verdict").textContent = snap.bottleneck.text;

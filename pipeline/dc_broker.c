@@ -239,8 +239,7 @@ static void s_on_client(dc_broker_t *self, dc_mdp_msg_t *m)
     }
     s_service_t *svc = s_service_require(self, m->service);
     if (!svc) {
-        s_reply_error(self, NULL, m->sender, m->service, DC_SVC_UNAVAILABLE,
-                      "too many services");
+        s_reply_error(self, NULL, m->sender, m->service, DC_SVC_UNAVAILABLE, "too many services");
         return;
     }
     if (zlistx_size(svc->queue) >= self->cfg.max_queue) {
@@ -378,8 +377,7 @@ static int s_on_expiry(zloop_t *loop, int timer_id, void *arg)
     (void)timer_id;
     dc_broker_t *self = arg;
     int64_t limit = s_now_us() - (int64_t)self->cfg.max_wait_ms * 1000;
-    for (s_service_t *svc = zhashx_first(self->services); svc;
-         svc = zhashx_next(self->services)) {
+    for (s_service_t *svc = zhashx_first(self->services); svc; svc = zhashx_next(self->services)) {
         s_request_t *req;
         while ((req = zlistx_first(svc->queue)) && req->queued_us < limit) {
             zlistx_detach(svc->queue, NULL);
@@ -412,13 +410,16 @@ static s_snapshot_t s_service_snapshot(dc_broker_t *self, s_service_t *svc, int6
     int64_t span = now - self->snapshot_us;
     for (s_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers))
         if (w->service == svc && w->request)
-            svc->busy_us += now - (w->request->started_us > self->snapshot_us
-                                       ? w->request->started_us
-                                       : self->snapshot_us);
-    s.busy_pct = svc->workers && span > 0 ? (uint64_t)(100 * svc->busy_us / (span * (int64_t)svc->workers)) : 0;
+            svc->busy_us +=
+                now - (w->request->started_us > self->snapshot_us ? w->request->started_us
+                                                                  : self->snapshot_us);
+    s.busy_pct = svc->workers && span > 0
+                     ? (uint64_t)(100 * svc->busy_us / (span * (int64_t)svc->workers))
+                     : 0;
     if (s.busy_pct > 100)
         s.busy_pct = 100;
-    s.served_per_s = span > 0 ? (svc->served - svc->served_at_snapshot) * 1000000 / (uint64_t)span : 0;
+    s.served_per_s =
+        span > 0 ? (svc->served - svc->served_at_snapshot) * 1000000 / (uint64_t)span : 0;
     s.wait50 = dc_hist_quantile(svc->wait, now / 1000, 0.5, NULL);
     s.wait99 = dc_hist_quantile(svc->wait, now / 1000, 0.99, NULL);
     s.svc50 = dc_hist_quantile(svc->svc, now / 1000, 0.5, NULL);
@@ -515,8 +516,7 @@ static int s_on_snapshot(zloop_t *loop, int timer_id, void *arg)
     dc_broker_t *self = arg;
     int64_t now = s_now_us();
     char *all = s_broker_metrics(self);
-    for (s_service_t *svc = zhashx_first(self->services); svc;
-         svc = zhashx_next(self->services)) {
+    for (s_service_t *svc = zhashx_first(self->services); svc; svc = zhashx_next(self->services)) {
         s_snapshot_t s = s_service_snapshot(self, svc, now);
         s_log_saturation(svc, &s);
         char *text = NULL;
@@ -661,8 +661,10 @@ void dc_broker_test(bool verbose)
 {
     if (verbose)
         printf(" * dc_broker: ");
-    dc_broker_cfg_t cfg = {.endpoint = "@inproc://dc-broker-test", .heartbeat_ms = 100,
-                           .max_queue = 2, .max_wait_ms = 300};
+    dc_broker_cfg_t cfg = {.endpoint = "@inproc://dc-broker-test",
+                           .heartbeat_ms = 100,
+                           .max_queue = 2,
+                           .max_wait_ms = 300};
     zactor_t *broker = zactor_new(dc_broker_actor, &cfg);
     zsock_t *client = zsock_new_dealer(">inproc://dc-broker-test");
     zsock_set_rcvtimeo(client, 2000);

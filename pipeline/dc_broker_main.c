@@ -13,14 +13,15 @@ static const dc_opt_spec_t s_specs[] = {
 int main(int argc, char **argv)
 {
     int code;
-    dc_opts_t *opts = dc_opts_new("dc-broker",
-                                  "Routes rng and hasher requests (7/MDP) to idle workers.",
-                                  s_specs, argc, argv, &code);
+    dc_opts_t *opts =
+        dc_opts_new("dc-broker", "Routes rng and hasher requests (7/MDP) to idle workers.", s_specs,
+                    argc, argv, &code);
     if (!opts)
         return code;
     long hb, mq, mw;
     dc_http_t *http = NULL;
-    if (dc_opts_long(opts, "heartbeat-ms", 10, 60000, &hb) || dc_opts_long(opts, "max-queue", 1, 1000000, &mq) ||
+    if (dc_opts_long(opts, "heartbeat-ms", 10, 60000, &hb) ||
+        dc_opts_long(opts, "max-queue", 1, 1000000, &mq) ||
         dc_opts_long(opts, "max-wait-ms", 10, 3600000, &mw)) {
         dc_opts_destroy(&opts);
         return 2;

@@ -22,7 +22,7 @@ typedef struct {
     uint32_t batch;
     uint32_t attempt;
     int64_t issued_ms;
-    int64_t first_ms; /* when first issued */
+    int64_t first_ms;    /* when first issued */
     void *resend_handle; /* its place in the resend list, when due again */
 } s_job_t;
 
@@ -263,7 +263,8 @@ static void s_publish_workers(dc_dispatcher_t *self, int64_t now, int64_t span)
     zmsg_t *f = zmsg_new();
     s_add_field(f, "workers", s_active_workers(self, now));
     s_add_field(f, "jobs_per_s",
-                span > 0 ? (self->b.counted - self->counted_at_snapshot) * 1000 / (uint64_t)span : 0);
+                span > 0 ? (self->b.counted - self->counted_at_snapshot) * 1000 / (uint64_t)span
+                         : 0);
     s_add_field(f, "loop_p50_ms", dc_hist_quantile(self->loop_us, now, 0.5, NULL) / 1000);
     s_add_field(f, "loop_p99_ms", dc_hist_quantile(self->loop_us, now, 0.99, NULL) / 1000);
     s_add_field(f, "rng_p50_ms", dc_hist_quantile(self->rng_us, now, 0.5, NULL) / 1000);
@@ -329,7 +330,8 @@ static int s_on_snapshot(zloop_t *loop, int timer_id, void *arg)
     dc_dispatcher_t *self = arg;
     int64_t now = zclock_mono();
     int64_t span = now - self->snapshot_ms;
-    uint64_t per_s = span > 0 ? (self->b.hashes - self->hashes_at_snapshot) * 1000 / (uint64_t)span : 0;
+    uint64_t per_s =
+        span > 0 ? (self->b.hashes - self->hashes_at_snapshot) * 1000 / (uint64_t)span : 0;
     s_publish_books(self, per_s);
     s_publish_workers(self, now, span);
     s_publish_metrics(self, per_s);

@@ -14,7 +14,7 @@ typedef struct {
     const char *redis;   /* "HOST:PORT" */
     uint32_t batch;
     int job_timeout_ms;
-    size_t window;            /* jobs in flight at most (2 per active worker below that) */
+    size_t window;              /* jobs in flight at most (2 per active worker below that) */
     uint64_t max_pending_coins; /* unwritten coins before new jobs pause */
     dc_http_t *http;
     bool verbose;

@@ -16,9 +16,9 @@ static const dc_opt_spec_t s_specs[] = {
 int main(int argc, char **argv)
 {
     int code;
-    dc_opts_t *opts = dc_opts_new("dc-dispatcher",
-                                  "Issues numbered jobs, counts each result once, writes Redis.",
-                                  s_specs, argc, argv, &code);
+    dc_opts_t *opts =
+        dc_opts_new("dc-dispatcher", "Issues numbered jobs, counts each result once, writes Redis.",
+                    s_specs, argc, argv, &code);
     if (!opts)
         return code;
     long batch, timeout, window, pending;

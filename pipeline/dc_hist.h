@@ -13,7 +13,7 @@ dc_hist_t *dc_hist_new(size_t capacity, int64_t window_ms);
 void dc_hist_destroy(dc_hist_t **self_p);
 void dc_hist_add(dc_hist_t *self, int64_t now_ms, uint32_t value);
 /*  The q-quantile (0..1) of the samples younger than the window; 0 when there are none.
-    *count, if not NULL, receives how many samples that was. */
+ *count, if not NULL, receives how many samples that was. */
 uint32_t dc_hist_quantile(dc_hist_t *self, int64_t now_ms, double q, size_t *count);
 
 void dc_hist_test(bool verbose);

@@ -74,14 +74,14 @@ dc_http_t *dc_http_new(const char *listen)
     assert(self);
     pthread_mutex_init(&self->lock, NULL);
     snprintf(self->reason, sizeof self->reason, "starting");
-    const char *options[] = {"listening_ports", listen, "num_threads", "4",
-                             "request_timeout_ms", "5000", "enable_keep_alive", "no", NULL};
+    const char *options[] = {
+        "listening_ports",   listen, "num_threads", "4", "request_timeout_ms", "5000",
+        "enable_keep_alive", "no",   NULL};
     struct mg_callbacks callbacks = {.log_message = s_log_message};
     mg_init_library(0);
     self->ctx = mg_start(&callbacks, self, options);
     if (!self->ctx) {
-        zsys_error("http: cannot listen on '%s' (port in use or bad address; see --http)",
-                   listen);
+        zsys_error("http: cannot listen on '%s' (port in use or bad address; see --http)", listen);
         dc_http_destroy(&self);
         return NULL;
     }
@@ -100,7 +100,8 @@ static void *s_poke(void *arg)
     dc_http_t *self = arg;
     while (!atomic_load(&self->stopped)) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)self->port),
+        struct sockaddr_in addr = {.sin_family = AF_INET,
+                                   .sin_port = htons((uint16_t)self->port),
                                    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         if (fd >= 0) {
             connect(fd, (struct sockaddr *)&addr, sizeof addr);
@@ -168,8 +169,8 @@ void dc_http_set_metrics(dc_http_t *self, char **text_p)
 static int s_get(int port, const char *path, char *body, size_t size)
 {
     char err[128] = "";
-    struct mg_connection *c = mg_download("127.0.0.1", port, 0, err, sizeof err,
-                                          "GET %s HTTP/1.0\r\n\r\n", path);
+    struct mg_connection *c =
+        mg_download("127.0.0.1", port, 0, err, sizeof err, "GET %s HTTP/1.0\r\n\r\n", path);
     if (!c)
         return -1;
     int status = mg_get_response_info(c)->status_code;

@@ -29,7 +29,8 @@ struct _dc_opts_t {
 
 static bool s_truthy(const char *v)
 {
-    return v && ((strcasecmp(v, "1") == 0) || (strcasecmp(v, "true") == 0) || (strcasecmp(v, "yes") == 0) || (strcasecmp(v, "on") == 0));
+    return v && ((strcasecmp(v, "1") == 0) || (strcasecmp(v, "true") == 0) ||
+                 (strcasecmp(v, "yes") == 0) || (strcasecmp(v, "on") == 0));
 }
 
 static int s_add(dc_opts_t *self, const dc_opt_spec_t *specs)
@@ -102,8 +103,8 @@ static int s_parse_arg(dc_opts_t *self, int argc, char **argv, int i)
     return 2;
 }
 
-dc_opts_t *dc_opts_new(const char *prog, const char *summary, const dc_opt_spec_t *specs,
-                       int argc, char **argv, int *exit_code)
+dc_opts_t *dc_opts_new(const char *prog, const char *summary, const dc_opt_spec_t *specs, int argc,
+                       char **argv, int *exit_code)
 {
     dc_opts_t *self = calloc(1, sizeof *self);
     assert(self);
@@ -192,10 +193,9 @@ void dc_opts_test(bool verbose)
 {
     if (verbose)
         printf(" * dc_opts: ");
-    static const dc_opt_spec_t specs[] = {
-        {"delay-ms", "DC_TEST_DELAY_MS", "100", "N", "delay"},
-        {"raw", "DC_TEST_RAW", NULL, NULL, "raw mode"},
-        {NULL, NULL, NULL, NULL, NULL}};
+    static const dc_opt_spec_t specs[] = {{"delay-ms", "DC_TEST_DELAY_MS", "100", "N", "delay"},
+                                          {"raw", "DC_TEST_RAW", NULL, NULL, "raw mode"},
+                                          {NULL, NULL, NULL, NULL, NULL}};
     int code;
     unsetenv("DC_TEST_DELAY_MS");
     setenv("DC_TEST_RAW", "yes", 1);

@@ -20,8 +20,8 @@ typedef struct _dc_opts_t dc_opts_t;
     common flags --http, --verbose, --help and --version are added. Returns NULL when the
     program must exit at once, with *exit_code 0 (help/version shown) or 2 (bad usage,
     message printed). */
-dc_opts_t *dc_opts_new(const char *prog, const char *summary, const dc_opt_spec_t *specs,
-                       int argc, char **argv, int *exit_code);
+dc_opts_t *dc_opts_new(const char *prog, const char *summary, const dc_opt_spec_t *specs, int argc,
+                       char **argv, int *exit_code);
 void dc_opts_destroy(dc_opts_t **self_p);
 
 const char *dc_opts_str(dc_opts_t *self, const char *name);

@@ -27,13 +27,13 @@ typedef struct {
     redisContext *ctx;
     int64_t next_connect;
     int backoff_ms;
-    uint64_t seq;           /* sequence of the batch below */
-    uint64_t batch_hashes;  /* the batch being written (or whose fate is unknown) */
+    uint64_t seq;          /* sequence of the batch below */
+    uint64_t batch_hashes; /* the batch being written (or whose fate is unknown) */
     zmsg_t *batch_coins;
-    bool batch_uncertain;   /* sent, but EXEC's reply was lost */
-    uint64_t pend_hashes;   /* accepted since the batch was cut */
+    bool batch_uncertain; /* sent, but EXEC's reply was lost */
+    uint64_t pend_hashes; /* accepted since the batch was cut */
     zmsg_t *pend_coins;
-    zhashx_t *stats;        /* key -> zmsg_t of fields */
+    zhashx_t *stats; /* key -> zmsg_t of fields */
     dc_redis_status_t status;
     bool logged_down;
 } s_state_t;
@@ -98,8 +98,8 @@ static void s_connect(s_state_t *st, int timeout_ms)
         if (st->ctx)
             redisFree(st->ctx);
         st->ctx = NULL;
-        st->backoff_ms = st->backoff_ms ? (st->backoff_ms * 2 > 2000 ? 2000 : st->backoff_ms * 2)
-                                        : 250;
+        st->backoff_ms =
+            st->backoff_ms ? (st->backoff_ms * 2 > 2000 ? 2000 : st->backoff_ms * 2) : 250;
         st->next_connect = now + st->backoff_ms;
         return;
     }
@@ -268,7 +268,8 @@ static void s_final_flush(s_state_t *st)
     st->next_connect = 0;
     s_flush(st, DC_REDIS_FINAL_MS / 2);
     uint64_t lost_h = st->pend_hashes + st->batch_hashes;
-    size_t lost_c = (zmsg_size(st->pend_coins) + (st->batch_coins ? zmsg_size(st->batch_coins) : 0)) / 2;
+    size_t lost_c =
+        (zmsg_size(st->pend_coins) + (st->batch_coins ? zmsg_size(st->batch_coins) : 0)) / 2;
     if (st->books_key && (lost_h || lost_c))
         zsys_error("redis: exiting with %" PRIu64 " hashes and %zu coins not written: Redis "
                    "unreachable (the dispatcher's log has the books)",
@@ -376,8 +377,8 @@ static pid_t s_start_redis(int port)
 {
     char portstr[16];
     snprintf(portstr, sizeof portstr, "%d", port);
-    char *argv[] = {"redis-server", "--port", portstr, "--bind", "127.0.0.1", "--save", "",
-                    "--appendonly", "no", "--loglevel", "warning", NULL};
+    char *argv[] = {"redis-server", "--port", portstr,      "--bind",  "127.0.0.1", "--save", "",
+                    "--appendonly", "no",     "--loglevel", "warning", NULL};
     pid_t pid;
     extern char **environ;
     if (posix_spawnp(&pid, "redis-server", NULL, NULL, argv, environ) != 0)

@@ -16,11 +16,11 @@ typedef struct {
     void (*test)(bool verbose);
 } s_test_t;
 
-static const s_test_t s_tests[] = {
-    {"dc_mdp", dc_mdp_test},       {"dc_svc", dc_svc_test},         {"dc_job", dc_job_test},
-    {"dc_opts", dc_opts_test},     {"dc_hist", dc_hist_test},       {"dc_http", dc_http_test},
-    {"dc_redis", dc_redis_test},   {"dc_service", dc_service_test}, {"dc_broker", dc_broker_test},
-    {NULL, NULL}};
+static const s_test_t s_tests[] = {{"dc_mdp", dc_mdp_test},       {"dc_svc", dc_svc_test},
+                                   {"dc_job", dc_job_test},       {"dc_opts", dc_opts_test},
+                                   {"dc_hist", dc_hist_test},     {"dc_http", dc_http_test},
+                                   {"dc_redis", dc_redis_test},   {"dc_service", dc_service_test},
+                                   {"dc_broker", dc_broker_test}, {NULL, NULL}};
 
 int main(int argc, char **argv)
 {

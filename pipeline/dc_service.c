@@ -219,11 +219,12 @@ zmsg_t *dc_service_hasher(zmsg_t *request, bool *error)
     }
     size_t size = zframe_size(payload);
     size_t digests = size ? size / chunk : 1;
-    zframe_t *hex = zframe_new(NULL, digests * DC_HEX_DIGEST_LEN + 1);
-    for (size_t i = 0; i < digests; i++)
-        dc_sha256_hex(zframe_data(payload) + i * chunk, size ? chunk : 0,
-                      (char *)zframe_data(hex) + i * DC_HEX_DIGEST_LEN);
-    zframe_reset(hex, zframe_data(hex), digests * DC_HEX_DIGEST_LEN); /* drop the NUL */
+    zframe_t *hex = zframe_new(NULL, digests * DC_HEX_DIGEST_LEN);
+    char one[DC_HEX_DIGEST_LEN + 1];
+    for (size_t i = 0; i < digests; i++) {
+        dc_sha256_hex(zframe_data(payload) + i * chunk, size ? chunk : 0, one);
+        memcpy(zframe_data(hex) + i * DC_HEX_DIGEST_LEN, one, DC_HEX_DIGEST_LEN);
+    }
     return dc_svc_reply_ok(&hex);
 }
 

@@ -72,7 +72,7 @@ static zframe_t *s_call(dc_worker_t *self, const char *service, zmsg_t **request
     if (dc_svc_reply_parse(body, &status, &payload, &reason) != 0 || status != DC_SVC_OK ||
         zframe_size(payload) != want_size) {
         char *why = status != DC_SVC_OK && zmsg_size(body) == 2 ? zframe_strdup(zmsg_last(body))
-                                                                 : strdup(reason);
+                                                                : strdup(reason);
         zsys_error("worker: %s refused the job (status %d: %s)", service, status, why);
         free(why);
         zmsg_destroy(&body);
@@ -111,16 +111,16 @@ static void s_do_job(dc_worker_t *self, const dc_job_t *job)
     s_pause(self->cfg.delay_ms);
     zmsg_t *req = dc_svc_rng_request(DC_WORKER_BYTES, job->batch);
     zframe_t *bytes = zsys_interrupted ? NULL
-                                       : s_call(self, "rng", &req, (size_t)DC_WORKER_BYTES * job->batch,
-                                                &r.rng_us);
+                                       : s_call(self, "rng", &req,
+                                                (size_t)DC_WORKER_BYTES * job->batch, &r.rng_us);
     zmsg_destroy(&req);
     if (!bytes) {
         self->n.failed++;
         return;
     }
     req = dc_svc_hasher_request(zframe_data(bytes), zframe_size(bytes), DC_WORKER_BYTES);
-    zframe_t *hex = s_call(self, "hasher", &req, (size_t)DC_HEX_DIGEST_LEN * job->batch,
-                           &r.hasher_us);
+    zframe_t *hex =
+        s_call(self, "hasher", &req, (size_t)DC_HEX_DIGEST_LEN * job->batch, &r.hasher_us);
     if (hex) {
         zmsg_t *coins = s_coins(bytes, hex, job->batch);
         self->n.coins += zmsg_size(coins) / 2;

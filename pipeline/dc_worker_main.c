@@ -17,9 +17,9 @@ static const dc_opt_spec_t s_specs[] = {
 int main(int argc, char **argv)
 {
     int code;
-    dc_opts_t *opts = dc_opts_new("dc-worker",
-                                  "Mines: pulls jobs, calls rng then hasher, pushes results.",
-                                  s_specs, argc, argv, &code);
+    dc_opts_t *opts =
+        dc_opts_new("dc-worker", "Mines: pulls jobs, calls rng then hasher, pushes results.",
+                    s_specs, argc, argv, &code);
     if (!opts)
         return code;
     long delay, timeout;

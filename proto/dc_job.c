@@ -94,8 +94,8 @@ static bool s_printable(const byte *p, size_t n)
 static int s_check_coin(zframe_t *digest, zframe_t *bytes, const char **reason)
 {
     char hex[DC_HEX_DIGEST_LEN + 1];
-    if (!digest || !bytes || zframe_size(digest) != DC_HEX_DIGEST_LEN ||
-        zframe_size(bytes) < 1 || zframe_size(bytes) > DC_COIN_BYTES_MAX) {
+    if (!digest || !bytes || zframe_size(digest) != DC_HEX_DIGEST_LEN || zframe_size(bytes) < 1 ||
+        zframe_size(bytes) > DC_COIN_BYTES_MAX) {
         *reason = "result: malformed coin frames";
         return -1;
     }

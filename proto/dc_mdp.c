@@ -165,8 +165,7 @@ int dc_mdp_decode_router(zmsg_t **msg_p, dc_mdp_msg_t *out, const char **reason)
     return rc;
 }
 
-static int s_decode_dealer(zmsg_t **msg_p, dc_mdp_msg_t *out, const char *want,
-                           const char **reason)
+static int s_decode_dealer(zmsg_t **msg_p, dc_mdp_msg_t *out, const char *want, const char **reason)
 {
     assert(msg_p && out && reason);
     memset(out, 0, sizeof *out);

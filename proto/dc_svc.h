@@ -6,10 +6,10 @@
 
 #include <czmq.h>
 
-#define DC_RNG_BYTES_MAX 4096          /* N: bytes per chunk */
-#define DC_RNG_COUNT_MAX 4096          /* B: chunks per request */
-#define DC_HASHER_PAYLOAD_MAX 1048576  /* bytes hashed per request */
-#define DC_HASHER_CHUNKS_MAX 4096      /* digests per reply */
+#define DC_RNG_BYTES_MAX 4096         /* N: bytes per chunk */
+#define DC_RNG_COUNT_MAX 4096         /* B: chunks per request */
+#define DC_HASHER_PAYLOAD_MAX 1048576 /* bytes hashed per request */
+#define DC_HASHER_CHUNKS_MAX 4096     /* digests per reply */
 #define DC_HEX_DIGEST_LEN 64
 
 #define DC_SVC_OK 200

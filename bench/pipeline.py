@@ -1,0 +1,111 @@
+#!/usr/bin/python3
+"""Pipeline benchmark: one table, every figure measured side by side in this run, on this
+machine, unpinned. Not a test: it asserts nothing, it reports.
+
+  /usr/bin/python3 bench/pipeline.py [--build build] [--seconds 6] [--quick]
+
+Sections: ceilings (broker-hop round trip, ideal in-process loop), raw mode one hash per
+job, raw mode batched, workshop mode vs the model min(workers/0.3 s, rng*10, hasher*10)."""
+import argparse
+import os
+import sys
+import subprocess
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "pipeline"))
+
+ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
+ap.add_argument("--seconds", type=float, default=6.0, help="measuring window per row")
+ap.add_argument("--quick", action="store_true", help="fewer rows")
+args = ap.parse_args()
+os.environ["DC_BIN"] = os.path.abspath(os.path.join(args.build, "pipeline"))
+
+from dcrig import Rig, wait_for  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def ceiling(mode, n, seconds):
+    exe = os.path.join(args.build, "bench", "dc-bench-ceiling")
+    out = subprocess.run([exe, mode, str(n), str(int(seconds))], capture_output=True, text=True,
+                         check=True)
+    return float(out.stdout.strip())
+
+
+def measure(workers, rngs, hashers, delay_ms, batch=1, seconds=None):
+    """Starts a rig, waits until every worker reports, measures hashes/s and CPU."""
+    seconds = seconds or args.seconds
+    with Rig() as rig:
+        rig.start_all(workers=workers, rngs=rngs, hashers=hashers, delay_ms=delay_ms,
+                      dispatcher_args=["--batch", str(batch)])
+        wait_for("all workers reporting",
+                 lambda: rig.stats("worker").get("workers", 0) >= workers, timeout=60)
+        time.sleep(2 if delay_ms == 0 else 3)  # warm-up: queues reach their steady state
+        pids = {n: p.pid for n, p in rig.procs.items() if n != "redis"}
+        before = {n: cpu_seconds(pid) for n, pid in pids.items()}
+        t0 = time.monotonic()
+        rate = rig.rate(seconds)
+        wall = time.monotonic() - t0
+        cpu = {}
+        for n, pid in pids.items():
+            kind = "".join(c for c in n if not c.isdigit())
+            cpu[kind] = cpu.get(kind, 0) + (cpu_seconds(pid) - before[n]) / wall * 100
+        return rate, cpu
+
+
+def cpu_text(cpu):
+    order = ["broker", "rng", "hasher", "worker", "dispatcher"]
+    return " ".join(f"{k[:4]} {cpu.get(k, 0):3.0f}%" for k in order)
+
+
+rows = []
+
+
+def out(line=""):
+    print(line, flush=True)
+
+
+secs = args.seconds
+out(f"dockercoins pipeline benchmark  {time.strftime('%Y-%m-%d %H:%M')}  "
+    f"{os.cpu_count()} cores, unpinned, {secs:.0f} s windows")
+out()
+rt1 = ceiling("roundtrip", 1, secs)
+rt8 = ceiling("roundtrip", 8, secs)
+ideal = ceiling("ideal", os.cpu_count(), secs)
+rt_hashes = rt8 / 2  # one hash per job = two broker round trips
+out("ceilings")
+out(f"  REQ -> ROUTER/DEALER proxy -> REP, 32 B, 1 pair     {rt1:12,.0f} round trips/s")
+out(f"  same, 8 pairs                                       {rt8:12,.0f} round trips/s")
+out(f"    => one-hash-per-job ceiling (2 round trips/hash)  {rt_hashes:12,.0f} hashes/s")
+out(f"  ideal loop (random+SHA-256+hex+coin), 1 proc/core   {ideal:12,.0f} hashes/s")
+out()
+
+out("raw mode, one hash per job (rng 2, hasher 2)")
+out(f"  {'workers':>7} {'hashes/s':>10} {'vs ceiling':>10}   CPU per role (100% = 1 core)")
+for w in ([1, 8] if args.quick else [1, 2, 4, 8]):
+    rate, cpu = measure(w, 2, 2, 0)
+    out(f"  {w:>7} {rate:>10,.0f} {rate / rt_hashes:>10.0%}   {cpu_text(cpu)}")
+out()
+
+out("raw mode, batched jobs (rng 1, hasher 1; every hash checked for a coin and counted)")
+out(f"  {'batch':>5} {'workers':>7} {'hashes/s':>12} {'vs ideal':>8}   CPU per role")
+for b, w in ([(4096, 2)] if args.quick else [(256, 2), (4096, 1), (4096, 2), (4096, 4)]):
+    rate, cpu = measure(w, 1, 1, 0, batch=b)
+    out(f"  {b:>5} {w:>7} {rate:>12,.0f} {rate / ideal:>8.1%}   {cpu_text(cpu)}")
+out()
+
+out("workshop mode (100 ms per rng call, hasher call and loop pause)")
+out(f"  {'workers':>7} {'rng':>3} {'hasher':>6} {'predicted':>9} {'measured':>8} {'error':>6}")
+configs = [(w, r, r) for r in (1, 2) for w in ([1, 10] if args.quick else [1, 2, 5, 10, 20])]
+for w, r, h in configs:
+    predicted = min(w / 0.3, r * 10, h * 10)
+    rate, _ = measure(w, r, h, 100, seconds=max(secs, 8))
+    out(f"  {w:>7} {r:>3} {h:>6} {predicted:>9.2f} {rate:>8.2f} {rate / predicted - 1:>+6.1%}")

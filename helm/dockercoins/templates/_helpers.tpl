@@ -270,12 +270,24 @@ spec:
         {{- if has .component (list "broker" "dispatcher" "webui") }}
         {{- include (printf "dockercoins.ports.%s" .component) $root | trim | nindent 8 }}
         {{- end }}
+      {{- /*
+      dc-webui differs from the pipeline binaries: it serves no /readyz, and its /healthz
+      answers 503 while Redis is unreachable or its snapshot is stale - a readiness
+      signal. So webui's readiness asks /healthz, and its startup/liveness only check
+      that the listener accepts (restarting the UI would not bring Redis back).
+      */}}
+      {{- $webui := eq .component "webui" }}
       {{- with $v.probes.startup }}
       {{- if .enabled }}
       startupProbe:
+        {{- if $webui }}
+        tcpSocket:
+          port: health
+        {{- else }}
         httpGet:
           path: /healthz
           port: health
+        {{- end }}
         periodSeconds: {{ .periodSeconds }}
         failureThreshold: {{ .failureThreshold }}
       {{- end }}
@@ -283,9 +295,14 @@ spec:
       {{- with $v.probes.liveness }}
       {{- if .enabled }}
       livenessProbe:
+        {{- if $webui }}
+        tcpSocket:
+          port: health
+        {{- else }}
         httpGet:
           path: /healthz
           port: health
+        {{- end }}
         initialDelaySeconds: {{ .initialDelaySeconds }}
         periodSeconds: {{ .periodSeconds }}
         timeoutSeconds: {{ .timeoutSeconds }}
@@ -296,7 +313,7 @@ spec:
       {{- with $v.probes.readiness }}
       readinessProbe:
         httpGet:
-          path: /readyz
+          path: {{ ternary "/healthz" "/readyz" $webui }}
           {{- if $bad }}
           # bad release: nothing listens on port 9, so this pod never becomes ready
           port: 9

@@ -185,6 +185,7 @@ static void s_worker_delete(dc_broker_t *self, s_worker_t *w, const char *why)
 static void s_worker_free(void **item)
 {
     s_worker_t *w = *item;
+    s_request_destroy(&w->request); /* only at exit: a deleted worker's request is requeued */
     zframe_destroy(&w->identity);
     zstr_free(&w->id);
     free(w);

@@ -31,7 +31,7 @@ dc_worker_t *dc_worker_new(const dc_worker_cfg_t *cfg)
     zsock_set_rcvhwm(self->jobs, 1);
     zsock_set_maxmsgsize(self->jobs, 1024);
     self->results = zsock_new(ZMQ_PUSH);
-    zsock_set_linger(self->results, 500);
+    zsock_set_linger(self->results, 300); /* a last result may still leave */
     zsock_set_sndtimeo(self->results, 500);
     if (zsock_attach(self->jobs, cfg->jobs, false) != 0 ||
         zsock_attach(self->results, cfg->results, false) != 0) {

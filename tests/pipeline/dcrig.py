@@ -143,13 +143,37 @@ class Rig:
     def alive(self, name):
         return self.procs[name].poll() is None
 
+    SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+    def sanitizer_reports(self):
+        """Names of the logs where a sanitizer complained (sanitizer builds only)."""
+        bad = []
+        for name in sorted(os.listdir(self.dir)):
+            if name.endswith(".log"):
+                text = open(os.path.join(self.dir, name), "rb").read().decode(errors="replace")
+                if any(m in text for m in self.SANITIZER_MARKS):
+                    bad.append(name)
+        return bad
+
     def close(self):
+        # SIGTERM first so that sanitizer builds run their exit checks
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.terminate()
         for name in list(self.procs):
             p = self.procs.pop(name)
-            if p.poll() is None:
+            try:
+                p.wait(3)
+            except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        if os.environ.get("DC_KEEP_LOGS"):
+        bad = self.sanitizer_reports()
+        if bad:
+            for name in bad:
+                sys.stderr.write(f"--- sanitizer report in {name}\n{self.log(name[:-4])[-4000:]}\n")
+            self.keep = True
+            raise AssertionError(f"sanitizer reports in {bad}; logs kept in {self.dir}")
+        if os.environ.get("DC_KEEP_LOGS") or getattr(self, "keep", False):
             print("logs kept in", self.dir)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)

@@ -26,14 +26,17 @@ with Rig() as rig:
     wait_for("hashes", lambda: rig.hashes() >= 5, timeout=20)
     timed_stop(rig, "worker3")                  # mid-job, workshop pauses
     timed_stop(rig, "worker4", signal.SIGINT)
+    # Redis gone while counts are pending: the dispatcher still exits at once, and says
+    # what it could not write
+    rig.stop("redis", signal.SIGKILL)
+    wait_for("counts pending", lambda: rig.metric("dispatcher", "dc_dispatcher_redis_pending_hashes") > 0,
+             timeout=10)
+    timed_stop(rig, "dispatcher")
+    assert "not written" in rig.log("dispatcher"), "the dispatcher must say what it could not write"
     timed_stop(rig, "rng1")
     timed_stop(rig, "hasher2", signal.SIGINT)
     timed_stop(rig, "broker")
-    # worker5 now waits on a broker that is gone
-    timed_stop(rig, "worker5")
-    rig.stop("redis", signal.SIGKILL)
-    timed_stop(rig, "dispatcher")               # Redis unreachable for its last write
-    assert "not written" in rig.log("dispatcher"), "the dispatcher must say what it could not write"
+    timed_stop(rig, "worker5")                  # waiting on a broker that is gone
 
     # a service whose broker never existed
     rig.start_service("rng", "lonely", 100)

@@ -37,6 +37,7 @@ struct _dc_ui_http_t {
     pthread_mutex_t threads_lock;
     pthread_t *threads;
     bool *alive;
+    int *types; //  civetweb's thread_type: 0 master, 1 worker, 2 timer
     size_t thread_count;
     size_t thread_max;
     _Atomic bool stopped; //  mg_stop() has returned
@@ -119,30 +120,38 @@ static bool s_send(struct mg_connection *conn, const dc_ui_buf_t *buf)
 //  The stream after its headers: retry, history, then every snapshot.
 static void s_stream(dc_ui_http_t *self, struct mg_connection *conn)
 {
-    dc_ui_buf_t *data = dc_ui_buf_new();
-    dc_ui_buf_t *frame = dc_ui_buf_new();
-    if (!data || !frame)
-        goto done;
-    uint64_t seq = dc_ui_hub_history(self->hub, data);
-    dc_ui_buf_printf(frame, "retry: %d\n\n", S_SSE_RETRY_MS);
-    if (seq)
-        dc_ui_buf_printf(frame, "event: history\ndata: %s\n\n", dc_ui_buf_data(data));
+    dc_ui_buf_t *head = dc_ui_buf_new();
+    if (!head)
+        return;
+    uint64_t seq = dc_ui_hub_history(self->hub, head);
+    char retry[32];
+    snprintf(retry, sizeof retry, "retry: %d\n\n", S_SSE_RETRY_MS);
+    bool alive = mg_write(conn, retry, strlen(retry)) > 0;
+    if (alive && seq) {
+        dc_ui_buf_t *history = head;
+        head = dc_ui_buf_new();
+        if (head)
+            dc_ui_buf_printf(head, "event: history\ndata: %s\n\n", dc_ui_buf_data(history));
+        dc_ui_buf_destroy(&history);
+        alive = head && s_send(conn, head);
+    }
+    dc_ui_buf_destroy(&head);
     //  the newest snapshot at once, so a new viewer never stares at nothing
     uint64_t seen = seq ? seq - 1 : 0;
-    while (s_send(conn, frame)) {
-        int rc = dc_ui_hub_wait(self->hub, &seen, S_SSE_PING_MS, data);
+    while (alive) {
+        dc_ui_frame_t *frame = NULL;
+        int rc = dc_ui_hub_wait(self->hub, &seen, S_SSE_PING_MS, &frame);
         if (rc < 0)
             break;
-        dc_ui_buf_reset(frame);
-        if (rc == 0)
-            dc_ui_buf_printf(frame, ": ping\n\n"); //  notices viewers that left
-        else
-            dc_ui_buf_printf(frame, "id: %llu\ndata: %s\n\n", (unsigned long long)seen,
-                             dc_ui_buf_data(data));
+        if (rc == 0) //  writing is how a viewer that left is noticed
+            alive = mg_write(conn, ": ping\n\n", 8) == 8;
+        else {
+            int size = (int)dc_ui_frame_size(frame);
+            alive = mg_write(conn, dc_ui_frame_data(frame), (size_t)size) == size;
+            dc_ui_hub_delivered(self->hub, seen);
+        }
+        dc_ui_frame_release(&frame);
     }
-done:
-    dc_ui_buf_destroy(&data);
-    dc_ui_buf_destroy(&frame);
 }
 
 static int s_events(dc_ui_http_t *self, struct mg_connection *conn, bool head)
@@ -216,9 +225,21 @@ static int s_metrics(dc_ui_http_t *self, struct mg_connection *conn, bool head)
 {
     dc_ui_view_t view;
     uint64_t seq = dc_ui_hub_view(self->hub, &view);
+    int64_t fanout_max = 0;
+    int64_t fanout = dc_ui_hub_fanout_us(self->hub, &fanout_max);
     dc_ui_buf_t *body = dc_ui_buf_new();
-    if (!body || dc_ui_stats_metrics(&view, dc_ui_poller_wall_ms(), dc_ui_hub_clients(self->hub),
-                                     seq, body) != 0) {
+    if (!body ||
+        dc_ui_stats_metrics(&view, dc_ui_poller_wall_ms(), dc_ui_hub_clients(self->hub), seq,
+                            body) != 0 ||
+        dc_ui_buf_printf(body,
+                         "# HELP dockercoins_webui_fanout_seconds Publish to the last viewer's "
+                         "write, newest snapshot.\n# TYPE dockercoins_webui_fanout_seconds "
+                         "gauge\ndockercoins_webui_fanout_seconds %.6f\n"
+                         "# HELP dockercoins_webui_fanout_max_seconds Largest fan-out time "
+                         "since start.\n# TYPE dockercoins_webui_fanout_max_seconds gauge\n"
+                         "dockercoins_webui_fanout_max_seconds %.6f\n",
+                         fanout < 0 ? 0 : (double)fanout / 1e6,
+                         fanout_max < 0 ? 0 : (double)fanout_max / 1e6) != 0) {
         dc_ui_buf_destroy(&body);
         return s_text(conn, head, 503, NULL, "out of memory\n");
     }
@@ -273,15 +294,18 @@ static int s_log_message(const struct mg_connection *conn, const char *message)
 //  it polls in 2 s slices (SOCKET_TIMEOUT_QUANTUM): the master on the
 //  listening sockets, a worker on a client that is slow to send its request
 //  or to take a response. While mg_stop() runs, this thread interrupts every
-//  live civetweb thread with S_WAKE_SIGNAL (a no-op handler, so poll()
-//  returns EINTR and civetweb checks its stop flag) every 20 ms.
+//  civetweb thread with S_WAKE_SIGNAL (a no-op handler, so poll() returns
+//  EINTR and civetweb checks its stop flag): the master every 20 ms, the
+//  workers still alive every 100 ms (idle ones leave on mg_stop's own
+//  wake-up; signalling a thousand of them every round would only add
+//  context switches to a loaded machine).
 static void *s_waker(void *args)
 {
     dc_ui_http_t *self = args;
-    while (!self->stopped) {
+    for (unsigned round = 0; !self->stopped; round++) {
         pthread_mutex_lock(&self->threads_lock);
         for (size_t i = 0; i < self->thread_count; i++)
-            if (self->alive[i])
+            if (self->alive[i] && (self->types[i] == 0 || round % 5 == 2))
                 pthread_kill(self->threads[i], S_WAKE_SIGNAL);
         pthread_mutex_unlock(&self->threads_lock);
         nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
@@ -292,13 +316,13 @@ static void *s_waker(void *args)
 //  civetweb calls these in each of its threads as it starts and ends.
 static void *s_thread_start(const struct mg_context *context, int thread_type)
 {
-    (void)thread_type;
     dc_ui_http_t *self = mg_get_user_data(context);
     intptr_t slot = 0;
     pthread_mutex_lock(&self->threads_lock);
     if (self->thread_count < self->thread_max) {
         self->threads[self->thread_count] = pthread_self();
         self->alive[self->thread_count] = true;
+        self->types[self->thread_count] = thread_type;
         slot = (intptr_t)++self->thread_count;
     }
     pthread_mutex_unlock(&self->threads_lock);
@@ -325,6 +349,7 @@ static void s_free(dc_ui_http_t *self)
     pthread_mutex_destroy(&self->threads_lock);
     free(self->threads);
     free(self->alive);
+    free(self->types);
     free(self);
 }
 
@@ -338,9 +363,11 @@ dc_ui_http_t *dc_ui_http_new(const dc_ui_http_config_t *config, dc_ui_hub_t *hub
     self->thread_max = (size_t)config->threads + 8; //  workers, master, timer
     self->threads = calloc(self->thread_max, sizeof *self->threads);
     self->alive = calloc(self->thread_max, sizeof *self->alive);
+    self->types = calloc(self->thread_max, sizeof *self->types);
     struct sigaction wake = {.sa_handler = s_wake_handler};
     sigemptyset(&wake.sa_mask);
-    if (!self->threads || !self->alive || sigaction(S_WAKE_SIGNAL, &wake, NULL) != 0) {
+    if (!self->threads || !self->alive || !self->types ||
+        sigaction(S_WAKE_SIGNAL, &wake, NULL) != 0) {
         s_free(self);
         return NULL;
     }

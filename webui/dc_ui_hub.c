@@ -10,13 +10,69 @@
 #include <string.h>
 #include <time.h>
 
+struct _dc_ui_frame_t {
+    _Atomic long refs;
+    uint64_t seq;
+    size_t size;
+    char data[]; //  NUL-terminated
+};
+
+const char *dc_ui_frame_data(const dc_ui_frame_t *frame)
+{
+    return frame->data;
+}
+
+size_t dc_ui_frame_size(const dc_ui_frame_t *frame)
+{
+    return frame->size;
+}
+
+uint64_t dc_ui_frame_seq(const dc_ui_frame_t *frame)
+{
+    return frame->seq;
+}
+
+void dc_ui_frame_release(dc_ui_frame_t **frame_p)
+{
+    if (frame_p && *frame_p) {
+        if (--(*frame_p)->refs == 0)
+            free(*frame_p);
+        *frame_p = NULL;
+    }
+}
+
+//  "id: SEQ\ndata: JSON\n\n" with one reference, for the hub.
+static dc_ui_frame_t *s_frame_new(uint64_t seq, const char *json)
+{
+    size_t length = strlen(json);
+    size_t room = length + 48;
+    dc_ui_frame_t *frame = malloc(sizeof *frame + room);
+    if (!frame)
+        return NULL;
+    int size = snprintf(frame->data, room, "id: %llu\ndata: %s\n\n", (unsigned long long)seq, json);
+    frame->refs = 1;
+    frame->seq = seq;
+    frame->size = size > 0 ? (size_t)size : 0;
+    return frame;
+}
+
+static int64_t s_now_us(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+}
+
 struct _dc_ui_hub_t {
     pthread_mutex_t mutex;
     pthread_cond_t changed;
     uint64_t seq;
     dc_ui_view_t view;
-    dc_ui_buf_t *event;
+    dc_ui_frame_t *frame; //  the newest, NULL before the first publish
     dc_ui_buf_t *history;
+    int64_t published_us; //  when `frame` was published
+    int64_t fanout_us;    //  of the newest frame so far, -1 none yet
+    int64_t fanout_max_us;
     size_t clients;
     size_t max_clients;
     bool stopping;
@@ -27,15 +83,15 @@ dc_ui_hub_t *dc_ui_hub_new(size_t max_clients)
     dc_ui_hub_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->event = dc_ui_buf_new();
     self->history = dc_ui_buf_new();
+    self->fanout_us = -1;
+    self->fanout_max_us = -1;
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     int rc = pthread_cond_init(&self->changed, &attr);
     pthread_condattr_destroy(&attr);
-    if (!self->event || !self->history || rc != 0) {
-        dc_ui_buf_destroy(&self->event);
+    if (!self->history || rc != 0) {
         dc_ui_buf_destroy(&self->history);
         if (rc == 0)
             pthread_cond_destroy(&self->changed);
@@ -53,7 +109,7 @@ void dc_ui_hub_destroy(dc_ui_hub_t **self_p)
         dc_ui_hub_t *self = *self_p;
         pthread_cond_destroy(&self->changed);
         pthread_mutex_destroy(&self->mutex);
-        dc_ui_buf_destroy(&self->event);
+        dc_ui_frame_release(&self->frame);
         dc_ui_buf_destroy(&self->history);
         free(self);
         *self_p = NULL;
@@ -64,15 +120,20 @@ uint64_t dc_ui_hub_publish(dc_ui_hub_t *self, const dc_ui_view_t *view, const ch
                            const char *history_json)
 {
     pthread_mutex_lock(&self->mutex);
-    dc_ui_buf_reset(self->event);
-    dc_ui_buf_reset(self->history);
     uint64_t seq = 0;
-    if (dc_ui_buf_append(self->event, event_json, strlen(event_json)) == 0 &&
-        dc_ui_buf_append(self->history, history_json, strlen(history_json)) == 0) {
+    dc_ui_frame_t *frame = s_frame_new(self->seq + 1, event_json);
+    if (frame)
+        dc_ui_buf_reset(self->history);
+    if (frame && dc_ui_buf_append(self->history, history_json, strlen(history_json)) == 0) {
+        dc_ui_frame_release(&self->frame);
+        self->frame = frame;
         self->view = *view;
         seq = ++self->seq;
+        self->published_us = s_now_us();
+        self->fanout_us = -1;
         pthread_cond_broadcast(&self->changed);
-    }
+    } else
+        dc_ui_frame_release(&frame);
     pthread_mutex_unlock(&self->mutex);
     return seq;
 }
@@ -91,7 +152,7 @@ static struct timespec s_deadline(int timeout_ms)
     return deadline;
 }
 
-int dc_ui_hub_wait(dc_ui_hub_t *self, uint64_t *seq_p, int timeout_ms, dc_ui_buf_t *out)
+int dc_ui_hub_wait(dc_ui_hub_t *self, uint64_t *seq_p, int timeout_ms, dc_ui_frame_t **frame_p)
 {
     struct timespec deadline = s_deadline(timeout_ms);
     int result = 0;
@@ -102,15 +163,36 @@ int dc_ui_hub_wait(dc_ui_hub_t *self, uint64_t *seq_p, int timeout_ms, dc_ui_buf
     }
     if (self->stopping)
         result = -1;
-    else if (self->seq != *seq_p) {
-        dc_ui_buf_reset(out);
-        if (dc_ui_buf_append(out, dc_ui_buf_data(self->event), dc_ui_buf_size(self->event)) == 0) {
-            *seq_p = self->seq;
-            result = 1;
-        }
+    else if (self->seq != *seq_p && self->frame) {
+        self->frame->refs++;
+        *frame_p = self->frame;
+        *seq_p = self->seq;
+        result = 1;
     }
     pthread_mutex_unlock(&self->mutex);
     return result;
+}
+
+void dc_ui_hub_delivered(dc_ui_hub_t *self, uint64_t seq)
+{
+    int64_t now = s_now_us();
+    pthread_mutex_lock(&self->mutex);
+    if (seq == self->seq) {
+        self->fanout_us = now - self->published_us;
+        if (self->fanout_us > self->fanout_max_us)
+            self->fanout_max_us = self->fanout_us;
+    }
+    pthread_mutex_unlock(&self->mutex);
+}
+
+int64_t dc_ui_hub_fanout_us(dc_ui_hub_t *self, int64_t *max_us)
+{
+    pthread_mutex_lock(&self->mutex);
+    int64_t fanout = self->fanout_us;
+    if (max_us)
+        *max_us = self->fanout_max_us;
+    pthread_mutex_unlock(&self->mutex);
+    return fanout;
 }
 
 uint64_t dc_ui_hub_history(dc_ui_hub_t *self, dc_ui_buf_t *out)
@@ -186,16 +268,20 @@ typedef struct {
 static void *s_viewer(void *args)
 {
     s_viewer_t *viewer = args;
-    dc_ui_buf_t *buf = dc_ui_buf_new();
     uint64_t seq = 0;
     for (int i = 0; i < 3; i++) {
         int result;
+        dc_ui_frame_t *frame = NULL;
         do
-            result = dc_ui_hub_wait(viewer->hub, &seq, 5000, buf);
+            result = dc_ui_hub_wait(viewer->hub, &seq, 5000, &frame);
         while (result == 0);
+        if (result == 1) {
+            assert(dc_ui_frame_seq(frame) == seq);
+            dc_ui_hub_delivered(viewer->hub, seq);
+        }
+        dc_ui_frame_release(&frame);
         viewer->results[i] = result;
     }
-    dc_ui_buf_destroy(&buf);
     return NULL;
 }
 
@@ -209,7 +295,9 @@ void dc_ui_hub_test(bool verbose)
     memset(&view, 0, sizeof view);
     dc_ui_buf_t *buf = dc_ui_buf_new();
     uint64_t seq = 0;
-    assert(dc_ui_hub_wait(hub, &seq, 10, buf) == 0);
+    dc_ui_frame_t *frame = NULL;
+    assert(dc_ui_hub_wait(hub, &seq, 10, &frame) == 0 && frame == NULL);
+    assert(dc_ui_hub_fanout_us(hub, NULL) == -1);
     assert(dc_ui_hub_join(hub) == 0 && dc_ui_hub_join(hub) == 0 && dc_ui_hub_join(hub) == -1);
     dc_ui_hub_leave(hub);
     assert(dc_ui_hub_clients(hub) == 1);
@@ -219,11 +307,22 @@ void dc_ui_hub_test(bool verbose)
     assert(pthread_create(&thread, NULL, s_viewer, &viewer) == 0);
     view.hashes = 42;
     assert(dc_ui_hub_publish(hub, &view, "{\"a\":1}", "[]") == 1);
-    assert(dc_ui_hub_wait(hub, &seq, 10, buf) == 1 && seq == 1);
-    assert(strcmp(dc_ui_buf_data(buf), "{\"a\":1}") == 0);
+    assert(dc_ui_hub_wait(hub, &seq, 10, &frame) == 1 && seq == 1);
+    assert(strcmp(dc_ui_frame_data(frame), "id: 1\ndata: {\"a\":1}\n\n") == 0);
+    assert(dc_ui_frame_size(frame) == strlen(dc_ui_frame_data(frame)));
+    dc_ui_hub_delivered(hub, 1);
+    int64_t fanout_max = 0;
+    assert(dc_ui_hub_fanout_us(hub, &fanout_max) >= 0 && fanout_max >= 0);
+    //  the frame outlives its replacement while a viewer still holds it
+    dc_ui_frame_t *held = frame;
+    frame = NULL;
     //  the viewer may see 1 then 2, or only 2: either way it keeps up
     assert(dc_ui_hub_publish(hub, &view, "{\"a\":2}", "[[1,2]]") == 2);
-    assert(dc_ui_hub_wait(hub, &seq, 5000, buf) == 1 && seq == 2);
+    assert(dc_ui_hub_wait(hub, &seq, 5000, &frame) == 1 && seq == 2);
+    assert(strstr(dc_ui_frame_data(held), "{\"a\":1}") && strstr(dc_ui_frame_data(frame), "2}"));
+    dc_ui_frame_release(&held);
+    dc_ui_frame_release(&frame);
+    dc_ui_frame_release(&frame);
     dc_ui_view_t copy;
     assert(dc_ui_hub_view(hub, &copy) == 2 && copy.hashes == 42);
     assert(dc_ui_hub_history(hub, buf) == 2 && strcmp(dc_ui_buf_data(buf), "[[1,2]]") == 0);
@@ -235,7 +334,7 @@ void dc_ui_hub_test(bool verbose)
     pthread_join(thread, NULL);
     assert(viewer.results[2] == -1);
     assert(dc_ui_hub_stopping(hub) && dc_ui_hub_join(hub) == -1);
-    assert(dc_ui_hub_wait(hub, &seq, 1000, buf) == -1);
+    assert(dc_ui_hub_wait(hub, &seq, 1000, &frame) == -1);
     dc_ui_buf_destroy(&buf);
     dc_ui_hub_destroy(&hub);
     dc_ui_hub_destroy(&hub);

@@ -1,8 +1,11 @@
 /*  dc_ui_hub: fans one snapshot out to every SSE viewer. The poller publishes
-    once a second; each viewer's thread (civetweb holds one per connection)
-    sleeps on a condition variable until the sequence number moves, copies
-    the event under the lock and writes it outside the lock. So N viewers
-    cost one Redis read per second, and a slow viewer delays nobody else.
+    once a second; the hub renders the SSE frame ("id: N\ndata: {...}\n\n")
+    once, as an immutable reference-counted block. Each viewer's thread
+    (civetweb holds one per connection) sleeps on a condition variable until
+    the sequence number moves, takes a reference under the lock (no copy)
+    and writes the frame outside it. So N viewers cost one Redis read and
+    one rendering per second, and a slow viewer delays nobody else. The hub
+    also times the fan-out: publish to the last viewer's write returning.
     dc_ui_hub_stop() wakes every waiter at once, which is what lets the server
     exit in well under a second with a thousand open streams.               */
 #ifndef DC_UI_HUB_H
@@ -17,6 +20,15 @@
 
 typedef struct _dc_ui_hub_t dc_ui_hub_t;
 
+//  One rendered SSE frame, shared read-only by every viewer.
+typedef struct _dc_ui_frame_t dc_ui_frame_t;
+const char *dc_ui_frame_data(const dc_ui_frame_t *frame);
+size_t dc_ui_frame_size(const dc_ui_frame_t *frame);
+uint64_t dc_ui_frame_seq(const dc_ui_frame_t *frame);
+
+//  Drop a reference taken by dc_ui_hub_wait; NULLs the pointer; safe on NULL.
+void dc_ui_frame_release(dc_ui_frame_t **frame_p);
+
 //  Create a hub admitting at most `max_clients` concurrent viewers.
 dc_ui_hub_t *dc_ui_hub_new(size_t max_clients);
 
@@ -29,10 +41,17 @@ void dc_ui_hub_destroy(dc_ui_hub_t **self_p);
 uint64_t dc_ui_hub_publish(dc_ui_hub_t *self, const dc_ui_view_t *view, const char *event_json,
                            const char *history_json);
 
-//  Wait up to timeout_ms for a snapshot newer than *seq_p. Returns 1 and
-//  copies the event JSON into `out` (replacing its content) and updates
-//  *seq_p; 0 on timeout; -1 once the hub is stopping.
-int dc_ui_hub_wait(dc_ui_hub_t *self, uint64_t *seq_p, int timeout_ms, dc_ui_buf_t *out);
+//  Wait up to timeout_ms for a snapshot newer than *seq_p. Returns 1 with a
+//  reference to its frame in *frame_p (release it when written) and *seq_p
+//  updated; 0 on timeout; -1 once the hub is stopping.
+int dc_ui_hub_wait(dc_ui_hub_t *self, uint64_t *seq_p, int timeout_ms, dc_ui_frame_t **frame_p);
+
+//  A viewer finished writing frame `seq`: extends that frame's fan-out time.
+void dc_ui_hub_delivered(dc_ui_hub_t *self, uint64_t seq);
+
+//  Fan-out time in microseconds (publish to the last viewer's write) of the
+//  newest frame, and the largest seen; -1 before any delivery.
+int64_t dc_ui_hub_fanout_us(dc_ui_hub_t *self, int64_t *max_us);
 
 //  Copy the latest history JSON into `out`; returns its sequence (0: none).
 uint64_t dc_ui_hub_history(dc_ui_hub_t *self, dc_ui_buf_t *out);

@@ -200,20 +200,20 @@ void dc_ui_poller_test(bool verbose)
                                     .redis_timeout_ms = 40};
     dc_ui_poller_t *poller = dc_ui_poller_new(&config, hub);
     assert(poller);
-    dc_ui_buf_t *buf = dc_ui_buf_new();
     uint64_t seq = 0;
-    for (int events = 0; events < 3;) {
-        int rc = dc_ui_hub_wait(hub, &seq, 2000, buf);
+    dc_ui_frame_t *frame = NULL;
+    for (int events = 0; events < 3; events++) {
+        dc_ui_frame_release(&frame);
+        int rc = dc_ui_hub_wait(hub, &seq, 2000, &frame);
         assert(rc == 1);
-        events++;
     }
-    assert(strstr(dc_ui_buf_data(buf), "\"redis\":{\"ok\":false"));
-    assert(strstr(dc_ui_buf_data(buf), "Redis unreachable"));
+    assert(strstr(dc_ui_frame_data(frame), "\"redis\":{\"ok\":false"));
+    assert(strstr(dc_ui_frame_data(frame), "Redis unreachable"));
+    dc_ui_frame_release(&frame);
     dc_ui_poller_destroy(&poller);
     dc_ui_poller_destroy(&poller);
     config.redis = "no:port:here";
     assert(dc_ui_poller_new(&config, hub) == NULL);
-    dc_ui_buf_destroy(&buf);
     dc_ui_hub_destroy(&hub);
     if (verbose)
         printf("OK\n");

@@ -19,7 +19,7 @@ class WebuiHttp(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.redis = h.Redis().start()
-        cls.webui = h.Webui(WEBUI, cls.redis.address).start()
+        cls.webui = h.Webui(WEBUI, cls.redis.address, ["--threads", "200"]).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -303,8 +303,9 @@ class WebuiProcess(unittest.TestCase):
             for client in clients:
                 client.close()
         self.assertEqual(code, 0, self.webui.log())
-        self.assertLess(elapsed, 1.0, "exit after SIGTERM took too long")
-        self.assertIn("stopped in", self.webui.log())
+        self.assertLess(elapsed, h.exit_bound(WEBUI), "exit after SIGTERM took too long")
+        # orderly ("stopped in") or, on a starved CPU, the 800 ms watchdog
+        self.assertRegex(self.webui.log(), r"stopped in \d+ ms|exiting now")
 
 
 if __name__ == "__main__":

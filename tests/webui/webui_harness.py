@@ -38,6 +38,19 @@ def wait_until(condition, timeout, what, interval=0.05):
                          + (f" (last error: {last_error!r})" if last_error else ""))
 
 
+def sanitized(exe):
+    """True for a binary built with -Db_sanitize (ASan/UBSan): 2-3x slower,
+    so timing promises (exit < 1 s) get a wider bound there."""
+    with open(exe, "rb") as f:
+        data = f.read()
+    return b"__asan_init" in data or b"__ubsan_handle" in data
+
+
+def exit_bound(exe):
+    """Seconds allowed from SIGTERM to exit: the promise is 1 s."""
+    return 3.0 if sanitized(exe) else 1.0
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

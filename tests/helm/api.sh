@@ -17,12 +17,12 @@ need_tool "$DC_ETCD" "etcd $DC_ETCD_VERSION"
 K=$DC_KCHECK
 
 t0=$SECONDS
+cleanup_hooks+=('"$ROOT/tests/k8s-harness/k8s-harness" stop "$WORK/k8s"')
 if ! "$ROOT/tests/k8s-harness/k8s-harness" start "$WORK/k8s" > "$WORK/harness.out" 2>&1; then
     echo "Bail out! the API server harness did not start"
     diag < "$WORK/harness.out"
     exit 1
 fi
-cleanup_hooks+=('"$ROOT/tests/k8s-harness/k8s-harness" stop "$WORK/k8s"')
 diag < "$WORK/harness.out"
 # shellcheck disable=SC1091
 . "$WORK/k8s/harness.env"

@@ -34,6 +34,9 @@ cleanup() {
     [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
+# meson's timeout sends SIGTERM: exit through the EXIT trap so etcd and kube-apiserver
+# are stopped too.
+trap 'exit 143' TERM INT
 
 tap_n=0
 tap_failed=0

@@ -117,27 +117,32 @@ static bool s_send(struct mg_connection *conn, const dc_ui_buf_t *buf)
     return mg_write(conn, dc_ui_buf_data(buf), dc_ui_buf_size(buf)) == (int)dc_ui_buf_size(buf);
 }
 
-//  The stream after its headers: retry, history, then every snapshot.
+//  The stream's opening: retry, then the chart history when there is one.
+//  Stores the history's sequence number (0: nothing published yet).
+static bool s_stream_open(dc_ui_http_t *self, struct mg_connection *conn, uint64_t *seq_p)
+{
+    dc_ui_buf_t *history = dc_ui_buf_new();
+    dc_ui_buf_t *opening = dc_ui_buf_new();
+    bool alive = history && opening;
+    if (alive) {
+        *seq_p = dc_ui_hub_history(self->hub, history);
+        dc_ui_buf_printf(opening, "retry: %d\n\n", S_SSE_RETRY_MS);
+        if (*seq_p)
+            dc_ui_buf_printf(opening, "event: history\ndata: %s\n\n", dc_ui_buf_data(history));
+        alive = s_send(conn, opening);
+    }
+    dc_ui_buf_destroy(&history);
+    dc_ui_buf_destroy(&opening);
+    return alive;
+}
+
+//  The stream after its headers: the opening, then every snapshot, starting
+//  with the newest at once so a new viewer never stares at nothing.
 static void s_stream(dc_ui_http_t *self, struct mg_connection *conn)
 {
-    dc_ui_buf_t *head = dc_ui_buf_new();
-    if (!head)
-        return;
-    uint64_t seq = dc_ui_hub_history(self->hub, head);
-    char retry[32];
-    snprintf(retry, sizeof retry, "retry: %d\n\n", S_SSE_RETRY_MS);
-    bool alive = mg_write(conn, retry, strlen(retry)) > 0;
-    if (alive && seq) {
-        dc_ui_buf_t *history = head;
-        head = dc_ui_buf_new();
-        if (head)
-            dc_ui_buf_printf(head, "event: history\ndata: %s\n\n", dc_ui_buf_data(history));
-        dc_ui_buf_destroy(&history);
-        alive = head && s_send(conn, head);
-    }
-    dc_ui_buf_destroy(&head);
-    //  the newest snapshot at once, so a new viewer never stares at nothing
-    uint64_t seen = seq ? seq - 1 : 0;
+    uint64_t seen = 0;
+    bool alive = s_stream_open(self, conn, &seen);
+    seen = seen ? seen - 1 : 0;
     while (alive) {
         dc_ui_frame_t *frame = NULL;
         int rc = dc_ui_hub_wait(self->hub, &seen, S_SSE_PING_MS, &frame);

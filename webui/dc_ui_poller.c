@@ -52,7 +52,11 @@ static void s_speed(dc_ui_poller_t *self, dc_ui_view_t *view)
         dc_ui_series_clear(self->samples);
         dc_ui_series_clear(self->history);
     }
-    dc_ui_series_add(self->samples, view->ts_ms, (double)view->hashes);
+    //  the monotonic clock: a wall-clock step (NTP) must not fake a speed
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t mono_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    dc_ui_series_add(self->samples, mono_ms, (double)view->hashes);
     double speed = 0;
     int64_t span = 0;
     if (dc_ui_series_rate(self->samples, self->config.window_ms, &speed, &span) == 0) {

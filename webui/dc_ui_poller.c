@@ -59,7 +59,10 @@ static void s_speed(dc_ui_poller_t *self, dc_ui_view_t *view)
     dc_ui_series_add(self->samples, mono_ms, (double)view->hashes);
     double speed = 0;
     int64_t span = 0;
-    if (dc_ui_series_rate(self->samples, self->config.window_ms, &speed, &span) == 0) {
+    //  half a tick of slack, or ticks a hair over 1 s apart would leave the
+    //  sample from exactly one window ago just outside it
+    int64_t window = self->config.window_ms + self->config.interval_ms / 2;
+    if (dc_ui_series_rate(self->samples, window, &speed, &span) == 0) {
         view->have_speed = true;
         view->speed = speed;
         view->span_ms = span;

@@ -1,0 +1,140 @@
+# Shared by the compose suite's scripts (sourced, not run).
+# Talks to the stack only through the Docker CLI (docker exec for Redis, the published
+# webui port on 127.0.0.1): nothing here addresses a container's IP.
+
+src=$(cd "${1:-$(dirname "${BASH_SOURCE[0]}")/../..}" && pwd)
+cd "$src" || exit 1
+PY=/usr/bin/python3
+
+log() { printf '%s %s\n' "$(date +%T)" "$*"; }
+fails=0
+ok() { log "ok - $*"; }
+not_ok() { log "not ok - $*"; fails=$((fails + 1)); }
+die() { not_ok "$*"; exit 1; }
+
+# Exit 77 (meson: skipped) only when no Docker engine answers.
+need_engine() {
+    if ! docker info >/dev/null 2>&1; then
+        echo "SKIP: no Docker engine answers (docker info failed)"
+        exit 77
+    fi
+}
+
+# The Compose tool: DC_COMPOSE if set, else the v2 plugin, else the Python v1.
+pick_compose() {
+    if [ -n "${DC_COMPOSE:-}" ]; then
+        read -r -a COMPOSE <<<"$DC_COMPOSE"
+    elif docker compose version >/dev/null 2>&1; then
+        COMPOSE=(docker compose)
+    elif command -v docker-compose >/dev/null; then
+        COMPOSE=(docker-compose)
+    else
+        die "neither 'docker compose' nor docker-compose is installed"
+    fi
+    COMPOSE_VERSION=$("${COMPOSE[@]}" version --short 2>/dev/null || echo unknown)
+    COMPOSE_NAME=${COMPOSE[*]}
+}
+
+# Both images, tagged as compose.yaml names them, so `up --no-build` finds them. The
+# Docker CLI is used rather than `compose build`: the Python docker-compose sends a
+# build context that misses the classic builder's COPY cache every time.
+build_images() {
+    compose/make-base-image || die "base image"
+    local base=${DC_BASE_IMAGE:-dockercoins/debian:bookworm} t0=$SECONDS
+    docker build -q --build-arg BASE_IMAGE="$base" --target redis \
+        -t "${DC_REDIS_IMAGE:-dockercoins-redis:latest}" . >/dev/null || die "redis image build"
+    docker build -q --build-arg BASE_IMAGE="$base" \
+        -t "${DC_IMAGE:-dockercoins:latest}" . >/dev/null || die "image build"
+    log "images built in $((SECONDS - t0)) s"
+}
+
+# Containers of this project (optionally of one service), running or not.
+ids() {
+    local f=(--filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")
+    [ -n "${1:-}" ] && f+=(--filter "label=com.docker.compose.service=$1")
+    docker ps -aq "${f[@]}"
+}
+
+health_of() {
+    docker inspect -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$1" 2>/dev/null
+}
+
+# Waits until every container of the project is running and healthy.
+wait_healthy() {
+    local deadline=$((SECONDS + $1)) id all bad
+    while :; do
+        all=$(ids) bad=""
+        for id in $all; do
+            case $(health_of "$id") in running/healthy | running/none) ;; *) bad+=" $id" ;; esac
+        done
+        [ -n "$all" ] && [ -z "$bad" ] && return 0
+        if [ $SECONDS -ge $deadline ]; then
+            for id in $bad; do
+                log "  $(docker inspect -f '{{.Name}}' "$id"): $(health_of "$id")"
+            done
+            return 1
+        fi
+        sleep 1
+    done
+}
+
+rcli() { docker exec "$REDIS" redis-cli "$@"; }
+
+# "counted ts_ms issued in_flight reissued duplicates hashes coins oldest_ms" of the
+# dispatcher's latest snapshot (fields empty when the key is missing).
+books() {
+    rcli hmget dc:stats:dispatcher counted ts_ms issued in_flight reissued duplicates \
+        hashes coins oldest_ms | tr '\n' ' '
+}
+
+# Hashes per second over a window, from two dispatcher snapshots: counts divided by the
+# snapshots' own timestamps, so when the snapshot was written does not matter.
+rate_over() {
+    local a b
+    read -r -a a <<<"$(books)"
+    sleep "$1"
+    read -r -a b <<<"$(books)"
+    awk -v c0="${a[0]}" -v t0="${a[1]}" -v c1="${b[0]}" -v t1="${b[1]}" \
+        'BEGIN { if (t1 <= t0) print "nan"; else printf "%.2f\n", (c1 - c0) * 1000 / (t1 - t0) }'
+}
+
+# Waits until the dispatcher's count has grown by $1 within $2 seconds.
+wait_progress() {
+    local want=$1 deadline=$((SECONDS + $2)) c0 c
+    c0=$(rcli hget dc:stats:dispatcher counted)
+    c0=${c0:-0}
+    while [ $SECONDS -lt $deadline ]; do
+        c=$(rcli hget dc:stats:dispatcher counted 2>/dev/null)
+        [ -n "$c" ] && [ "$c" -ge $((c0 + want)) ] && return 0
+        sleep 1
+    done
+    return 1
+}
+
+# Waits until a Redis hash field reaches a value.
+wait_field() {
+    local key=$1 field=$2 want=$3 deadline=$((SECONDS + $4)) v
+    while [ $SECONDS -lt $deadline ]; do
+        v=$(rcli hget "$key" "$field" 2>/dev/null)
+        [ "$v" = "$want" ] && return 0
+        sleep 1
+    done
+    log "  $key $field = ${v:-missing}, wanted $want"
+    return 1
+}
+
+# in [lo, hi]?
+between() { awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x == x + 0 && x >= lo && x <= hi) }'; }
+
+# GET the webui's /json on its published loopback port; prints "hashes coins".
+webui_json() {
+    local port
+    port=$(docker port "$(ids webui | head -n1)" 8000 | sed -n 's/^127\.0\.0\.1://p' | head -n1)
+    [ -n "$port" ] || return 1
+    "$PY" - "http://127.0.0.1:$port/json" <<'EOF'
+import json, sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
+    j = json.load(r)
+print(int(j["hashes"]), int(j["coins"]))
+EOF
+}

@@ -488,9 +488,10 @@ static char *s_broker_metrics(dc_broker_t *self)
             "# TYPE dc_broker_requests_total counter\ndc_broker_requests_total %" PRIu64 "\n"
             "dc_broker_replies_total %" PRIu64 "\ndc_broker_drops_total %" PRIu64 "\n"
             "dc_broker_requeued_total %" PRIu64 "\ndc_broker_expired_workers_total %" PRIu64 "\n"
-            "dc_broker_unroutable_total %" PRIu64 "\n",
+            "dc_broker_unroutable_total %" PRIu64 "\n"
+            "dc_broker_auth_refused_total %" PRIu64 "\n",
             self->n.requests, self->n.replies, self->n.drops, self->n.requeued, self->n.expired,
-            self->n.unroutable);
+            self->n.unroutable, self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0);
     fclose(out);
     return text;
 }
@@ -506,6 +507,7 @@ static void s_publish_broker(dc_broker_t *self)
     s_add_field(f, "requeued", self->n.requeued);
     s_add_field(f, "expired_workers", self->n.expired);
     s_add_field(f, "unroutable", self->n.unroutable);
+    s_add_field(f, "auth_refused", self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0);
     s_add_field(f, "ts_ms", (uint64_t)zclock_time());
     dc_redis_stats(self->redis, "dc:stats:broker", &f);
 }
@@ -557,7 +559,8 @@ dc_broker_t *dc_broker_new(const dc_broker_cfg_t *cfg)
     zsock_set_router_mandatory(self->router, 1);
     zsock_set_sndtimeo(self->router, 0);
     zsock_set_maxmsgsize(self->router, DC_MDP_FRAME_LIMIT);
-    if (zsock_attach(self->router, cfg->endpoint, true) != 0) {
+    if ((cfg->curve && dc_curve_server(cfg->curve, self->router) != 0) ||
+        zsock_attach(self->router, cfg->endpoint, true) != 0) {
         zsys_error("broker: cannot bind %s (port in use? see --bind / DC_BROKER_BIND)",
                    cfg->endpoint);
         dc_broker_destroy(&self);
@@ -568,7 +571,7 @@ dc_broker_t *dc_broker_new(const dc_broker_cfg_t *cfg)
     self->workers = zhashx_new();
     zhashx_set_destructor(self->workers, s_worker_free);
     if (cfg->redis && *cfg->redis)
-        self->redis = dc_redis_new(cfg->redis, NULL);
+        self->redis = dc_redis_new(cfg->redis, NULL, cfg->redis_password);
     self->snapshot_us = s_now_us();
     zsys_info("broker: serving MDP/0.1 on %s (heartbeat %d ms, queue %zu, max wait %d ms)",
               cfg->endpoint, cfg->heartbeat_ms, cfg->max_queue, cfg->max_wait_ms);

@@ -6,17 +6,20 @@
 #ifndef DC_BROKER_H_INCLUDED
 #define DC_BROKER_H_INCLUDED
 
+#include "dc_curve.h"
 #include "dc_http.h"
 
 #include <czmq.h>
 
 typedef struct {
-    const char *endpoint; /* "@tcp://(any):5555" */
-    const char *redis;    /* "HOST:PORT", or NULL/"" for no stats in Redis */
-    int heartbeat_ms;     /* a peer is dead after DC_BROKER_LIVENESS silent intervals */
-    size_t max_queue;     /* queued requests per service */
-    int max_wait_ms;      /* a request queued that long is answered 503 */
-    dc_http_t *http;      /* may be NULL */
+    const char *endpoint;       /* "@tcp://(any):5555" */
+    const char *redis;          /* "HOST:PORT", or NULL/"" for no stats in Redis */
+    const char *redis_password; /* AUTH, or NULL/"" */
+    int heartbeat_ms;           /* a peer is dead after DC_BROKER_LIVENESS silent intervals */
+    size_t max_queue;           /* queued requests per service */
+    int max_wait_ms;            /* a request queued that long is answered 503 */
+    dc_http_t *http;            /* may be NULL */
+    dc_curve_t *curve;          /* NULL: plain TCP (tests only) */
     bool verbose;
 } dc_broker_cfg_t;
 

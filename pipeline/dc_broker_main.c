@@ -8,6 +8,8 @@ static const dc_opt_spec_t s_specs[] = {
     {"heartbeat-ms", "DC_HEARTBEAT_MS", "1000", "N", "heartbeat interval; dead after 3 missed"},
     {"max-queue", "DC_MAX_QUEUE", "1000", "N", "queued requests per service before 503"},
     {"max-wait-ms", "DC_MAX_WAIT_MS", "3000", "N", "queued longer than this: 503"},
+    DC_APP_REDIS_OPTS,
+    DC_APP_CURVE_OPTS,
     {NULL, NULL, NULL, NULL, NULL}};
 
 int main(int argc, char **argv)
@@ -30,16 +32,27 @@ int main(int argc, char **argv)
         dc_opts_destroy(&opts);
         return 1;
     }
+    char password[256];
+    dc_curve_t *curve = NULL;
+    if (dc_app_redis_password(opts, password, sizeof password) != 0 ||
+        !(curve = dc_app_curve(opts, "broker"))) {
+        dc_app_stop("dc-broker", &http);
+        dc_opts_destroy(&opts);
+        return 1;
+    }
     dc_broker_cfg_t cfg = {.endpoint = dc_opts_str(opts, "bind"),
                            .redis = dc_opts_str(opts, "redis"),
+                           .redis_password = password,
                            .heartbeat_ms = (int)hb,
                            .max_queue = (size_t)mq,
                            .max_wait_ms = (int)mw,
                            .http = http,
+                           .curve = curve,
                            .verbose = dc_opts_flag(opts, "verbose")};
     dc_broker_t *broker = dc_broker_new(&cfg);
     int rc = broker ? dc_broker_run(broker, NULL) : 1;
     dc_broker_destroy(&broker);
+    dc_curve_destroy(&curve);
     dc_app_stop("dc-broker", &http);
     dc_opts_destroy(&opts);
     return rc;

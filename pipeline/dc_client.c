@@ -11,6 +11,7 @@
 struct _dc_client_t {
     char *broker;
     int timeout_ms;
+    dc_curve_t *curve;
     zsock_t *sock;
     bool connected;
     bool logged_down;
@@ -23,16 +24,19 @@ static void s_connect(dc_client_t *self)
     self->sock = zsock_new(ZMQ_DEALER);
     zsock_set_linger(self->sock, 0);
     zsock_set_maxmsgsize(self->sock, DC_MDP_FRAME_LIMIT);
+    if (self->curve)
+        dc_curve_client(self->curve, self->sock, "broker");
     if (zsock_attach(self->sock, self->broker, false) != 0)
         zsys_error("client: bad broker endpoint '%s' (see --broker / DC_BROKER)", self->broker);
 }
 
-dc_client_t *dc_client_new(const char *broker, int timeout_ms)
+dc_client_t *dc_client_new(const char *broker, int timeout_ms, dc_curve_t *curve)
 {
     dc_client_t *self = calloc(1, sizeof *self);
     assert(self);
     self->broker = strdup(broker);
     self->timeout_ms = timeout_ms;
+    self->curve = curve;
     s_connect(self);
     return self;
 }

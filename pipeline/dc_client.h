@@ -6,6 +6,8 @@
 #ifndef DC_CLIENT_H_INCLUDED
 #define DC_CLIENT_H_INCLUDED
 
+#include "dc_curve.h"
+
 #include <czmq.h>
 
 typedef struct _dc_client_t dc_client_t;
@@ -14,7 +16,8 @@ typedef struct {
     uint64_t calls, timeouts, unavailable, reconnects;
 } dc_client_counters_t;
 
-dc_client_t *dc_client_new(const char *broker, int timeout_ms);
+/*  curve may be NULL (plain TCP). */
+dc_client_t *dc_client_new(const char *broker, int timeout_ms, dc_curve_t *curve);
 void dc_client_destroy(dc_client_t **self_p);
 
 /*  Calls service with request (not consumed). Returns the reply body, status first, with

@@ -315,10 +315,12 @@ static void s_publish_metrics(dc_dispatcher_t *self, uint64_t per_s)
         "\ndc_dispatcher_drops_total %" PRIu64 "\ndc_dispatcher_hashes_total %" PRIu64
         "\ndc_dispatcher_coins_total %" PRIu64 "\ndc_dispatcher_hashes_per_second %" PRIu64
         "\ndc_dispatcher_redis_connected %d\ndc_dispatcher_redis_pending_hashes %" PRIu64
-        "\ndc_dispatcher_redis_pending_coins %" PRIu64 "\n",
+        "\ndc_dispatcher_redis_pending_coins %" PRIu64 "\ndc_dispatcher_auth_refused_total %" PRIu64
+        "\n",
         self->b.issued, self->b.counted, zhashx_size(self->inflight), self->b.reissued,
         self->b.duplicates, self->b.stale, self->b.drops, self->b.hashes, self->b.coins, per_s,
-        st.connected, st.pending_hashes, st.pending_coins);
+        st.connected, st.pending_hashes, st.pending_coins,
+        self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0);
     dc_http_set_metrics(self->cfg.http, &text);
     dc_http_set_ready(self->cfg.http, st.connected, "Redis unreachable");
 }
@@ -341,10 +343,11 @@ static int s_on_snapshot(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-static zsock_t *s_socket(int type, const char *endpoint, const char *flag)
+static zsock_t *s_socket(dc_dispatcher_t *self, int type, const char *endpoint, const char *flag)
 {
     zsock_t *sock = zsock_new(type);
-    if (zsock_attach(sock, endpoint, true) != 0) {
+    if ((self->cfg.curve && dc_curve_server(self->cfg.curve, sock) != 0) ||
+        zsock_attach(sock, endpoint, true) != 0) {
         zsys_error("dispatcher: cannot bind %s (port in use? see %s)", endpoint, flag);
         zsock_destroy(&sock);
     }
@@ -358,9 +361,9 @@ dc_dispatcher_t *dc_dispatcher_new(const dc_dispatcher_cfg_t *cfg)
     dc_dispatcher_t *self = calloc(1, sizeof *self);
     assert(self);
     self->cfg = *cfg;
-    self->push = s_socket(ZMQ_PUSH, cfg->jobs, "--jobs / DC_JOBS_BIND");
-    self->pull = s_socket(ZMQ_PULL, cfg->results, "--results / DC_RESULTS_BIND");
-    self->redis = dc_redis_new(cfg->redis, "dc:books:flush_seq");
+    self->push = s_socket(self, ZMQ_PUSH, cfg->jobs, "--jobs / DC_JOBS_BIND");
+    self->pull = s_socket(self, ZMQ_PULL, cfg->results, "--results / DC_RESULTS_BIND");
+    self->redis = dc_redis_new(cfg->redis, "dc:books:flush_seq", cfg->redis_password);
     if (!self->push || !self->pull || !self->redis) {
         dc_dispatcher_destroy(&self);
         return NULL;

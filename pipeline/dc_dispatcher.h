@@ -4,19 +4,22 @@
 #ifndef DC_DISPATCHER_H_INCLUDED
 #define DC_DISPATCHER_H_INCLUDED
 
+#include "dc_curve.h"
 #include "dc_http.h"
 
 #include <czmq.h>
 
 typedef struct {
-    const char *jobs;    /* "@tcp://(any):5556" */
-    const char *results; /* "@tcp://(any):5557" */
-    const char *redis;   /* "HOST:PORT" */
+    const char *jobs;           /* "@tcp://(any):5556" */
+    const char *results;        /* "@tcp://(any):5557" */
+    const char *redis;          /* "HOST:PORT" */
+    const char *redis_password; /* AUTH, or NULL/"" */
     uint32_t batch;
     int job_timeout_ms;
     size_t window;              /* jobs in flight at most (2 per active worker below that) */
     uint64_t max_pending_coins; /* unwritten coins before new jobs pause */
     dc_http_t *http;
+    dc_curve_t *curve; /* NULL: plain TCP */
     bool verbose;
 } dc_dispatcher_cfg_t;
 

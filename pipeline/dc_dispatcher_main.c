@@ -11,6 +11,8 @@ static const dc_opt_spec_t s_specs[] = {
     {"window", "DC_WINDOW", "256", "N", "jobs in flight at most"},
     {"max-pending-coins", "DC_MAX_PENDING_COINS", "1000000", "N",
      "coins held while Redis is away before new jobs pause"},
+    DC_APP_REDIS_OPTS,
+    DC_APP_CURVE_OPTS,
     {NULL, NULL, NULL, NULL, NULL}};
 
 int main(int argc, char **argv)
@@ -34,18 +36,29 @@ int main(int argc, char **argv)
         dc_opts_destroy(&opts);
         return 1;
     }
+    char password[256];
+    dc_curve_t *curve = NULL;
+    if (dc_app_redis_password(opts, password, sizeof password) != 0 ||
+        !(curve = dc_app_curve(opts, "dispatcher"))) {
+        dc_app_stop("dc-dispatcher", &http);
+        dc_opts_destroy(&opts);
+        return 1;
+    }
     dc_dispatcher_cfg_t cfg = {.jobs = dc_opts_str(opts, "jobs"),
                                .results = dc_opts_str(opts, "results"),
                                .redis = dc_opts_str(opts, "redis"),
+                               .redis_password = password,
                                .batch = (uint32_t)batch,
                                .job_timeout_ms = (int)timeout,
                                .window = (size_t)window,
                                .max_pending_coins = (uint64_t)pending,
                                .http = http,
+                               .curve = curve,
                                .verbose = dc_opts_flag(opts, "verbose")};
     dc_dispatcher_t *dispatcher = dc_dispatcher_new(&cfg);
     int rc = dispatcher ? dc_dispatcher_run(dispatcher) : 1;
     dc_dispatcher_destroy(&dispatcher);
+    dc_curve_destroy(&curve);
     dc_app_stop("dc-dispatcher", &http);
     dc_opts_destroy(&opts);
     return rc;

@@ -23,6 +23,7 @@ struct _dc_redis_t {
 typedef struct {
     char host[256];
     int port;
+    char password[256];
     const char *books_key;
     redisContext *ctx;
     int64_t next_connect;
@@ -84,26 +85,51 @@ static void s_resolve_uncertain(s_state_t *st)
     freeReplyObject(r);
 }
 
+static void s_connect_failed(s_state_t *st, const char *why)
+{
+    if (!st->logged_down)
+        zsys_warning("redis: cannot use %s:%d (%s); retrying, counts kept in memory", st->host,
+                     st->port, why);
+    st->logged_down = true;
+    if (st->ctx)
+        redisFree(st->ctx);
+    st->ctx = NULL;
+    st->backoff_ms = st->backoff_ms ? (st->backoff_ms * 2 > 2000 ? 2000 : st->backoff_ms * 2) : 250;
+    st->next_connect = zclock_mono() + st->backoff_ms;
+}
+
+/*  AUTH when a password is set, then PING: a server that wants a password we lack (or
+    refuses ours) is "not connected", with a log line that says which setting to fix. */
+static int s_handshake(s_state_t *st)
+{
+    redisReply *r = st->password[0] ? redisCommand(st->ctx, "AUTH %s", st->password)
+                                    : redisCommand(st->ctx, "PING");
+    int rc = r && r->type != REDIS_REPLY_ERROR ? 0 : -1;
+    char why[256];
+    snprintf(why, sizeof why, "%s%s", r && r->type == REDIS_REPLY_ERROR ? r->str : st->ctx->errstr,
+             r && r->type == REDIS_REPLY_ERROR
+                 ? (st->password[0] ? ": wrong password? see --redis-password-file"
+                                    : ": it wants a password: set --redis-password-file")
+                 : "");
+    if (r)
+        freeReplyObject(r);
+    if (rc != 0)
+        s_connect_failed(st, why);
+    return rc;
+}
+
 static void s_connect(s_state_t *st, int timeout_ms)
 {
-    int64_t now = zclock_mono();
-    if (st->ctx || now < st->next_connect)
+    if (st->ctx || zclock_mono() < st->next_connect)
         return;
     st->ctx = redisConnectWithTimeout(st->host, st->port, s_tv(timeout_ms));
     if (!st->ctx || st->ctx->err) {
-        if (!st->logged_down)
-            zsys_warning("redis: cannot connect to %s:%d (%s); retrying, counts kept in memory",
-                         st->host, st->port, st->ctx ? st->ctx->errstr : "out of memory");
-        st->logged_down = true;
-        if (st->ctx)
-            redisFree(st->ctx);
-        st->ctx = NULL;
-        st->backoff_ms =
-            st->backoff_ms ? (st->backoff_ms * 2 > 2000 ? 2000 : st->backoff_ms * 2) : 250;
-        st->next_connect = now + st->backoff_ms;
+        s_connect_failed(st, st->ctx ? st->ctx->errstr : "out of memory");
         return;
     }
     redisSetTimeout(st->ctx, s_tv(timeout_ms));
+    if (s_handshake(st) != 0)
+        return;
     st->backoff_ms = 0;
     st->logged_down = false;
     st->status.connected = true;
@@ -317,7 +343,7 @@ static void s_actor(zsock_t *pipe, void *args)
     free(st);
 }
 
-dc_redis_t *dc_redis_new(const char *hostport, const char *books_key)
+dc_redis_t *dc_redis_new(const char *hostport, const char *books_key, const char *password)
 {
     s_state_t *st = calloc(1, sizeof *st);
     assert(st);
@@ -327,6 +353,7 @@ dc_redis_t *dc_redis_new(const char *hostport, const char *books_key)
         return NULL;
     }
     st->books_key = books_key;
+    snprintf(st->password, sizeof st->password, "%s", password ? password : "");
     dc_redis_t *self = calloc(1, sizeof *self);
     assert(self);
     self->actor = zactor_new(s_actor, st);
@@ -421,7 +448,7 @@ void dc_redis_test(bool verbose)
     }
     char hostport[32];
     snprintf(hostport, sizeof hostport, "127.0.0.1:%d", port);
-    dc_redis_t *r = dc_redis_new(hostport, "dc:books:test");
+    dc_redis_t *r = dc_redis_new(hostport, "dc:books:test", NULL);
     zmsg_t *coins = zmsg_new();
     zmsg_addstr(coins, "0abc");
     zmsg_addmem(coins, "\x00\x01", 2);

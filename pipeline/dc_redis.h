@@ -21,8 +21,8 @@ typedef struct {
 } dc_redis_status_t;
 
 /*  hostport "HOST:PORT"; books_key names the key holding the last written batch sequence
-    (NULL when this process writes no counts). */
-dc_redis_t *dc_redis_new(const char *hostport, const char *books_key);
+    (NULL when this process writes no counts); password for AUTH, or NULL/"". */
+dc_redis_t *dc_redis_new(const char *hostport, const char *books_key, const char *password);
 /*  Tries a last write (bounded to about half a second) then stops the actor. */
 void dc_redis_destroy(dc_redis_t **self_p);
 

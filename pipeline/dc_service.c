@@ -52,6 +52,8 @@ static void s_connect(dc_service_t *self)
     zsock_set_linger(self->sock, 200);
     zsock_set_maxmsgsize(self->sock, DC_MDP_FRAME_LIMIT);
     zsock_set_sndtimeo(self->sock, 1000);
+    if (self->cfg.curve)
+        dc_curve_client(self->cfg.curve, self->sock, "broker");
     if (zsock_attach(self->sock, self->cfg.broker, false) != 0)
         zsys_error("%s: bad broker endpoint '%s' (see --broker / DC_BROKER)", self->cfg.service,
                    self->cfg.broker);

@@ -4,6 +4,7 @@
 #ifndef DC_SERVICE_H_INCLUDED
 #define DC_SERVICE_H_INCLUDED
 
+#include "dc_curve.h"
 #include "dc_http.h"
 
 #include <czmq.h>
@@ -18,6 +19,7 @@ typedef struct {
     int delay_ms; /* artificial time per request, the workshop's 100 ms */
     dc_service_handler_fn *handler;
     dc_http_t *http;
+    dc_curve_t *curve; /* NULL: plain TCP */
     bool verbose;
 } dc_service_cfg_t;
 

@@ -19,6 +19,7 @@ static const dc_opt_spec_t s_specs[] = {
     {"delay-ms", "DC_DELAY_MS", "100", "N", "artificial time per request (the workshop's)"},
     {"raw", "DC_RAW", NULL, NULL, "raw mode: no artificial delay"},
     {"heartbeat-ms", "DC_HEARTBEAT_MS", "1000", "N", "heartbeat interval; broker dead after 3"},
+    DC_APP_CURVE_OPTS,
     {NULL, NULL, NULL, NULL, NULL}};
 
 int main(int argc, char **argv)
@@ -38,16 +39,24 @@ int main(int argc, char **argv)
         dc_opts_destroy(&opts);
         return 1;
     }
+    dc_curve_t *curve = dc_app_curve(opts, "service");
+    if (!curve) {
+        dc_app_stop(DC_PROG, &http);
+        dc_opts_destroy(&opts);
+        return 1;
+    }
     dc_service_cfg_t cfg = {.broker = dc_opts_str(opts, "broker"),
                             .service = DC_NAME,
                             .heartbeat_ms = (int)hb,
                             .delay_ms = dc_opts_flag(opts, "raw") ? 0 : (int)delay,
                             .handler = DC_HANDLER,
                             .http = http,
+                            .curve = curve,
                             .verbose = dc_opts_flag(opts, "verbose")};
     dc_service_t *service = dc_service_new(&cfg);
     int rc = service ? dc_service_run(service, NULL) : 1;
     dc_service_destroy(&service);
+    dc_curve_destroy(&curve);
     dc_app_stop(DC_PROG, &http);
     dc_opts_destroy(&opts);
     return rc;

@@ -33,14 +33,16 @@ dc_worker_t *dc_worker_new(const dc_worker_cfg_t *cfg)
     self->results = zsock_new(ZMQ_PUSH);
     zsock_set_linger(self->results, 300); /* a last result may still leave */
     zsock_set_sndtimeo(self->results, 500);
-    if (zsock_attach(self->jobs, cfg->jobs, false) != 0 ||
+    if ((cfg->curve && (dc_curve_client(cfg->curve, self->jobs, "dispatcher") != 0 ||
+                        dc_curve_client(cfg->curve, self->results, "dispatcher") != 0)) ||
+        zsock_attach(self->jobs, cfg->jobs, false) != 0 ||
         zsock_attach(self->results, cfg->results, false) != 0) {
         zsys_error("worker: bad dispatcher endpoint '%s' or '%s' (see --jobs, --results)",
                    cfg->jobs, cfg->results);
         dc_worker_destroy(&self);
         return NULL;
     }
-    self->client = dc_client_new(cfg->broker, cfg->timeout_ms);
+    self->client = dc_client_new(cfg->broker, cfg->timeout_ms, cfg->curve);
     return self;
 }
 

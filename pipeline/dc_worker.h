@@ -4,6 +4,7 @@
 #ifndef DC_WORKER_H_INCLUDED
 #define DC_WORKER_H_INCLUDED
 
+#include "dc_curve.h"
 #include "dc_http.h"
 
 #include <czmq.h>
@@ -18,6 +19,7 @@ typedef struct {
     int delay_ms; /* pause per job, the original's sleep(0.1) */
     int timeout_ms;
     dc_http_t *http;
+    dc_curve_t *curve; /* NULL: plain TCP */
     bool verbose;
 } dc_worker_cfg_t;
 

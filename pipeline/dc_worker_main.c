@@ -12,6 +12,7 @@ static const dc_opt_spec_t s_specs[] = {
     {"raw", "DC_RAW", NULL, NULL, "raw mode: no pause"},
     {"timeout-ms", "DC_TIMEOUT_MS", "5000", "N", "no broker reply by then: reconnect, resend"},
     {"id", "DC_WORKER_ID", "", "NAME", "worker name in stats (default HOSTNAME-PID)"},
+    DC_APP_CURVE_OPTS,
     {NULL, NULL, NULL, NULL, NULL}};
 
 int main(int argc, char **argv)
@@ -42,6 +43,12 @@ int main(int argc, char **argv)
         dc_opts_destroy(&opts);
         return 1;
     }
+    dc_curve_t *curve = dc_app_curve(opts, "worker");
+    if (!curve) {
+        dc_app_stop("dc-worker", &http);
+        dc_opts_destroy(&opts);
+        return 1;
+    }
     dc_worker_cfg_t cfg = {.broker = dc_opts_str(opts, "broker"),
                            .jobs = dc_opts_str(opts, "jobs"),
                            .results = dc_opts_str(opts, "results"),
@@ -49,10 +56,12 @@ int main(int argc, char **argv)
                            .delay_ms = dc_opts_flag(opts, "raw") ? 0 : (int)delay,
                            .timeout_ms = (int)timeout,
                            .http = http,
+                           .curve = curve,
                            .verbose = dc_opts_flag(opts, "verbose")};
     dc_worker_t *worker = dc_worker_new(&cfg);
     int rc = worker ? dc_worker_run(worker) : 1;
     dc_worker_destroy(&worker);
+    dc_curve_destroy(&curve);
     dc_app_stop("dc-worker", &http);
     dc_opts_destroy(&opts);
     return rc;

@@ -47,9 +47,19 @@ def bindir():
 
 
 class Rig:
-    def __init__(self, workdir=None, redis_args=()):
+    def __init__(self, workdir=None, redis_args=(), secure=True, redis_password=None):
         self.bin = bindir()
         self.dir = workdir or tempfile.mkdtemp(prefix="dcrig-")
+        self.keys = os.path.join(self.dir, "keys")
+        self.secure = secure
+        self.redis_password = redis_password
+        self.password_file = os.path.join(self.dir, "redis.password")
+        if redis_password:
+            with open(self.password_file, "w") as f:
+                f.write(redis_password + "\n")
+        if secure:
+            subprocess.run([os.path.join(self.bin, "dc-keygen"), "--keys", self.keys],
+                           check=True, capture_output=True)
         self.procs = {}  # name -> Popen
         self.ports = {k: free_port() for k in ("redis", "broker", "jobs", "results")}
         self.redis_args = list(redis_args)
@@ -68,8 +78,10 @@ class Rig:
         port = self.ports["redis"]
         self.spawn("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
                              "--save", "", "--dir", self.dir, "--loglevel", "warning"]
+                   + (["--requirepass", self.redis_password] if self.redis_password else [])
                    + self.redis_args)
-        self.r = redis.Redis(port=port, decode_responses=False, socket_timeout=2)
+        self.r = redis.Redis(port=port, decode_responses=False, socket_timeout=2,
+                             password=self.redis_password)
         wait_for("redis", lambda: self.r.ping())
 
     def ep(self, key, bind=False):
@@ -79,13 +91,25 @@ class Rig:
         return self.ports.setdefault("http-" + name, free_port())
 
     def common(self, name):
-        return ["--http", "127.0.0.1:%d" % self.http_port(name)]
+        security = ["--keys", self.keys] if self.secure else ["--insecure"]
+        return ["--http", "127.0.0.1:%d" % self.http_port(name)] + security
+
+    def curve_client(self, sock, server="broker", who="client"):
+        """Makes a pyzmq socket a CURVE client with this rig's keys (before connect)."""
+        import zmq.auth
+        pub, sec = zmq.auth.load_certificate(os.path.join(self.keys, who + ".cert_secret"))
+        server_pub, _ = zmq.auth.load_certificate(os.path.join(self.keys, server + ".cert"))
+        sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = pub, sec, server_pub
+        return sock
+
+    def redis_auth(self):
+        return ["--redis-password-file", self.password_file] if self.redis_password else []
 
     def start_broker(self, *extra):
         return self.spawn("broker", [os.path.join(self.bin, "dc-broker"), "--bind",
                                      self.ep("broker", True), "--redis",
                                      "127.0.0.1:%d" % self.ports["redis"]]
-                          + self.common("broker") + list(extra))
+                          + self.redis_auth() + self.common("broker") + list(extra))
 
     def start_service(self, kind, name=None, delay_ms=100, *extra):
         name = name or self.next_name(kind)
@@ -98,7 +122,7 @@ class Rig:
                                          self.ep("jobs", True), "--results",
                                          self.ep("results", True), "--redis",
                                          "127.0.0.1:%d" % self.ports["redis"]]
-                          + self.common("dispatcher") + list(extra))
+                          + self.redis_auth() + self.common("dispatcher") + list(extra))
 
     def start_worker(self, name=None, delay_ms=100, *extra):
         name = name or self.next_name("worker")

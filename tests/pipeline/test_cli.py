@@ -10,7 +10,8 @@ BINARIES = {
     "dc-rng": ["DC_BROKER", "DC_DELAY_MS", "DC_RAW"],
     "dc-hasher": ["DC_BROKER", "DC_DELAY_MS", "DC_RAW"],
     "dc-worker": ["DC_BROKER", "DC_JOBS", "DC_RESULTS", "DC_DELAY_MS", "DC_TIMEOUT_MS"],
-    "dc-dispatcher": ["DC_JOBS_BIND", "DC_RESULTS_BIND", "DC_REDIS", "DC_BATCH", "DC_WINDOW"],
+    "dc-dispatcher": ["DC_JOBS_BIND", "DC_RESULTS_BIND", "DC_REDIS", "DC_BATCH", "DC_WINDOW",
+                      "DC_REDIS_PASSWORD_FILE", "DC_KEYS", "DC_INSECURE"],
 }
 
 
@@ -45,7 +46,30 @@ for exe, flag, env in [("dc-dispatcher", "--batch", "DC_BATCH"), ("dc-rng", "--d
     checks += 2
 
 # a port that is taken is an error that says what to do
-r = run(os.path.join(bindir(), "dc-dispatcher"), "--jobs", "@tcp://256.1.1.1:1")
+r = run(os.path.join(bindir(), "dc-dispatcher"), "--jobs", "@tcp://256.1.1.1:1", "--insecure")
 assert r.returncode == 1 and "cannot bind" in r.stderr and "--jobs" in r.stderr, r
+assert "INSECURE" in r.stderr, "--insecure must say so loudly"
 checks += 1
+
+# security is not optional: no keys and no --insecure is an error that says what to do
+for name in BINARIES:
+    r = run(os.path.join(bindir(), name), env={"DC_KEYS": "", "DC_INSECURE": ""})
+    assert r.returncode == 1 and "dc-keygen" in r.stderr and "--insecure" in r.stderr, (name, r)
+    r = run(os.path.join(bindir(), name), "--keys", "/nonexistent")
+    assert r.returncode == 1 and "/nonexistent" in r.stderr, (name, r)
+    checks += 2
+
+# dc-keygen makes a key directory and never overwrites one
+import tempfile
+d = tempfile.mkdtemp()
+keygen = os.path.join(bindir(), "dc-keygen")
+r = run(keygen, "--keys", d + "/k")
+assert r.returncode == 0, r
+for f in ["broker.cert", "broker.cert_secret", "dispatcher.cert", "dispatcher.cert_secret",
+          "client.cert", "client.cert_secret", "authorized/client.cert"]:
+    assert os.path.exists(os.path.join(d, "k", f)), f
+assert oct(os.stat(os.path.join(d, "k", "client.cert_secret")).st_mode & 0o777) == "0o640"
+r = run(keygen, "--keys", d + "/k")
+assert r.returncode == 1 and "already holds keys" in r.stderr, r
+checks += 2
 print(f"{checks} passed, 0 failed")

@@ -15,10 +15,21 @@ ctx = zmq.Context.instance()
 checks = 0
 
 
-def sock(kind, endpoint, bind=False):
+RIG = None
+
+
+def sock(kind, endpoint, bind=False, server="broker"):
+    """A pyzmq socket with the rig's keys: a CURVE client of `server`, or when bind is
+    set, a CURVE server holding `server`'s certificate (standing in for it)."""
+    import zmq.auth
     s = ctx.socket(kind)
     s.linger = 0
     s.rcvtimeo = 5000
+    if bind:
+        pub, sec = zmq.auth.load_certificate(os.path.join(RIG.keys, server + ".cert_secret"))
+        s.curve_server, s.curve_publickey, s.curve_secretkey = True, pub, sec
+    else:
+        RIG.curve_client(s, server)
     (s.bind if bind else s.connect)(endpoint)
     return s
 
@@ -40,6 +51,7 @@ def mdp_call(endpoint, service, *body):
 
 
 with Rig() as rig:
+    RIG = rig
     rig.start_all(workers=2, delay_ms=5)
     broker = "tcp://127.0.0.1:%d" % rig.ports["broker"]
     wait_for("mining", lambda: rig.hashes() > 20, timeout=20)
@@ -107,7 +119,7 @@ with Rig() as rig:
     check(c.recv_multipart() == [b"MDPC01", b"echo", b"200", b"pong"], "foreign worker")
 
     # --- dispatcher PULL -------------------------------------------------------------
-    push = sock(zmq.PUSH, "tcp://127.0.0.1:%d" % rig.ports["results"])
+    push = sock(zmq.PUSH, "tcp://127.0.0.1:%d" % rig.ports["results"], server="dispatcher")
     before = rig.metric("dispatcher", "dc_dispatcher_drops_total")
     stale_before = rig.stats("dispatcher")["stale"]
 
@@ -137,12 +149,12 @@ with Rig() as rig:
 
     # --- a worker fed by us ------------------------------------------------------------
     jobs_port, results_port = free_port(), free_port()
-    jobs = sock(zmq.PUSH, "tcp://127.0.0.1:%d" % jobs_port, bind=True)
-    results = sock(zmq.PULL, "tcp://127.0.0.1:%d" % results_port, bind=True)
+    jobs = sock(zmq.PUSH, "tcp://127.0.0.1:%d" % jobs_port, bind=True, server="dispatcher")
+    results = sock(zmq.PULL, "tcp://127.0.0.1:%d" % results_port, bind=True, server="dispatcher")
     rig.spawn("fed", [os.path.join(rig.bin, "dc-worker"), "--broker", ">" + broker,
                       "--jobs", ">tcp://127.0.0.1:%d" % jobs_port, "--results",
                       ">tcp://127.0.0.1:%d" % results_port, "--raw", "--id", "fed",
-                      "--http", "127.0.0.1:%d" % rig.http_port("fed")])
+                      "--http", "127.0.0.1:%d" % rig.http_port("fed"), "--keys", rig.keys])
     wait_for("fed worker up", lambda: rig.http("fed", "/healthz")[0] == 200)
     for frames in [[b"x"], [struct.pack(">BBQII", 9, 1, 1, 1, 0)],
                    [struct.pack(">BBQII", 1, 1, 1, 0, 0)], [struct.pack(">BBQII", 1, 1, 1, 5000, 0)],
@@ -161,10 +173,10 @@ with Rig() as rig:
 
     # --- an rng fed by a fake broker -------------------------------------------------------
     fake_port = free_port()
-    fake = sock(zmq.ROUTER, "tcp://127.0.0.1:%d" % fake_port, bind=True)
+    fake = sock(zmq.ROUTER, "tcp://127.0.0.1:%d" % fake_port, bind=True, server="broker")
     rig.spawn("rng-fed", [os.path.join(rig.bin, "dc-rng"), "--broker",
                           ">tcp://127.0.0.1:%d" % fake_port, "--raw",
-                          "--http", "127.0.0.1:%d" % rig.http_port("rng-fed")])
+                          "--http", "127.0.0.1:%d" % rig.http_port("rng-fed"), "--keys", rig.keys])
     ready = fake.recv_multipart()
     ident = ready[0]
     check(ready[1:] == [b"", b"MDPW01", b"\x01", b"rng"], f"rng says READY: {ready}")

@@ -1,0 +1,382 @@
+/*  dc_curve: see the header. One "guard" actor per process answers ZAP (RFC 27) for its
+    CURVE servers and watches their handshakes through zmonitor, so a refusal is both
+    decided and counted in one place. */
+#include "dc_curve.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+
+#define DC_CURVE_DOMAIN "dockercoins"
+#define DC_CURVE_LOGGED_PEERS_MAX 1024
+
+typedef struct {
+    zcertstore_t *store;
+    atomic_uint_fast64_t refused;
+    zhashx_t *logged;   /* peers already logged as refused */
+    zlistx_t *monitors; /* zmonitor actors, one per server socket */
+    uint64_t protocol_failures;
+} s_guard_t;
+
+struct _dc_curve_t {
+    bool insecure;
+    char role[16];
+    zcert_t *own;    /* this server's certificate (broker, dispatcher) */
+    zcert_t *client; /* what clients present */
+    char broker_key[41], dispatcher_key[41];
+    s_guard_t *guard_state;
+    zactor_t *guard;
+};
+
+static void s_zap_reply(zsock_t *zap, zmsg_t *request, bool ok)
+{
+    zframe_t *version = zmsg_pop(request);
+    zframe_t *id = zmsg_pop(request);
+    zmsg_t *reply = zmsg_new();
+    zmsg_append(reply, &version);
+    zmsg_append(reply, &id);
+    zmsg_addstr(reply, ok ? "200" : "400");
+    zmsg_addstr(reply, ok ? "OK" : "unknown client key");
+    zmsg_addstr(reply, "");
+    zmsg_addstr(reply, "");
+    zmsg_send(&reply, zap);
+}
+
+/*  ZAP request: version, request id, domain, address, identity, mechanism, key. */
+static void s_on_zap(s_guard_t *g, zsock_t *zap)
+{
+    zmsg_t *req = zmsg_recv(zap);
+    if (!req)
+        return;
+    bool ok = false;
+    char address[64] = "?", key[41] = "";
+    if (zmsg_size(req) >= 7) {
+        zframe_t *f = zmsg_first(req);
+        for (int i = 0; i < 3; i++)
+            f = zmsg_next(req);
+        snprintf(address, sizeof address, "%.*s", (int)zframe_size(f), (char *)zframe_data(f));
+        zmsg_next(req);
+        zframe_t *mech = zmsg_next(req);
+        zframe_t *cred = zmsg_next(req);
+        if (zframe_streq(mech, "CURVE") && zframe_size(cred) == 32) {
+            zmq_z85_encode(key, zframe_data(cred), 32);
+            ok = zcertstore_lookup(g->store, key) != NULL;
+        }
+    }
+    char peer[128];
+    snprintf(peer, sizeof peer, "%s %s", address, key);
+    if (!ok && !zhashx_lookup(g->logged, peer) &&
+        zhashx_size(g->logged) < DC_CURVE_LOGGED_PEERS_MAX) {
+        zhashx_insert(g->logged, peer, (void *)1);
+        zsys_warning("curve: refused %s: key %s is not authorised (logged once per peer)", address,
+                     *key ? key : "(none)");
+    }
+    s_zap_reply(zap, req, ok);
+    zmsg_destroy(&req);
+}
+
+static void s_on_monitor(s_guard_t *g, zactor_t *monitor)
+{
+    char *event = NULL, *value = NULL, *endpoint = NULL;
+    if (zstr_recvx(monitor, &event, &value, &endpoint, NULL) < 1)
+        return;
+    if (event && strncmp(event, "HANDSHAKE_FAILED", 16) == 0) {
+        atomic_fetch_add(&g->refused, 1);
+        if (!streq(event, "HANDSHAKE_FAILED_AUTH")) {
+            uint64_t n = ++g->protocol_failures;
+            if (n <= 1 || (n & (n - 1)) == 0)
+                zsys_warning("curve: refused a peer on %s that speaks no CURVE or the wrong "
+                             "server key (%s; %" PRIu64 " so far)",
+                             endpoint ? endpoint : "?", event, n);
+        }
+    }
+    zstr_free(&event);
+    zstr_free(&value);
+    zstr_free(&endpoint);
+}
+
+static void s_watch(s_guard_t *g, zsock_t *sock)
+{
+    zactor_t *monitor = zactor_new(zmonitor, sock);
+    zstr_sendx(monitor, "LISTEN", "HANDSHAKE_FAILED_NO_DETAIL", "HANDSHAKE_FAILED_PROTOCOL",
+               "HANDSHAKE_FAILED_AUTH", NULL);
+    zstr_send(monitor, "START");
+    zsock_wait(monitor);
+    zlistx_add_end(g->monitors, monitor);
+}
+
+static void s_guard(zsock_t *pipe, void *args)
+{
+    s_guard_t *g = args;
+    zsock_t *zap = zsock_new_rep("@inproc://zeromq.zap.01");
+    zsock_signal(pipe, zap ? 0 : 1);
+    zpoller_t *poller = zpoller_new(pipe, zap, NULL);
+    zpoller_set_nonstop(poller, true);
+    while (zap) {
+        void *which = zpoller_wait(poller, -1);
+        if (which == pipe) {
+            char *cmd = NULL;
+            void *sock = NULL;
+            if (zsock_recv(pipe, "sp", &cmd, &sock) != 0 || !cmd || streq(cmd, "$TERM")) {
+                zstr_free(&cmd);
+                break;
+            }
+            s_watch(g, sock);
+            zpoller_add(poller, zlistx_last(g->monitors));
+            zstr_free(&cmd);
+            zsock_signal(pipe, 0);
+        } else if (which == zap)
+            s_on_zap(g, zap);
+        else if (which)
+            s_on_monitor(g, which);
+    }
+    zpoller_destroy(&poller);
+    zactor_t *m;
+    while ((m = zlistx_detach(g->monitors, NULL)))
+        zactor_destroy(&m);
+    zsock_destroy(&zap);
+}
+
+static int s_load_key(const char *dir, const char *name, char key[41], bool required)
+{
+    char *path = zsys_sprintf("%s/%s.cert", dir, name);
+    zcert_t *cert = zcert_load(path);
+    bool found = cert != NULL;
+    if (found)
+        snprintf(key, 41, "%s", zcert_public_txt(cert));
+    else if (required)
+        zsys_error("curve: cannot read %s (make keys with dc-keygen DIR, or --insecure)", path);
+    zcert_destroy(&cert);
+    zstr_free(&path);
+    return found || !required ? 0 : -1;
+}
+
+static zcert_t *s_load_secret(const char *dir, const char *name)
+{
+    char *path = zsys_sprintf("%s/%s.cert", dir, name);
+    zcert_t *cert = zcert_load(path);
+    static const byte zero[32] = {0};
+    if (cert && memcmp(zcert_secret_key(cert), zero, 32) == 0)
+        zcert_destroy(&cert);
+    if (!cert)
+        zsys_error("curve: cannot read %s and %s_secret (make keys with dc-keygen DIR, or "
+                   "--insecure)",
+                   path, path);
+    zstr_free(&path);
+    return cert;
+}
+
+static int s_start_guard(dc_curve_t *self, const char *dir)
+{
+    char *authorized = zsys_sprintf("%s/authorized", dir);
+    if (!zsys_file_exists(authorized)) {
+        zsys_error("curve: %s is missing: no client could be authorised", authorized);
+        zstr_free(&authorized);
+        return -1;
+    }
+    self->guard_state = calloc(1, sizeof *self->guard_state);
+    assert(self->guard_state);
+    self->guard_state->store = zcertstore_new(authorized);
+    self->guard_state->logged = zhashx_new();
+    self->guard_state->monitors = zlistx_new();
+    zstr_free(&authorized);
+    self->guard = zactor_new(s_guard, self->guard_state);
+    return self->guard ? 0 : -1;
+}
+
+dc_curve_t *dc_curve_new(const char *dir, bool insecure, const char *role)
+{
+    dc_curve_t *self = calloc(1, sizeof *self);
+    assert(self);
+    snprintf(self->role, sizeof self->role, "%s", role);
+    self->insecure = insecure;
+    if (insecure) {
+        zsys_warning("curve: INSECURE: no encryption, no authentication: anyone who reaches "
+                     "these ports can mine, read and inject. For a local demo only.");
+        return self;
+    }
+    if (!dir || !*dir) {
+        zsys_error("curve: no key directory: pass --keys DIR (make one with dc-keygen DIR) "
+                   "or --insecure for a local demo");
+        dc_curve_destroy(&self);
+        return NULL;
+    }
+    bool server = streq(role, "broker") || streq(role, "dispatcher");
+    int rc = 0;
+    if (server) {
+        self->own = s_load_secret(dir, role);
+        rc = self->own ? s_start_guard(self, dir) : -1;
+    } else {
+        self->client = s_load_secret(dir, "client");
+        rc = self->client ? 0 : -1;
+        rc |= s_load_key(dir, "broker", self->broker_key, true);
+        rc |= s_load_key(dir, "dispatcher", self->dispatcher_key, streq(role, "worker"));
+    }
+    if (rc != 0)
+        dc_curve_destroy(&self);
+    return self;
+}
+
+void dc_curve_destroy(dc_curve_t **self_p)
+{
+    if (self_p && *self_p) {
+        dc_curve_t *self = *self_p;
+        zactor_destroy(&self->guard);
+        if (self->guard_state) {
+            zcertstore_destroy(&self->guard_state->store);
+            zhashx_destroy(&self->guard_state->logged);
+            zlistx_destroy(&self->guard_state->monitors);
+            free(self->guard_state);
+        }
+        zcert_destroy(&self->own);
+        zcert_destroy(&self->client);
+        free(self);
+        *self_p = NULL;
+    }
+}
+
+int dc_curve_server(dc_curve_t *self, zsock_t *sock)
+{
+    if (self->insecure)
+        return 0;
+    zcert_apply(self->own, sock);
+    zsock_set_curve_server(sock, 1);
+    zsock_set_zap_domain(sock, DC_CURVE_DOMAIN);
+    zsock_send(self->guard, "sp", "WATCH", sock);
+    return zsock_wait(self->guard) == 0 ? 0 : -1;
+}
+
+int dc_curve_client(dc_curve_t *self, zsock_t *sock, const char *server)
+{
+    if (self->insecure)
+        return 0;
+    const char *key = streq(server, "broker") ? self->broker_key : self->dispatcher_key;
+    if (!*key) {
+        zsys_error("curve: no public key for the %s (%s.cert in the key directory)", server,
+                   server);
+        return -1;
+    }
+    zcert_apply(self->client, sock);
+    zsock_set_curve_serverkey(sock, key);
+    return 0;
+}
+
+uint64_t dc_curve_refused(dc_curve_t *self)
+{
+    return self->guard_state ? atomic_load(&self->guard_state->refused) : 0;
+}
+
+bool dc_curve_secure(dc_curve_t *self)
+{
+    return !self->insecure;
+}
+
+static int s_save(zcert_t *cert, const char *dir, const char *name, const char *role)
+{
+    zcert_set_meta(cert, "role", "%s", role);
+    char *path = zsys_sprintf("%s/%s.cert", dir, name);
+    char *secret = zsys_sprintf("%s_secret", path);
+    int rc = zcert_save(cert, path);
+    if (rc == 0)
+        rc = chmod(secret, 0640);
+    zstr_free(&path);
+    zstr_free(&secret);
+    return rc;
+}
+
+int dc_curve_keygen(const char *dir)
+{
+    char *probe = zsys_sprintf("%s/broker.cert", dir);
+    bool exists = zsys_file_exists(probe);
+    zstr_free(&probe);
+    if (exists) {
+        zsys_error("keygen: %s already holds keys; remove it first to make new ones", dir);
+        return -1;
+    }
+    char *authorized = zsys_sprintf("%s/authorized", dir);
+    int rc = zsys_dir_create("%s", authorized);
+    const char *names[] = {"broker", "dispatcher", "client"};
+    for (int i = 0; rc == 0 && i < 3; i++) {
+        zcert_t *cert = zcert_new();
+        rc = s_save(cert, dir, names[i], names[i]);
+        if (rc == 0 && streq(names[i], "client")) {
+            char *pub = zsys_sprintf("%s/client.cert", authorized);
+            rc = zcert_save_public(cert, pub);
+            zstr_free(&pub);
+        }
+        zcert_destroy(&cert);
+    }
+    zstr_free(&authorized);
+    if (rc != 0)
+        zsys_error("keygen: cannot write into %s", dir);
+    return rc;
+}
+
+static zsock_t *s_test_pair(dc_curve_t *cli, const char *endpoint, bool secure_client)
+{
+    zsock_t *c = zsock_new(ZMQ_DEALER);
+    zsock_set_rcvtimeo(c, 300);
+    if (secure_client)
+        dc_curve_client(cli, c, "broker");
+    zsock_connect(c, "%s", endpoint);
+    zstr_send(c, "hello");
+    return c;
+}
+
+void dc_curve_test(bool verbose)
+{
+    if (verbose)
+        printf(" * dc_curve: ");
+    char dir[] = "/tmp/dc-curve-test-XXXXXX";
+    assert(mkdtemp(dir));
+    assert(dc_curve_keygen(dir) == 0);
+    assert(dc_curve_keygen(dir) == -1); /* never overwrites */
+    dc_curve_t *server = dc_curve_new(dir, false, "broker");
+    dc_curve_t *client = dc_curve_new(dir, false, "service");
+    assert(server && client && dc_curve_secure(server));
+    assert(dc_curve_new(NULL, false, "broker") == NULL);
+    zsock_t *router = zsock_new(ZMQ_ROUTER);
+    assert(dc_curve_server(server, router) == 0);
+    int port = zsock_bind(router, "tcp://127.0.0.1:*");
+    assert(port > 0);
+    zsock_set_rcvtimeo(router, 1000);
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+
+    /* a client with the key gets through */
+    zsock_t *good = s_test_pair(client, endpoint, true);
+    zmsg_t *msg = zmsg_recv(router);
+    assert(msg && zframe_streq(zmsg_last(msg), "hello"));
+    zmsg_destroy(&msg);
+    /* no CURVE at all, and a stranger's key: refused and counted */
+    zsock_t *plain = s_test_pair(client, endpoint, false);
+    char other[] = "/tmp/dc-curve-other-XXXXXX";
+    assert(mkdtemp(other));
+    assert(dc_curve_keygen(other) == 0);
+    dc_curve_t *stranger = dc_curve_new(other, false, "service");
+    snprintf(stranger->broker_key, sizeof stranger->broker_key, "%s", client->broker_key);
+    zsock_t *wrong = s_test_pair(stranger, endpoint, true);
+    zsock_set_rcvtimeo(router, 300);
+    assert(zmsg_recv(router) == NULL);
+    for (int i = 0; i < 100 && dc_curve_refused(server) < 2; i++)
+        zclock_sleep(20);
+    assert(dc_curve_refused(server) >= 2);
+
+    zsock_destroy(&good);
+    zsock_destroy(&plain);
+    zsock_destroy(&wrong);
+    zsock_destroy(&router);
+    dc_curve_destroy(&stranger);
+    dc_curve_destroy(&client);
+    dc_curve_destroy(&server);
+    dc_curve_destroy(&server);
+    const char *dirs[] = {dir, other};
+    for (int i = 0; i < 2; i++) {
+        zdir_t *d = zdir_new(dirs[i], NULL);
+        zdir_remove(d, true);
+        zdir_destroy(&d);
+    }
+    if (verbose)
+        printf("OK\n");
+}

@@ -1,0 +1,41 @@
+/*  dc_curve: CurveZMQ on every link. Servers (the broker's ROUTER, the dispatcher's PUSH
+    and PULL) hold a certificate and authorise clients through ZAP against a directory of
+    allowed public certificates; clients hold a certificate and the server's public key.
+    Refusals, a wrong key as well as no key at all, are counted and logged (once per peer
+    for a wrong key; first, then every power of two, for peers that speak no CURVE).
+
+    Key directory (made by dc-keygen):
+      broker.cert, broker.cert_secret           the broker's certificate
+      dispatcher.cert, dispatcher.cert_secret   the dispatcher's
+      client.cert, client.cert_secret           the certificate every client presents
+      authorized/NAME.cert                      public certificates servers accept */
+#ifndef DC_CURVE_H_INCLUDED
+#define DC_CURVE_H_INCLUDED
+
+#include <czmq.h>
+
+typedef struct _dc_curve_t dc_curve_t;
+
+/*  Loads what `role` needs from dir: "broker" and "dispatcher" load their own
+    certificate and the authorised keys, and start the ZAP handler; "service" (rng,
+    hasher) loads the client certificate and the broker's public key, "worker" also the
+    dispatcher's. With insecure set, returns an object
+    that changes nothing (and says so loudly). NULL (and a log line saying what is
+    missing) on error. */
+dc_curve_t *dc_curve_new(const char *dir, bool insecure, const char *role);
+void dc_curve_destroy(dc_curve_t **self_p);
+
+/*  Before bind: makes sock a CURVE server of this role, watched for refusals. */
+int dc_curve_server(dc_curve_t *self, zsock_t *sock);
+/*  Before connect: makes sock a CURVE client of `server` ("broker" or "dispatcher"). */
+int dc_curve_client(dc_curve_t *self, zsock_t *sock, const char *server);
+/*  Handshakes refused so far (wrong key or no CURVE at all). */
+uint64_t dc_curve_refused(dc_curve_t *self);
+bool dc_curve_secure(dc_curve_t *self);
+
+/*  Writes a new key directory (refuses to overwrite an existing one). */
+int dc_curve_keygen(const char *dir);
+
+void dc_curve_test(bool verbose);
+
+#endif

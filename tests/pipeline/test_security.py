@@ -1,0 +1,142 @@
+"""CURVE on every ZeroMQ socket and Redis AUTH.
+
+Against the broker's ROUTER and the dispatcher's PUSH and PULL, a client with no key and
+one with a key nobody authorised get nothing and are counted as refused (the wrong key
+logged once per peer, however often it retries); a client with the deployment's key is
+served. The pipeline mines throughout. Redis with requirepass: a wrong password keeps the
+dispatcher unready with an error that names the setting, the right one works."""
+import os
+import signal
+import subprocess
+import time
+
+import zmq
+import zmq.auth
+
+from dcrig import Rig, wait_for
+
+ctx = zmq.Context.instance()
+checks = 0
+
+
+def check(cond, what):
+    global checks
+    assert cond, what
+    checks += 1
+
+
+def client(kind, endpoint, keys=None, server=None):
+    """A pyzmq client: keys=None speaks no CURVE; else the client cert in `keys` and the
+    public key of `server` read from the rig's key directory."""
+    s = ctx.socket(kind)
+    s.linger = 0
+    s.rcvtimeo = 1500
+    if keys:
+        pub, sec = zmq.auth.load_certificate(os.path.join(keys, "client.cert_secret"))
+        srv, _ = zmq.auth.load_certificate(os.path.join(RIG.keys, server + ".cert"))
+        s.curve_publickey, s.curve_secretkey, s.curve_serverkey = pub, sec, srv
+    s.connect(endpoint)
+    return s
+
+
+def refused(name):
+    return rig.metric(name, f"dc_{name}_auth_refused_total")
+
+
+with Rig(redis_password="s3cret-for-tests") as rig:
+    RIG = rig
+    rig.start_all(workers=2, delay_ms=10)
+    wait_for("mining", lambda: rig.hashes() > 10, timeout=20)
+    stranger = os.path.join(rig.dir, "stranger")
+    subprocess.run([os.path.join(rig.bin, "dc-keygen"), "--keys", stranger], check=True,
+                   capture_output=True)
+    broker = "tcp://127.0.0.1:%d" % rig.ports["broker"]
+    jobs = "tcp://127.0.0.1:%d" % rig.ports["jobs"]
+    results = "tcp://127.0.0.1:%d" % rig.ports["results"]
+
+    # --- broker ROUTER --------------------------------------------------------------
+    for label, keys in [("no key", None), ("wrong key", stranger)]:
+        before = refused("broker")
+        c = client(zmq.REQ, broker, keys, "broker")
+        c.send_multipart([b"MDPC01", b"mmi.service", b"rng"])
+        try:
+            c.recv_multipart()
+            check(False, f"broker answered a client with {label}")
+        except zmq.Again:
+            pass
+        wait_for(f"broker counts the {label} refusal", lambda: refused("broker") > before,
+                 timeout=5)
+        check(True, label)
+        c.close()
+    good = client(zmq.REQ, broker, rig.keys, "broker")
+    good.send_multipart([b"MDPC01", b"mmi.service", b"rng"])
+    check(good.recv_multipart() == [b"MDPC01", b"mmi.service", b"200"], "valid key served")
+    # the stranger comes back again and again: counted each time, logged once
+    before = refused("broker")
+    for _ in range(5):
+        n = refused("broker")
+        c = client(zmq.DEALER, broker, stranger, "broker")
+        wait_for("one more refusal", lambda: refused("broker") > n, timeout=5)
+        c.close()
+    log = rig.log("broker")
+    check(log.count("is not authorised") == 1, "a wrong key is logged once per peer")
+
+    # --- dispatcher PUSH (jobs): only a keyed worker gets work ---------------------------
+    for label, keys in [("no key", None), ("wrong key", stranger)]:
+        before = refused("dispatcher")
+        p = client(zmq.PULL, jobs, keys, "dispatcher")
+        try:
+            p.recv_multipart()
+            check(False, f"dispatcher gave a job to a worker with {label}")
+        except zmq.Again:
+            pass
+        wait_for(f"dispatcher counts the {label} refusal", lambda: refused("dispatcher") > before,
+                 timeout=5)
+        check(True, label)
+        p.close()
+    p = client(zmq.PULL, jobs, rig.keys, "dispatcher")
+    check(len(p.recv_multipart()[0]) == 18, "a keyed worker gets a job")
+    p.close()  # that job is simply re-issued after its timeout
+
+    # --- dispatcher PULL (results): forged results from keyless peers never arrive ------
+    drops = rig.metric("dispatcher", "dc_dispatcher_drops_total")
+    for label, keys in [("no key", None), ("wrong key", stranger)]:
+        before = refused("dispatcher")
+        s = client(zmq.PUSH, results, keys, "dispatcher")
+        wait_for(f"result socket refuses {label}", lambda: refused("dispatcher") > before,
+                 timeout=5)
+        check(True, label)
+        s.close()
+    s = client(zmq.PUSH, results, rig.keys, "dispatcher")
+    s.send_multipart([b"junk"])
+    wait_for("a keyed peer's junk reaches the decoder (and is dropped)",
+             lambda: rig.metric("dispatcher", "dc_dispatcher_drops_total") == drops + 1, timeout=5)
+    check(True, "keyed junk dropped")
+    s.close()
+
+    # --- mining never stopped ----------------------------------------------------------
+    start = rig.hashes()
+    wait_for("still mining", lambda: rig.hashes() > start + 10, timeout=15)
+    check(True, "mining")
+
+    # --- Redis AUTH ------------------------------------------------------------------------
+    check(rig.http("dispatcher", "/readyz")[0] == 200, "right password: ready")
+    rig.stop("dispatcher")
+    with open(rig.password_file, "w") as f:
+        f.write("wrong\n")
+    rig.start_dispatcher()
+    wait_for("wrong password logged",
+             lambda: "wrong password? see --redis-password-file" in rig.log("dispatcher"), timeout=10)
+    check(rig.http("dispatcher", "/readyz")[0] == 503, "wrong password: not ready")
+    with open(rig.password_file, "w") as f:
+        f.write("s3cret-for-tests\n")
+    rig.stop("dispatcher")
+    rig.start_dispatcher()
+    wait_for("right password again: ready", lambda: rig.http("dispatcher", "/readyz")[0] == 200,
+             timeout=10)
+    check(True, "password fixed")
+    rig.stop("dispatcher")
+    books = rig.stats("dispatcher")
+    check(rig.hashes() >= books["hashes"], (rig.hashes(), books))
+    check(rig.check_wallet() >= books["coins"], books)
+print(f"{checks} passed, 0 failed")

@@ -1,5 +1,5 @@
 # dockercoins: one image for every role (the command picks it: dc-broker, dc-rng,
-# dc-hasher, dc-dispatcher, dc-worker, dc-webui), plus a small Redis image built from the
+# dc-hasher, dc-dispatcher, dc-worker, dc-webui, dc-keygen), plus a small Redis image built from the
 # same Debian 12 base (target "redis").
 #
 #   docker build -t dockercoins .                          # needs the local base image:
@@ -53,7 +53,7 @@ RUN mkdir -p tests && echo "# tests are not built into the image" > tests/meson.
             install -s -m 0755 "$f" /out/usr/local/bin/; \
         fi; \
     done \
- && for b in dc-broker dc-rng dc-hasher dc-dispatcher dc-worker dc-webui; do \
+ && for b in dc-broker dc-rng dc-hasher dc-dispatcher dc-worker dc-webui dc-keygen; do \
         [ -x "/out/usr/local/bin/$b" ] || { echo "Dockerfile: $b was not built" >&2; exit 1; }; \
     done
 
@@ -66,6 +66,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
  && useradd --system --uid 10001 --user-group --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin dc
+# /keys: where compose's keygen service writes the CURVE keys (dc-keygen) into a named
+# volume; a new volume takes this directory's owner, so uid 10001 can write it.
+RUN install -d -m 0700 -o 10001 -g 10001 /keys
 COPY compose/dc-healthcheck /usr/local/bin/dc-healthcheck
 COPY --from=build /out/ /
 # Every role serves /healthz, /readyz and /metrics here (docs/runtime.md: containers

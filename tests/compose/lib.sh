@@ -65,7 +65,13 @@ wait_healthy() {
     while :; do
         all=$(ids) bad=""
         for id in $all; do
-            case $(health_of "$id") in running/healthy | running/none) ;; *) bad+=" $id" ;; esac
+            case $(health_of "$id") in
+                running/healthy | running/none) ;;
+                exited/none) # the one-shot keygen is done when it exited 0
+                    [ "$(docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}} {{.State.ExitCode}}' "$id")" = "keygen 0" ] ||
+                        bad+=" $id" ;;
+                *) bad+=" $id" ;;
+            esac
         done
         [ -n "$all" ] && [ -z "$bad" ] && return 0
         if [ $SECONDS -ge $deadline ]; then

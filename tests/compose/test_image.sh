@@ -21,7 +21,7 @@ if between "$rebuild" 0 30; then ok "rebuild with nothing changed: $rebuild s (c
 user=$(docker run --rm "$image" id -u)
 [ "$user" != 0 ] && ok "runs as uid $user" || not_ok "runs as root"
 
-for b in dc-broker dc-rng dc-hasher dc-dispatcher dc-worker dc-webui; do
+for b in dc-broker dc-rng dc-hasher dc-dispatcher dc-worker dc-webui dc-keygen; do
     if docker run --rm "$image" "$b" --help >/dev/null 2>&1; then ok "$b --help"; else not_ok "$b --help"; fi
 done
 
@@ -30,7 +30,7 @@ leaked=$(docker run --rm "$image" sh -c 'ls /usr/bin/gcc /usr/bin/meson /usr/inc
 [ -z "$leaked" ] && ok "no build tools in the runtime image" || not_ok "build tools leaked: $leaked"
 
 # The HEALTHCHECK against a live role: the broker is ready once it listens.
-probe=$(docker run -d "$image" dc-broker --redis "") || not_ok "start a broker"
+probe=$(docker run -d "$image" dc-broker --insecure --redis "") || not_ok "start a broker"
 deadline=$((SECONDS + 30))
 until docker exec "$probe" dc-healthcheck >/dev/null 2>&1 || [ $SECONDS -ge $deadline ]; do sleep 1; done
 if docker exec "$probe" dc-healthcheck >/dev/null 2>&1; then ok "dc-healthcheck passes on a running broker"; else not_ok "dc-healthcheck on a running broker"; fi

@@ -29,13 +29,14 @@ teardown() {
             "${COMPOSE[@]}" logs --no-color --timestamps >"$ARTIFACTS/$COMPOSE_PROJECT_NAME.log" 2>&1
             log "logs: $ARTIFACTS/$COMPOSE_PROJECT_NAME.log"
         fi
-        "${COMPOSE[@]}" down --remove-orphans --timeout 3 >/dev/null 2>&1
+        "${COMPOSE[@]}" down --volumes --remove-orphans --timeout 3 >/dev/null 2>&1
     fi
     # Whatever compose missed (a container started by hand, a half-made network).
     local left
     left=$(ids)
     [ -n "$left" ] && docker rm -f $left >/dev/null 2>&1
     docker network rm "${COMPOSE_PROJECT_NAME}_dockercoins" >/dev/null 2>&1
+    docker volume rm "${COMPOSE_PROJECT_NAME}_keys" >/dev/null 2>&1
     [ -n "${EVENTS_PID:-}" ] && kill "$EVENTS_PID" 2>/dev/null
     if [ "$fails" != 0 ] && [ "$rc" = 0 ]; then rc=1; fi
     log "$([ "$rc" = 0 ] && echo PASS || echo FAIL) ($COMPOSE_PROJECT_NAME, $COMPOSE_NAME $COMPOSE_VERSION)"
@@ -208,7 +209,7 @@ EVENTS_PID=$!
 sleep 1 # the event stream is subscribed before down starts
 n=$(ids | wc -l)
 t0=$(date +%s%N)
-"${COMPOSE[@]}" down --remove-orphans >/dev/null 2>&1
+"${COMPOSE[@]}" down --volumes --remove-orphans >/dev/null 2>&1
 t1=$(date +%s%N)
 downed=1
 sleep 1
@@ -235,4 +236,5 @@ else
     not_ok "compose down of $n containers took $down_s s (limit $limit s)"
 fi
 [ -z "$(ids)" ] || not_ok "containers left after down"
+docker volume inspect "${COMPOSE_PROJECT_NAME}_keys" >/dev/null 2>&1 && not_ok "keys volume left after down -v"
 exit 0

@@ -35,9 +35,9 @@ pick_compose() {
     COMPOSE_NAME=${COMPOSE[*]}
 }
 
-# Both images, tagged as compose.yaml names them, so `up --no-build` finds them. The
-# Docker CLI is used rather than `compose build`: the Python docker-compose sends a
-# build context that misses the classic builder's COPY cache every time.
+# Both images, tagged as compose.yaml names them, so `up --no-build` finds them. Built
+# with the Docker CLI, once per image, rather than `compose build`, which the Python
+# docker-compose runs once per service.
 build_images() {
     compose/make-base-image || die "base image"
     local base=${DC_BASE_IMAGE:-dockercoins/debian:bookworm} t0=$SECONDS

@@ -3,6 +3,7 @@
 #include "dc_app.h"
 
 #include <czmq.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,27 +20,41 @@ int dc_app_start(const char *prog, dc_opts_t *opts, dc_http_t **http)
     return 0;
 }
 
+/*  The first line of file, without its end of line. */
+static int s_read_line(const char *file, char *buf, size_t size)
+{
+    FILE *f = fopen(file, "r");
+    bool ok = f && fgets(buf, (int)size, f);
+    if (f)
+        fclose(f);
+    buf[ok ? strcspn(buf, "\r\n") : 0] = 0;
+    return ok ? 0 : -1;
+}
+
 int dc_app_redis_password(dc_opts_t *opts, char *buf, size_t size)
 {
     const char *file = dc_opts_str(opts, "redis-password-file");
     snprintf(buf, size, "%s", dc_opts_str(opts, "redis-password"));
-    if (!*file)
-        return 0;
-    FILE *f = fopen(file, "r");
-    if (!f || !fgets(buf, (int)size, f)) {
+    if (*file && s_read_line(file, buf, size) != 0) {
         zsys_error("cannot read the Redis password from %s (--redis-password-file)", file);
-        if (f)
-            fclose(f);
         return -1;
     }
-    fclose(f);
-    buf[strcspn(buf, "\r\n")] = 0;
     return 0;
 }
 
 dc_curve_t *dc_app_curve(dc_opts_t *opts, const char *role)
 {
-    return dc_curve_new(dc_opts_str(opts, "keys"), dc_opts_flag(opts, "insecure"), role);
+    const char *seed_file = dc_opts_str(opts, "key-seed-file");
+    if (!*seed_file || dc_opts_flag(opts, "insecure"))
+        return dc_curve_new(dc_opts_str(opts, "keys"), dc_opts_flag(opts, "insecure"), role);
+    char seed[256];
+    if (s_read_line(seed_file, seed, sizeof seed) != 0) {
+        zsys_error("cannot read the key seed from %s (--key-seed-file)", seed_file);
+        return NULL;
+    }
+    dc_curve_t *curve = dc_curve_new_from_seed(seed, role);
+    sodium_memzero(seed, sizeof seed);
+    return curve;
 }
 
 void dc_app_stop(const char *prog, dc_http_t **http)

@@ -12,7 +12,9 @@
 int dc_app_start(const char *prog, dc_opts_t *opts, dc_http_t **http);
 /*  The two options every ZeroMQ binary takes, for its spec table. */
 #define DC_APP_CURVE_OPTS                                                                          \
-    {"keys", "DC_KEYS", "", "DIR", "CURVE key directory made by dc-keygen (required)"},            \
+    {"keys", "DC_KEYS", "", "DIR", "CURVE key directory made by dc-keygen"},                       \
+        {"key-seed-file", "DC_KEY_SEED_FILE", "", "FILE",                                          \
+         "or: derive every CURVE key from the secret seed in FILE"},                               \
     {                                                                                              \
         "insecure", "DC_INSECURE", NULL, NULL, "no CURVE: plain TCP, for a local demo only"        \
     }

@@ -4,6 +4,7 @@
 #include "dc_curve.h"
 
 #include <assert.h>
+#include <sodium.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
@@ -110,6 +111,8 @@ static void s_guard(zsock_t *pipe, void *args)
 {
     s_guard_t *g = args;
     zsock_t *zap = zsock_new_rep("@inproc://zeromq.zap.01");
+    if (!zap)
+        zsys_error("curve: cannot start the ZAP handler: one dc_curve server per process");
     zsock_signal(pipe, zap ? 0 : 1);
     zpoller_t *poller = zpoller_new(pipe, zap, NULL);
     zpoller_set_nonstop(poller, true);
@@ -167,20 +170,14 @@ static zcert_t *s_load_secret(const char *dir, const char *name)
     return cert;
 }
 
-static int s_start_guard(dc_curve_t *self, const char *dir)
+/*  store: the authorised client keys (taken over). */
+static int s_start_guard(dc_curve_t *self, zcertstore_t *store)
 {
-    char *authorized = zsys_sprintf("%s/authorized", dir);
-    if (!zsys_file_exists(authorized)) {
-        zsys_error("curve: %s is missing: no client could be authorised", authorized);
-        zstr_free(&authorized);
-        return -1;
-    }
     self->guard_state = calloc(1, sizeof *self->guard_state);
     assert(self->guard_state);
-    self->guard_state->store = zcertstore_new(authorized);
+    self->guard_state->store = store;
     self->guard_state->logged = zhashx_new();
     self->guard_state->monitors = zlistx_new();
-    zstr_free(&authorized);
     self->guard = zactor_new(s_guard, self->guard_state);
     return self->guard ? 0 : -1;
 }
@@ -206,7 +203,13 @@ dc_curve_t *dc_curve_new(const char *dir, bool insecure, const char *role)
     int rc = 0;
     if (server) {
         self->own = s_load_secret(dir, role);
-        rc = self->own ? s_start_guard(self, dir) : -1;
+        char *authorized = zsys_sprintf("%s/authorized", dir);
+        if (!zsys_file_exists(authorized))
+            zsys_error("curve: %s is missing: no client could be authorised", authorized);
+        rc = self->own && zsys_file_exists(authorized)
+                 ? s_start_guard(self, zcertstore_new(authorized))
+                 : -1;
+        zstr_free(&authorized);
     } else {
         self->client = s_load_secret(dir, "client");
         rc = self->client ? 0 : -1;
@@ -215,6 +218,51 @@ dc_curve_t *dc_curve_new(const char *dir, bool insecure, const char *role)
     }
     if (rc != 0)
         dc_curve_destroy(&self);
+    return self;
+}
+
+/*  The certificate for `name`: secret key = BLAKE2b(seed, name), public key from it. */
+static zcert_t *s_derive(const char *seed, const char *name)
+{
+    byte secret[32], public[32];
+    char *input = zsys_sprintf("dockercoins-curve-v1/%s/%s", name, seed);
+    crypto_generichash(secret, sizeof secret, (const byte *)input, strlen(input), NULL, 0);
+    sodium_memzero(input, strlen(input));
+    zstr_free(&input);
+    crypto_scalarmult_base(public, secret);
+    zcert_t *cert = zcert_new_from(public, secret);
+    sodium_memzero(secret, sizeof secret);
+    return cert;
+}
+
+dc_curve_t *dc_curve_new_from_seed(const char *seed, const char *role)
+{
+    if (sodium_init() < 0 || strlen(seed) < 32) {
+        zsys_error("curve: the key seed must be at least 32 characters (see --key-seed-file)");
+        return NULL;
+    }
+    dc_curve_t *self = calloc(1, sizeof *self);
+    assert(self);
+    snprintf(self->role, sizeof self->role, "%s", role);
+    self->client = s_derive(seed, "client");
+    const char *servers[] = {"broker", "dispatcher"};
+    char *keys[] = {self->broker_key, self->dispatcher_key};
+    for (int i = 0; i < 2; i++) {
+        zcert_t *cert = s_derive(seed, servers[i]);
+        snprintf(keys[i], 41, "%s", zcert_public_txt(cert));
+        if (streq(role, servers[i]))
+            self->own = cert;
+        else
+            zcert_destroy(&cert);
+    }
+    if (self->own) {
+        zcertstore_t *store = zcertstore_new(NULL);
+        zcert_t *allowed =
+            zcert_new_from(zcert_public_key(self->client), zcert_secret_key(self->client));
+        zcertstore_insert(store, &allowed);
+        if (s_start_guard(self, store) != 0)
+            dc_curve_destroy(&self);
+    }
     return self;
 }
 
@@ -324,6 +372,39 @@ static zsock_t *s_test_pair(dc_curve_t *cli, const char *endpoint, bool secure_c
     return c;
 }
 
+/*  Seed mode: both sides derive the same keys; a different seed is refused. */
+static void s_test_seed(void)
+{
+    dc_curve_t *sserver = dc_curve_new_from_seed("0123456789abcdef0123456789abcdef-A", "broker");
+    dc_curve_t *sclient = dc_curve_new_from_seed("0123456789abcdef0123456789abcdef-A", "worker");
+    dc_curve_t *sother = dc_curve_new_from_seed("0123456789abcdef0123456789abcdef-B", "worker");
+    assert(sserver && sclient && sother && !dc_curve_new_from_seed("short", "worker"));
+    assert(streq(sserver->broker_key, sclient->broker_key));
+    zsock_t *srouter = zsock_new(ZMQ_ROUTER);
+    assert(dc_curve_server(sserver, srouter) == 0);
+    int port = zsock_bind(srouter, "tcp://127.0.0.1:*");
+    zsock_set_rcvtimeo(srouter, 1000);
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    zsock_t *sgood = s_test_pair(sclient, endpoint, true);
+    zmsg_t *msg = zmsg_recv(srouter);
+    assert(msg && zframe_streq(zmsg_last(msg), "hello"));
+    zmsg_destroy(&msg);
+    snprintf(sother->broker_key, sizeof sother->broker_key, "%s", sclient->broker_key);
+    zsock_t *sbad = s_test_pair(sother, endpoint, true);
+    for (int i = 0; i < 100 && dc_curve_refused(sserver) < 1; i++)
+        zclock_sleep(20);
+    assert(dc_curve_refused(sserver) >= 1);
+    zsock_set_rcvtimeo(srouter, 200);
+    assert(zmsg_recv(srouter) == NULL);
+    zsock_destroy(&sgood);
+    zsock_destroy(&sbad);
+    zsock_destroy(&srouter);
+    dc_curve_destroy(&sserver);
+    dc_curve_destroy(&sclient);
+    dc_curve_destroy(&sother);
+}
+
 void dc_curve_test(bool verbose)
 {
     if (verbose)
@@ -371,6 +452,7 @@ void dc_curve_test(bool verbose)
     dc_curve_destroy(&client);
     dc_curve_destroy(&server);
     dc_curve_destroy(&server);
+    s_test_seed();
     const char *dirs[] = {dir, other};
     for (int i = 0; i < 2; i++) {
         zdir_t *d = zdir_new(dirs[i], NULL);

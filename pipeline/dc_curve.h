@@ -4,7 +4,8 @@
     Refusals, a wrong key as well as no key at all, are counted and logged (once per peer
     for a wrong key; first, then every power of two, for peers that speak no CURVE).
 
-    Key directory (made by dc-keygen):
+    Keys come from a directory (per-role certificates, any number of authorised client
+    keys) or are all derived from one shared secret seed. Key directory (dc-keygen):
       broker.cert, broker.cert_secret           the broker's certificate
       dispatcher.cert, dispatcher.cert_secret   the dispatcher's
       client.cert, client.cert_secret           the certificate every client presents
@@ -23,6 +24,11 @@ typedef struct _dc_curve_t dc_curve_t;
     that changes nothing (and says so loudly). NULL (and a log line saying what is
     missing) on error. */
 dc_curve_t *dc_curve_new(const char *dir, bool insecure, const char *role);
+
+/*  The simple deployment: every certificate is derived from one shared secret seed (at
+    least 32 characters; a Kubernetes or Compose secret), so nothing but the seed has to
+    be distributed. Clients all present the one derived client key. */
+dc_curve_t *dc_curve_new_from_seed(const char *seed, const char *role);
 void dc_curve_destroy(dc_curve_t **self_p);
 
 /*  Before bind: makes sock a CURVE server of this role, watched for refusals. */

@@ -57,7 +57,11 @@ class Rig:
         if redis_password:
             with open(self.password_file, "w") as f:
                 f.write(redis_password + "\n")
-        if secure:
+        self.seed_file = os.path.join(self.dir, "key.seed")
+        if secure == "seed":
+            with open(self.seed_file, "w") as f:
+                f.write(os.urandom(24).hex() + "\n")
+        elif secure:
             subprocess.run([os.path.join(self.bin, "dc-keygen"), "--keys", self.keys],
                            check=True, capture_output=True)
         self.procs = {}  # name -> Popen
@@ -91,7 +95,8 @@ class Rig:
         return self.ports.setdefault("http-" + name, free_port())
 
     def common(self, name):
-        security = ["--keys", self.keys] if self.secure else ["--insecure"]
+        security = (["--key-seed-file", self.seed_file] if self.secure == "seed"
+                    else ["--keys", self.keys] if self.secure else ["--insecure"])
         return ["--http", "127.0.0.1:%d" % self.http_port(name)] + security
 
     def curve_client(self, sock, server="broker", who="client"):

@@ -139,4 +139,9 @@ with Rig(redis_password="s3cret-for-tests") as rig:
     books = rig.stats("dispatcher")
     check(rig.hashes() >= books["hashes"], (rig.hashes(), books))
     check(rig.check_wallet() >= books["coins"], books)
+# the simple deployment: every key derived from one shared seed
+with Rig(secure="seed") as rig:
+    rig.start_all(workers=2, delay_ms=10)
+    wait_for("mining with seed-derived keys", lambda: rig.hashes() > 10, timeout=20)
+    check(rig.metric("broker", "dc_broker_auth_refused_total") == 0, "no refusals")
 print(f"{checks} passed, 0 failed")

@@ -354,10 +354,15 @@ class Pipeline:
         self.broker_port, self.jobs_port, self.results_port = (free_port() for _ in range(3))
         self.procs = []
         self.logdir = tempfile.mkdtemp(prefix="dc-webui-pipeline-")
+        # CURVE on every link, every key derived from one throwaway seed
+        self.seed = os.path.join(self.logdir, "key.seed")
+        with open(self.seed, "w") as f:
+            f.write(os.urandom(24).hex() + "\n")
 
     def _spawn(self, name, args):
         log = open(os.path.join(self.logdir, f"{name}-{len(self.procs)}.log"), "w")
-        proc = subprocess.Popen([self.exes[name], *args], stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([self.exes[name], *args, "--key-seed-file", self.seed],
+                                stdout=log, stderr=subprocess.STDOUT)
         log.close()
         self.procs.append((name, proc))
         return proc

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Pipeline benchmark: one table, every figure measured side by side in this run, on this
-machine, unpinned. Not a test: it asserts nothing, it reports.
+machine, unpinned, with CURVE on (as deployed) unless a row says otherwise. Not a test: it
+asserts nothing, it reports.
 
   /usr/bin/python3 bench/pipeline.py [--build build] [--seconds 6] [--quick]
 
@@ -40,10 +41,11 @@ def ceiling(mode, n, seconds):
     return float(out.stdout.strip())
 
 
-def measure(workers, rngs, hashers, delay_ms, batch=1, seconds=None):
-    """Starts a rig, waits until every worker reports, measures hashes/s and CPU."""
+def measure(workers, rngs, hashers, delay_ms, batch=1, seconds=None, secure=True):
+    """Starts a rig (CURVE on unless secure=False), waits until every worker reports,
+    measures hashes/s and CPU."""
     seconds = seconds or args.seconds
-    with Rig() as rig:
+    with Rig(secure=secure) as rig:
         rig.start_all(workers=workers, rngs=rngs, hashers=hashers, delay_ms=delay_ms,
                       dispatcher_args=["--batch", str(batch)])
         wait_for("all workers reporting",
@@ -100,6 +102,14 @@ out(f"  {'batch':>5} {'workers':>7} {'hashes/s':>12} {'vs ideal':>8}   CPU per r
 for b, w in ([(4096, 2)] if args.quick else [(256, 2), (4096, 1), (4096, 2), (4096, 4)]):
     rate, cpu = measure(w, 1, 1, 0, batch=b)
     out(f"  {b:>5} {w:>7} {rate:>12,.0f} {rate / ideal:>8.1%}   {cpu_text(cpu)}")
+out()
+
+out("cost of CURVE (raw mode; same rows with and without encryption, side by side)")
+out(f"  {'batch':>5} {'workers':>7} {'plain TCP':>12} {'CURVE':>12} {'CURVE/plain':>11}")
+for b, w in ([(1, 8)] if args.quick else [(1, 4), (1, 8), (4096, 2)]):
+    plain, _ = measure(w, 2 if b == 1 else 1, 2 if b == 1 else 1, 0, batch=b, secure=False)
+    curve, _ = measure(w, 2 if b == 1 else 1, 2 if b == 1 else 1, 0, batch=b)
+    out(f"  {b:>5} {w:>7} {plain:>12,.0f} {curve:>12,.0f} {curve / plain:>11.0%}")
 out()
 
 out("workshop mode (100 ms per rng call, hasher call and loop pause)")

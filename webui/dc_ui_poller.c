@@ -151,6 +151,8 @@ dc_ui_poller_t *dc_ui_poller_new(const dc_ui_poller_config_t *config, dc_ui_hub_
     self->hub = hub;
     self->was_ok = true;
     self->redis = dc_ui_redis_new(config->redis, config->redis_timeout_ms);
+    if (self->redis)
+        dc_ui_redis_set_password(self->redis, config->redis_password);
     size_t window_samples = (size_t)(config->window_ms / config->interval_ms) + 8;
     size_t history_samples = (size_t)(config->history_ms / config->interval_ms) + 1;
     self->samples = dc_ui_series_new(window_samples);

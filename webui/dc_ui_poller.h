@@ -15,11 +15,12 @@
 typedef struct _dc_ui_poller_t dc_ui_poller_t;
 
 typedef struct {
-    const char *redis;    //  "HOST:PORT"
-    int interval_ms;      //  1000: one read and one event per second
-    int window_ms;        //  speed averaging window, 10000
-    int history_ms;       //  chart history kept, 300000 (5 minutes)
-    int redis_timeout_ms; //  per Redis call, below interval_ms
+    const char *redis;          //  "HOST:PORT"
+    const char *redis_password; //  AUTH, or NULL/""
+    int interval_ms;            //  1000: one read and one event per second
+    int window_ms;              //  speed averaging window, 10000
+    int history_ms;             //  chart history kept, 300000 (5 minutes)
+    int redis_timeout_ms;       //  per Redis call, below interval_ms
 } dc_ui_poller_config_t;
 
 //  Start polling into `hub`; NULL when the address is bad or the thread

@@ -14,6 +14,7 @@ struct _dc_ui_redis_t {
     redisContext *context;
     char host[256];
     int port;
+    char password[256]; //  AUTH after connecting, when set
     struct timeval timeout;
 };
 
@@ -96,8 +97,27 @@ static int s_connect(dc_ui_redis_t *self, char *error, size_t error_size)
         return -1;
     }
     redisSetTimeout(context, self->timeout);
+    //  AUTH with a password, else PING: a server that wants a password we lack
+    //  (or refuses ours) counts as unreachable, with the setting to fix.
+    redisReply *reply = self->password[0] ? redisCommand(context, "AUTH %s", self->password)
+                                          : redisCommand(context, "PING");
+    bool ok = reply && reply->type != REDIS_REPLY_ERROR;
+    if (!ok) {
+        snprintf(error, error_size, "%s:%d: %s (%s --redis-password-file)", self->host, self->port,
+                 reply ? reply->str : context->errstr, self->password[0] ? "check" : "set");
+        if (reply)
+            freeReplyObject(reply);
+        redisFree(context);
+        return -1;
+    }
+    freeReplyObject(reply);
     self->context = context;
     return 0;
+}
+
+void dc_ui_redis_set_password(dc_ui_redis_t *self, const char *password)
+{
+    snprintf(self->password, sizeof self->password, "%s", password ? password : "");
 }
 
 //  Drop the connection after an error, keeping the reason.

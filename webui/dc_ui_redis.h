@@ -21,6 +21,9 @@ int dc_ui_redis_parse_address(const char *address, char *host, size_t host_size,
 //  address does not parse. Every call gives up after timeout_ms.
 dc_ui_redis_t *dc_ui_redis_new(const char *address, int timeout_ms);
 
+//  Redis AUTH password for every (re)connection; NULL or "" for none.
+void dc_ui_redis_set_password(dc_ui_redis_t *self, const char *password);
+
 //  Close and free; NULL the caller's pointer; safe on NULL.
 void dc_ui_redis_destroy(dc_ui_redis_t **self_p);
 

@@ -29,6 +29,8 @@
 typedef struct {
     const char *port;
     const char *redis;
+    const char *password_file;
+    char password[256];
     const char *http;
     int threads;
     bool verbose;
@@ -42,6 +44,8 @@ static void s_usage(FILE *out)
             "  --port PORT      DC_WEBUI_PORT     HTTP port or HOST:PORT (default 8000;\n"
             "                                     0 picks a free port, logged at start)\n"
             "  --redis H:P      DC_REDIS          Redis address (default 127.0.0.1:6379)\n"
+            "  --redis-password-file FILE         Redis AUTH password, first line of FILE\n"
+            "                   DC_REDIS_PASSWORD_FILE (or the value in DC_REDIS_PASSWORD)\n"
             "  --threads N      DC_WEBUI_THREADS  HTTP threads, one per open connection;\n"
             "                                     SSE viewers max = N - %d (default 1100)\n"
             "  --http ADDR      DC_HTTP           extra listener for /healthz, /metrics\n"
@@ -81,12 +85,27 @@ static const char *s_flag(int argc, char **argv, int *i, const char *name)
     return NULL;
 }
 
+//  The first line of --redis-password-file, without its end of line.
+static int s_read_password(s_options_t *options)
+{
+    FILE *file = fopen(options->password_file, "r");
+    bool ok = file && fgets(options->password, sizeof options->password, file);
+    if (file)
+        fclose(file);
+    options->password[ok ? strcspn(options->password, "\r\n") : 0] = 0;
+    return ok ? 0 : -1;
+}
+
 //  Defaults, then environment, then flags. Returns 0, 1 (--help) or -1.
 static int s_options(int argc, char **argv, s_options_t *options)
 {
     const char *threads = getenv("DC_WEBUI_THREADS");
     options->port = getenv("DC_WEBUI_PORT") ? getenv("DC_WEBUI_PORT") : "8000";
     options->redis = getenv("DC_REDIS") ? getenv("DC_REDIS") : "127.0.0.1:6379";
+    options->password_file =
+        getenv("DC_REDIS_PASSWORD_FILE") ? getenv("DC_REDIS_PASSWORD_FILE") : "";
+    snprintf(options->password, sizeof options->password, "%s",
+             getenv("DC_REDIS_PASSWORD") ? getenv("DC_REDIS_PASSWORD") : "");
     options->http = getenv("DC_HTTP") ? getenv("DC_HTTP") : "";
     options->verbose = s_truthy(getenv("DC_VERBOSE"));
     threads = threads ? threads : "1100";
@@ -98,6 +117,8 @@ static int s_options(int argc, char **argv, s_options_t *options)
             options->verbose = true;
         else if ((value = s_flag(argc, argv, &i, "--port")))
             options->port = value;
+        else if ((value = s_flag(argc, argv, &i, "--redis-password-file")))
+            options->password_file = value;
         else if ((value = s_flag(argc, argv, &i, "--redis")))
             options->redis = value;
         else if ((value = s_flag(argc, argv, &i, "--threads")))
@@ -118,6 +139,11 @@ static int s_options(int argc, char **argv, s_options_t *options)
     int port;
     if (dc_ui_redis_parse_address(options->redis, host, sizeof host, &port) != 0) {
         fprintf(stderr, "dc-webui: --redis wants HOST:PORT, not '%s'\n", options->redis);
+        return -1;
+    }
+    if (*options->password_file && s_read_password(options) != 0) {
+        fprintf(stderr, "dc-webui: cannot read the Redis password from '%s'\n",
+                options->password_file);
         return -1;
     }
     if (!*options->port || strchr(options->port, ',')) {
@@ -172,12 +198,15 @@ int main(int argc, char **argv)
              options.http);
     dc_ui_hub_t *hub = dc_ui_hub_new((size_t)(options.threads - S_RESERVE_THREADS));
     dc_ui_poller_config_t poller_config = {.redis = options.redis,
+                                           .redis_password = options.password,
                                            .interval_ms = 1000,
                                            .window_ms = 10000,
                                            .history_ms = 300000,
                                            .redis_timeout_ms = 800};
     dc_ui_poller_t *poller = hub ? dc_ui_poller_new(&poller_config, hub) : NULL;
     dc_ui_redis_t *redis = dc_ui_redis_new(options.redis, 800);
+    if (redis)
+        dc_ui_redis_set_password(redis, options.password);
     dc_ui_http_config_t http_config = {
         .listen = listen, .threads = options.threads, .verbose = options.verbose};
     dc_ui_http_t *http = poller && redis ? dc_ui_http_new(&http_config, hub, redis) : NULL;

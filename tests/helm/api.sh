@@ -89,7 +89,12 @@ run_file() {  # run_file VALUES_FILE
         cat "$out/template.err" "$out/dry-run.out" | diag
     fi
 
-    # 3. upgrade with changed replica counts (worker only when it has no HPA)
+    # 3. upgrade with changed replica counts (worker only when it has no HPA); a
+    # generated CURVE seed / Redis password must survive it (helm looks the Secret up)
+    local secret="$rel-dockercoins-secret" before=""
+    if grep -q '^kind: Secret' "$out/manifest.yaml"; then
+        before=$("$K" field -n "$ns" secrets "$secret" data 2>&1)
+    fi
     hpa=$(grep -c '^kind: HorizontalPodAutoscaler' "$out/manifest.yaml" || true)
     if "$HELM" upgrade "$rel" "$CHART" -f "$f" -n "$ns" --set webui.replicas=3 \
             --set worker.replicas=7 > "$out/upgrade.out" 2> "$out/upgrade.err" \
@@ -97,7 +102,11 @@ run_file() {  # run_file VALUES_FILE
         && [ "$(field "$ns" deployments.apps "$rel-dockercoins-webui" spec.replicas)" = 3 ] \
         && { [ "$hpa" -gt 0 ] || [ "$(field "$ns" deployments.apps "$rel-dockercoins-worker" spec.replicas)" = 7 ]; } \
         && [ "$("$HELM" status "$rel" -n "$ns" -o json | grep -o '"version":[0-9]*' | head -1)" = '"version":2' ]; then
-        ok "$name: helm upgrade to revision 2 changed the replica counts"
+        if [ -n "$before" ] && [ "$("$K" field -n "$ns" secrets "$secret" data 2>&1)" != "$before" ]; then
+            not_ok "$name: helm upgrade changed the generated Secret"
+        else
+            ok "$name: helm upgrade to revision 2 changed the replica counts${before:+, kept the Secret}"
+        fi
     else
         not_ok "$name: helm upgrade"
         cat "$out/upgrade.err" | diag

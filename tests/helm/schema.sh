@@ -41,6 +41,8 @@ reject "bad-release role that has no readiness to break" \
 reject "HPA on a DaemonSet rng" \
     "rng.autoscaling.enabled needs rng.kind: Deployment" \
     --set rng.kind=DaemonSet --set rng.autoscaling.enabled=true
+reject "CURVE key seed shorter than 32 characters" \
+    "at '/secret/curveKeySeed': minLength: got 5, want 32" --set secret.curveKeySeed=short
 reject "health port out of range" "at '/healthPort': maximum" --set healthPort=70000
 
 # And the good neighbours of those values pass.

@@ -87,9 +87,17 @@ app.kubernetes.io/part-of: dockercoins
 {{- printf ">tcp://%s:5555" (include "dockercoins.componentName" (dict "root" . "component" "broker")) }}
 {{- end }}
 
-{{/* True ("true") when a Secret is in use, created here or existing. */}}
+{{/*
+Redis AUTH in use: the in-release Redis with security.redisAuth, or an external Redis
+whose password is in values or in an existing Secret.
+*/}}
+{{- define "dockercoins.redisAuth" -}}
+{{- if and .Values.security.redisAuth (or .Values.redis.enabled .Values.secret.redisPassword .Values.secret.existingSecret) }}true{{ end }}
+{{- end }}
+
+{{/* The Secret is needed for CURVE (the key seed) or Redis AUTH. */}}
 {{- define "dockercoins.secretEnabled" -}}
-{{- if or .Values.secret.create .Values.secret.existingSecret }}true{{ end }}
+{{- if or .Values.security.curve (include "dockercoins.redisAuth" .) }}true{{ end }}
 {{- end }}
 
 {{- define "dockercoins.secretName" -}}
@@ -100,9 +108,29 @@ app.kubernetes.io/part-of: dockercoins
 {{- end }}
 {{- end }}
 
-{{/* Redis requires a password when one is set in values or an existing Secret is named. */}}
-{{- define "dockercoins.redisAuth" -}}
-{{- if or .Values.secret.existingSecret (and .Values.secret.create .Values.secret.redisPassword) }}true{{ end }}
+{{/* Where the Secret is mounted in the pods. */}}
+{{- define "dockercoins.secretDir" -}}/etc/dockercoins/secret{{- end }}
+
+{{/*
+Security environment of a role: CURVE for the ZeroMQ roles, the Redis password file for
+the Redis clients. Call with (dict "root" $ "component" "broker").
+*/}}
+{{- define "dockercoins.env.security" -}}
+{{- $root := .root }}
+{{- $dir := include "dockercoins.secretDir" $root }}
+{{- if has .component (list "broker" "rng" "hasher" "dispatcher" "worker") }}
+{{- if $root.Values.security.curve }}
+- name: DC_KEY_SEED_FILE
+  value: {{ printf "%s/curve-key-seed" $dir | quote }}
+{{- else }}
+- name: DC_INSECURE
+  value: "1"
+{{- end }}
+{{- end }}
+{{- if and (has .component (list "broker" "dispatcher" "webui")) (include "dockercoins.redisAuth" $root) }}
+- name: DC_REDIS_PASSWORD_FILE
+  value: {{ printf "%s/redis-password" $dir | quote }}
+{{- end }}
 {{- end }}
 
 {{/* Environment of each role (docs/runtime.md). */}}
@@ -223,7 +251,8 @@ metadata:
   {{- $_ := set $ann "dockercoins/bad-release" "true" }}
   {{- end }}
   {{- if include "dockercoins.secretEnabled" $root }}
-  {{- $_ := set $ann "checksum/secret" (include (print $root.Template.BasePath "/secret.yaml") $root | sha256sum) }}
+  {{- /* from values only: a generated seed/password is kept across upgrades anyway */}}
+  {{- $_ := set $ann "checksum/secret" (toJson $v.secret | sha256sum) }}
   {{- end }}
   {{- with $ann }}
   annotations:
@@ -249,13 +278,8 @@ spec:
         - name: DC_HTTP
           value: {{ $v.healthPort | quote }}
         {{- include (printf "dockercoins.env.%s" .component) $root | trim | nindent 8 }}
-        {{- if include "dockercoins.secretEnabled" $root }}
-        - name: DC_REDIS_PASSWORD
-          valueFrom:
-            secretKeyRef:
-              name: {{ include "dockercoins.secretName" $root }}
-              key: redis-password
-              optional: true
+        {{- with include "dockercoins.env.security" . | trim }}
+        {{- . | nindent 8 }}
         {{- end }}
         {{- with $v.extraEnv }}
         {{- toYaml . | nindent 8 }}
@@ -338,13 +362,25 @@ spec:
       {{- end }}
       securityContext:
         {{- toYaml $v.securityContext | nindent 8 }}
+      {{- $secret := and (include "dockercoins.secretEnabled" $root) (include "dockercoins.env.security" . | trim) }}
       volumeMounts:
         - name: tmp
           mountPath: /tmp
+        {{- if $secret }}
+        - name: secret
+          mountPath: {{ include "dockercoins.secretDir" $root }}
+          readOnly: true
+        {{- end }}
   volumes:
     - name: tmp
       emptyDir:
         sizeLimit: 16Mi
+    {{- if $secret }}
+    - name: secret
+      secret:
+        secretName: {{ include "dockercoins.secretName" $root }}
+        defaultMode: 0440
+    {{- end }}
   {{- with include "dockercoins.scheduling" (dict "root" $root "cfg" $cfg) | trim }}{{ . | nindent 2 }}{{ end }}
 {{- end }}
 

@@ -266,7 +266,8 @@ static int s_route(dc_ui_http_t *self, struct mg_connection *conn)
         return s_events(self, conn, head);
     if (strcmp(path, "/json") == 0)
         return s_json(self, conn, head);
-    if (strcmp(path, "/healthz") == 0)
+    //  /readyz as on every other binary: the webui is ready when it can read Redis
+    if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0)
         return s_healthz(self, conn, head);
     if (strcmp(path, "/metrics") == 0)
         return s_metrics(self, conn, head);

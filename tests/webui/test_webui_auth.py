@@ -69,6 +69,7 @@ try:
 
     good = start_webui(["--redis", redis, "--redis-password-file", pwfile])
     wait_for("healthy with the right password", lambda: get(good, "/healthz")[0] == 200)
+    assert get(good, "/readyz")[0] == 200
     status, body = get(good, "/json")
     assert status == 200 and '"hashes":"42"' in body.replace(" ", ""), body
     checks += 2
@@ -84,6 +85,7 @@ try:
                                     get(port, "/healthz")))
         want = "redis-password-file" if label == "wrong" else "NOAUTH"
         assert want in body, (label, body)
+        assert get(port, "/readyz")[0] == 503, label
         checks += 1
 
     r = subprocess.run([webui, "--redis-password-file", "/nonexistent"], capture_output=True,

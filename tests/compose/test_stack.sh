@@ -151,6 +151,24 @@ outage() { # service seconds
 outage rng 3
 outage broker 3
 
+# A crash, unlike `docker kill`, is what the restart policy is for: SIGKILL the rng's
+# process from the host (the engine is local here) and Docker alone brings it back.
+rng=$(ids rng | head -n1)
+pid=$(docker inspect -f '{{.State.Pid}}' "$rng")
+restarts=$(docker inspect -f '{{.RestartCount}}' "$rng")
+if [ -n "$pid" ] && [ "$pid" != 0 ] && [ -d "/proc/$pid" ] && kill -KILL "$pid" 2>/dev/null; then
+    t=$SECONDS
+    deadline=$((SECONDS + 30))
+    until [ "$(docker inspect -f '{{.RestartCount}}' "$rng")" -gt "$restarts" ] || [ $SECONDS -ge $deadline ]; do sleep 0.5; done
+    if [ "$(docker inspect -f '{{.RestartCount}}' "$rng")" -gt "$restarts" ] && wait_progress 20 60; then
+        ok "rng crashed (SIGKILL from the host): restarted by its policy, 20 more hashes $((SECONDS - t)) s later"
+    else
+        not_ok "rng crash: not restarted by the restart policy, or no progress"
+    fi
+else
+    log "skip - rng crash: the engine's processes are not visible from here"
+fi
+
 net="${COMPOSE_PROJECT_NAME}_dockercoins"
 hashes_before=$(rcli get hashes)
 docker network disconnect "$net" "$REDIS" || not_ok "network disconnect redis"

@@ -41,9 +41,9 @@ pick_compose() {
 build_images() {
     compose/make-base-image || die "base image"
     local base=${DC_BASE_IMAGE:-dockercoins/debian:bookworm} t0=$SECONDS
-    docker build -q --build-arg BASE_IMAGE="$base" --target redis \
+    docker build -q --force-rm --build-arg BASE_IMAGE="$base" --target redis \
         -t "${DC_REDIS_IMAGE:-dockercoins-redis:latest}" . >/dev/null || die "redis image build"
-    docker build -q --build-arg BASE_IMAGE="$base" \
+    docker build -q --force-rm --build-arg BASE_IMAGE="$base" \
         -t "${DC_IMAGE:-dockercoins:latest}" . >/dev/null || die "image build"
     log "images built in $((SECONDS - t0)) s"
 }

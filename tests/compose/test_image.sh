@@ -13,7 +13,7 @@ ok "base, redis and runtime images built"
 image=${DC_IMAGE:-dockercoins:latest}
 
 t0=$(date +%s%N)
-docker build -q -t "$image" . >/dev/null || not_ok "rebuild"
+docker build -q --force-rm -t "$image" . >/dev/null || not_ok "rebuild"
 t1=$(date +%s%N)
 rebuild=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
 if between "$rebuild" 0 30; then ok "rebuild with nothing changed: $rebuild s (cache)"; else not_ok "rebuild took $rebuild s"; fi

@@ -99,7 +99,7 @@ out()
 
 out("raw mode, batched jobs (rng 1, hasher 1; every hash checked for a coin and counted)")
 out(f"  {'batch':>5} {'workers':>7} {'hashes/s':>12} {'vs ideal':>8}   CPU per role")
-for b, w in ([(4096, 2)] if args.quick else [(256, 2), (4096, 1), (4096, 2), (4096, 4)]):
+for b, w in ([(4096, 4)] if args.quick else [(256, 4), (4096, 2), (4096, 4), (4096, 8)]):
     rate, cpu = measure(w, 1, 1, 0, batch=b)
     out(f"  {b:>5} {w:>7} {rate:>12,.0f} {rate / ideal:>8.1%}   {cpu_text(cpu)}")
 out()
@@ -117,5 +117,5 @@ out(f"  {'workers':>7} {'rng':>3} {'hasher':>6} {'predicted':>9} {'measured':>8}
 configs = [(w, r, r) for r in (1, 2) for w in ([1, 10] if args.quick else [1, 2, 5, 10, 20])]
 for w, r, h in configs:
     predicted = min(w / 0.3, r * 10, h * 10)
-    rate, _ = measure(w, r, h, 100, seconds=max(secs, 8))
+    rate, _ = measure(w, r, h, 100, seconds=max(secs, 12))  # ~1 hash of rounding per window
     out(f"  {w:>7} {r:>3} {h:>6} {predicted:>9.2f} {rate:>8.2f} {rate / predicted - 1:>+6.1%}")

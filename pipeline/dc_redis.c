@@ -29,9 +29,8 @@ typedef struct {
     int64_t next_connect;
     int backoff_ms;
     uint64_t seq;          /* sequence of the batch below */
-    uint64_t batch_hashes; /* the batch being written (or whose fate is unknown) */
+    uint64_t batch_hashes; /* the batch being written, resent as is until confirmed */
     zmsg_t *batch_coins;
-    bool batch_uncertain; /* sent, but EXEC's reply was lost */
     uint64_t pend_hashes; /* accepted since the batch was cut */
     zmsg_t *pend_coins;
     zhashx_t *stats; /* key -> zmsg_t of fields */
@@ -56,33 +55,6 @@ static void s_disconnect(s_state_t *st, const char *why)
 static struct timeval s_tv(int ms)
 {
     return (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-}
-
-static redisReply *s_command(s_state_t *st, const char *fmt, const char *arg)
-{
-    redisReply *r = redisCommand(st->ctx, fmt, arg);
-    if (!r)
-        s_disconnect(st, st->ctx->errstr);
-    return r;
-}
-
-/*  After a lost EXEC reply: did that batch land? The books key says which batch did. */
-static void s_resolve_uncertain(s_state_t *st)
-{
-    if (!st->batch_uncertain || !st->books_key)
-        return;
-    redisReply *r = s_command(st, "GET %s", st->books_key);
-    if (!r)
-        return;
-    if (r->type == REDIS_REPLY_STRING && strtoull(r->str, NULL, 10) == st->seq) {
-        zsys_info("redis: batch %" PRIu64 " had landed before the connection dropped", st->seq);
-        st->status.written_hashes += st->batch_hashes;
-        st->status.written_coins += zmsg_size(st->batch_coins) / 2;
-        st->batch_hashes = 0;
-        zmsg_destroy(&st->batch_coins);
-    }
-    st->batch_uncertain = false;
-    freeReplyObject(r);
 }
 
 static void s_connect_failed(s_state_t *st, const char *why)
@@ -134,7 +106,6 @@ static void s_connect(s_state_t *st, int timeout_ms)
     st->logged_down = false;
     st->status.connected = true;
     zsys_info("redis: connected to %s:%d", st->host, st->port);
-    s_resolve_uncertain(st);
 }
 
 static void s_append_argv(s_state_t *st, zlistx_t *args)
@@ -177,12 +148,27 @@ static int s_append_hset(s_state_t *st, const char *key, zmsg_t *pairs)
     return commands;
 }
 
-/*  Cuts a new batch from what is pending (after a failed one is folded back in). */
+/*  Applies a batch at most once, atomically: a batch whose sequence number is not newer
+    than the last one applied is a copy (its first send arrived late, over a connection
+    we had given up on) and changes nothing. Returns 1 when applied, 0 for a copy. */
+static const char s_books_script[] =
+    "local last = tonumber(redis.call('GET', KEYS[1]) or '0') or 0\n"
+    "if last >= tonumber(ARGV[1]) then return 0 end\n"
+    "redis.call('INCRBY', KEYS[2], ARGV[2])\n"
+    "for i = 3, #ARGV, 2000 do\n"
+    "  redis.call('HSET', KEYS[3], unpack(ARGV, i, math.min(i + 1999, #ARGV)))\n"
+    "end\n"
+    "redis.call('SET', KEYS[1], ARGV[1])\n"
+    "return 1\n";
+
+/*  Cuts a new batch from what is pending, unless one is still unconfirmed: that one is
+    sent again, with the same sequence number, until Redis confirms it. */
 static void s_cut_batch(s_state_t *st)
 {
-    if (!st->batch_coins)
-        st->batch_coins = zmsg_new();
-    st->batch_hashes += st->pend_hashes;
+    if (st->batch_coins)
+        return;
+    st->batch_coins = zmsg_new();
+    st->batch_hashes = st->pend_hashes;
     zframe_t *f;
     while ((f = zmsg_pop(st->pend_coins)))
         zmsg_append(st->batch_coins, &f);
@@ -190,21 +176,29 @@ static void s_cut_batch(s_state_t *st)
     st->seq++;
 }
 
-/*  Appends the books transaction; returns the number of replies to read. */
+/*  Appends the books script call; returns the number of replies to read (0 or 1). */
 static int s_append_books(s_state_t *st)
 {
     s_cut_batch(st);
-    if (st->batch_hashes == 0 && zmsg_size(st->batch_coins) == 0)
+    if (st->batch_hashes == 0 && zmsg_size(st->batch_coins) == 0) {
+        zmsg_destroy(&st->batch_coins);
         return 0;
-    char n[32], seq[32];
-    snprintf(n, sizeof n, "%" PRIu64, st->batch_hashes);
-    snprintf(seq, sizeof seq, "%" PRIu64, st->seq);
-    redisAppendCommand(st->ctx, "MULTI");
-    redisAppendCommand(st->ctx, "INCRBY hashes %s", n);
-    int queued = 1 + s_append_hset(st, "wallet", st->batch_coins);
-    redisAppendCommand(st->ctx, "SET %s %s", st->books_key, seq);
-    redisAppendCommand(st->ctx, "EXEC");
-    return queued + 3;
+    }
+    zlistx_t *args = s_args("EVAL", s_books_script);
+    zlistx_add_end(args, zframe_from("3"));
+    zlistx_add_end(args, zframe_from(st->books_key));
+    zlistx_add_end(args, zframe_from("hashes"));
+    zlistx_add_end(args, zframe_from("wallet"));
+    char number[32];
+    snprintf(number, sizeof number, "%" PRIu64, st->seq);
+    zlistx_add_end(args, zframe_from(number));
+    snprintf(number, sizeof number, "%" PRIu64, st->batch_hashes);
+    zlistx_add_end(args, zframe_from(number));
+    for (zframe_t *f = zmsg_first(st->batch_coins); f; f = zmsg_next(st->batch_coins))
+        zlistx_add_end(args, zframe_dup(f));
+    s_append_argv(st, args);
+    zlistx_destroy(&args);
+    return 1;
 }
 
 static int s_append_stats(s_state_t *st)
@@ -221,8 +215,9 @@ static int s_append_stats(s_state_t *st)
     return replies;
 }
 
-/*  Reads n replies; returns -1 on a connection failure (the batch's fate is unknown). */
-static int s_read_replies(s_state_t *st, int n)
+/*  Reads n replies; the first one's integer goes to *first. Returns -1 on a connection
+    failure (then the batch's fate is unknown and it is sent again). */
+static int s_read_replies(s_state_t *st, int n, long long *first)
 {
     for (int i = 0; i < n; i++) {
         redisReply *r = NULL;
@@ -234,6 +229,8 @@ static int s_read_replies(s_state_t *st, int n)
             zsys_error("redis: %s", r->str);
             st->status.errors++;
         }
+        if (i == 0)
+            *first = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
         freeReplyObject(r);
     }
     return 0;
@@ -248,10 +245,15 @@ static void s_flush(s_state_t *st, int timeout_ms)
     int stats = s_append_stats(st);
     if (books + stats == 0)
         return;
-    if (s_read_replies(st, books + stats) != 0) {
-        st->batch_uncertain = books > 0;
+    long long applied = 0;
+    if (s_read_replies(st, books + stats, &applied) != 0 || !books)
         return;
-    }
+    if (applied == 0)
+        zsys_info("redis: batch %" PRIu64 " had already landed (its first copy arrived late); "
+                  "not counted twice",
+                  st->seq);
+    else if (applied < 0)
+        return; /* refused (wrong type, out of memory): kept, tried again, logged above */
     st->status.written_hashes += st->batch_hashes;
     st->status.written_coins += st->batch_coins ? zmsg_size(st->batch_coins) / 2 : 0;
     st->batch_hashes = 0;
@@ -463,6 +465,19 @@ void dc_redis_test(bool verbose)
     assert(s_get_int(c, "HLEN wallet") == 1);
     assert(s_get_int(c, "HGET dc:stats:test workers") == 3);
     assert(s_get_int(c, "TTL dc:stats:test") > 0);
+    /* a batch sent twice (the first copy late) counts once; an older one not at all */
+    const char *argv[] = {"EVAL",   s_books_script,     "3",   "dc:books:test", "hashes",
+                          "wallet", "9000000000000000", "100", "0def",          "xy"};
+    for (int i = 0; i < 2; i++) {
+        redisReply *reply = redisCommandArgv(c, 10, argv, NULL);
+        assert(reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == (i == 0));
+        freeReplyObject(reply);
+    }
+    argv[6] = "5";
+    redisReply *reply = redisCommandArgv(c, 10, argv, NULL);
+    assert(reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0);
+    freeReplyObject(reply);
+    assert(s_get_int(c, "GET hashes") == 112 && s_get_int(c, "HLEN wallet") == 2);
     redisFree(c);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);

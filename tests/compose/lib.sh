@@ -84,7 +84,11 @@ wait_healthy() {
     done
 }
 
-rcli() { docker exec "$REDIS" redis-cli "$@"; }
+# redis-cli inside the redis container, authenticated with the stack's generated password
+rcli() {
+    docker exec "$REDIS" sh -c 'REDISCLI_AUTH=$(cat /keys/redis.password) exec redis-cli "$@"' \
+        rcli "$@"
+}
 
 # "counted ts_ms issued in_flight reissued duplicates hashes coins oldest_ms" of the
 # dispatcher's latest snapshot (fields empty when the key is missing).

@@ -7,19 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-int dc_app_start(const char *prog, dc_opts_t *opts, dc_http_t **http)
-{
-    zsys_init();
-    zsys_set_logident(prog);
-    zsys_set_logstream(stderr);
-    zsys_set_logsystem(false);
-    *http = NULL;
-    const char *listen = dc_opts_str(opts, "http");
-    if (listen && *listen && !(*http = dc_http_new(listen)))
-        return -1;
-    return 0;
-}
-
 /*  The first line of file, without its end of line. */
 static int s_read_line(const char *file, char *buf, size_t size)
 {
@@ -31,7 +18,7 @@ static int s_read_line(const char *file, char *buf, size_t size)
     return ok ? 0 : -1;
 }
 
-int dc_app_redis_password(dc_opts_t *opts, char *buf, size_t size)
+static int s_redis_password(dc_opts_t *opts, char *buf, size_t size)
 {
     const char *file = dc_opts_str(opts, "redis-password-file");
     snprintf(buf, size, "%s", dc_opts_str(opts, "redis-password"));
@@ -42,7 +29,7 @@ int dc_app_redis_password(dc_opts_t *opts, char *buf, size_t size)
     return 0;
 }
 
-dc_curve_t *dc_app_curve(dc_opts_t *opts, const char *role)
+static dc_curve_t *s_curve(dc_opts_t *opts, const char *role)
 {
     const char *seed_file = dc_opts_str(opts, "key-seed-file");
     if (!*seed_file || dc_opts_flag(opts, "insecure"))
@@ -57,8 +44,26 @@ dc_curve_t *dc_app_curve(dc_opts_t *opts, const char *role)
     return curve;
 }
 
-void dc_app_stop(const char *prog, dc_http_t **http)
+int dc_app_start(dc_app_t *app, const char *prog, dc_opts_t *opts, const char *role)
 {
-    dc_http_destroy(http);
+    memset(app, 0, sizeof *app);
+    zsys_init();
+    zsys_set_logident(prog);
+    zsys_set_logstream(stderr);
+    zsys_set_logsystem(false);
+    const char *listen = dc_opts_str(opts, "http");
+    if (*listen && !(app->http = dc_http_new(listen)))
+        return -1;
+    if (dc_opts_has(opts, "redis-password") &&
+        s_redis_password(opts, app->redis_password, sizeof app->redis_password) != 0)
+        return -1;
+    app->curve = s_curve(opts, role);
+    return app->curve ? 0 : -1;
+}
+
+void dc_app_stop(dc_app_t *app, const char *prog)
+{
+    dc_curve_destroy(&app->curve);
+    dc_http_destroy(&app->http);
     zsys_info("%s: exiting", prog);
 }

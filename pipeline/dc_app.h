@@ -7,9 +7,17 @@
 #include "dc_http.h"
 #include "dc_opts.h"
 
-/*  Sets up logging and, when --http is given, the listener. Returns -1 (and logs why)
-    when the listener cannot start. */
-int dc_app_start(const char *prog, dc_opts_t *opts, dc_http_t **http);
+/*  What dc_app_start sets up for a main. */
+typedef struct {
+    dc_http_t *http;          /* --http listener, or NULL */
+    dc_curve_t *curve;        /* --keys / --key-seed-file / --insecure for the role */
+    char redis_password[256]; /* when the binary takes DC_APP_REDIS_OPTS; else "" */
+} dc_app_t;
+
+/*  Sets up logging, the --http listener, CURVE for `role` ("broker", "dispatcher",
+    "service", "worker") and the Redis password when the options have one. Returns -1
+    (and logs why) on any failure; call dc_app_stop either way. */
+int dc_app_start(dc_app_t *app, const char *prog, dc_opts_t *opts, const char *role);
 /*  The two options every ZeroMQ binary takes, for its spec table. */
 #define DC_APP_CURVE_OPTS                                                                          \
     {"keys", "DC_KEYS", "", "DIR", "CURVE key directory made by dc-keygen"},                       \
@@ -28,14 +36,7 @@ int dc_app_start(const char *prog, dc_opts_t *opts, dc_http_t **http);
             "the Redis password itself (prefer the file: flags show in ps)"                        \
     }
 
-/*  Reads the Redis password into buf (empty when none); -1 (logged) if the file cannot
-    be read. */
-int dc_app_redis_password(dc_opts_t *opts, char *buf, size_t size);
-
-/*  The CURVE setup --keys / --insecure ask for; NULL (logged) when keys are missing. */
-dc_curve_t *dc_app_curve(dc_opts_t *opts, const char *role);
-
 /*  Logs the exit and releases what dc_app_start made. */
-void dc_app_stop(const char *prog, dc_http_t **http);
+void dc_app_stop(dc_app_t *app, const char *prog);
 
 #endif

@@ -21,39 +21,31 @@ int main(int argc, char **argv)
     if (!opts)
         return code;
     long hb, mq, mw;
-    dc_http_t *http = NULL;
     if (dc_opts_long(opts, "heartbeat-ms", 10, 60000, &hb) ||
         dc_opts_long(opts, "max-queue", 1, 1000000, &mq) ||
         dc_opts_long(opts, "max-wait-ms", 10, 3600000, &mw)) {
         dc_opts_destroy(&opts);
         return 2;
     }
-    if (dc_app_start("dc-broker", opts, &http) != 0) {
-        dc_opts_destroy(&opts);
-        return 1;
-    }
-    char password[256];
-    dc_curve_t *curve = NULL;
-    if (dc_app_redis_password(opts, password, sizeof password) != 0 ||
-        !(curve = dc_app_curve(opts, "broker"))) {
-        dc_app_stop("dc-broker", &http);
+    dc_app_t app;
+    if (dc_app_start(&app, "dc-broker", opts, "broker") != 0) {
+        dc_app_stop(&app, "dc-broker");
         dc_opts_destroy(&opts);
         return 1;
     }
     dc_broker_cfg_t cfg = {.endpoint = dc_opts_str(opts, "bind"),
                            .redis = dc_opts_str(opts, "redis"),
-                           .redis_password = password,
+                           .redis_password = app.redis_password,
                            .heartbeat_ms = (int)hb,
                            .max_queue = (size_t)mq,
                            .max_wait_ms = (int)mw,
-                           .http = http,
-                           .curve = curve,
+                           .http = app.http,
+                           .curve = app.curve,
                            .verbose = dc_opts_flag(opts, "verbose")};
     dc_broker_t *broker = dc_broker_new(&cfg);
     int rc = broker ? dc_broker_run(broker, NULL) : 1;
     dc_broker_destroy(&broker);
-    dc_curve_destroy(&curve);
-    dc_app_stop("dc-broker", &http);
+    dc_app_stop(&app, "dc-broker");
     dc_opts_destroy(&opts);
     return rc;
 }

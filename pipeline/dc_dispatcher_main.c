@@ -24,7 +24,6 @@ int main(int argc, char **argv)
     if (!opts)
         return code;
     long batch, timeout, window, pending;
-    dc_http_t *http = NULL;
     if (dc_opts_long(opts, "batch", 1, 4096, &batch) ||
         dc_opts_long(opts, "job-timeout-ms", 100, 3600000, &timeout) ||
         dc_opts_long(opts, "window", 1, 1000000, &window) ||
@@ -32,34 +31,27 @@ int main(int argc, char **argv)
         dc_opts_destroy(&opts);
         return 2;
     }
-    if (dc_app_start("dc-dispatcher", opts, &http) != 0) {
-        dc_opts_destroy(&opts);
-        return 1;
-    }
-    char password[256];
-    dc_curve_t *curve = NULL;
-    if (dc_app_redis_password(opts, password, sizeof password) != 0 ||
-        !(curve = dc_app_curve(opts, "dispatcher"))) {
-        dc_app_stop("dc-dispatcher", &http);
+    dc_app_t app;
+    if (dc_app_start(&app, "dc-dispatcher", opts, "dispatcher") != 0) {
+        dc_app_stop(&app, "dc-dispatcher");
         dc_opts_destroy(&opts);
         return 1;
     }
     dc_dispatcher_cfg_t cfg = {.jobs = dc_opts_str(opts, "jobs"),
                                .results = dc_opts_str(opts, "results"),
                                .redis = dc_opts_str(opts, "redis"),
-                               .redis_password = password,
+                               .redis_password = app.redis_password,
                                .batch = (uint32_t)batch,
                                .job_timeout_ms = (int)timeout,
                                .window = (size_t)window,
                                .max_pending_coins = (uint64_t)pending,
-                               .http = http,
-                               .curve = curve,
+                               .http = app.http,
+                               .curve = app.curve,
                                .verbose = dc_opts_flag(opts, "verbose")};
     dc_dispatcher_t *dispatcher = dc_dispatcher_new(&cfg);
     int rc = dispatcher ? dc_dispatcher_run(dispatcher) : 1;
     dc_dispatcher_destroy(&dispatcher);
-    dc_curve_destroy(&curve);
-    dc_app_stop("dc-dispatcher", &http);
+    dc_app_stop(&app, "dc-dispatcher");
     dc_opts_destroy(&opts);
     return rc;
 }

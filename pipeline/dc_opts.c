@@ -149,6 +149,11 @@ const char *dc_opts_str(dc_opts_t *self, const char *name)
     return self->value[k];
 }
 
+bool dc_opts_has(dc_opts_t *self, const char *name)
+{
+    return s_find(self, name, strlen(name)) >= 0;
+}
+
 bool dc_opts_flag(dc_opts_t *self, const char *name)
 {
     return dc_opts_str(self, name) != NULL;
@@ -204,6 +209,7 @@ void dc_opts_test(bool verbose)
     long v;
     assert(o && dc_opts_long(o, "delay-ms", 0, 1000, &v) == 0 && v == 100);
     assert(dc_opts_flag(o, "raw") && !dc_opts_flag(o, "verbose"));
+    assert(dc_opts_has(o, "raw") && !dc_opts_has(o, "nope"));
     dc_opts_destroy(&o);
     dc_opts_destroy(&o);
 

@@ -26,6 +26,8 @@ void dc_opts_destroy(dc_opts_t **self_p);
 
 const char *dc_opts_str(dc_opts_t *self, const char *name);
 bool dc_opts_flag(dc_opts_t *self, const char *name);
+/*  True when this binary's table has the option at all. */
+bool dc_opts_has(dc_opts_t *self, const char *name);
 /*  Reads an integer option in [min, max]; prints a usage error and returns -1 if not. */
 int dc_opts_long(dc_opts_t *self, const char *name, long min, long max, long *out);
 

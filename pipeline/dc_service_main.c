@@ -29,19 +29,14 @@ int main(int argc, char **argv)
     if (!opts)
         return code;
     long delay, hb;
-    dc_http_t *http = NULL;
     if (dc_opts_long(opts, "delay-ms", 0, 10000, &delay) ||
         dc_opts_long(opts, "heartbeat-ms", 10, 60000, &hb)) {
         dc_opts_destroy(&opts);
         return 2;
     }
-    if (dc_app_start(DC_PROG, opts, &http) != 0) {
-        dc_opts_destroy(&opts);
-        return 1;
-    }
-    dc_curve_t *curve = dc_app_curve(opts, "service");
-    if (!curve) {
-        dc_app_stop(DC_PROG, &http);
+    dc_app_t app;
+    if (dc_app_start(&app, DC_PROG, opts, "service") != 0) {
+        dc_app_stop(&app, DC_PROG);
         dc_opts_destroy(&opts);
         return 1;
     }
@@ -50,14 +45,13 @@ int main(int argc, char **argv)
                             .heartbeat_ms = (int)hb,
                             .delay_ms = dc_opts_flag(opts, "raw") ? 0 : (int)delay,
                             .handler = DC_HANDLER,
-                            .http = http,
-                            .curve = curve,
+                            .http = app.http,
+                            .curve = app.curve,
                             .verbose = dc_opts_flag(opts, "verbose")};
     dc_service_t *service = dc_service_new(&cfg);
     int rc = service ? dc_service_run(service, NULL) : 1;
     dc_service_destroy(&service);
-    dc_curve_destroy(&curve);
-    dc_app_stop(DC_PROG, &http);
+    dc_app_stop(&app, DC_PROG);
     dc_opts_destroy(&opts);
     return rc;
 }

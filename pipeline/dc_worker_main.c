@@ -24,7 +24,6 @@ int main(int argc, char **argv)
     if (!opts)
         return code;
     long delay, timeout;
-    dc_http_t *http = NULL;
     if (dc_opts_long(opts, "delay-ms", 0, 10000, &delay) ||
         dc_opts_long(opts, "timeout-ms", 100, 600000, &timeout)) {
         dc_opts_destroy(&opts);
@@ -39,13 +38,9 @@ int main(int argc, char **argv)
         gethostname(host, sizeof host - 1);
         snprintf(id, sizeof id, "%s-%d", host, (int)getpid());
     }
-    if (dc_app_start("dc-worker", opts, &http) != 0) {
-        dc_opts_destroy(&opts);
-        return 1;
-    }
-    dc_curve_t *curve = dc_app_curve(opts, "worker");
-    if (!curve) {
-        dc_app_stop("dc-worker", &http);
+    dc_app_t app;
+    if (dc_app_start(&app, "dc-worker", opts, "worker") != 0) {
+        dc_app_stop(&app, "dc-worker");
         dc_opts_destroy(&opts);
         return 1;
     }
@@ -55,14 +50,13 @@ int main(int argc, char **argv)
                            .id = id,
                            .delay_ms = dc_opts_flag(opts, "raw") ? 0 : (int)delay,
                            .timeout_ms = (int)timeout,
-                           .http = http,
-                           .curve = curve,
+                           .http = app.http,
+                           .curve = app.curve,
                            .verbose = dc_opts_flag(opts, "verbose")};
     dc_worker_t *worker = dc_worker_new(&cfg);
     int rc = worker ? dc_worker_run(worker) : 1;
     dc_worker_destroy(&worker);
-    dc_curve_destroy(&curve);
-    dc_app_stop("dc-worker", &http);
+    dc_app_stop(&app, "dc-worker");
     dc_opts_destroy(&opts);
     return rc;
 }

@@ -157,6 +157,18 @@ static void s_dispatch(dc_broker_t *self, s_service_t *svc)
     }
 }
 
+/*  A worker that spoke is alive for DC_BROKER_LIVENESS more heartbeat intervals. */
+static void s_worker_alive(dc_broker_t *self, s_worker_t *w)
+{
+    w->expiry_us = s_now_us() + (int64_t)self->cfg.heartbeat_ms * 1000 * DC_BROKER_LIVENESS;
+}
+
+/*  The part of a request's service time that falls in the current stats interval. */
+static int64_t s_busy_since_snapshot(dc_broker_t *self, s_request_t *req, int64_t now)
+{
+    return now - (req->started_us > self->snapshot_us ? req->started_us : self->snapshot_us);
+}
+
 static void s_worker_idle(s_worker_t *w)
 {
     w->idle_handle = zlistx_add_end(w->service->idle, w);
@@ -275,7 +287,7 @@ static void s_on_ready(dc_broker_t *self, dc_mdp_msg_t *m, char *id)
     w->id = id;
     w->identity = zframe_dup(m->sender);
     w->service = svc;
-    w->expiry_us = s_now_us() + (int64_t)self->cfg.heartbeat_ms * 1000 * DC_BROKER_LIVENESS;
+    s_worker_alive(self, w);
     zhashx_insert(self->workers, id, w);
     svc->workers++;
     zsys_info("broker: %s worker %s ready; %zu workers", svc->name, id, svc->workers);
@@ -292,8 +304,7 @@ static void s_on_reply(dc_broker_t *self, s_worker_t *w, dc_mdp_msg_t *m)
     }
     s_service_t *svc = w->service;
     int64_t now = s_now_us();
-    int64_t from = req->started_us > self->snapshot_us ? req->started_us : self->snapshot_us;
-    svc->busy_us += now - from;
+    svc->busy_us += s_busy_since_snapshot(self, req, now);
     dc_hist_add(svc->svc, now / 1000, (uint32_t)((now - req->started_us) / 1000));
     svc->served++;
     s_reply_client(self, req->client, svc->name, &m->body);
@@ -324,7 +335,7 @@ static void s_on_worker(dc_broker_t *self, dc_mdp_msg_t *m)
         }
         return;
     }
-    w->expiry_us = s_now_us() + (int64_t)self->cfg.heartbeat_ms * 1000 * DC_BROKER_LIVENESS;
+    s_worker_alive(self, w);
     if (m->command == DC_MDPW_REPLY)
         s_on_reply(self, w, m);
     else if (m->command == DC_MDPW_DISCONNECT)
@@ -411,9 +422,7 @@ static s_snapshot_t s_service_snapshot(dc_broker_t *self, s_service_t *svc, int6
     int64_t span = now - self->snapshot_us;
     for (s_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers))
         if (w->service == svc && w->request)
-            svc->busy_us +=
-                now - (w->request->started_us > self->snapshot_us ? w->request->started_us
-                                                                  : self->snapshot_us);
+            svc->busy_us += s_busy_since_snapshot(self, w->request, now);
     s.busy_pct = svc->workers && span > 0
                      ? (uint64_t)(100 * svc->busy_us / (span * (int64_t)svc->workers))
                      : 0;

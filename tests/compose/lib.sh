@@ -20,12 +20,17 @@ need_engine() {
     fi
 }
 
-# The Compose tool: DC_COMPOSE if set, else the v2 plugin, else the Python v1.
+# The Compose tool: DC_COMPOSE if set, else the `docker compose` plugin, else the pinned
+# build of tools/install-compose (what CI uses), else the Python v1.
 pick_compose() {
+    local pinned
+    pinned=$(. "$src/tools/dc-tools-env" >/dev/null 2>&1 && echo "$DC_COMPOSE_BIN")
     if [ -n "${DC_COMPOSE:-}" ]; then
         read -r -a COMPOSE <<<"$DC_COMPOSE"
     elif docker compose version >/dev/null 2>&1; then
         COMPOSE=(docker compose)
+    elif [ -n "$pinned" ] && [ -x "$pinned" ]; then
+        COMPOSE=("$pinned")
     elif command -v docker-compose >/dev/null; then
         COMPOSE=(docker-compose)
     else

@@ -66,9 +66,6 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
  && useradd --system --uid 10001 --user-group --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin dc
-# /keys: where compose's keygen service writes the CURVE keys (dc-keygen) into a named
-# volume; a new volume takes this directory's owner, so uid 10001 can write it.
-RUN install -d -m 0700 -o 10001 -g 10001 /keys
 COPY compose/dc-healthcheck /usr/local/bin/dc-healthcheck
 COPY --from=build /out/ /
 # Every role serves /healthz, /readyz and /metrics here (docs/runtime.md: containers

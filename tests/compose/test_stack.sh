@@ -6,6 +6,8 @@
 #   4. faults: docker kill a worker, the rng, the broker; cut Redis off the network for
 #      10 s; the rest of the stack recovers by itself and the dispatcher's books balance;
 #   5. `down` is fast because every process exits promptly on SIGTERM.
+# The CURVE keys and the Redis password are Compose secrets made by compose/make-secrets
+# into a directory of this run's own; each container must see only the ones it needs.
 # Everything runs under a project name of its own and is removed by the EXIT trap,
 # whatever fails. Usage: test_stack.sh [SRCDIR]
 set -uo pipefail
@@ -19,6 +21,8 @@ export DC_WORKERS=1 DC_RNG_REPLICAS=1 DC_HASHER_REPLICAS=1
 unset DC_DELAY_MS DC_RAW DC_BATCH
 COMPOSE+=(-f "$src/compose/compose.yaml")
 ARTIFACTS=${DC_ARTIFACTS:-$src/tests/artifacts}
+DC_SECRETS=$(mktemp -d "${TMPDIR:-/tmp}/dc-secrets.XXXXXX")
+export DC_SECRETS
 downed=0
 
 teardown() {
@@ -36,7 +40,7 @@ teardown() {
     left=$(ids)
     [ -n "$left" ] && docker rm -f $left >/dev/null 2>&1
     docker network rm "${COMPOSE_PROJECT_NAME}_dockercoins" >/dev/null 2>&1
-    docker volume rm "${COMPOSE_PROJECT_NAME}_keys" >/dev/null 2>&1
+    rm -rf "$DC_SECRETS"
     [ -n "${EVENTS_PID:-}" ] && kill "$EVENTS_PID" 2>/dev/null
     if [ "$fails" != 0 ] && [ "$rc" = 0 ]; then rc=1; fi
     log "$([ "$rc" = 0 ] && echo PASS || echo FAIL) ($COMPOSE_PROJECT_NAME, $COMPOSE_NAME $COMPOSE_VERSION)"
@@ -47,6 +51,19 @@ trap 'exit 130' INT TERM
 
 log "project $COMPOSE_PROJECT_NAME with $COMPOSE_NAME $COMPOSE_VERSION"
 build_images
+
+# Without its secrets nothing may run: compose (or the engine) refuses, naming a file.
+out=$(DC_SECRETS=$DC_SECRETS/none "${COMPOSE[@]}" up -d --no-build 2>&1)
+rc=$?
+running=$(docker ps -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")
+if [ $rc != 0 ] && grep -q "$DC_SECRETS/none/" <<<"$out" && [ -z "$running" ]; then
+    ok "up without secrets refused: $(grep -m1 -o "[^:]*: $DC_SECRETS/none/[^ ]*" <<<"$out")"
+else
+    not_ok "up without secrets: rc $rc, running '${running}': $(tail -n3 <<<"$out")"
+fi
+"${COMPOSE[@]}" down --remove-orphans >/dev/null 2>&1
+compose/make-secrets "$DC_SECRETS" || die "make-secrets"
+[ "$(stat -c %a "$DC_SECRETS")" = 700 ] || not_ok "secrets directory is not 0700"
 
 scale() { # workers rng hasher
     "${COMPOSE[@]}" up -d --no-build --no-recreate \
@@ -59,6 +76,25 @@ scale 1 1 1 || die "compose up"
 wait_healthy 120 || die "stack healthy"
 ok "stack up and healthy in $((SECONDS - t0)) s"
 REDIS=$(ids redis)
+
+# Least privilege: the files under /run/secrets in one container of each service.
+secrets_of() {
+    docker exec "$(ids "$1" | head -n1)" sh -c 'cd /run/secrets 2>/dev/null && find . -type f | sort | tr "\n" " "'
+}
+want_secrets() { # service files...
+    local svc=$1 got want
+    shift
+    got=$(secrets_of "$svc")
+    want="$(printf './%s ' "$@")"
+    if [ "$got" = "$want" ]; then ok "$svc sees only: ${got:-nothing}"; else not_ok "$svc sees '$got', wanted '$want'"; fi
+}
+want_secrets redis redis_password
+want_secrets broker dc/authorized/client.cert dc/broker.cert dc/broker.cert_secret redis_password
+want_secrets dispatcher dc/authorized/client.cert dc/dispatcher.cert dc/dispatcher.cert_secret redis_password
+for svc in rng hasher worker; do
+    want_secrets $svc dc/broker.cert dc/client.cert dc/client.cert_secret dc/dispatcher.cert
+done
+want_secrets webui redis_password
 
 # --- 2. hashes and coins grow, in Redis and on /json --------------------------------
 wait_progress 3 30 || die "hashes counted"
@@ -254,5 +290,4 @@ else
     not_ok "compose down of $n containers took $down_s s (limit $limit s)"
 fi
 [ -z "$(ids)" ] || not_ok "containers left after down"
-docker volume inspect "${COMPOSE_PROJECT_NAME}_keys" >/dev/null 2>&1 && not_ok "keys volume left after down -v"
 exit 0

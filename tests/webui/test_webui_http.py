@@ -237,6 +237,21 @@ class WebuiHttp(unittest.TestCase):
         # and it still serves
         self.assertEqual(self.get("/healthz")[0], 200)
 
+    def test_security_headers_on_every_answer(self):
+        for path, method, want in (("/", "GET", 200), ("/json", "HEAD", 200),
+                                   ("/app.js", "GET", 200), ("/nope", "GET", 404),
+                                   ("/json", "POST", 405), ("/metrics", "GET", 200)):
+            status, headers, _ = self.get(path, method=method)
+            self.assertEqual(status, want, (method, path))
+            csp = headers.get("content-security-policy", "")
+            self.assertIn("default-src 'none'", csp, path)
+            self.assertIn("frame-ancestors 'none'", csp, path)
+            self.assertNotIn("unsafe-inline", csp, path)
+            self.assertNotIn("unsafe-eval", csp, path)
+            self.assertEqual(headers.get("x-content-type-options"), "nosniff", path)
+            self.assertEqual(headers.get("x-frame-options"), "DENY", path)
+            self.assertEqual(headers.get("referrer-policy"), "no-referrer", path)
+
 
 class WebuiProcess(unittest.TestCase):
     """Tests that need their own dc-webui instance."""

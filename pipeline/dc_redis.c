@@ -260,11 +260,15 @@ static void s_flush(s_state_t *st, int timeout_ms)
     zmsg_destroy(&st->batch_coins);
 }
 
+static size_t s_pending_coins(s_state_t *st)
+{
+    return (zmsg_size(st->pend_coins) + (st->batch_coins ? zmsg_size(st->batch_coins) : 0)) / 2;
+}
+
 static void s_report(s_state_t *st, zsock_t *pipe)
 {
     st->status.pending_hashes = st->pend_hashes + st->batch_hashes;
-    st->status.pending_coins =
-        (zmsg_size(st->pend_coins) + (st->batch_coins ? zmsg_size(st->batch_coins) : 0)) / 2;
+    st->status.pending_coins = s_pending_coins(st);
     zsock_set_sndtimeo(pipe, 0);
     zsock_send(pipe, "sb", "STATUS", &st->status, sizeof st->status);
 }
@@ -291,13 +295,16 @@ static void s_on_command(s_state_t *st, zmsg_t *msg)
     zmsg_destroy(&msg);
 }
 
+/*  Counts are worth a reconnect at exit; stats alone are not (they expire in seconds, and
+    when Redis is stopping too, as in `compose down`, a reconnect only delays the exit). */
 static void s_final_flush(s_state_t *st)
 {
+    if (!st->ctx && !st->pend_hashes && !st->batch_hashes && !s_pending_coins(st))
+        return;
     st->next_connect = 0;
     s_flush(st, DC_REDIS_FINAL_MS / 2);
     uint64_t lost_h = st->pend_hashes + st->batch_hashes;
-    size_t lost_c =
-        (zmsg_size(st->pend_coins) + (st->batch_coins ? zmsg_size(st->batch_coins) : 0)) / 2;
+    size_t lost_c = s_pending_coins(st);
     if (st->books_key && (lost_h || lost_c))
         zsys_error("redis: exiting with %" PRIu64 " hashes and %zu coins not written: Redis "
                    "unreachable (the dispatcher's log has the books)",

@@ -133,6 +133,23 @@ the Redis clients. Call with (dict "root" $ "component" "broker").
 {{- end }}
 {{- end }}
 
+{{/*
+The Secret's keys a role needs, as a secret volume's items: each pod gets only those (the
+webui, the exposed pod, never sees the CURVE seed; rng, hasher and workers never see the
+Redis password). Same call as dockercoins.env.security.
+*/}}
+{{- define "dockercoins.secretItems" -}}
+{{- $root := .root }}
+{{- if and (has .component (list "broker" "rng" "hasher" "dispatcher" "worker")) $root.Values.security.curve }}
+- key: curve-key-seed
+  path: curve-key-seed
+{{- end }}
+{{- if and (has .component (list "broker" "dispatcher" "webui")) (include "dockercoins.redisAuth" $root) }}
+- key: redis-password
+  path: redis-password
+{{- end }}
+{{- end }}
+
 {{/* Environment of each role (docs/runtime.md). */}}
 {{- define "dockercoins.env.broker" -}}
 - name: DC_BROKER_BIND
@@ -380,6 +397,8 @@ spec:
       secret:
         secretName: {{ include "dockercoins.secretName" $root }}
         defaultMode: 0440
+        items:
+          {{- include "dockercoins.secretItems" . | nindent 10 }}
     {{- end }}
   {{- with include "dockercoins.scheduling" (dict "root" $root "cfg" $cfg) | trim }}{{ . | nindent 2 }}{{ end }}
 {{- end }}

@@ -14,6 +14,8 @@
 #define DC_REDIS_STATS_TTL "10"
 #define DC_REDIS_HSET_CHUNK 1000 /* coins per HSET command */
 #define DC_REDIS_FINAL_MS 500
+#define DC_REDIS_CHUNK_MS 50       /* extra reply time per HSET_CHUNK coins in a batch */
+#define DC_REDIS_REPLY_MAX_MS 2000 /* below a container's stop grace, even at exit */
 
 struct _dc_redis_t {
     zactor_t *actor;
@@ -215,9 +217,9 @@ static int s_append_stats(s_state_t *st)
     return replies;
 }
 
-/*  Reads n replies; the first one's integer goes to *first. Returns -1 on a connection
+/*  Reads n replies; the last one's integer goes to *last. Returns -1 on a connection
     failure (then the batch's fate is unknown and it is sent again). */
-static int s_read_replies(s_state_t *st, int n, long long *first)
+static int s_read_replies(s_state_t *st, int n, long long *last)
 {
     for (int i = 0; i < n; i++) {
         redisReply *r = NULL;
@@ -229,24 +231,36 @@ static int s_read_replies(s_state_t *st, int n, long long *first)
             zsys_error("redis: %s", r->str);
             st->status.errors++;
         }
-        if (i == 0)
-            *first = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+        if (i == n - 1)
+            *last = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
         freeReplyObject(r);
     }
     return 0;
 }
 
+/*  Stats go first: they are small, and land even when the books take long. The reply
+    timeout grows with the batch: on a busy machine (raw mode, thousands of coins a
+    second) a big batch takes Redis longer than the base timeout, and giving up on it
+    would only send it again, bigger; at exit, it would lose the batch. */
 static void s_flush(s_state_t *st, int timeout_ms)
 {
     s_connect(st, timeout_ms);
     if (!st->ctx)
         return;
-    int books = st->books_key ? s_append_books(st) : 0;
     int stats = s_append_stats(st);
+    int books = st->books_key ? s_append_books(st) : 0;
     if (books + stats == 0)
         return;
+    size_t chunks = books ? zmsg_size(st->batch_coins) / 2 / DC_REDIS_HSET_CHUNK : 0;
+    int reply_ms = timeout_ms + (int)chunks * DC_REDIS_CHUNK_MS;
+    if (reply_ms > DC_REDIS_REPLY_MAX_MS)
+        reply_ms = DC_REDIS_REPLY_MAX_MS;
+    redisSetTimeout(st->ctx, s_tv(reply_ms));
     long long applied = 0;
-    if (s_read_replies(st, books + stats, &applied) != 0 || !books)
+    int rc = s_read_replies(st, books + stats, &applied);
+    if (st->ctx)
+        redisSetTimeout(st->ctx, s_tv(timeout_ms));
+    if (rc != 0 || !books)
         return;
     if (applied == 0)
         zsys_info("redis: batch %" PRIu64 " had already landed (its first copy arrived late); "

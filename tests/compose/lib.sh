@@ -3,6 +3,8 @@
 # webui port on 127.0.0.1): nothing here addresses a container's IP.
 
 src=$(cd "${1:-$(dirname "${BASH_SOURCE[0]}")/../..}" && pwd)
+# shellcheck source=tests/docker-lib.sh
+source "$src/tests/docker-lib.sh"
 cd "$src" || exit 1
 PY=/usr/bin/python3
 
@@ -40,16 +42,13 @@ pick_compose() {
     COMPOSE_NAME=${COMPOSE[*]}
 }
 
-# Both images, tagged as compose.yaml names them, so `up --no-build` finds them. Built
-# with the Docker CLI, once per image, rather than `compose build`, which the Python
-# docker-compose runs once per service.
+# Both images, tagged as compose.yaml names them, so `up --no-build` finds them (with the
+# Docker CLI rather than `compose build`, which the Python docker-compose runs once per
+# service).
 build_images() {
-    compose/make-base-image || die "base image"
-    local base=${DC_BASE_IMAGE:-dockercoins/debian:bookworm} t0=$SECONDS
-    docker build -q --force-rm --build-arg BASE_IMAGE="$base" --target redis \
-        -t "${DC_REDIS_IMAGE:-dockercoins-redis:latest}" . >/dev/null || die "redis image build"
-    docker build -q --force-rm --build-arg BASE_IMAGE="$base" \
-        -t "${DC_IMAGE:-dockercoins:latest}" . >/dev/null || die "image build"
+    local t0=$SECONDS
+    dc_build_images "$src" "${DC_IMAGE:-dockercoins:latest}" \
+        "${DC_REDIS_IMAGE:-dockercoins-redis:latest}" || die "image build"
     log "images built in $((SECONDS - t0)) s"
 }
 
@@ -100,17 +99,6 @@ books() {
         hashes coins oldest_ms | tr '\n' ' '
 }
 
-# Hashes per second over a window, from two dispatcher snapshots: counts divided by the
-# snapshots' own timestamps, so when the snapshot was written does not matter.
-rate_over() {
-    local a b
-    read -r -a a <<<"$(books)"
-    sleep "$1"
-    read -r -a b <<<"$(books)"
-    awk -v c0="${a[0]}" -v t0="${a[1]}" -v c1="${b[0]}" -v t1="${b[1]}" \
-        'BEGIN { if (t1 <= t0) print "nan"; else printf "%.2f\n", (c1 - c0) * 1000 / (t1 - t0) }'
-}
-
 # Waits until the dispatcher's count has grown by $1 within $2 seconds.
 wait_progress() {
     local want=$1 deadline=$((SECONDS + $2)) c0 c
@@ -136,8 +124,6 @@ wait_field() {
     return 1
 }
 
-# in [lo, hi]?
-between() { awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x == x + 0 && x >= lo && x <= hi) }'; }
 
 # GET the webui's /json on its published loopback port; prints "hashes coins".
 webui_json() {

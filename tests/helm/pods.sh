@@ -25,16 +25,13 @@ RUN=dc-pods-$$-$(date +%s)
 export DC_KUBELET_WORKDIR="$WORK/pods"
 kube() { "$PY" "$HERE/kubelet_docker.py" "$MANIFEST" "$RUN" "$@"; }
 
-# The images the rendering names; made as tests/compose/lib.sh build_images does.
+# shellcheck source=tests/docker-lib.sh
+. "$ROOT/tests/docker-lib.sh"
+# The images the rendering names.
 if ! docker image inspect "$IMAGE" "$REDIS_IMAGE" >/dev/null 2>&1; then
     echo "# building $IMAGE and $REDIS_IMAGE"
-    base=${DC_BASE_IMAGE:-dockercoins/debian:bookworm}
-    (cd "$ROOT" && compose/make-base-image \
-        && docker build -q --force-rm --build-arg BASE_IMAGE="$base" --target redis \
-            -t "$REDIS_IMAGE" . \
-        && docker build -q --force-rm --build-arg BASE_IMAGE="$base" -t "$IMAGE" .) \
-        > "$WORK/build.log" 2>&1 \
-        || { echo "Bail out! image build failed"; diag < "$WORK/build.log"; exit 1; }
+    dc_build_images "$ROOT" "$IMAGE" "$REDIS_IMAGE" >"$WORK/build.log" 2>&1 \
+        || { echo "Bail out! image build failed"; diag <"$WORK/build.log"; exit 1; }
 fi
 
 teardown() {
@@ -224,17 +221,8 @@ check_v "the broker refuses a ZeroMQ client keyed from another seed" \
     intruder other-seed -v "$WORK/intruder/seed:/seed:ro" -e DC_KEY_SEED_FILE=/seed "$IMAGE" dc-rng
 
 # --- scaling the worker Deployment -------------------------------------------------------
-# "counted ts_ms" of the dispatcher's snapshot; hashes/s between two snapshots, by their
-# own timestamps (as tests/compose/lib.sh rate_over).
+# "counted ts_ms" of the dispatcher's snapshot, for rate_over (tests/docker-lib.sh).
 books() { rcli hmget dc:stats:dispatcher counted ts_ms | tr '\n' ' '; }
-rate_over() {
-    local a b
-    read -r -a a <<<"$(books)"
-    sleep "$1"  # the measuring window, not a wait for anything
-    read -r -a b <<<"$(books)"
-    awk -v c0="${a[0]:-0}" -v t0="${a[1]:-0}" -v c1="${b[0]:-0}" -v t1="${b[1]:-0}" \
-        'BEGIN { if (t1 <= t0) print "nan"; else printf "%.2f\n", (c1 - c0) * 1000 / (t1 - t0) }'
-}
 wait_field() {  # wait_field KEY FIELD VALUE SECONDS
     local deadline=$(($4 + SECONDS)) v
     while [ $SECONDS -lt $deadline ]; do
@@ -244,7 +232,6 @@ wait_field() {  # wait_field KEY FIELD VALUE SECONDS
     done
     echo "$1 $2 = ${v:-missing}, wanted $3"; return 1
 }
-between() { awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x == x + 0 && x >= lo && x <= hi) }'; }
 # The workshop model min(workers x 3.33, rng x 10, hasher x 10) is an upper bound: a
 # worker loop is its own 100 ms sleep plus an rng and a hasher call of 100 ms each, and
 # the rng and hasher pods serve one request at a time. Everything real (three ZeroMQ

@@ -57,6 +57,15 @@ WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet")
 MIN_GRACE_AFTER_PRESTOP = 2  # the kubelet's minimum grace after a preStop hook
 
 
+def in_parallel(fn, items):
+    """fn(item) for every item, each in a thread of its own; returns when all are done."""
+    threads = [threading.Thread(target=fn, args=(i,)) for i in items]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 class Unsupported(Exception):
     pass
 
@@ -400,11 +409,7 @@ class Kubelet:
             except (Unsupported, RuntimeError, KeyError) as e:
                 errors.append(str(e))
 
-        threads = [threading.Thread(target=one, args=(j,)) for j in range(len(jobs))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        in_parallel(one, range(len(jobs)))
         if errors:
             raise Unsupported("; ".join(errors))
         notes = []
@@ -577,11 +582,7 @@ class Kubelet:
             term_s = utc_epoch(st["FinishedAt"]) - term_at
             results[cname] = (grace, hook_s, term_s, total, st["ExitCode"], st["OOMKilled"])
 
-        threads = [threading.Thread(target=one, args=(n,)) for n in names]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        in_parallel(one, names)
         good = True
         for n in names:
             if n not in results:

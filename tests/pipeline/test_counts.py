@@ -5,15 +5,23 @@ import signal
 
 from dcrig import Rig, wait_for
 
-with Rig() as rig:
-    rig.start_all(workers=3, delay_ms=0)
-    wait_for("some coins", lambda: rig.r.hlen("wallet") >= 20, timeout=30)
+
+def stop_and_check_books(rig):
+    """SIGTERM the dispatcher (exit < 1 s); its books balance and Redis holds their
+    hashes. Returns the books."""
     took = rig.stop("dispatcher", signal.SIGTERM)
     assert took < 1.0, f"dispatcher took {took:.2f}s to exit"
     books = rig.stats("dispatcher")
     assert books["issued"] == books["counted"] + books["in_flight"], books
     assert books["hashes"] > 0 and books["coins"] > 0, books
     assert rig.hashes() == books["hashes"], (rig.hashes(), books)
+    return books
+
+
+with Rig() as rig:
+    rig.start_all(workers=3, delay_ms=0)
+    wait_for("some coins", lambda: rig.r.hlen("wallet") >= 20, timeout=30)
+    books = stop_and_check_books(rig)
     coins = rig.check_wallet()
     assert coins == books["coins"], (coins, books)
     # about one digest in 16 starts with '0'
@@ -34,11 +42,7 @@ with Rig() as rig:
                      lambda: (lambda b: b if b and b["ts_ms"] > last else None)(
                          rig.stats("dispatcher")), timeout=8)
         last = s["ts_ms"]
-    took = rig.stop("dispatcher", signal.SIGTERM)
-    assert took < 1.0, f"dispatcher took {took:.2f}s to exit"
-    books = rig.stats("dispatcher")
-    assert books["issued"] == books["counted"] + books["in_flight"], books
-    assert rig.hashes() == books["hashes"], (rig.hashes(), books)
+    books = stop_and_check_books(rig)
     assert rig.r.hlen("wallet") == books["coins"], (rig.r.hlen("wallet"), books)
     with open(os.path.join(rig.dir, "dispatcher.log")) as f:
         log = f.read()

@@ -257,10 +257,7 @@ static void s_flush(s_state_t *st, int timeout_ms)
         reply_ms = DC_REDIS_REPLY_MAX_MS;
     redisSetTimeout(st->ctx, s_tv(reply_ms));
     long long applied = 0;
-    int rc = s_read_replies(st, books + stats, &applied);
-    if (st->ctx)
-        redisSetTimeout(st->ctx, s_tv(timeout_ms));
-    if (rc != 0 || !books)
+    if (s_read_replies(st, books + stats, &applied) != 0 || !books)
         return;
     if (applied == 0)
         zsys_info("redis: batch %" PRIu64 " had already landed (its first copy arrived late); "

@@ -32,8 +32,11 @@ with Rig() as rig:
     rig.start_service("rng", "rng-fast", 20, "--heartbeat-ms", "500")
     rig.start_service("hasher", "hasher", 20, "--heartbeat-ms", "500")
     rig.start_dispatcher("--job-timeout-ms", str(TIMEOUT_MS))
+    # w0 pauses 400 ms per job, so it always holds a job (and usually a queue of them)
+    # when it is killed below: otherwise, with 20 ms loops, it could die holding none and
+    # there would be nothing to re-issue.
     for i in range(4):
-        rig.start_worker(f"w{i}", 20, "--timeout-ms", "2000")
+        rig.start_worker(f"w{i}", 400 if i == 0 else 20, "--timeout-ms", "2000")
     growing(rig, "start")
 
     rig.stop("w0", signal.SIGKILL)

@@ -35,7 +35,9 @@ typedef struct {
     zmsg_t *batch_coins;
     uint64_t pend_hashes; /* accepted since the batch was cut */
     zmsg_t *pend_coins;
-    zhashx_t *stats; /* key -> zmsg_t of fields */
+    zhashx_t *stats;  /* key -> zmsg_t of fields */
+    char *series_key; /* list of "ts_ms:hashes" samples, NULL: none */
+    int series_keep;
     dc_redis_status_t status;
     bool logged_down;
 } s_state_t;
@@ -203,6 +205,26 @@ static int s_append_books(s_state_t *st)
     return 1;
 }
 
+/*  One sample of the `hashes` total, after the books of the same flush (the pipeline
+    runs them first), trimmed to the newest ARGV[2] samples. */
+static const char s_series_script[] = "local total = redis.call('GET', KEYS[2]) or '0'\n"
+                                      "redis.call('RPUSH', KEYS[1], ARGV[1] .. ':' .. total)\n"
+                                      "redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)\n"
+                                      "return 1\n";
+
+/*  Appends the series sample; returns the number of replies to read (0 or 1). */
+static int s_append_series(s_state_t *st)
+{
+    if (!st->series_key)
+        return 0;
+    char ts[32], keep[16];
+    snprintf(ts, sizeof ts, "%" PRId64, zclock_time());
+    snprintf(keep, sizeof keep, "%d", st->series_keep);
+    const char *argv[] = {"EVAL", s_series_script, "2", st->series_key, "hashes", ts, keep};
+    redisAppendCommandArgv(st->ctx, 7, argv, NULL);
+    return 1;
+}
+
 static int s_append_stats(s_state_t *st)
 {
     int replies = 0;
@@ -217,9 +239,9 @@ static int s_append_stats(s_state_t *st)
     return replies;
 }
 
-/*  Reads n replies; the last one's integer goes to *last. Returns -1 on a connection
-    failure (then the batch's fate is unknown and it is sent again). */
-static int s_read_replies(s_state_t *st, int n, long long *last)
+/*  Reads n replies; the integer of reply number `want` goes to *value. Returns -1 on a
+    connection failure (then the batch's fate is unknown and it is sent again). */
+static int s_read_replies(s_state_t *st, int n, int want, long long *value)
 {
     for (int i = 0; i < n; i++) {
         redisReply *r = NULL;
@@ -231,14 +253,15 @@ static int s_read_replies(s_state_t *st, int n, long long *last)
             zsys_error("redis: %s", r->str);
             st->status.errors++;
         }
-        if (i == n - 1)
-            *last = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+        if (i == want)
+            *value = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
         freeReplyObject(r);
     }
     return 0;
 }
 
-/*  Stats go first: they are small, and land even when the books take long. The reply
+/*  Stats go first: they are small, and land even when the books take long; the series
+    sample goes last, so it holds the total the books just wrote. The reply
     timeout grows with the batch: on a busy machine (raw mode, thousands of coins a
     second) a big batch takes Redis longer than the base timeout, and giving up on it
     would only send it again, bigger; at exit, it would lose the batch. */
@@ -249,7 +272,8 @@ static void s_flush(s_state_t *st, int timeout_ms)
         return;
     int stats = s_append_stats(st);
     int books = st->books_key ? s_append_books(st) : 0;
-    if (books + stats == 0)
+    int series = s_append_series(st);
+    if (books + stats + series == 0)
         return;
     size_t chunks = books ? zmsg_size(st->batch_coins) / 2 / DC_REDIS_HSET_CHUNK : 0;
     int reply_ms = timeout_ms + (int)chunks * DC_REDIS_CHUNK_MS;
@@ -257,7 +281,7 @@ static void s_flush(s_state_t *st, int timeout_ms)
         reply_ms = DC_REDIS_REPLY_MAX_MS;
     redisSetTimeout(st->ctx, s_tv(reply_ms));
     long long applied = 0;
-    if (s_read_replies(st, books + stats, &applied) != 0 || !books)
+    if (s_read_replies(st, stats + books + series, stats, &applied) != 0 || !books)
         return;
     if (applied == 0)
         zsys_info("redis: batch %" PRIu64 " had already landed (its first copy arrived late); "
@@ -296,6 +320,14 @@ static void s_on_command(s_state_t *st, zmsg_t *msg)
         zframe_t *f;
         while ((f = zmsg_pop(msg)))
             zmsg_append(st->pend_coins, &f);
+    } else if (cmd && streq(cmd, "SERIES")) {
+        zstr_free(&st->series_key);
+        st->series_key = zmsg_popstr(msg);
+        char *keep = zmsg_popstr(msg);
+        st->series_keep = keep ? atoi(keep) : 0;
+        zstr_free(&keep);
+        if (st->series_keep < 1)
+            zstr_free(&st->series_key);
     } else if (cmd && streq(cmd, "STATS")) {
         char *key = zmsg_popstr(msg);
         zhashx_update(st->stats, key, msg);
@@ -360,6 +392,7 @@ static void s_actor(zsock_t *pipe, void *args)
     zmsg_destroy(&st->pend_coins);
     zmsg_destroy(&st->batch_coins);
     zhashx_destroy(&st->stats);
+    zstr_free(&st->series_key);
     free(st);
 }
 
@@ -406,6 +439,13 @@ void dc_redis_stats(dc_redis_t *self, const char *key, zmsg_t **fields_p)
     zmsg_send(fields_p, self->actor);
 }
 
+void dc_redis_series(dc_redis_t *self, const char *key, int keep)
+{
+    char count[16];
+    snprintf(count, sizeof count, "%d", keep);
+    zstr_sendx(self->actor, "SERIES", key, count, NULL);
+}
+
 void dc_redis_status(dc_redis_t *self, dc_redis_status_t *status)
 {
     zsock_t *sock = zactor_sock(self->actor);
@@ -446,6 +486,51 @@ static long long s_get_int(redisContext *c, const char *cmd)
     return v;
 }
 
+/*  The series' samples as (ts_ms, total) pairs; returns how many (at most max). */
+static size_t s_series(redisContext *c, const char *key, int64_t *ts, long long *total, size_t max)
+{
+    redisReply *r = redisCommand(c, "LRANGE %s 0 -1", key);
+    size_t n = 0;
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements && n < max; i++) {
+        long long t = 0, v = 0;
+        if (sscanf(r->element[i]->str, "%lld:%lld", &t, &v) == 2) {
+            ts[n] = t;
+            total[n++] = v;
+        }
+    }
+    if (r)
+        freeReplyObject(r);
+    return n;
+}
+
+/*  The series: one sample per flush, nothing counted or not, trimmed to `keep`. */
+static void s_test_series(redisContext *c, const char *hostport)
+{
+    dc_redis_t *r = dc_redis_new(hostport, "dc:books:test", NULL);
+    dc_redis_series(r, "dc:series:idle", 3);
+    int64_t ts[8], first = 0;
+    long long total[8];
+    /* wait (bounded) until the list is full and its oldest sample was trimmed away */
+    int64_t deadline = zclock_mono() + 10000;
+    size_t n = 0;
+    while (zclock_mono() < deadline) {
+        n = s_series(c, "dc:series:idle", ts, total, 8);
+        if (n && !first)
+            first = ts[0];
+        if (n == 3 && ts[0] != first)
+            break;
+        zclock_sleep(50);
+    }
+    assert(n == 3 && ts[0] != first);
+    int64_t now = zclock_time();
+    for (size_t i = 0; i < n; i++) {
+        assert(total[i] == s_get_int(c, "GET hashes")); /* nothing mined: a flat line */
+        assert(ts[i] > now - 10000 && ts[i] <= now);
+        assert(i == 0 || (ts[i] - ts[i - 1] >= 900 && ts[i] - ts[i - 1] < 5000));
+    }
+    dc_redis_destroy(&r);
+}
+
 void dc_redis_test(bool verbose)
 {
     if (verbose)
@@ -469,6 +554,7 @@ void dc_redis_test(bool verbose)
     char hostport[32];
     snprintf(hostport, sizeof hostport, "127.0.0.1:%d", port);
     dc_redis_t *r = dc_redis_new(hostport, "dc:books:test", NULL);
+    dc_redis_series(r, "dc:series:test", 600);
     zmsg_t *coins = zmsg_new();
     zmsg_addstr(coins, "0abc");
     zmsg_addmem(coins, "\x00\x01", 2);
@@ -483,6 +569,12 @@ void dc_redis_test(bool verbose)
     assert(s_get_int(c, "HLEN wallet") == 1);
     assert(s_get_int(c, "HGET dc:stats:test workers") == 3);
     assert(s_get_int(c, "TTL dc:stats:test") > 0);
+    /* the last sample of the series holds the total the same flush wrote */
+    int64_t ts[4];
+    long long total[4];
+    size_t samples = s_series(c, "dc:series:test", ts, total, 4);
+    assert(samples >= 1 && total[samples - 1] == 12);
+    assert(ts[samples - 1] > zclock_time() - 10000 && ts[samples - 1] <= zclock_time());
     /* a batch sent twice (the first copy late) counts once; an older one not at all */
     const char *argv[] = {"EVAL",   s_books_script,     "3",   "dc:books:test", "hashes",
                           "wallet", "9000000000000000", "100", "0def",          "xy"};
@@ -496,6 +588,7 @@ void dc_redis_test(bool verbose)
     assert(reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0);
     freeReplyObject(reply);
     assert(s_get_int(c, "GET hashes") == 112 && s_get_int(c, "HLEN wallet") == 2);
+    s_test_series(c, hostport);
     redisFree(c);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);

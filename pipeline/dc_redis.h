@@ -30,6 +30,12 @@ void dc_redis_destroy(dc_redis_t **self_p);
 void dc_redis_count(dc_redis_t *self, uint64_t hashes, zmsg_t **coins_p);
 /*  Replaces the Redis hash `key` (10 s expiry) with fields: pairs [name, value]. */
 void dc_redis_stats(dc_redis_t *self, const char *key, zmsg_t **fields_p);
+/*  From now on every flush (once a second, while Redis is reachable) also appends
+    "TS_MS:HASHES" to the Redis list `key`, HASHES being the `hashes` total right after
+    the flush's books landed, and trims the list to its newest `keep` entries. Written
+    even when nothing was counted, so a stalled rig shows as a flat line; the webui draws
+    its chart from this list. */
+void dc_redis_series(dc_redis_t *self, const char *key, int keep);
 /*  Reads the latest status the actor reported, without blocking. */
 void dc_redis_status(dc_redis_t *self, dc_redis_status_t *status);
 

@@ -9,6 +9,7 @@
 
 #include <assert.h>
 #include <inttypes.h>
+#include <sys/resource.h>
 
 #define DC_BROKER_EXPIRY_TICK_MS 50
 #define DC_BROKER_HIST_SAMPLES 8192
@@ -24,7 +25,8 @@ typedef struct {
 } s_request_t;
 
 typedef struct {
-    char *id; /* hex of the routing id */
+    char *id;      /* hex of the routing id */
+    char *process; /* the process it belongs to (dc_broker_process_of) */
     zframe_t *identity;
     s_service_t *service;
     int64_t expiry_us;
@@ -34,10 +36,11 @@ typedef struct {
 
 struct _s_service_t {
     char name[DC_MDP_SERVICE_MAX + 1];
-    zlistx_t *queue; /* s_request_t, oldest first */
-    zlistx_t *idle;  /* s_worker_t, least recently used first */
-    size_t workers;
-    size_t queue_max; /* deepest queue since the last snapshot */
+    zlistx_t *queue;     /* s_request_t, oldest first */
+    zlistx_t *idle;      /* s_worker_t, least recently used first */
+    size_t workers;      /* 7/MDP workers registered: slots, one request each */
+    zhashx_t *processes; /* process name -> its slots registered (as a pointer-sized count) */
+    size_t queue_max;    /* deepest queue since the last snapshot */
     uint64_t served, errors, served_at_snapshot;
     int64_t busy_us; /* worker time spent on requests since the last snapshot */
     dc_hist_t *wait, *svc;
@@ -58,6 +61,7 @@ struct _dc_broker_t {
     dc_redis_t *redis;
     s_counters_t n;
     int64_t snapshot_us;
+    int64_t cpu_us_at_snapshot; /* this process's user+system CPU time then */
 };
 
 static int64_t s_now_us(void)
@@ -85,6 +89,7 @@ static void s_service_destroy(s_service_t **svc_p)
         s_request_destroy(&req);
     zlistx_destroy(&svc->queue);
     zlistx_destroy(&svc->idle);
+    zhashx_destroy(&svc->processes);
     dc_hist_destroy(&svc->wait);
     dc_hist_destroy(&svc->svc);
     free(svc);
@@ -101,6 +106,7 @@ static s_service_t *s_service_require(dc_broker_t *self, const char *name)
     snprintf(svc->name, sizeof svc->name, "%s", name);
     svc->queue = zlistx_new();
     svc->idle = zlistx_new();
+    svc->processes = zhashx_new();
     svc->wait = dc_hist_new(DC_BROKER_HIST_SAMPLES, DC_BROKER_HIST_WINDOW_MS);
     svc->svc = dc_hist_new(DC_BROKER_HIST_SAMPLES, DC_BROKER_HIST_WINDOW_MS);
     zhashx_insert(self->services, name, svc);
@@ -174,6 +180,37 @@ static void s_worker_idle(s_worker_t *w)
     w->idle_handle = zlistx_add_end(w->service->idle, w);
 }
 
+void dc_broker_process_of(zframe_t *identity, char *out, size_t size)
+{
+    const byte *data = zframe_data(identity);
+    size_t len = zframe_size(identity), slash = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] < 0x20 || data[i] > 0x7e) {
+            slash = 0;
+            break;
+        }
+        if (data[i] == '/')
+            slash = i;
+    }
+    if (slash == 0) {
+        char *hex = zframe_strhex(identity);
+        snprintf(out, size, "%s", hex);
+        free(hex);
+    } else
+        snprintf(out, size, "%.*s", (int)slash, (const char *)data);
+}
+
+/*  Counts one more or one less slot of w's process; returns that process's slots now. */
+static size_t s_process_slots(s_service_t *svc, const char *process, int delta)
+{
+    size_t slots = (size_t)(uintptr_t)zhashx_lookup(svc->processes, process) + (size_t)delta;
+    if (slots)
+        zhashx_update(svc->processes, process, (void *)(uintptr_t)slots);
+    else
+        zhashx_delete(svc->processes, process);
+    return slots;
+}
+
 /*  Forgets a worker; its request in flight goes back to the head of the queue. */
 static void s_worker_delete(dc_broker_t *self, s_worker_t *w, const char *why)
 {
@@ -186,10 +223,14 @@ static void s_worker_delete(dc_broker_t *self, s_worker_t *w, const char *why)
         zlistx_add_start(svc->queue, w->request);
         w->request = NULL;
         self->n.requeued++;
+        zsys_info("broker: %s worker %s left (%s) holding a request: it goes to another one",
+                  svc->name, w->id, why);
     }
     svc->workers--;
-    zsys_info("broker: %s worker %s left (%s); %zu left, %zu queued", svc->name, w->id, why,
-              svc->workers, zlistx_size(svc->queue));
+    if (s_process_slots(svc, w->process, -1) == 0 || self->cfg.verbose)
+        zsys_info("broker: %s process %s left (%s); %zu processes, %zu slots, %zu queued",
+                  svc->name, w->process, why, zhashx_size(svc->processes), svc->workers,
+                  zlistx_size(svc->queue));
     zhashx_delete(self->workers, w->id);
     s_dispatch(self, svc);
 }
@@ -199,6 +240,7 @@ static void s_worker_free(void **item)
     s_worker_t *w = *item;
     s_request_destroy(&w->request); /* only at exit: a deleted worker's request is requeued */
     zframe_destroy(&w->identity);
+    zstr_free(&w->process);
     zstr_free(&w->id);
     free(w);
     *item = NULL;
@@ -216,6 +258,37 @@ static void s_drop(dc_broker_t *self, zframe_t *sender, const char *reason)
     }
 }
 
+/*  Writes name as a JSON string body (service names are printable ASCII; '"' and '\\'
+    are escaped). */
+static void s_json_name(FILE *out, const char *name)
+{
+    for (const char *c = name; *c; c++)
+        fprintf(out, *c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
+}
+
+/*  The mmi.stats answer: {"service":{"workers":…,"processes":…,…},…}. */
+static char *s_mmi_stats(dc_broker_t *self)
+{
+    char *json = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&json, &len);
+    fprintf(out, "{");
+    const char *sep = "";
+    for (s_service_t *s = zhashx_first(self->services); s; s = zhashx_next(self->services)) {
+        fprintf(out, "%s\"", sep);
+        s_json_name(out, s->name);
+        fprintf(out,
+                "\":{\"workers\":%zu,\"processes\":%zu,\"idle\":%zu,\"queue\":%zu,"
+                "\"served\":%" PRIu64 ",\"errors\":%" PRIu64 "}",
+                s->workers, zhashx_size(s->processes), zlistx_size(s->idle), zlistx_size(s->queue),
+                s->served, s->errors);
+        sep = ",";
+    }
+    fprintf(out, "}");
+    fclose(out);
+    return json;
+}
+
 static void s_mmi(dc_broker_t *self, dc_mdp_msg_t *m)
 {
     zmsg_t *body = zmsg_new();
@@ -226,18 +299,9 @@ static void s_mmi(dc_broker_t *self, dc_mdp_msg_t *m)
         zstr_free(&name);
     } else if (streq(m->service, "mmi.stats")) {
         zmsg_addstr(body, "200");
-        char json[4096];
-        size_t off = snprintf(json, sizeof json, "{");
-        for (s_service_t *s = zhashx_first(self->services); s; s = zhashx_next(self->services))
-            off += snprintf(json + off, off < sizeof json ? sizeof json - off : 0,
-                            "%s\"%s\":{\"workers\":%zu,\"idle\":%zu,\"queue\":%zu,"
-                            "\"served\":%" PRIu64 ",\"errors\":%" PRIu64 "}",
-                            off > 1 ? "," : "", s->name, s->workers, zlistx_size(s->idle),
-                            zlistx_size(s->queue), s->served, s->errors);
-        if (off + 2 > sizeof json)
-            off = sizeof json - 2;
-        snprintf(json + off, sizeof json - off, "}");
+        char *json = s_mmi_stats(self);
         zmsg_addstr(body, json);
+        free(json);
     } else
         zmsg_addstr(body, "501");
     s_reply_client(self, m->sender, m->service, &body);
@@ -286,11 +350,16 @@ static void s_on_ready(dc_broker_t *self, dc_mdp_msg_t *m, char *id)
     assert(w);
     w->id = id;
     w->identity = zframe_dup(m->sender);
+    char process[DC_MDP_ADDRESS_MAX * 2 + 1];
+    dc_broker_process_of(w->identity, process, sizeof process);
+    w->process = strdup(process);
     w->service = svc;
     s_worker_alive(self, w);
     zhashx_insert(self->workers, id, w);
     svc->workers++;
-    zsys_info("broker: %s worker %s ready; %zu workers", svc->name, id, svc->workers);
+    if (s_process_slots(svc, w->process, +1) == 1 || self->cfg.verbose)
+        zsys_info("broker: %s process %s joined; %zu processes, %zu slots", svc->name, w->process,
+                  zhashx_size(svc->processes), svc->workers);
     s_worker_idle(w);
     s_dispatch(self, svc);
 }
@@ -453,6 +522,7 @@ static void s_publish_service(dc_broker_t *self, s_service_t *svc, const s_snaps
     if (self->redis) {
         zmsg_t *f = zmsg_new();
         s_add_field(f, "workers", svc->workers);
+        s_add_field(f, "processes", zhashx_size(svc->processes));
         s_add_field(f, "idle", s->idle);
         s_add_field(f, "busy_pct", s->busy_pct);
         s_add_field(f, "queue", s->queue);
@@ -472,6 +542,7 @@ static void s_publish_service(dc_broker_t *self, s_service_t *svc, const s_snaps
     FILE *out = open_memstream(metrics, len);
     fprintf(out,
             "dc_broker_service_workers{service=\"%s\"} %zu\n"
+            "dc_broker_service_processes{service=\"%s\"} %zu\n"
             "dc_broker_service_idle{service=\"%s\"} %zu\n"
             "dc_broker_service_queue{service=\"%s\"} %zu\n"
             "dc_broker_service_busy_ratio{service=\"%s\"} %.2f\n"
@@ -481,14 +552,14 @@ static void s_publish_service(dc_broker_t *self, s_service_t *svc, const s_snaps
             "dc_broker_service_wait_seconds{service=\"%s\",quantile=\"0.99\"} %.3f\n"
             "dc_broker_service_time_seconds{service=\"%s\",quantile=\"0.5\"} %.3f\n"
             "dc_broker_service_time_seconds{service=\"%s\",quantile=\"0.99\"} %.3f\n",
-            svc->name, svc->workers, svc->name, s->idle, svc->name, s->queue, svc->name,
-            (double)s->busy_pct / 100, svc->name, svc->served, svc->name, svc->errors, svc->name,
-            s->wait50 / 1e3, svc->name, s->wait99 / 1e3, svc->name, s->svc50 / 1e3, svc->name,
-            s->svc99 / 1e3);
+            svc->name, svc->workers, svc->name, zhashx_size(svc->processes), svc->name, s->idle,
+            svc->name, s->queue, svc->name, (double)s->busy_pct / 100, svc->name, svc->served,
+            svc->name, svc->errors, svc->name, s->wait50 / 1e3, svc->name, s->wait99 / 1e3,
+            svc->name, s->svc50 / 1e3, svc->name, s->svc99 / 1e3);
     fclose(out);
 }
 
-static char *s_broker_metrics(dc_broker_t *self)
+static char *s_broker_metrics(dc_broker_t *self, uint64_t cpu_pct)
 {
     char *text = NULL;
     size_t len = 0;
@@ -498,18 +569,39 @@ static char *s_broker_metrics(dc_broker_t *self)
             "dc_broker_replies_total %" PRIu64 "\ndc_broker_drops_total %" PRIu64 "\n"
             "dc_broker_requeued_total %" PRIu64 "\ndc_broker_expired_workers_total %" PRIu64 "\n"
             "dc_broker_unroutable_total %" PRIu64 "\n"
-            "dc_broker_auth_refused_total %" PRIu64 "\n",
+            "dc_broker_auth_refused_total %" PRIu64 "\n"
+            "dc_broker_cpu_ratio %.2f\n",
             self->n.requests, self->n.replies, self->n.drops, self->n.requeued, self->n.expired,
-            self->n.unroutable, self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0);
+            self->n.unroutable, self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0,
+            (double)cpu_pct / 100);
     fclose(out);
     return text;
 }
 
-static void s_publish_broker(dc_broker_t *self)
+static int64_t s_cpu_us(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec +
+           ru.ru_stime.tv_usec;
+}
+
+/*  This process's CPU use since the last snapshot, in % of one core (libzmq's I/O thread
+    included, so it can pass 100). */
+static uint64_t s_cpu_pct(dc_broker_t *self, int64_t now)
+{
+    int64_t cpu = s_cpu_us(), span = now - self->snapshot_us;
+    uint64_t pct = span > 0 ? (uint64_t)(100 * (cpu - self->cpu_us_at_snapshot) / span) : 0;
+    self->cpu_us_at_snapshot = cpu;
+    return pct;
+}
+
+static void s_publish_broker(dc_broker_t *self, uint64_t cpu_pct)
 {
     if (!self->redis)
         return;
     zmsg_t *f = zmsg_new();
+    s_add_field(f, "cpu_pct", cpu_pct);
     s_add_field(f, "requests", self->n.requests);
     s_add_field(f, "replies", self->n.replies);
     s_add_field(f, "drops", self->n.drops);
@@ -527,7 +619,8 @@ static int s_on_snapshot(zloop_t *loop, int timer_id, void *arg)
     (void)timer_id;
     dc_broker_t *self = arg;
     int64_t now = s_now_us();
-    char *all = s_broker_metrics(self);
+    uint64_t cpu_pct = s_cpu_pct(self, now);
+    char *all = s_broker_metrics(self, cpu_pct);
     for (s_service_t *svc = zhashx_first(self->services); svc; svc = zhashx_next(self->services)) {
         s_snapshot_t s = s_service_snapshot(self, svc, now);
         s_log_saturation(svc, &s);
@@ -542,7 +635,7 @@ static int s_on_snapshot(zloop_t *loop, int timer_id, void *arg)
         svc->busy_us = 0;
         svc->served_at_snapshot = svc->served;
     }
-    s_publish_broker(self);
+    s_publish_broker(self, cpu_pct);
     dc_http_set_metrics(self->cfg.http, &all);
     free(all);
     self->snapshot_us = now;
@@ -582,6 +675,7 @@ dc_broker_t *dc_broker_new(const dc_broker_cfg_t *cfg)
     if (cfg->redis && *cfg->redis)
         self->redis = dc_redis_new(cfg->redis, NULL, cfg->redis_password);
     self->snapshot_us = s_now_us();
+    self->cpu_us_at_snapshot = s_cpu_us();
     zsys_info("broker: serving MDP/0.1 on %s (heartbeat %d ms, queue %zu, max wait %d ms)",
               cfg->endpoint, cfg->heartbeat_ms, cfg->max_queue, cfg->max_wait_ms);
     return self;
@@ -670,6 +764,45 @@ static zmsg_t *s_test_call(zsock_t *client, const char *service, const char *bod
     return out;
 }
 
+/*  Two slots of one process, under a service name JSON must escape: mmi.stats counts
+    two workers and one process, and stays valid JSON. */
+static void s_test_processes(zsock_t *client, const char *endpoint)
+{
+    zsock_t *slots[2];
+    for (int i = 0; i < 2; i++) {
+        slots[i] = zsock_new(ZMQ_DEALER);
+        zsock_set_identity(slots[i], i ? "host-1-0000beef/1.0" : "host-1-0000beef/0.0");
+        assert(zsock_attach(slots[i], endpoint, false) == 0);
+        zmsg_t *msg = dc_mdp_worker_msg(NULL, DC_MDPW_READY, "a\"b", NULL, NULL);
+        zmsg_send(&msg, slots[i]);
+    }
+    char *json = NULL;
+    for (int64_t end = zclock_mono() + 2000; zclock_mono() < end;) {
+        zmsg_t *r = s_test_call(client, "mmi.stats", "");
+        zstr_free(&json);
+        json = zframe_strdup(zmsg_last(r));
+        zmsg_destroy(&r);
+        if (strstr(json, "\"a\\\"b\":{\"workers\":2,\"processes\":1,"))
+            break;
+        zclock_sleep(10);
+    }
+    assert(strstr(json, "\"a\\\"b\":{\"workers\":2,\"processes\":1,"));
+    zstr_free(&json);
+    for (int i = 0; i < 2; i++)
+        zsock_destroy(&slots[i]);
+
+    char process[64];
+    zframe_t *id = zframe_from("host-1-0000beef/12.3");
+    dc_broker_process_of(id, process, sizeof process);
+    assert(streq(process, "host-1-0000beef"));
+    zframe_destroy(&id);
+    byte binary[5] = {0, 0x6b, 0x8b, 0x45, 0x67};
+    id = zframe_new(binary, sizeof binary);
+    dc_broker_process_of(id, process, sizeof process);
+    assert(streq(process, "006B8B4567"));
+    zframe_destroy(&id);
+}
+
 void dc_broker_test(bool verbose)
 {
     if (verbose)
@@ -733,6 +866,7 @@ void dc_broker_test(bool verbose)
     zstr_free(&json);
     zmsg_destroy(&r);
 
+    s_test_processes(client, ">inproc://dc-broker-test");
     zsock_destroy(&w2);
     zsock_destroy(&client);
     zactor_destroy(&broker);

@@ -36,6 +36,11 @@ int dc_broker_run(dc_broker_t *self, zsock_t *pipe);
 /*  zactor body: args is a dc_broker_cfg_t. */
 void dc_broker_actor(zsock_t *pipe, void *args);
 
+/*  The process a worker belongs to, from its routing id: what precedes the last '/' of a
+    printable id (dc_service names its slots "<process>/<slot>.<generation>"), else the
+    whole id in hex (any other 7/MDP worker is a process of its own). */
+void dc_broker_process_of(zframe_t *identity, char *out, size_t size);
+
 void dc_broker_test(bool verbose);
 
 #endif

@@ -1,6 +1,9 @@
-/*  dc_service: the Paranoid Pirate worker pattern over 7/MDP. Liveness counts down on
-    every silent heartbeat interval; at zero the socket is thrown away and a fresh one
-    sends READY, with a growing pause so a dead broker is not hammered. */
+/*  dc_service: the Paranoid Pirate worker pattern over 7/MDP, for every slot of the
+    process in one zloop. A request is answered at once and its reply held on a one-shot
+    timer for the artificial delay, so one thread serves all slots. Each slot's liveness
+    counts down on every heartbeat interval in which the broker said nothing to it; at
+    zero its socket is thrown away and a fresh one (a new routing id) sends READY after a
+    growing pause, so a dead broker is not hammered. */
 #include "dc_service.h"
 #include "dc_mdp.h"
 #include "dc_svc.h"
@@ -8,6 +11,7 @@
 #include <assert.h>
 #include <inttypes.h>
 #include <sodium.h>
+#include <unistd.h>
 
 #define DC_SERVICE_LIVENESS 3
 #define DC_SERVICE_RECONNECT_MAX_MS 2000
@@ -16,73 +20,174 @@ typedef struct {
     uint64_t requests, errors, drops, reconnects;
 } s_counters_t;
 
+typedef struct {
+    dc_service_t *owner;
+    int index;
+    int generation; /* sockets this slot has had; part of its routing id */
+    zsock_t *sock;  /* NULL while it waits to reconnect */
+    int liveness;   /* heartbeat intervals left before the broker counts as gone */
+    bool spoke;     /* the broker sent something during this interval */
+    bool heard;     /* the broker has spoken since this socket connected */
+    int reconnect_ms;
+    zmsg_t *reply; /* the reply held until the delay has passed, or NULL */
+    zframe_t *client;
+    int reply_timer;
+} s_slot_t;
+
 struct _dc_service_t {
     dc_service_cfg_t cfg;
-    zsock_t *sock;
-    zpoller_t *poller;
-    zsock_t *pipe;
-    int liveness;
-    int reconnect_ms;
-    int64_t next_heartbeat;
-    bool heard; /* the broker spoke since we (re)connected */
+    char process[80];
+    s_slot_t *slots;
+    zloop_t *loop;
+    int connected;          /* slots that have heard the broker */
+    int reconnect_requests; /* DISCONNECTs since the last tick, logged once per tick */
     s_counters_t n;
-    int64_t next_metrics;
 };
 
-static void s_send(dc_service_t *self, int command, const char *service, zframe_t *client,
+void dc_service_slot_id(const char *process, int slot, int generation, char *out, size_t size)
+{
+    snprintf(out, size, "%s/%d.%d", process, slot, generation);
+}
+
+static void s_process_name(char *out, size_t size)
+{
+    char host[48] = "";
+    if (gethostname(host, sizeof host) != 0 || !*host)
+        snprintf(host, sizeof host, "host");
+    host[sizeof host - 1] = 0;
+    snprintf(out, size, "%s-%d-%08" PRIx32, host, (int)getpid(), randombytes_random());
+}
+
+static void s_send(s_slot_t *slot, int command, const char *service, zframe_t *client,
                    zmsg_t **body_p)
 {
     zmsg_t *msg = dc_mdp_worker_msg(NULL, command, service, client, body_p);
-    if (zmsg_send(&msg, self->sock) != 0)
+    if (!slot->sock || zmsg_send(&msg, slot->sock) != 0)
         zmsg_destroy(&msg);
 }
 
-/*  Sleeps up to ms, but returns early on a signal so shutdown stays under a second. */
-static void s_nap(int ms)
+static void s_set_connected(dc_service_t *self, int delta)
 {
-    for (int64_t end = zclock_mono() + ms; !zsys_interrupted && zclock_mono() < end;)
-        zclock_sleep(20);
+    int before = self->connected;
+    self->connected += delta;
+    if (before == 0 && self->connected > 0) {
+        zsys_info("%s: connected to broker %s", self->cfg.service, self->cfg.broker);
+        dc_http_set_ready(self->cfg.http, true, NULL);
+    } else if (before > 0 && self->connected == 0)
+        dc_http_set_ready(self->cfg.http, false, "waiting for the broker");
 }
 
-static void s_connect(dc_service_t *self)
+/*  Drops a reply still held for its delay: the broker re-queues that request anyway. */
+static void s_slot_forget_reply(s_slot_t *slot)
 {
-    zpoller_destroy(&self->poller);
-    zsock_destroy(&self->sock);
-    self->sock = zsock_new(ZMQ_DEALER);
-    zsock_set_linger(self->sock, 200);
-    zsock_set_maxmsgsize(self->sock, DC_MDP_FRAME_LIMIT);
-    zsock_set_sndtimeo(self->sock, 1000);
+    if (!slot->reply)
+        return;
+    zloop_timer_end(slot->owner->loop, slot->reply_timer);
+    zmsg_destroy(&slot->reply);
+    zframe_destroy(&slot->client);
+}
+
+static void s_slot_close(s_slot_t *slot)
+{
+    s_slot_forget_reply(slot);
+    if (slot->heard)
+        s_set_connected(slot->owner, -1);
+    slot->heard = false;
+    if (slot->sock)
+        zloop_reader_end(slot->owner->loop, slot->sock);
+    zsock_destroy(&slot->sock);
+}
+
+static int s_on_slot(zloop_t *loop, zsock_t *sock, void *arg);
+
+static void s_slot_connect(s_slot_t *slot)
+{
+    dc_service_t *self = slot->owner;
+    s_slot_close(slot);
+    char id[128];
+    dc_service_slot_id(self->process, slot->index, slot->generation++, id, sizeof id);
+    slot->sock = zsock_new(ZMQ_DEALER);
+    zsock_set_identity(slot->sock, id);
+    zsock_set_linger(slot->sock, 200);
+    zsock_set_maxmsgsize(slot->sock, DC_MDP_FRAME_LIMIT);
+    zsock_set_sndtimeo(slot->sock, 1000);
     if (self->cfg.curve)
-        dc_curve_client(self->cfg.curve, self->sock, "broker");
-    if (zsock_attach(self->sock, self->cfg.broker, false) != 0)
+        dc_curve_client(self->cfg.curve, slot->sock, "broker");
+    if (zsock_attach(slot->sock, self->cfg.broker, false) != 0)
         zsys_error("%s: bad broker endpoint '%s' (see --broker / DC_BROKER)", self->cfg.service,
                    self->cfg.broker);
-    self->poller = zpoller_new(self->sock, self->pipe, NULL);
-    s_send(self, DC_MDPW_READY, self->cfg.service, NULL, NULL);
-    self->liveness = DC_SERVICE_LIVENESS;
-    self->heard = false;
-    self->next_heartbeat = zclock_mono() + self->cfg.heartbeat_ms;
-    dc_http_set_ready(self->cfg.http, false, "waiting for the broker");
+    zloop_reader(self->loop, slot->sock, s_on_slot, slot);
+    s_send(slot, DC_MDPW_READY, self->cfg.service, NULL, NULL);
+    slot->liveness = DC_SERVICE_LIVENESS;
+    slot->spoke = false;
+}
+
+static int s_on_reconnect(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    s_slot_t *slot = arg;
+    slot->owner->n.reconnects++;
+    s_slot_connect(slot);
+    return 0;
+}
+
+/*  Closes the slot's socket and opens a new one after its back-off; returns the pause. */
+static int s_slot_reconnect_later(s_slot_t *slot)
+{
+    s_slot_close(slot);
+    slot->reconnect_ms = slot->reconnect_ms ? slot->reconnect_ms * 2 : 250;
+    if (slot->reconnect_ms > DC_SERVICE_RECONNECT_MAX_MS)
+        slot->reconnect_ms = DC_SERVICE_RECONNECT_MAX_MS;
+    zloop_timer(slot->owner->loop, (size_t)slot->reconnect_ms, 1, s_on_reconnect, slot);
+    return slot->reconnect_ms;
 }
 
 static void s_metrics(dc_service_t *self)
 {
-    char *text = zsys_sprintf("dc_service_requests_total{service=\"%s\"} %" PRIu64 "\n"
+    int busy = 0;
+    for (int i = 0; i < self->cfg.slots; i++)
+        busy += self->slots[i].reply != NULL;
+    const char *s = self->cfg.service;
+    char *text = zsys_sprintf("dc_service_slots{service=\"%s\"} %d\n"
+                              "dc_service_connected_slots{service=\"%s\"} %d\n"
+                              "dc_service_busy_slots{service=\"%s\"} %d\n"
+                              "dc_service_requests_total{service=\"%s\"} %" PRIu64 "\n"
                               "dc_service_errors_total{service=\"%s\"} %" PRIu64 "\n"
                               "dc_service_drops_total{service=\"%s\"} %" PRIu64 "\n"
                               "dc_service_reconnects_total{service=\"%s\"} %" PRIu64 "\n"
                               "dc_service_delay_seconds{service=\"%s\"} %.3f\n",
-                              self->cfg.service, self->n.requests, self->cfg.service,
-                              self->n.errors, self->cfg.service, self->n.drops, self->cfg.service,
-                              self->n.reconnects, self->cfg.service, self->cfg.delay_ms / 1e3);
+                              s, self->cfg.slots, s, self->connected, s, busy, s, self->n.requests,
+                              s, self->n.errors, s, self->n.drops, s, self->n.reconnects, s,
+                              self->cfg.delay_ms / 1e3);
     dc_http_set_metrics(self->cfg.http, &text);
 }
 
-static void s_on_request(dc_service_t *self, dc_mdp_msg_t *m)
+static int s_on_delay_over(zloop_t *loop, int timer_id, void *arg)
 {
+    (void)loop;
+    (void)timer_id;
+    s_slot_t *slot = arg;
+    s_send(slot, DC_MDPW_REPLY, NULL, slot->client, &slot->reply);
+    zframe_destroy(&slot->client);
+    return 0;
+}
+
+static void s_drop(dc_service_t *self, const char *reason)
+{
+    self->n.drops++;
+    if (self->cfg.verbose || self->n.drops <= 10)
+        zsys_warning("%s: dropped a message from the broker: %s", self->cfg.service, reason);
+}
+
+static void s_on_request(s_slot_t *slot, dc_mdp_msg_t *m)
+{
+    dc_service_t *self = slot->owner;
+    if (slot->reply) {
+        s_drop(self, "REQUEST while this slot serves another (one at a time)");
+        return;
+    }
     self->n.requests++;
-    if (self->cfg.delay_ms > 0)
-        zclock_sleep(self->cfg.delay_ms); /* finished even on SIGTERM: at most the delay */
     bool error = false;
     zmsg_t *reply = self->cfg.handler(m->body, &error);
     if (error) {
@@ -93,97 +198,152 @@ static void s_on_request(dc_service_t *self, dc_mdp_msg_t *m)
             zstr_free(&why);
         }
     }
-    s_send(self, DC_MDPW_REPLY, NULL, m->client, &reply);
+    if (self->cfg.delay_ms <= 0) {
+        s_send(slot, DC_MDPW_REPLY, NULL, m->client, &reply);
+        return;
+    }
+    slot->reply = reply;
+    slot->client = m->client;
+    m->client = NULL;
+    slot->reply_timer =
+        zloop_timer(self->loop, (size_t)self->cfg.delay_ms, 1, s_on_delay_over, slot);
 }
 
-static void s_on_message(dc_service_t *self)
+static int s_on_slot(zloop_t *loop, zsock_t *sock, void *arg)
 {
-    zmsg_t *msg = zmsg_recv(self->sock);
+    (void)loop;
+    s_slot_t *slot = arg;
+    dc_service_t *self = slot->owner;
+    zmsg_t *msg = zmsg_recv(sock);
     if (!msg)
-        return;
+        return zsys_interrupted ? -1 : 0;
     dc_mdp_msg_t m;
     const char *reason;
     if (dc_mdp_decode_for_worker(&msg, &m, &reason) != 0) {
-        self->n.drops++;
-        zsys_warning("%s: dropped a message from the broker: %s", self->cfg.service, reason);
-        return;
+        s_drop(self, reason);
+        return 0;
     }
-    self->liveness = DC_SERVICE_LIVENESS;
-    self->reconnect_ms = 0;
-    if (!self->heard) {
-        zsys_info("%s: connected to broker %s", self->cfg.service, self->cfg.broker);
-        dc_http_set_ready(self->cfg.http, true, NULL);
-        self->heard = true;
+    slot->liveness = DC_SERVICE_LIVENESS;
+    slot->spoke = true;
+    slot->reconnect_ms = 0;
+    if (!slot->heard) {
+        slot->heard = true;
+        s_set_connected(self, +1);
     }
     if (m.command == DC_MDPW_REQUEST)
-        s_on_request(self, &m);
+        s_on_request(slot, &m);
     else if (m.command == DC_MDPW_DISCONNECT) {
-        zsys_info("%s: broker asked us to reconnect", self->cfg.service);
+        self->reconnect_requests++;
         self->n.reconnects++;
-        s_connect(self);
+        s_slot_connect(slot);
     }
     dc_mdp_msg_clear(&m);
+    return 0;
 }
 
-static void s_on_silence(dc_service_t *self)
+/*  Once per heartbeat interval: heartbeats out, and slots whose broker fell silent are
+    reconnected. What happened to many slots at once is logged as one line. */
+static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
 {
-    if (--self->liveness > 0)
-        return;
-    self->reconnect_ms = self->reconnect_ms ? self->reconnect_ms * 2 : 250;
-    if (self->reconnect_ms > DC_SERVICE_RECONNECT_MAX_MS)
-        self->reconnect_ms = DC_SERVICE_RECONNECT_MAX_MS;
-    zsys_warning("%s: broker %s silent for %d ms; reconnecting in %d ms", self->cfg.service,
-                 self->cfg.broker, self->cfg.heartbeat_ms * DC_SERVICE_LIVENESS,
-                 self->reconnect_ms);
-    s_nap(self->reconnect_ms);
-    self->n.reconnects++;
-    s_connect(self);
+    (void)loop;
+    (void)timer_id;
+    dc_service_t *self = arg;
+    int silent = 0, pause_ms = 0;
+    for (int i = 0; i < self->cfg.slots; i++) {
+        s_slot_t *slot = &self->slots[i];
+        if (!slot->sock)
+            continue;
+        if (!slot->spoke && --slot->liveness == 0) {
+            pause_ms = s_slot_reconnect_later(slot);
+            silent++;
+            continue;
+        }
+        slot->spoke = false;
+        s_send(slot, DC_MDPW_HEARTBEAT, NULL, NULL, NULL);
+    }
+    if (silent)
+        zsys_warning("%s: broker %s silent for %d ms; reconnecting %d of %d slots in %d ms",
+                     self->cfg.service, self->cfg.broker,
+                     self->cfg.heartbeat_ms * DC_SERVICE_LIVENESS, silent, self->cfg.slots,
+                     pause_ms);
+    if (self->reconnect_requests)
+        zsys_info("%s: broker asked %d slots to reconnect", self->cfg.service,
+                  self->reconnect_requests);
+    self->reconnect_requests = 0;
+    s_metrics(self);
+    return 0;
+}
+
+static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    char *cmd = zstr_recv(pipe);
+    bool term = !cmd || streq(cmd, "$TERM");
+    zstr_free(&cmd);
+    return term ? -1 : 0;
 }
 
 dc_service_t *dc_service_new(const dc_service_cfg_t *cfg)
 {
-    if (sodium_init() < 0)
+    if (sodium_init() < 0 || cfg->slots < 1 || cfg->slots > DC_SERVICE_SLOTS_MAX)
         return NULL;
     dc_service_t *self = calloc(1, sizeof *self);
     assert(self);
     self->cfg = *cfg;
+    s_process_name(self->process, sizeof self->process);
+    self->slots = calloc((size_t)cfg->slots, sizeof *self->slots);
+    assert(self->slots);
+    for (int i = 0; i < cfg->slots; i++)
+        self->slots[i] = (s_slot_t){.owner = self, .index = i};
     return self;
 }
 
 void dc_service_destroy(dc_service_t **self_p)
 {
     if (self_p && *self_p) {
-        zpoller_destroy(&(*self_p)->poller);
-        zsock_destroy(&(*self_p)->sock);
-        free(*self_p);
+        dc_service_t *self = *self_p;
+        for (int i = 0; i < self->cfg.slots; i++) {
+            zmsg_destroy(&self->slots[i].reply);
+            zframe_destroy(&self->slots[i].client);
+            zsock_destroy(&self->slots[i].sock);
+        }
+        free(self->slots);
+        zloop_destroy(&self->loop);
+        free(self);
         *self_p = NULL;
+    }
+}
+
+/*  At exit: replies still held for their delay go out now (the work is done), then
+    every slot says DISCONNECT so the broker forgets it at once. */
+static void s_leave(dc_service_t *self)
+{
+    for (int i = 0; i < self->cfg.slots; i++) {
+        s_slot_t *slot = &self->slots[i];
+        if (slot->reply)
+            s_send(slot, DC_MDPW_REPLY, NULL, slot->client, &slot->reply);
+        zframe_destroy(&slot->client);
+        s_send(slot, DC_MDPW_DISCONNECT, NULL, NULL, NULL);
     }
 }
 
 int dc_service_run(dc_service_t *self, zsock_t *pipe)
 {
-    self->pipe = pipe;
-    s_connect(self);
+    self->loop = zloop_new();
+    if (pipe)
+        zloop_reader(self->loop, pipe, s_on_pipe, self);
+    zloop_timer(self->loop, (size_t)self->cfg.heartbeat_ms, 0, s_on_tick, self);
+    dc_http_set_ready(self->cfg.http, false, "waiting for the broker");
+    for (int i = 0; i < self->cfg.slots; i++)
+        s_slot_connect(&self->slots[i]);
     s_metrics(self);
-    zsys_info("%s: serving for broker %s (delay %d ms per request)", self->cfg.service,
-              self->cfg.broker, self->cfg.delay_ms);
-    while (!zsys_interrupted) {
-        void *which = zpoller_wait(self->poller, self->cfg.heartbeat_ms);
-        bool expired = zpoller_expired(self->poller);
-        if (which == self->sock)
-            s_on_message(self);
-        else if (pipe && which == pipe)
-            break; /* $TERM */
-        else if (expired)
-            s_on_silence(self);
-        if (zclock_mono() >= self->next_heartbeat) {
-            s_send(self, DC_MDPW_HEARTBEAT, NULL, NULL, NULL);
-            self->next_heartbeat = zclock_mono() + self->cfg.heartbeat_ms;
-            s_metrics(self);
-        }
-    }
+    zsys_info("%s: serving for broker %s as %s (%d slot%s, delay %d ms per request)",
+              self->cfg.service, self->cfg.broker, self->process, self->cfg.slots,
+              self->cfg.slots == 1 ? "" : "s", self->cfg.delay_ms);
+    zloop_start(self->loop);
     dc_http_set_ready(self->cfg.http, false, "shutting down");
-    s_send(self, DC_MDPW_DISCONNECT, NULL, NULL, NULL);
+    s_leave(self);
     zsys_info("%s: stopped after %" PRIu64 " requests (%" PRIu64 " refused)", self->cfg.service,
               self->n.requests, self->n.errors);
     return 0;
@@ -192,8 +352,9 @@ int dc_service_run(dc_service_t *self, zsock_t *pipe)
 void dc_service_actor(zsock_t *pipe, void *args)
 {
     dc_service_t *self = dc_service_new(args);
-    zsock_signal(pipe, 0);
-    dc_service_run(self, pipe);
+    zsock_signal(pipe, self ? 0 : 1);
+    if (self)
+        dc_service_run(self, pipe);
     dc_service_destroy(&self);
 }
 
@@ -230,11 +391,8 @@ zmsg_t *dc_service_hasher(zmsg_t *request, bool *error)
     return dc_svc_reply_ok(&hex);
 }
 
-void dc_service_test(bool verbose)
+static void s_test_handlers(void)
 {
-    if (verbose)
-        printf(" * dc_service: ");
-    assert(sodium_init() >= 0);
     bool error = false;
     zmsg_t *req = dc_svc_rng_request(32, 3);
     zmsg_t *rep = dc_service_rng(req, &error);
@@ -255,6 +413,98 @@ void dc_service_test(bool verbose)
                   "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 64) == 0);
     zmsg_destroy(&req);
     zmsg_destroy(&rep);
+}
+
+/*  A fake broker: one ROUTER the slots connect to. Returns the next READY's routing id. */
+static char *s_test_ready(zsock_t *router)
+{
+    while (true) {
+        zmsg_t *msg = zmsg_recv(router);
+        assert(msg);
+        dc_mdp_msg_t m;
+        const char *reason;
+        assert(dc_mdp_decode_router(&msg, &m, &reason) == 0);
+        char *id = m.command == DC_MDPW_READY ? zframe_strdup(m.sender) : NULL;
+        if (id)
+            assert(streq(m.service, "hasher"));
+        dc_mdp_msg_clear(&m);
+        if (id)
+            return id;
+    }
+}
+
+static void s_test_request(zsock_t *router, const char *id, const char *client)
+{
+    zframe_t *dest = zframe_from(id);
+    zframe_t *addr = zframe_from(client);
+    zmsg_t *body = dc_svc_hasher_request((const byte *)"abc", 3, 3);
+    zmsg_t *msg = dc_mdp_worker_msg(dest, DC_MDPW_REQUEST, NULL, addr, &body);
+    assert(zmsg_send(&msg, router) == 0);
+    zframe_destroy(&dest);
+    zframe_destroy(&addr);
+}
+
+/*  Three slots of one process, each answering after the delay: three requests sent at
+    once all come back within one delay plus slack, and a second request to a busy slot
+    is refused rather than served beside the first. */
+static void s_test_slots(bool verbose)
+{
+    zsock_t *router = zsock_new(ZMQ_ROUTER);
+    assert(zsock_bind(router, "inproc://dc-service-test") == 0);
+    zsock_set_rcvtimeo(router, 5000);
+    dc_service_cfg_t cfg = {.broker = ">inproc://dc-service-test",
+                            .service = "hasher",
+                            .slots = 3,
+                            .heartbeat_ms = 1000,
+                            .delay_ms = 600,
+                            .handler = dc_service_hasher,
+                            .verbose = verbose};
+    zactor_t *service = zactor_new(dc_service_actor, &cfg);
+    char *ids[3];
+    for (int i = 0; i < 3; i++)
+        ids[i] = s_test_ready(router);
+    char *slash = strrchr(ids[0], '/');
+    assert(slash);
+    for (int i = 1; i < 3; i++) /* one process behind all three */
+        assert(strncmp(ids[i], ids[0], (size_t)(slash - ids[0] + 1)) == 0);
+    assert(!streq(ids[0], ids[1]) && !streq(ids[1], ids[2]));
+
+    int64_t start = zclock_mono();
+    for (int i = 0; i < 3; i++)
+        s_test_request(router, ids[i], "client");
+    s_test_request(router, ids[0], "second");
+    for (int replies = 0; replies < 3;) {
+        zmsg_t *msg = zmsg_recv(router);
+        assert(msg);
+        dc_mdp_msg_t m;
+        const char *reason;
+        assert(dc_mdp_decode_router(&msg, &m, &reason) == 0);
+        if (m.command == DC_MDPW_REPLY) {
+            assert(zframe_streq(m.client, "client")); /* "second" was refused */
+            assert(zframe_streq(zmsg_first(m.body), "200"));
+            replies++;
+        }
+        dc_mdp_msg_clear(&m);
+    }
+    int64_t took = zclock_mono() - start;
+    /* one at a time would take 1800 ms: three slots serve side by side */
+    assert(took >= 600 && took < 1500);
+    for (int i = 0; i < 3; i++)
+        zstr_free(&ids[i]);
+    zactor_destroy(&service);
+    zsock_destroy(&router);
+}
+
+void dc_service_test(bool verbose)
+{
+    if (verbose)
+        printf(" * dc_service: ");
+    assert(sodium_init() >= 0);
+    s_test_handlers();
+    s_test_slots(verbose);
+    char id[128];
+    dc_service_slot_id("h-1-0000abcd", 7, 2, id, sizeof id);
+    assert(streq(id, "h-1-0000abcd/7.2"));
     if (verbose)
         printf("OK\n");
 }

@@ -1,6 +1,9 @@
-/*  dc_service: an MDP/0.1 worker (the rng and hasher processes). Strictly one request at
-    a time (REP semantics), heartbeats both ways, and it reconnects by itself when the
-    broker goes silent or tells it to (a restarted broker forgets its workers). */
+/*  dc_service: the rng and hasher processes, as 7/MDP (MDP/0.1) workers. A process has
+    one or more slots; each slot is a worker of its own to the broker (its own DEALER,
+    READY, heartbeats) and holds at most one request at a time (REP semantics). rng runs
+    one slot, hasher many (the original's hasher is threaded), so the broker counts slots
+    and processes apart. Slots reconnect by themselves when the broker goes silent or
+    tells them to (a restarted broker forgets its workers). */
 #ifndef DC_SERVICE_H_INCLUDED
 #define DC_SERVICE_H_INCLUDED
 
@@ -12,9 +15,12 @@
 /*  Turns a request body into a reply body (status first); never returns NULL. */
 typedef zmsg_t *(dc_service_handler_fn)(zmsg_t *request, bool *error);
 
+#define DC_SERVICE_SLOTS_MAX 256
+
 typedef struct {
     const char *broker;  /* ">tcp://127.0.0.1:5555" */
     const char *service; /* "rng" or "hasher" */
+    int slots;           /* requests served at once, 1..DC_SERVICE_SLOTS_MAX */
     int heartbeat_ms;
     int delay_ms; /* artificial time per request, the workshop's 100 ms */
     dc_service_handler_fn *handler;
@@ -29,11 +35,16 @@ dc_service_t *dc_service_new(const dc_service_cfg_t *cfg);
 void dc_service_destroy(dc_service_t **self_p);
 /*  Serves until interrupted or "$TERM" on pipe (may be NULL). */
 int dc_service_run(dc_service_t *self, zsock_t *pipe);
+/*  zactor body: args is a dc_service_cfg_t. */
 void dc_service_actor(zsock_t *pipe, void *args);
 
 /*  The two handlers. */
 zmsg_t *dc_service_rng(zmsg_t *request, bool *error);
 zmsg_t *dc_service_hasher(zmsg_t *request, bool *error);
+
+/*  The routing id a slot presents to the broker: "<process>/<slot>.<generation>", where
+    <process> is "<host>-<pid>-<8 hex>" and is the same for every slot of a process. */
+void dc_service_slot_id(const char *process, int slot, int generation, char *out, size_t size);
 
 void dc_service_test(bool verbose);
 

@@ -6,16 +6,24 @@
 #define DC_PROG "dc-rng"
 #define DC_NAME "rng"
 #define DC_HANDLER dc_service_rng
-#define DC_SUMMARY "Serves random bytes (libsodium) to the broker's 'rng' service."
+#define DC_SUMMARY                                                                                 \
+    "Serves random bytes (libsodium) to the broker's 'rng' service, one request at a time."
 #else
 #define DC_PROG "dc-hasher"
 #define DC_NAME "hasher"
 #define DC_HANDLER dc_service_hasher
-#define DC_SUMMARY "Serves SHA-256 hex digests (libsodium) to the broker's 'hasher' service."
+#define DC_SUMMARY                                                                                 \
+    "Serves SHA-256 hex digests (libsodium) to the broker's 'hasher' service, up to\n"             \
+    "--concurrency requests at once (each slot a 7/MDP worker serving one at a time)."
 #endif
 
 static const dc_opt_spec_t s_specs[] = {
-    {"broker", "DC_BROKER", ">tcp://127.0.0.1:5555", "EP", "broker endpoint"},
+    {"broker", "DC_BROKER", ">tcp://127.0.0.1:5555", "EP",
+     "broker endpoint ('>' connects, '@' would bind)"},
+#if !defined(DC_SERVICE_RNG)
+    {"concurrency", "DC_CONCURRENCY", "20", "N",
+     "requests served at once (1..256; the original's thread pool has 20)"},
+#endif
     {"delay-ms", "DC_DELAY_MS", "100", "N", "artificial time per request (the workshop's)"},
     {"raw", "DC_RAW", NULL, NULL, "raw mode: no artificial delay"},
     {"heartbeat-ms", "DC_HEARTBEAT_MS", "1000", "N", "heartbeat interval; broker dead after 3"},
@@ -28,9 +36,11 @@ int main(int argc, char **argv)
     dc_opts_t *opts = dc_opts_new(DC_PROG, DC_SUMMARY, s_specs, argc, argv, &code);
     if (!opts)
         return code;
-    long delay, hb;
+    long delay, hb, slots = 1;
     if (dc_opts_long(opts, "delay-ms", 0, 10000, &delay) ||
-        dc_opts_long(opts, "heartbeat-ms", 10, 60000, &hb)) {
+        dc_opts_long(opts, "heartbeat-ms", 10, 60000, &hb) ||
+        (dc_opts_has(opts, "concurrency") &&
+         dc_opts_long(opts, "concurrency", 1, DC_SERVICE_SLOTS_MAX, &slots))) {
         dc_opts_destroy(&opts);
         return 2;
     }
@@ -42,6 +52,7 @@ int main(int argc, char **argv)
     }
     dc_service_cfg_t cfg = {.broker = dc_opts_str(opts, "broker"),
                             .service = DC_NAME,
+                            .slots = (int)slots,
                             .heartbeat_ms = (int)hb,
                             .delay_ms = dc_opts_flag(opts, "raw") ? 0 : (int)delay,
                             .handler = DC_HANDLER,

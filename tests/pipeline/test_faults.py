@@ -56,8 +56,9 @@ with Rig() as rig:
     rig.r.delete("dc:stats:rng", "dc:stats:hasher")
     rig.start_broker("--heartbeat-ms", "500")
     wait_for("services rejoin the new broker",
-             lambda: rig.stats("rng").get("workers") == 1 and rig.stats("hasher").get("workers") == 1,
-             timeout=15)
+             lambda: rig.stats("rng").get("processes") == 1
+             and rig.stats("hasher").get("processes") == 1
+             and rig.stats("hasher").get("workers") == 20, timeout=15)
     growing(rig, "restarting the broker")
     no_stuck_job(rig)
 

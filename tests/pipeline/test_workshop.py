@@ -1,7 +1,9 @@
 """Workshop mode (100 ms per rng call, per hasher call and per loop) follows
-min(workers / loop time, rng x 10, hasher x 10), and the broker's stats name the
-saturated service. Rates are averaged over ~8 s windows; the tolerances allow for the
-~1 ms of messaging per call and one loop of ramp-up at the window's edges."""
+min(workers / loop time, rng x 10, hasher slots x 10), as the original does: rng serves
+one request at a time, hasher many at once (20 slots in one process, like the original's
+threaded Sinatra). The broker's stats name the saturated service. Rates are averaged over
+~8 s windows; the tolerances allow for the ~1 ms of messaging per call and one loop of
+ramp-up at the window's edges."""
 import time
 
 from dcrig import Rig, wait_for
@@ -21,6 +23,9 @@ def workers_seen(rig, n):
 
 with Rig() as rig:
     rig.start_all(workers=1)
+    wait_for("one hasher process with 20 slots",
+             lambda: rig.stats("hasher").get("workers") == 20
+             and rig.stats("hasher").get("processes") == 1)
     wait_for("first hashes", lambda: rig.hashes() > 0)
     # the model (one loop per 300 ms) is an upper bound, but a window can catch one more
     # snapshot's hash than it spans: allow exactly that (1 hash / 8 s) above it
@@ -29,20 +34,26 @@ with Rig() as rig:
     for _ in range(9):
         rig.start_worker()
     workers_seen(rig, 10)
-    phase(rig, "10 workers, 1 rng, 1 hasher", 9.0, 10.3)
+    phase(rig, "10 workers, 1 rng", 9.0, 10.3)
     rng, hasher = rig.stats("rng"), rig.stats("hasher")
     print("rng:", rng, "\nhasher:", hasher)
+    # rng is the one bottleneck: busy, queued, ~0.7 s of waiting at p99 (the slides'
+    # "about 700 ms with 10 workers"); hasher serves at its own pace with slots to spare
     assert rng["busy_pct"] >= 90 and rng["queue_max"] >= 3, rng
-    assert rng["wait_p50_ms"] > 5 * max(hasher["wait_p50_ms"], 1), (rng, hasher)
+    assert rng["wait_p99_ms"] >= 300, rng
+    assert hasher["busy_pct"] <= 30 and hasher["wait_p50_ms"] <= 5, hasher
+    assert hasher["svc_p50_ms"] < 150, hasher
 
     rig.start_service("rng")
-    wait_for("2 rng workers", lambda: rig.stats("rng").get("workers") == 2)
+    wait_for("2 rng processes", lambda: rig.stats("rng").get("processes") == 2
+             and rig.stats("rng").get("workers") == 2)
     time.sleep(2)  # let the rng queue drain before measuring the new regime
-    phase(rig, "10 workers, 2 rng, 1 hasher", 9.0, 10.3)
-    rng, hasher = rig.stats("rng"), rig.stats("hasher")
-    assert hasher["wait_p50_ms"] > rng["wait_p50_ms"], (rng, hasher)
+    phase(rig, "10 workers, 2 rng", 18.0, 20.6)
+    hasher = rig.stats("hasher")
+    assert hasher["svc_p50_ms"] < 150 and hasher["busy_pct"] <= 40, hasher
 
-    rig.start_service("hasher")
-    wait_for("2 hasher workers", lambda: rig.stats("hasher").get("workers") == 2)
+    rig.start_service("rng")
+    wait_for("3 rng processes", lambda: rig.stats("rng").get("processes") == 3)
     time.sleep(2)
-    phase(rig, "10 workers, 2 rng, 2 hasher", 18.0, 20.6)
+    # 3 rng can serve 30/s, and 10 workers ask for 33/s: rng still limits, barely
+    phase(rig, "10 workers, 3 rng", 26.0, 30.9)

@@ -2,17 +2,16 @@
 # dc-hasher, dc-dispatcher, dc-worker, dc-webui, dc-keygen), plus a small Redis image built from the
 # same Debian 12 base (target "redis").
 #
-#   docker build -t dockercoins .                          # needs the local base image:
-#   compose/make-base-image                                # makes it when it is missing
-#   docker build --build-arg BASE_IMAGE=debian:bookworm-slim -t dockercoins .
-#                                                          # where a registry is reachable
+#   docker build -t dockercoins .                          # FROM debian:bookworm-slim
+#   compose/make-base-image                                # where no registry is reachable:
+#   docker build --build-arg BASE_IMAGE=dockercoins/debian:bookworm -t dockercoins .
 #
 # Only classic-builder syntax is used (no RUN --mount, no # syntax= line): the engine on
 # our CI machine has no BuildKit client, and a registry-less machine could not fetch a
 # Dockerfile frontend anyway. Caching therefore comes from layer order: the apt layers
 # depend on nothing from the source tree, so a rebuild after a source change only
 # recompiles, and a rebuild with nothing changed is all cache hits.
-ARG BASE_IMAGE=dockercoins/debian:bookworm
+ARG BASE_IMAGE=debian:bookworm-slim
 
 # --- redis: Debian's redis-server, nothing persisted (the counters are a demo's) -------
 FROM ${BASE_IMAGE} AS redis
@@ -66,7 +65,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
  && useradd --system --uid 10001 --user-group --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin dc
-COPY compose/dc-healthcheck /usr/local/bin/dc-healthcheck
+COPY compose/dc-healthcheck compose/dc-compose-secrets /usr/local/bin/
 COPY --from=build /out/ /
 # Every role serves /healthz, /readyz and /metrics here (docs/runtime.md: containers
 # use 9100); the HEALTHCHECK asks /readyz on it. DC_HTTP= turns both off.

@@ -22,29 +22,22 @@ need_engine() {
     fi
 }
 
-# The Compose tool: DC_COMPOSE if set, else the `docker compose` plugin, else the pinned
-# build of tools/install-compose (what CI uses), else the Python v1.
+# The Compose tool: DC_COMPOSE if set (e.g. "docker-compose"), else the `docker compose`
+# plugin the README's commands use; without it the suite fails and says how to install it.
 pick_compose() {
-    local pinned
-    pinned=$(. "$src/tools/dc-tools-env" >/dev/null 2>&1 && echo "$DC_COMPOSE_BIN")
     if [ -n "${DC_COMPOSE:-}" ]; then
         read -r -a COMPOSE <<<"$DC_COMPOSE"
     elif docker compose version >/dev/null 2>&1; then
         COMPOSE=(docker compose)
-    elif [ -n "$pinned" ] && [ -x "$pinned" ]; then
-        COMPOSE=("$pinned")
-    elif command -v docker-compose >/dev/null; then
-        COMPOSE=(docker-compose)
     else
-        die "neither 'docker compose' nor docker-compose is installed"
+        die "no 'docker compose' here: run tools/install-compose --plugin (or ./run-tests, which does), or set DC_COMPOSE"
     fi
     COMPOSE_VERSION=$("${COMPOSE[@]}" version --short 2>/dev/null || echo unknown)
     COMPOSE_NAME=${COMPOSE[*]}
 }
 
-# Both images, tagged as compose.yaml names them, so `up --no-build` finds them (with the
-# Docker CLI rather than `compose build`, which the Python docker-compose runs once per
-# service).
+# Both images, tagged as compose.yaml names them (with the Docker CLI rather than
+# `compose build`, which the Python docker-compose runs once per service).
 build_images() {
     local t0=$SECONDS
     dc_build_images "$src" "${DC_IMAGE:-dockercoins:latest}" \
@@ -59,15 +52,29 @@ ids() {
     docker ps -aq "${f[@]}"
 }
 
+# Volumes of this project.
+volumes_of() {
+    docker volume ls -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME"
+}
+
 health_of() {
     docker inspect -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$1" 2>/dev/null
 }
 
-# Waits until every container of the project is running and healthy.
+# Containers of the long-running services: all but the one-shot `secrets`.
+service_ids() {
+    local id
+    for id in $(ids); do
+        [ "$(docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}}' "$id" 2>/dev/null)" = secrets ] ||
+            echo "$id"
+    done
+}
+
+# Waits until every container of the project but the one-shot is running and healthy.
 wait_healthy() {
     local deadline=$((SECONDS + $1)) id all bad
     while :; do
-        all=$(ids) bad=""
+        all=$(service_ids) bad=""
         for id in $all; do
             case $(health_of "$id") in
                 running/healthy | running/none) ;;

@@ -13,7 +13,8 @@ ok "base, redis and runtime images built"
 image=${DC_IMAGE:-dockercoins:latest}
 
 t0=$(date +%s%N)
-docker build -q --force-rm -t "$image" . >/dev/null || not_ok "rebuild"
+docker build -q --force-rm --build-arg BASE_IMAGE="${DC_BASE_IMAGE:-dockercoins/debian:bookworm}" \
+    -t "$image" . >/dev/null || not_ok "rebuild"
 t1=$(date +%s%N)
 rebuild=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
 if between "$rebuild" 0 30; then ok "rebuild with nothing changed: $rebuild s (cache)"; else not_ok "rebuild took $rebuild s"; fi
@@ -21,7 +22,7 @@ if between "$rebuild" 0 30; then ok "rebuild with nothing changed: $rebuild s (c
 user=$(docker run --rm "$image" id -u)
 [ "$user" != 0 ] && ok "runs as uid $user" || not_ok "runs as root"
 
-for b in dc-broker dc-rng dc-hasher dc-dispatcher dc-worker dc-webui dc-keygen; do
+for b in dc-broker dc-rng dc-hasher dc-dispatcher dc-worker dc-webui dc-keygen dc-compose-secrets; do
     if docker run --rm "$image" "$b" --help >/dev/null 2>&1; then ok "$b --help"; else not_ok "$b --help"; fi
 done
 

@@ -6,7 +6,8 @@ asserts nothing, it reports.
   /usr/bin/python3 bench/pipeline.py [--build build] [--seconds 6] [--quick]
 
 Sections: ceilings (broker-hop round trip, ideal in-process loop), raw mode one hash per
-job, raw mode batched, workshop mode vs the model min(workers/0.3 s, rng*10, hasher*10)."""
+job, raw mode batched, workshop mode vs the model min(workers/0.3 s, rng*10,
+hasher slots*10), with 20 slots per hasher process (the original's threaded hasher)."""
 import argparse
 import os
 import sys
@@ -41,9 +42,10 @@ def ceiling(mode, n, seconds):
     return float(out.stdout.strip())
 
 
-def measure(workers, rngs, hashers, delay_ms, batch=1, seconds=None, secure=True):
+def measure(workers, rngs, hashers, delay_ms, batch=1, seconds=None, secure=True, stats=None):
     """Starts a rig (CURVE on unless secure=False), waits until every worker reports,
-    measures hashes/s and CPU."""
+    measures hashes/s and CPU; fills `stats` (if given) with the broker's last
+    dc:stats:<service> of each service."""
     seconds = seconds or args.seconds
     with Rig(secure=secure) as rig:
         rig.start_all(workers=workers, rngs=rngs, hashers=hashers, delay_ms=delay_ms,
@@ -60,6 +62,8 @@ def measure(workers, rngs, hashers, delay_ms, batch=1, seconds=None, secure=True
         for n, pid in pids.items():
             kind = "".join(c for c in n if not c.isdigit())
             cpu[kind] = cpu.get(kind, 0) + (cpu_seconds(pid) - before[n]) / wall * 100
+        if stats is not None:
+            stats.update({k: rig.stats(k) for k in ("rng", "hasher")})
         return rate, cpu
 
 
@@ -116,10 +120,17 @@ for b, w in ([(1, 8)] if args.quick else [(1, 4), (1, 8), (4096, 2)]):
     out(f"  {b:>5} {w:>7} {plain:>12,.0f} {curve:>12,.0f} {curve / plain:>11.0%}")
 out()
 
-out("workshop mode (100 ms per rng call, hasher call and loop pause)")
-out(f"  {'workers':>7} {'rng':>3} {'hasher':>6} {'predicted':>9} {'measured':>8} {'error':>6}")
-configs = [(w, r, r) for r in (1, 2) for w in ([1, 10] if args.quick else [1, 2, 5, 10, 20])]
-for w, r, h in configs:
-    predicted = min(w / 0.3, r * 10, h * 10)
-    rate, _ = measure(w, r, h, 100, seconds=max(secs, 12))  # ~1 hash of rounding per window
-    out(f"  {w:>7} {r:>3} {h:>6} {predicted:>9.2f} {rate:>8.2f} {rate / predicted - 1:>+6.1%}")
+out("workshop mode (100 ms per rng call, hasher call and loop pause; 1 hasher = 20 slots)")
+out(f"  {'workers':>7} {'rng':>3} {'hasher':>6} {'predicted':>9} {'measured':>8} {'error':>6}"
+    f"   {'rng busy':>8} {'rng p99 wait':>12} {'hasher busy':>11} {'hasher p50':>10}")
+configs = ([(1, 1), (10, 1), (10, 2)] if args.quick else
+           [(1, 1), (2, 1), (5, 1), (10, 1), (10, 2), (10, 3), (20, 3), (20, 5)])
+for w, r in configs:
+    h = 1
+    predicted = min(w / 0.3, r * 10, h * 20 * 10)
+    st = {}
+    rate, _ = measure(w, r, h, 100, seconds=max(secs, 12), stats=st)  # ~1 hash of rounding
+    rs, hs = st["rng"], st["hasher"]
+    out(f"  {w:>7} {r:>3} {h:>6} {predicted:>9.2f} {rate:>8.2f} {rate / predicted - 1:>+6.1%}"
+        f"   {rs.get('busy_pct', 0):>7}% {rs.get('wait_p99_ms', 0):>9} ms"
+        f" {hs.get('busy_pct', 0):>10}% {hs.get('svc_p50_ms', 0):>7} ms")

@@ -232,20 +232,20 @@ wait_field() {  # wait_field KEY FIELD VALUE SECONDS
     done
     echo "$1 $2 = ${v:-missing}, wanted $3"; return 1
 }
-# The workshop model min(workers x 3.33, rng x 10, hasher x 10) is an upper bound: a
-# worker loop is its own 100 ms sleep plus an rng and a hasher call of 100 ms each, and
-# the rng and hasher pods serve one request at a time. Everything real (three ZeroMQ
+# The workshop model min(workers x 3.33, rng x 10, hasher x 20 slots x 10) is an upper
+# bound: a worker loop is its own 100 ms sleep plus an rng and a hasher call of 100 ms
+# each; an rng pod serves one request at a time, a hasher pod 20. Everything real (three ZeroMQ
 # hops per call through the broker, CURVE, the bridge network, timer slack) only slows
 # it down. So the band is tight above: +5 % and one hash of window rounding. Below it
 # is wider than the compose suite's -15 %: -20 % at 1 worker, for the loop's overheads
 # on a 2-core machine that other suites' containers may share; -25 % at 3 workers, where
-# the model sits exactly at the rng/hasher ceiling, so any overhead of one call also
+# the model sits exactly at the rng ceiling, so any overhead of one call also
 # queues the other workers' calls. The ratio between the two is steadier than either
 # rate (the same overheads slow both): the model's x3, less 20 %.
 WINDOW=15
 model() {  # model WORKERS: hashes/s by the workshop model, with the rng and hasher pods
     awk -v w="$1" -v r="$(count_of rng)" -v h="$(count_of hasher)" 'BEGIN {
-        m = w * 10 / 3; if (r * 10 < m) m = r * 10; if (h * 10 < m) m = h * 10
+        m = w * 10 / 3; if (r * 10 < m) m = r * 10; if (h * 200 < m) m = h * 200
         printf "%.2f", m }'
 }
 measure() {  # measure WORKERS LOW_FACTOR: prints the rate, or fails

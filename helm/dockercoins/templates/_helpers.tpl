@@ -183,6 +183,8 @@ Redis password). Same call as dockercoins.env.security.
 
 {{- define "dockercoins.env.hasher" -}}
 {{ include "dockercoins.env.mdpWorker" (dict "root" . "cfg" .Values.hasher) }}
+- name: DC_CONCURRENCY
+  value: {{ .Values.hasher.concurrency | quote }}
 {{- end }}
 
 {{- define "dockercoins.env.dispatcher" -}}

@@ -90,10 +90,12 @@ class RunLocal:
     def __init__(self, run_dir, base, web, *args):
         self.run_dir, self.base, self.web = run_dir, base, web
         self.flags = ["--run-dir", run_dir]
+        # SIGINT ignored, as bash leaves it for a job started with & from a script
         self.p = subprocess.Popen([RUN_LOCAL, "--no-install", "--base-port", str(base),
                                    "--web-port", str(web)] + self.flags + list(args),
                                   env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True, start_new_session=True)
+                                  text=True, start_new_session=True,
+                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
         self.lines = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -311,6 +313,8 @@ def part_second_copy(rig):
 # 6. Ctrl-C: stop order, Redis last, no count lost ---------------------------------------
 def part_ctrl_c(rig):
     wait_for("several hashes", lambda: rig.hashes() >= 10, timeout=30)
+    i = rig.wait_line(r"^\d\d:\d\d:\d\d  hashes \d+  \(\+\d+\.\d/s\)  coins \d+", timeout=10)
+    passed(f"a speed line every 5 s: {rig.lines[i]!r}")
     published = rig.stats("dispatcher")["hashes"]
     pids = [p for ps in rig.status().values() for p in ps]
     mark = len(rig.lines)
@@ -389,9 +393,30 @@ def part_restart_keeps_counts(run_dir, base, web):
         rig.kill()
     del r
 
+    # raw, batched, no CURVE, stopped by SIGTERM
+    run_dir = os.path.join(TMP, "raw")
+    rig = RunLocal(run_dir, free_base(), free_port(), "--raw", "--batch", "64", "--insecure",
+                   "--workers", "2")
+    try:
+        rig.wait_line(r"dockercoins is running \(raw mode\)", timeout=60)
+        assert not os.path.exists(os.path.join(run_dir, "keys"))
+        wait_for("raw hashes", lambda: rig.hashes() >= 64 * 20, timeout=20)
+        wait_for("batch 64 in the books", lambda: rig.stats("dispatcher").get("batch") == 64)
+        mined = rig.hashes()
+        rig.p.send_signal(signal.SIGTERM)
+        assert rig.p.wait(30) == 0, rig.output()
+        rig.reader.join(5)
+        assert any(l.startswith("All stopped in") for l in rig.lines), rig.output()
+        assert not processes_of(run_dir)
+        passed(f"--raw --batch 64 --insecure: {mined} hashes at once; SIGTERM stops it, exit 0")
+    finally:
+        rig.kill()
+
 
 # 5. bad arguments, a taken port, a process that cannot start ---------------------------
 def part_bad_arguments():
+    done = run("--help")
+    assert done.returncode == 0 and "./run-local scale ROLE=N" in done.stdout, done
     run_dir = os.path.join(TMP, "bad")
     base, web = free_base(), free_port()
     common = ["--no-install", "--run-dir", run_dir, "--base-port", str(base)]

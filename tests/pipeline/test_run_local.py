@@ -369,8 +369,6 @@ def part_ctrl_c(rig):
 
 
 def part_restart_keeps_counts(run_dir, base, web):
-    port = free_port()
-    r = redis.Redis(port=port, socket_timeout=2)
     # the count left by the last run, from the append-only file
     with open(os.path.join(run_dir, "logs", "dispatcher.log")) as f:
         logged = int(re.findall(r"\((\d+) hashes", f.read())[-1])
@@ -391,7 +389,6 @@ def part_restart_keeps_counts(run_dir, base, web):
         passed("./run-local stop stops it (exit 0); scale then says no rig is running")
     finally:
         rig.kill()
-    del r
 
     # raw, batched, no CURVE, stopped by SIGTERM
     run_dir = os.path.join(TMP, "raw")

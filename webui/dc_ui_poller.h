@@ -1,9 +1,11 @@
 /*  dc_ui_poller: the one thread that reads Redis. Once per interval, on a fixed
-    monotonic schedule (no drift), it reads totals and stage stats in one
-    pipelined round trip, computes the speed over a window from timestamped
-    samples, keeps five minutes of that speed for the chart, judges the
-    bottleneck and publishes the snapshot to the hub. When Redis is down it
-    publishes that too (the page shows a banner) and keeps trying.         */
+    monotonic schedule (no drift), it reads totals, stage stats and the
+    dispatcher's dc:series in one pipelined round trip, computes the speed
+    over a window and the chart's last five minutes from that series, each
+    stage's rate over the same window, judges the bottleneck (with
+    hysteresis, so every viewer sees the same verdict) and publishes the
+    snapshot to the hub. When Redis is down it publishes that too (the page
+    shows a banner) and keeps trying.                                       */
 #ifndef DC_UI_POLLER_H
 #define DC_UI_POLLER_H
 

@@ -190,9 +190,24 @@ static void s_stage(const redisReply *reply, dc_ui_stage_t *stage)
     dc_ui_stats_stage_parse(stage, pairs, count);
 }
 
-int dc_ui_redis_read(dc_ui_redis_t *self, dc_ui_view_t *view)
+//  An LRANGE reply of dc:series into `series`, oldest first.
+static void s_series(const redisReply *reply, dc_ui_series_t *series)
 {
-    enum { S_REPLIES = 2 + DC_UI_STAGE_COUNT };
+    dc_ui_series_clear(series);
+    if (reply->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < reply->elements; i++) {
+        int64_t t_ms;
+        double value;
+        if (reply->element[i]->type == REDIS_REPLY_STRING &&
+            dc_ui_series_parse(reply->element[i]->str, &t_ms, &value) == 0)
+            dc_ui_series_add(series, t_ms, value);
+    }
+}
+
+int dc_ui_redis_read(dc_ui_redis_t *self, dc_ui_view_t *view, dc_ui_series_t *series)
+{
+    enum { S_REPLIES = 3 + DC_UI_STAGE_COUNT };
     redisReply *replies[S_REPLIES];
     pthread_mutex_lock(&self->mutex);
     int rc = s_connect(self, view->error, sizeof view->error);
@@ -201,6 +216,9 @@ int dc_ui_redis_read(dc_ui_redis_t *self, dc_ui_view_t *view)
         redisAppendCommand(self->context, "HLEN wallet");
         for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT; id++)
             redisAppendCommand(self->context, "HGETALL %s", dc_ui_stats_stage_key(id));
+        char first[32]; //  hiredis formats no size_t: the index as text
+        snprintf(first, sizeof first, "-%zu", dc_ui_series_capacity(series));
+        redisAppendCommand(self->context, "LRANGE %s %s -1", DC_UI_SERIES_KEY, first);
         rc = s_replies(self, replies, S_REPLIES, view->error, sizeof view->error);
     }
     pthread_mutex_unlock(&self->mutex);
@@ -215,6 +233,7 @@ int dc_ui_redis_read(dc_ui_redis_t *self, dc_ui_view_t *view)
     view->coins = view->have_coins ? value : 0;
     for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT; id++)
         s_stage(replies[2 + id], &view->stages[id]);
+    s_series(replies[2 + DC_UI_STAGE_COUNT], series);
     s_free_replies(replies, S_REPLIES);
     return 0;
 }
@@ -269,7 +288,9 @@ void dc_ui_redis_test(bool verbose)
     //  nothing listens on port 1: an error, not a hang or a crash
     dc_ui_view_t view;
     memset(&view, 0, sizeof view);
-    assert(dc_ui_redis_read(redis, &view) == -1 && !view.redis_ok && view.error[0]);
+    dc_ui_series_t *series = dc_ui_series_new(8);
+    assert(dc_ui_redis_read(redis, &view, series) == -1 && !view.redis_ok && view.error[0]);
+    dc_ui_series_destroy(&series);
     dc_ui_redis_destroy(&redis);
     dc_ui_redis_destroy(&redis);
     assert(dc_ui_redis_new("bad:port", 100) == NULL);

@@ -2,7 +2,8 @@
     and lazy reconnection. A failed call drops the connection; the next call
     dials again, so the webui recovers by itself when Redis comes back.
     Two queries, each one pipelined round trip:
-    - dc_ui_redis_read(): totals plus every dc:stats:* hash (the poller's read);
+    - dc_ui_redis_read(): totals, every dc:stats:* hash and the dispatcher's
+      dc:series list (the poller's read);
     - dc_ui_redis_totals(): HLEN wallet and GET hashes (the original's /json). */
 #ifndef DC_UI_REDIS_H
 #define DC_UI_REDIS_H
@@ -10,7 +11,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "dc_ui_series.h"
 #include "dc_ui_stats.h"
+
+//  The dispatcher's once-a-second "TS_MS:HASHES" samples (docs/runtime.md).
+#define DC_UI_SERIES_KEY "dc:series"
 
 typedef struct _dc_ui_redis_t dc_ui_redis_t;
 
@@ -28,8 +33,11 @@ void dc_ui_redis_set_password(dc_ui_redis_t *self, const char *password);
 void dc_ui_redis_destroy(dc_ui_redis_t **self_p);
 
 //  Read totals and stage stats into view (hashes, coins, stages, redis_ok,
-//  error); leaves the other fields alone. Returns 0, or -1 with view->error.
-int dc_ui_redis_read(dc_ui_redis_t *self, dc_ui_view_t *view);
+//  error; leaves the other fields alone) and the newest entries of
+//  dc:series, as many as `series` holds, into `series` (cleared first;
+//  entries that do not parse are skipped). Returns 0, or -1 with
+//  view->error (then `series` is left alone).
+int dc_ui_redis_read(dc_ui_redis_t *self, dc_ui_view_t *view, dc_ui_series_t *series);
 
 //  HLEN wallet and GET hashes. `hashes` receives the raw string value, or ""
 //  when the key does not exist. Returns 0, or -1 with the reason in `error`.

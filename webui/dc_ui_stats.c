@@ -8,34 +8,65 @@
 #include <stdlib.h>
 #include <string.h>
 
-//  How each stage's raw fields map onto the page's columns (NULL: no such
-//  column for that stage). `one_instance` stages are single processes.
+//  The page's columns. Latency columns name the `_ms` field; a field of the
+//  same name ending in `_us` is preferred when the stage writes one (raw
+//  mode: well under a millisecond).
+typedef enum {
+    S_COL_INSTANCES,
+    S_COL_BUSY,
+    S_COL_QUEUE,
+    S_COL_WAIT_P50,
+    S_COL_WAIT_P99,
+    S_COL_LAT_P50,
+    S_COL_LAT_P99,
+    S_COL_COUNT
+} s_column_t;
+
+//  How each stage's raw fields map onto the columns (NULL: no such column
+//  for that stage). `one_instance` stages are single processes. `counter`
+//  (in the stats of `counter_stage`) gives the stage's rate.
 typedef struct {
     const char *name;
     const char *key;
     bool one_instance;
-    const char *instances;
-    const char *busy;
-    const char *queue;
-    const char *wait_p50;
-    const char *wait_p99;
-    const char *lat_p50;
-    const char *lat_p99;
-    const char *rate;
+    const char *field[S_COL_COUNT];
+    const char *counter;
+    dc_ui_stage_id_t counter_stage;
 } s_columns_t;
 
 static const s_columns_t s_columns[DC_UI_STAGE_COUNT] = {
-    [DC_UI_STAGE_RNG] = {"rng", "dc:stats:rng", false, "workers", "busy_pct", "queue",
-                         "wait_p50_ms", "wait_p99_ms", "svc_p50_ms", "svc_p99_ms", "served_per_s"},
-    [DC_UI_STAGE_HASHER] = {"hasher", "dc:stats:hasher", false, "workers", "busy_pct", "queue",
-                            "wait_p50_ms", "wait_p99_ms", "svc_p50_ms", "svc_p99_ms",
-                            "served_per_s"},
-    [DC_UI_STAGE_BROKER] = {"broker", "dc:stats:broker", true, NULL, NULL, NULL, NULL, NULL, NULL,
-                            NULL, NULL},
-    [DC_UI_STAGE_WORKER] = {"worker", "dc:stats:worker", false, "workers", NULL, NULL, NULL, NULL,
-                            "loop_p50_ms", "loop_p99_ms", "jobs_per_s"},
-    [DC_UI_STAGE_DISPATCHER] = {"dispatcher", "dc:stats:dispatcher", true, NULL, NULL, "in_flight",
-                                NULL, NULL, NULL, NULL, "hashes_per_s"},
+    [DC_UI_STAGE_RNG] = {"rng",
+                         "dc:stats:rng",
+                         false,
+                         {"workers", "busy_pct", "queue", "wait_p50_ms", "wait_p99_ms",
+                          "svc_p50_ms", "svc_p99_ms"},
+                         "served",
+                         DC_UI_STAGE_RNG},
+    [DC_UI_STAGE_HASHER] = {"hasher",
+                            "dc:stats:hasher",
+                            false,
+                            {"workers", "busy_pct", "queue", "wait_p50_ms", "wait_p99_ms",
+                             "svc_p50_ms", "svc_p99_ms"},
+                            "served",
+                            DC_UI_STAGE_HASHER},
+    [DC_UI_STAGE_BROKER] = {"broker",
+                            "dc:stats:broker",
+                            true,
+                            {NULL, "cpu_pct", NULL, NULL, NULL, NULL, NULL},
+                            "requests",
+                            DC_UI_STAGE_BROKER},
+    [DC_UI_STAGE_WORKER] = {"worker",
+                            "dc:stats:worker",
+                            false,
+                            {"workers", NULL, NULL, NULL, NULL, "loop_p50_ms", "loop_p99_ms"},
+                            "counted",
+                            DC_UI_STAGE_DISPATCHER},
+    [DC_UI_STAGE_DISPATCHER] = {"dispatcher",
+                                "dc:stats:dispatcher",
+                                true,
+                                {NULL, NULL, "in_flight", NULL, NULL, NULL, NULL},
+                                "hashes",
+                                DC_UI_STAGE_DISPATCHER},
 };
 
 const char *dc_ui_stats_stage_name(dc_ui_stage_id_t stage)
@@ -96,15 +127,74 @@ bool dc_ui_stats_live(const dc_ui_view_t *view, dc_ui_stage_id_t stage)
     return isnan(ts) || (double)view->ts_ms - ts <= DC_UI_STAGE_STALE_MS;
 }
 
-//  "850 ms" or "4.2 s".
+const char *dc_ui_stats_counter(dc_ui_stage_id_t stage, dc_ui_stage_id_t *source)
+{
+    if (stage >= DC_UI_STAGE_COUNT)
+        return NULL;
+    *source = s_columns[stage].counter_stage;
+    return s_columns[stage].counter;
+}
+
+bool dc_ui_stats_data_fresh(const dc_ui_view_t *view)
+{
+    return view->have_data && view->data_age_ms <= DC_UI_DATA_STALE_MS;
+}
+
+//  A latency field in ms: its `_us` twin / 1000 when the stage writes one.
+static double s_latency(const dc_ui_stage_t *stage, const char *ms_key, bool *us)
+{
+    char us_key[sizeof stage->fields[0].key];
+    size_t length = ms_key ? strlen(ms_key) : 0;
+    if (us)
+        *us = false;
+    if (length > 3 && length < sizeof us_key && strcmp(ms_key + length - 3, "_ms") == 0) {
+        memcpy(us_key, ms_key, length + 1);
+        us_key[length - 2] = 'u';
+        double value = dc_ui_stats_get(stage, us_key, NAN);
+        if (!isnan(value)) {
+            if (us)
+                *us = true;
+            return value / 1000;
+        }
+    }
+    return dc_ui_stats_get(stage, ms_key, NAN);
+}
+
+//  One column's value for a stage, NAN when the stage has none. Instances
+//  are processes when the stage reports them (a hasher process serves many
+//  requests at once, each in a slot), else its `workers`.
+static double s_column(const dc_ui_view_t *view, dc_ui_stage_id_t id, s_column_t column)
+{
+    const s_columns_t *col = &s_columns[id];
+    const dc_ui_stage_t *stage = &view->stages[id];
+    if (column == S_COL_INSTANCES && col->one_instance)
+        return stage->present ? 1 : NAN;
+    if (column == S_COL_INSTANCES)
+        return dc_ui_stats_get(stage, "processes", dc_ui_stats_get(stage, col->field[column], NAN));
+    if (column >= S_COL_WAIT_P50)
+        return s_latency(stage, col->field[column], NULL);
+    return dc_ui_stats_get(stage, col->field[column], NAN);
+}
+
+//  "850 ms", "4.2 s" or "120 µs".
 static void s_duration(char *out, size_t size, double ms)
 {
     if (isnan(ms))
         snprintf(out, size, "unknown");
+    else if (ms < 1 && ms > 0)
+        snprintf(out, size, "%.0f µs", ms * 1000);
     else if (ms < 1000)
         snprintf(out, size, "%.0f ms", ms);
     else
         snprintf(out, size, "%.1f s", ms / 1000);
+}
+
+//  A count for a sentence: rounded, bounded (so is the text), NAN as 0.
+static long long s_int(double value)
+{
+    if (isnan(value))
+        return 0;
+    return (long long)round(fmax(-1e15, fmin(1e15, value)));
 }
 
 static const char *s_plural(double n, const char *one, const char *many)
@@ -112,18 +202,39 @@ static const char *s_plural(double n, const char *one, const char *many)
     return n == 1 ? one : many;
 }
 
-//  Is this service the limit? Saturated: busy >= 90 %, or no instances while
-//  requests wait.
-static bool s_saturated(const dc_ui_view_t *view, dc_ui_stage_id_t id)
+//  "1 process, 20 slots" when the stage reports processes, else "2 instances".
+static void s_instances(const dc_ui_stage_t *stage, char *out, size_t size)
+{
+    double slots = dc_ui_stats_get(stage, "workers", 0);
+    double processes = dc_ui_stats_get(stage, "processes", NAN);
+    if (isnan(processes))
+        snprintf(out, size, "%lld %s", s_int(slots), s_plural(slots, "instance", "instances"));
+    else
+        snprintf(out, size, "%lld %s, %lld %s", s_int(processes),
+                 s_plural(processes, "process", "processes"), s_int(slots),
+                 s_plural(slots, "slot", "slots"));
+}
+
+//  Is this service saturated? Busy >= 90 % (80 % for the stage already
+//  named: hysteresis), or no slots while requests wait.
+static bool s_saturated(const dc_ui_view_t *view, dc_ui_stage_id_t id, dc_ui_stage_id_t current)
 {
     if (!dc_ui_stats_live(view, id))
         return false;
     const dc_ui_stage_t *stage = &view->stages[id];
-    double instances = dc_ui_stats_get(stage, "workers", NAN);
+    double slots = dc_ui_stats_get(stage, "workers", NAN);
     double queue = dc_ui_stats_get(stage, "queue", 0);
-    if (!isnan(instances) && instances < 1)
+    if (!isnan(slots) && slots < 1)
         return queue > 0;
-    return dc_ui_stats_get(stage, "busy_pct", 0) >= 90;
+    return dc_ui_stats_get(stage, "busy_pct", 0) >= (id == current ? 80 : 90);
+}
+
+//  The broker's own process is the limit: >= 85 % of a core (75 % while named).
+static bool s_broker_bound(const dc_ui_view_t *view, dc_ui_stage_id_t current)
+{
+    return dc_ui_stats_live(view, DC_UI_STAGE_BROKER) &&
+           dc_ui_stats_get(&view->stages[DC_UI_STAGE_BROKER], "cpu_pct", 0) >=
+               (current == DC_UI_STAGE_BROKER ? 75 : 85);
 }
 
 //  Of two saturated services, the one with more queued (then longer p99 wait).
@@ -133,23 +244,64 @@ static bool s_worse(const dc_ui_view_t *view, dc_ui_stage_id_t a, dc_ui_stage_id
     double queue_b = dc_ui_stats_get(&view->stages[b], "queue", 0);
     if (queue_a != queue_b)
         return queue_a > queue_b;
-    return dc_ui_stats_get(&view->stages[a], "wait_p99_ms", 0) >
-           dc_ui_stats_get(&view->stages[b], "wait_p99_ms", 0);
+    return s_latency(&view->stages[a], "wait_p99_ms", NULL) >
+           s_latency(&view->stages[b], "wait_p99_ms", NULL);
+}
+
+//  The stage that limits this view, or DC_UI_STAGE_COUNT when none can be
+//  named (no stats). `current` is the stage named so far (hysteresis).
+static dc_ui_stage_id_t s_candidate(const dc_ui_view_t *view, dc_ui_stage_id_t current)
+{
+    dc_ui_stage_id_t worst = DC_UI_STAGE_COUNT;
+    for (dc_ui_stage_id_t id = DC_UI_STAGE_RNG; id <= DC_UI_STAGE_HASHER; id++)
+        if (s_saturated(view, id, current) &&
+            (worst == DC_UI_STAGE_COUNT || s_worse(view, id, worst)))
+            worst = id;
+    if (worst != DC_UI_STAGE_COUNT)
+        return worst;
+    if (s_broker_bound(view, current))
+        return DC_UI_STAGE_BROKER;
+    if (dc_ui_stats_live(view, DC_UI_STAGE_WORKER))
+        return DC_UI_STAGE_WORKER;
+    return DC_UI_STAGE_COUNT;
+}
+
+//  "1 process, 1 slot, 100% busy, 8 requests queued, p99 wait 800 ms"
+static void s_service_state(const dc_ui_view_t *view, dc_ui_stage_id_t id, char *out, size_t size)
+{
+    const dc_ui_stage_t *stage = &view->stages[id];
+    double queue = dc_ui_stats_get(stage, "queue", 0);
+    char instances[64];
+    char wait[32];
+    s_instances(stage, instances, sizeof instances);
+    s_duration(wait, sizeof wait, s_latency(stage, "wait_p99_ms", NULL));
+    snprintf(out, size, "%s, %lld%% busy, %lld %s queued, p99 wait %s", instances,
+             s_int(dc_ui_stats_get(stage, "busy_pct", 0)), s_int(queue),
+             s_plural(queue, "request", "requests"), wait);
 }
 
 static void s_judge_service(dc_ui_view_t *view, dc_ui_stage_id_t id)
 {
     const dc_ui_stage_t *stage = &view->stages[id];
     const char *name = dc_ui_stats_stage_name(id);
-    double instances = dc_ui_stats_get(stage, "workers", NAN);
+    double slots = dc_ui_stats_get(stage, "workers", NAN);
     double queue = dc_ui_stats_get(stage, "queue", 0);
-    char wait[32];
-    s_duration(wait, sizeof wait, dc_ui_stats_get(stage, "wait_p99_ms", NAN));
-    snprintf(view->bottleneck, sizeof view->bottleneck, "%s", name);
-    if (!isnan(instances) && instances < 1) {
+    if (!isnan(slots) && slots < 1) {
         snprintf(view->verdict, sizeof view->verdict,
                  "%s has no instances and %.0f %s waiting: start %s.", name, queue,
                  s_plural(queue, "request is", "requests are"), name);
+        return;
+    }
+    char state[192];
+    s_service_state(view, id, state, sizeof state);
+    dc_ui_stage_id_t other = id == DC_UI_STAGE_RNG ? DC_UI_STAGE_HASHER : DC_UI_STAGE_RNG;
+    if (s_saturated(view, other, DC_UI_STAGE_COUNT)) {
+        char other_state[192];
+        s_service_state(view, other, other_state, sizeof other_state);
+        snprintf(view->verdict, sizeof view->verdict,
+                 "%s and %s are both saturated: scale %s first, then %s. %s: %s; %s: %s.", name,
+                 dc_ui_stats_stage_name(other), name, dc_ui_stats_stage_name(other), name, state,
+                 dc_ui_stats_stage_name(other), other_state);
         return;
     }
     double workers = dc_ui_stats_live(view, DC_UI_STAGE_WORKER)
@@ -160,38 +312,103 @@ static void s_judge_service(dc_ui_view_t *view, dc_ui_stage_id_t id)
         snprintf(shared, sizeof shared, " (%.0f %s share it)", workers,
                  s_plural(workers, "worker", "workers"));
     snprintf(view->verdict, sizeof view->verdict,
-             "%s is the bottleneck: %.0f %s, %.0f%% busy, %.0f %s queued, p99 wait %s. "
-             "Scale %s next%s; more workers will not help.",
-             name, instances, s_plural(instances, "instance", "instances"),
-             dc_ui_stats_get(stage, "busy_pct", 0), queue, s_plural(queue, "request", "requests"),
-             wait, name, shared);
+             "%s is the bottleneck: %s. Scale %s next%s; more workers will not help.", name, state,
+             name, shared);
+}
+
+//  "; rng 33% busy, hasher 4% busy" for the live services.
+static void s_services_busy(const dc_ui_view_t *view, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = 0;
+    for (dc_ui_stage_id_t id = DC_UI_STAGE_RNG; id <= DC_UI_STAGE_HASHER; id++) {
+        if (!dc_ui_stats_live(view, id))
+            continue;
+        int n =
+            snprintf(out + used, size - used, "%s %s %.0f%% busy", used ? "," : ";",
+                     dc_ui_stats_stage_name(id), dc_ui_stats_get(&view->stages[id], "busy_pct", 0));
+        if (n > 0 && (size_t)n < size - used)
+            used += (size_t)n;
+    }
+}
+
+static void s_judge_broker(dc_ui_view_t *view)
+{
+    char services[96];
+    s_services_busy(view, services, sizeof services);
+    snprintf(view->verdict, sizeof view->verdict,
+             "The broker is the limit: its process uses %.0f%% of a CPU core and no service is "
+             "saturated%s. More workers, rng or hasher will not help; put more hashes in each "
+             "job (--batch) so each one costs fewer broker hops.",
+             dc_ui_stats_get(&view->stages[DC_UI_STAGE_BROKER], "cpu_pct", 0), services);
 }
 
 static void s_judge_workers(dc_ui_view_t *view)
 {
     double workers = dc_ui_stats_get(&view->stages[DC_UI_STAGE_WORKER], "workers", 0);
-    snprintf(view->bottleneck, sizeof view->bottleneck, "worker");
     if (workers < 1) {
         snprintf(view->verdict, sizeof view->verdict, "No workers are running: start workers.");
         return;
     }
-    char services[96] = "";
-    size_t used = 0;
-    for (dc_ui_stage_id_t id = DC_UI_STAGE_RNG; id <= DC_UI_STAGE_HASHER; id++) {
-        if (!dc_ui_stats_live(view, id))
-            continue;
-        int n =
-            snprintf(services + used, sizeof services - used, "%s %s %.0f%% busy", used ? "," : ";",
-                     dc_ui_stats_stage_name(id), dc_ui_stats_get(&view->stages[id], "busy_pct", 0));
-        if (n > 0 && (size_t)n < sizeof services - used)
-            used += (size_t)n;
-    }
+    char services[96];
+    s_services_busy(view, services, sizeof services);
     snprintf(view->verdict, sizeof view->verdict,
-             "The workers are the limit: %.0f %s%s, no service saturated. Add workers next.",
+             "The workers are the limit: %.0f %s, no service saturated%s. Add workers next.",
              workers, s_plural(workers, "worker", "workers"), services);
 }
 
-void dc_ui_stats_judge(dc_ui_view_t *view)
+//  The verdict for a stage named the bottleneck (DC_UI_STAGE_COUNT: none).
+static void s_render(dc_ui_view_t *view, dc_ui_stage_id_t id)
+{
+    if (id == DC_UI_STAGE_COUNT) {
+        if (dc_ui_stats_live(view, DC_UI_STAGE_RNG) || dc_ui_stats_live(view, DC_UI_STAGE_HASHER))
+            snprintf(view->verdict, sizeof view->verdict,
+                     "No worker stats (is the dispatcher running?); rng and hasher are not "
+                     "saturated.");
+        else
+            snprintf(view->verdict, sizeof view->verdict,
+                     "No pipeline stats in Redis yet: start the broker, dispatcher and workers.");
+        return;
+    }
+    snprintf(view->bottleneck, sizeof view->bottleneck, "%s", dc_ui_stats_stage_name(id));
+    if (id == DC_UI_STAGE_BROKER)
+        s_judge_broker(view);
+    else if (id == DC_UI_STAGE_WORKER)
+        s_judge_workers(view);
+    else
+        s_judge_service(view, id);
+}
+
+void dc_ui_judge_init(dc_ui_judge_t *judge)
+{
+    judge->current = DC_UI_STAGE_COUNT;
+    judge->challenger = DC_UI_STAGE_COUNT;
+    judge->challenger_since_ms = 0;
+}
+
+//  Hysteresis: the stage named changes at once when it can no longer be
+//  named (no stats, gone stale), else only after another candidate has held
+//  for DC_UI_JUDGE_HOLD_MS.
+static dc_ui_stage_id_t s_steady(dc_ui_judge_t *judge, const dc_ui_view_t *view)
+{
+    dc_ui_stage_id_t candidate = s_candidate(view, judge->current);
+    if (judge->current == DC_UI_STAGE_COUNT || candidate == DC_UI_STAGE_COUNT ||
+        !dc_ui_stats_live(view, judge->current)) {
+        judge->current = candidate;
+        judge->challenger = DC_UI_STAGE_COUNT;
+    } else if (candidate == judge->current)
+        judge->challenger = DC_UI_STAGE_COUNT;
+    else if (candidate != judge->challenger) {
+        judge->challenger = candidate;
+        judge->challenger_since_ms = view->ts_ms;
+    } else if (view->ts_ms - judge->challenger_since_ms >= DC_UI_JUDGE_HOLD_MS) {
+        judge->current = candidate;
+        judge->challenger = DC_UI_STAGE_COUNT;
+    }
+    return judge->current;
+}
+
+void dc_ui_stats_judge(dc_ui_view_t *view, dc_ui_judge_t *judge)
 {
     view->bottleneck[0] = 0;
     if (!view->redis_ok) {
@@ -199,29 +416,27 @@ void dc_ui_stats_judge(dc_ui_view_t *view)
                  view->error[0] ? view->error : "unknown error");
         return;
     }
-    dc_ui_stage_id_t worst = DC_UI_STAGE_COUNT;
-    for (dc_ui_stage_id_t id = DC_UI_STAGE_RNG; id <= DC_UI_STAGE_HASHER; id++)
-        if (s_saturated(view, id) && (worst == DC_UI_STAGE_COUNT || s_worse(view, id, worst)))
-            worst = id;
-    if (worst != DC_UI_STAGE_COUNT)
-        s_judge_service(view, worst);
-    else if (dc_ui_stats_live(view, DC_UI_STAGE_WORKER))
-        s_judge_workers(view);
-    else if (dc_ui_stats_live(view, DC_UI_STAGE_RNG) || dc_ui_stats_live(view, DC_UI_STAGE_HASHER))
+    if (view->have_data && !dc_ui_stats_data_fresh(view)) {
         snprintf(view->verdict, sizeof view->verdict,
-                 "No worker stats (is the dispatcher running?); rng and hasher are not "
-                 "saturated.");
-    else
-        snprintf(view->verdict, sizeof view->verdict,
-                 "No pipeline stats in Redis yet: start the broker, dispatcher and workers.");
+                 "Stopped: no counts from the dispatcher for %.0f s (the numbers shown are the "
+                 "last ones). Is the dispatcher running?",
+                 (double)view->data_age_ms / 1000);
+        return;
+    }
+    dc_ui_judge_t alone;
+    if (!judge) {
+        dc_ui_judge_init(&alone);
+        judge = &alone;
+    }
+    s_render(view, s_steady(judge, view));
 }
 
 //  `"key":value` for a column, null when the stage lacks it.
-static int s_json_column(dc_ui_buf_t *out, const char *name, const dc_ui_stage_t *stage,
-                         const char *key)
+static int s_json_column(dc_ui_buf_t *out, const char *name, const dc_ui_view_t *view,
+                         dc_ui_stage_id_t id, s_column_t column)
 {
     int rc = dc_ui_buf_printf(out, ",\"%s\":", name);
-    return rc == 0 ? dc_ui_buf_json_number(out, dc_ui_stats_get(stage, key, NAN)) : rc;
+    return rc == 0 ? dc_ui_buf_json_number(out, s_column(view, id, column)) : rc;
 }
 
 //  The stage's note: counters that have no column of their own.
@@ -232,18 +447,23 @@ static void s_note(const dc_ui_view_t *view, dc_ui_stage_id_t id, char *note, si
     if (!s->present)
         return;
     if (id == DC_UI_STAGE_BROKER)
-        snprintf(note, size, "%.0f requests, %.0f drops, %.0f requeued, %.0f dead workers",
-                 dc_ui_stats_get(s, "requests", 0), dc_ui_stats_get(s, "drops", 0),
-                 dc_ui_stats_get(s, "requeued", 0), dc_ui_stats_get(s, "expired_workers", 0));
+        snprintf(note, size,
+                 "busy = CPU of its process; rate = requests; %.0f drops, %.0f requeued, %.0f "
+                 "dead workers",
+                 dc_ui_stats_get(s, "drops", 0), dc_ui_stats_get(s, "requeued", 0),
+                 dc_ui_stats_get(s, "expired_workers", 0));
     else if (id == DC_UI_STAGE_DISPATCHER)
         snprintf(note, size, "queue = jobs in flight (window %.0f, batch %.0f), %.0f reissued",
                  dc_ui_stats_get(s, "window", 0), dc_ui_stats_get(s, "batch", 1),
                  dc_ui_stats_get(s, "reissued", 0));
-    else if (id == DC_UI_STAGE_WORKER)
-        snprintf(note, size, "latency = one loop; rng p50 %.0f ms, hasher p50 %.0f ms",
-                 dc_ui_stats_get(s, "rng_p50_ms", 0), dc_ui_stats_get(s, "hasher_p50_ms", 0));
-    else
-        snprintf(note, size, "latency = service time; %.0f errors",
+    else if (id == DC_UI_STAGE_WORKER) {
+        char rng[32], hasher[32];
+        s_duration(rng, sizeof rng, s_latency(s, "rng_p50_ms", NULL));
+        s_duration(hasher, sizeof hasher, s_latency(s, "hasher_p50_ms", NULL));
+        snprintf(note, size, "latency = one loop; rate = jobs; rng p50 %s, hasher p50 %s", rng,
+                 hasher);
+    } else
+        snprintf(note, size, "busy = share of slots serving; latency = service time; %.0f errors",
                  dc_ui_stats_get(s, "errors", 0));
 }
 
@@ -251,21 +471,28 @@ static int s_json_stage(const dc_ui_view_t *view, dc_ui_stage_id_t id, dc_ui_buf
 {
     const s_columns_t *col = &s_columns[id];
     const dc_ui_stage_t *stage = &view->stages[id];
-    double instances = col->one_instance ? (stage->present ? 1 : NAN)
-                                         : dc_ui_stats_get(stage, col->instances, NAN);
-    char note[160];
+    bool us = false;
+    s_latency(stage, col->field[S_COL_LAT_P50] ? col->field[S_COL_LAT_P50] : "", &us);
+    char note[200];
     s_note(view, id, note, sizeof note);
     int rc = dc_ui_buf_printf(
         out, "{\"name\":\"%s\",\"present\":%s,\"live\":%s,\"instances\":", col->name,
         stage->present ? "true" : "false", dc_ui_stats_live(view, id) ? "true" : "false");
-    rc = rc ? rc : dc_ui_buf_json_number(out, instances);
-    rc = rc ? rc : s_json_column(out, "busy_pct", stage, col->busy);
-    rc = rc ? rc : s_json_column(out, "queue", stage, col->queue);
-    rc = rc ? rc : s_json_column(out, "wait_p50_ms", stage, col->wait_p50);
-    rc = rc ? rc : s_json_column(out, "wait_p99_ms", stage, col->wait_p99);
-    rc = rc ? rc : s_json_column(out, "lat_p50_ms", stage, col->lat_p50);
-    rc = rc ? rc : s_json_column(out, "lat_p99_ms", stage, col->lat_p99);
-    rc = rc ? rc : s_json_column(out, "rate", stage, col->rate);
+    rc = rc ? rc : dc_ui_buf_json_number(out, s_column(view, id, S_COL_INSTANCES));
+    rc = rc ? rc : dc_ui_buf_printf(out, ",\"processes\":");
+    rc = rc ? rc : dc_ui_buf_json_number(out, dc_ui_stats_get(stage, "processes", NAN));
+    rc = rc ? rc : dc_ui_buf_printf(out, ",\"slots\":");
+    rc = rc ? rc
+            : dc_ui_buf_json_number(
+                  out, col->one_instance ? NAN : dc_ui_stats_get(stage, "workers", NAN));
+    rc = rc ? rc : s_json_column(out, "busy_pct", view, id, S_COL_BUSY);
+    rc = rc ? rc : s_json_column(out, "queue", view, id, S_COL_QUEUE);
+    rc = rc ? rc : s_json_column(out, "wait_p50_ms", view, id, S_COL_WAIT_P50);
+    rc = rc ? rc : s_json_column(out, "wait_p99_ms", view, id, S_COL_WAIT_P99);
+    rc = rc ? rc : s_json_column(out, "lat_p50_ms", view, id, S_COL_LAT_P50);
+    rc = rc ? rc : s_json_column(out, "lat_p99_ms", view, id, S_COL_LAT_P99);
+    rc = rc ? rc : dc_ui_buf_printf(out, ",\"lat_us\":%s,\"rate\":", us ? "true" : "false");
+    rc = rc ? rc : dc_ui_buf_json_number(out, view->have_rate[id] ? view->rate[id] : NAN);
     rc = rc ? rc : dc_ui_buf_printf(out, ",\"note\":");
     rc = rc ? rc : dc_ui_buf_json_string(out, note);
     rc = rc ? rc : dc_ui_buf_printf(out, ",\"fields\":{");
@@ -278,6 +505,35 @@ static int s_json_stage(const dc_ui_view_t *view, dc_ui_stage_id_t id, dc_ui_buf
     return rc ? rc : dc_ui_buf_append(out, "}}", 2);
 }
 
+//  "speed": the 10 s average, its span, the sample it ends at, and the
+//  newest chart points.
+static int s_json_speed(const dc_ui_view_t *view, dc_ui_buf_t *out)
+{
+    int rc = dc_ui_buf_printf(out, ",\"speed\":{\"hashes_per_s\":");
+    rc = rc ? rc : dc_ui_buf_json_number(out, view->have_speed ? view->speed : NAN);
+    rc = rc ? rc : dc_ui_buf_printf(out, ",\"window_s\":");
+    rc = rc ? rc : dc_ui_buf_json_number(out, (double)view->window_ms / 1000);
+    rc = rc ? rc : dc_ui_buf_printf(out, ",\"span_s\":");
+    rc =
+        rc ? rc : dc_ui_buf_json_number(out, view->have_speed ? (double)view->span_ms / 1000 : NAN);
+    rc = rc ? rc : dc_ui_buf_printf(out, ",\"t_ms\":");
+    rc = rc ? rc : dc_ui_buf_json_number(out, view->have_speed ? (double)view->speed_t_ms : NAN);
+    rc = rc ? rc : dc_ui_buf_printf(out, ",\"recent\":[");
+    for (size_t i = 0; i < view->recent_count && i < DC_UI_RECENT_MAX && rc == 0; i++) {
+        rc = dc_ui_buf_printf(out, "%s[%lld,", i ? "," : "", (long long)view->recent_t[i]);
+        rc = rc ? rc : dc_ui_buf_json_number(out, view->recent_v[i]);
+        rc = rc ? rc : dc_ui_buf_append(out, "]", 1);
+    }
+    rc = rc ? rc
+            : dc_ui_buf_printf(out, "]},\"data\":{\"fresh\":%s,\"age_s\":",
+                               dc_ui_stats_data_fresh(view) ? "true" : "false");
+    rc = rc ? rc
+            : dc_ui_buf_json_number(out, view->have_data ? (double)view->data_age_ms / 1000 : NAN);
+    rc = rc ? rc : dc_ui_buf_printf(out, ",\"t_ms\":");
+    rc = rc ? rc : dc_ui_buf_json_number(out, view->have_data ? (double)view->data_t_ms : NAN);
+    return rc ? rc : dc_ui_buf_append(out, "}", 1);
+}
+
 int dc_ui_stats_json(const dc_ui_view_t *view, dc_ui_buf_t *out)
 {
     int rc = dc_ui_buf_printf(out, "{\"ts_ms\":%lld,\"redis\":{\"ok\":%s,\"error\":",
@@ -287,14 +543,8 @@ int dc_ui_stats_json(const dc_ui_view_t *view, dc_ui_buf_t *out)
     rc = rc ? rc : dc_ui_buf_json_number(out, view->have_hashes ? (double)view->hashes : NAN);
     rc = rc ? rc : dc_ui_buf_printf(out, ",\"coins\":");
     rc = rc ? rc : dc_ui_buf_json_number(out, view->have_coins ? (double)view->coins : NAN);
-    rc = rc ? rc : dc_ui_buf_printf(out, ",\"speed\":{\"hashes_per_s\":");
-    rc = rc ? rc : dc_ui_buf_json_number(out, view->have_speed ? view->speed : NAN);
-    rc = rc ? rc : dc_ui_buf_printf(out, ",\"window_s\":");
-    rc = rc ? rc : dc_ui_buf_json_number(out, (double)view->window_ms / 1000);
-    rc = rc ? rc : dc_ui_buf_printf(out, ",\"span_s\":");
-    rc =
-        rc ? rc : dc_ui_buf_json_number(out, view->have_speed ? (double)view->span_ms / 1000 : NAN);
-    rc = rc ? rc : dc_ui_buf_printf(out, "},\"stages\":[");
+    rc = rc ? rc : s_json_speed(view, out);
+    rc = rc ? rc : dc_ui_buf_printf(out, ",\"stages\":[");
     for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT && rc == 0; id++) {
         rc = id ? dc_ui_buf_append(out, ",", 1) : 0;
         rc = rc ? rc : s_json_stage(view, id, out);
@@ -306,12 +556,20 @@ int dc_ui_stats_json(const dc_ui_view_t *view, dc_ui_buf_t *out)
     return rc ? rc : dc_ui_buf_append(out, "}}", 2);
 }
 
-//  A sample value: integers exactly, fractions to 9 significant digits.
-static int s_sample(dc_ui_buf_t *out, double value)
+//  A sample value: integers exactly, fractions to `decimals` places with
+//  the trailing zeros dropped (3.30033003 hashes/s is "3.3" at 1 decimal,
+//  "3.3" at 3: no float noise).
+static int s_sample(dc_ui_buf_t *out, double value, int decimals)
 {
     if (value == floor(value) && fabs(value) < 1e15)
         return dc_ui_buf_printf(out, "%.0f\n", value);
-    return dc_ui_buf_printf(out, "%.9g\n", value);
+    char text[64];
+    int length = snprintf(text, sizeof text, "%.*f", decimals, value);
+    while (length > 1 && text[length - 1] == '0')
+        text[--length] = 0;
+    if (length > 1 && text[length - 1] == '.')
+        text[--length] = 0;
+    return dc_ui_buf_printf(out, "%s\n", text);
 }
 
 //  One metric family: HELP, TYPE and, when known, the unlabelled sample.
@@ -322,21 +580,31 @@ static int s_metric(dc_ui_buf_t *out, const char *name, const char *type, const 
     if (rc == 0 && known)
         rc = dc_ui_buf_printf(out, "%s ", name);
     if (rc == 0 && known)
-        rc = s_sample(out, value);
+        rc = s_sample(out, value, 3);
     return rc;
 }
 
-//  A labelled per-stage gauge family over every live stage having `key`.
+//  A per-stage value for the metrics: a column, or the rate (S_COL_COUNT).
+static double s_metric_value(const dc_ui_view_t *view, dc_ui_stage_id_t id, s_column_t column)
+{
+    if (column == S_COL_COUNT)
+        return view->have_rate[id] ? view->rate[id] : NAN;
+    if (column == S_COL_BUSY && id == DC_UI_STAGE_BROKER)
+        return NAN; //  CPU, not busy slots: dockercoins_broker_cpu_ratio
+    return s_column(view, id, column);
+}
+
+//  A labelled per-stage gauge family over every live stage having a value;
+//  `help` NULL continues the family above (another quantile).
 static int s_stage_family(dc_ui_buf_t *out, const dc_ui_view_t *view, const char *name,
-                          const char *help, size_t column_offset, double scale,
+                          const char *help, s_column_t column, double scale, int decimals,
                           const char *quantile)
 {
     int rc = 0;
-    if (!quantile || strcmp(quantile, "0.5") == 0)
+    if (help)
         rc = dc_ui_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
     for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT && rc == 0; id++) {
-        const char *key = *(const char *const *)((const char *)&s_columns[id] + column_offset);
-        double value = dc_ui_stats_get(&view->stages[id], key, NAN);
+        double value = s_metric_value(view, id, column);
         if (!dc_ui_stats_live(view, id) || isnan(value))
             continue;
         if (quantile)
@@ -344,12 +612,10 @@ static int s_stage_family(dc_ui_buf_t *out, const dc_ui_view_t *view, const char
                                   s_columns[id].name, quantile);
         else
             rc = dc_ui_buf_printf(out, "%s{stage=\"%s\"} ", name, s_columns[id].name);
-        rc = rc ? rc : s_sample(out, value * scale);
+        rc = rc ? rc : s_sample(out, value * scale, decimals);
     }
     return rc;
 }
-
-#define S_COL(field) offsetof(s_columns_t, field)
 
 int dc_ui_stats_metrics(const dc_ui_view_t *view, int64_t now_ms, size_t sse_clients,
                         uint64_t events, dc_ui_buf_t *out)
@@ -376,39 +642,51 @@ int dc_ui_stats_metrics(const dc_ui_view_t *view, int64_t now_ms, size_t sse_cli
                        "Age of the latest snapshot.", view->ts_ms > 0,
                        (double)(now_ms - view->ts_ms) / 1000);
     rc = rc ? rc
+            : s_metric(out, "dockercoins_data_age_seconds", "gauge",
+                       "Time since the dispatcher's newest dc:series sample arrived.",
+                       view->have_data, (double)view->data_age_ms / 1000);
+    rc = rc ? rc
+            : s_metric(
+                  out, "dockercoins_broker_cpu_ratio", "gauge",
+                  "CPU used by the broker's process, in cores (1 = one core).",
+                  dc_ui_stats_live(view, DC_UI_STAGE_BROKER) &&
+                      !isnan(dc_ui_stats_get(&view->stages[DC_UI_STAGE_BROKER], "cpu_pct", NAN)),
+                  dc_ui_stats_get(&view->stages[DC_UI_STAGE_BROKER], "cpu_pct", 0) / 100);
+    rc = rc ? rc
             : dc_ui_buf_printf(out, "# HELP dockercoins_stage_up 1 when the stage reports "
                                     "fresh stats.\n# TYPE dockercoins_stage_up gauge\n");
     for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT && rc == 0; id++)
         rc = dc_ui_buf_printf(out, "dockercoins_stage_up{stage=\"%s\"} %d\n", s_columns[id].name,
                               dc_ui_stats_live(view, id) ? 1 : 0);
     rc = rc ? rc
-            : s_stage_family(out, view, "dockercoins_stage_instances", "Instances of the stage.",
-                             S_COL(instances), 1, NULL);
+            : s_stage_family(out, view, "dockercoins_stage_instances",
+                             "Instances (processes) of the stage.", S_COL_INSTANCES, 1, 0, NULL);
     rc = rc ? rc
             : s_stage_family(out, view, "dockercoins_stage_busy_ratio",
-                             "Fraction of time the stage's instances are busy.", S_COL(busy), 0.01,
+                             "Fraction of time the stage's slots are busy.", S_COL_BUSY, 0.01, 3,
                              NULL);
-    rc =
-        rc ? rc
-           : s_stage_family(out, view, "dockercoins_stage_queue_depth",
-                            "Requests queued (dispatcher: jobs in flight).", S_COL(queue), 1, NULL);
+    rc = rc ? rc
+            : s_stage_family(out, view, "dockercoins_stage_queue_depth",
+                             "Requests queued (dispatcher: jobs in flight).", S_COL_QUEUE, 1, 0,
+                             NULL);
     rc = rc ? rc
             : s_stage_family(out, view, "dockercoins_stage_rate_per_second",
-                             "Requests, jobs or hashes per second through the stage.", S_COL(rate),
-                             1, NULL);
+                             "Requests, jobs or hashes per second through the stage, averaged "
+                             "over the speed window.",
+                             S_COL_COUNT, 1, 3, NULL);
     rc = rc ? rc
             : s_stage_family(out, view, "dockercoins_stage_wait_seconds",
-                             "Time requests wait in the broker queue.", S_COL(wait_p50), 0.001,
+                             "Time requests wait in the broker queue.", S_COL_WAIT_P50, 0.001, 6,
                              "0.5");
     rc = rc ? rc
-            : s_stage_family(out, view, "dockercoins_stage_wait_seconds", NULL, S_COL(wait_p99),
-                             0.001, "0.99");
+            : s_stage_family(out, view, "dockercoins_stage_wait_seconds", NULL, S_COL_WAIT_P99,
+                             0.001, 6, "0.99");
     rc = rc ? rc
             : s_stage_family(out, view, "dockercoins_stage_latency_seconds",
-                             "Service time (worker: one loop).", S_COL(lat_p50), 0.001, "0.5");
+                             "Service time (worker: one loop).", S_COL_LAT_P50, 0.001, 6, "0.5");
     rc = rc ? rc
-            : s_stage_family(out, view, "dockercoins_stage_latency_seconds", NULL, S_COL(lat_p99),
-                             0.001, "0.99");
+            : s_stage_family(out, view, "dockercoins_stage_latency_seconds", NULL, S_COL_LAT_P99,
+                             0.001, 6, "0.99");
     rc = rc ? rc
             : dc_ui_buf_printf(out, "# HELP dockercoins_bottleneck 1 for the stage that "
                                     "limits throughput.\n# TYPE dockercoins_bottleneck gauge\n");
@@ -429,6 +707,106 @@ static void s_set(dc_ui_view_t *view, dc_ui_stage_id_t id, const char *const *pa
     dc_ui_stats_stage_parse(&view->stages[id], pairs, count);
 }
 
+//  Test helper: rng and hasher busy and queued as given, 10 workers, every
+//  ts fresh.
+static void s_services(dc_ui_view_t *view, const char *rng_busy, const char *rng_queue,
+                       const char *hasher_busy, const char *hasher_queue)
+{
+    char ts[32];
+    snprintf(ts, sizeof ts, "%lld", (long long)view->ts_ms - 500);
+    const char *rng[] = {"workers", "1",       "processes",   "1",   "busy_pct", rng_busy,
+                         "queue",   rng_queue, "wait_p99_ms", "900", "ts_ms",    ts};
+    const char *hasher[] = {"workers",   "20",    "processes",  "1",     "busy_pct",
+                            hasher_busy, "queue", hasher_queue, "ts_ms", ts};
+    const char *worker[] = {"workers", "10",    "jobs_per_s", "10",   "loop_p50_us",
+                            "250",     "ts_ms", ts,           "junk", "abc"};
+    s_set(view, DC_UI_STAGE_RNG, rng, 12);
+    s_set(view, DC_UI_STAGE_HASHER, hasher, 10);
+    s_set(view, DC_UI_STAGE_WORKER, worker, 10);
+}
+
+//  The hysteresis: a new candidate must hold DC_UI_JUDGE_HOLD_MS in a row.
+static void s_test_hysteresis(dc_ui_view_t *view)
+{
+    dc_ui_judge_t judge;
+    dc_ui_judge_init(&judge);
+    s_services(view, "100", "9", "5", "0");
+    dc_ui_stats_judge(view, &judge);
+    assert(strcmp(view->bottleneck, "rng") == 0);
+    //  hasher now looks worse, but only for 4 s: rng stays named
+    int64_t start = view->ts_ms;
+    for (int s = 1; s <= 4; s++) {
+        view->ts_ms = start + 1000 * s;
+        s_services(view, "100", "2", "100", "20");
+        dc_ui_stats_judge(view, &judge);
+        assert(strcmp(view->bottleneck, "rng") == 0);
+        assert(strstr(view->verdict, "both saturated"));
+        dc_ui_stats_judge(view, NULL); //  judged alone, the view names hasher
+        assert(strcmp(view->bottleneck, "hasher") == 0);
+    }
+    //  one second of rng ahead again restarts the clock
+    view->ts_ms = start + 5000;
+    s_services(view, "100", "30", "100", "20");
+    dc_ui_stats_judge(view, &judge);
+    assert(strcmp(view->bottleneck, "rng") == 0);
+    for (int s = 6; s <= 10; s++) {
+        view->ts_ms = start + 1000 * s;
+        s_services(view, "100", "2", "100", "20");
+        dc_ui_stats_judge(view, &judge);
+        assert(strcmp(view->bottleneck, "rng") == 0);
+    }
+    view->ts_ms = start + 11000; //  hasher ahead 5 s in a row: named now
+    dc_ui_stats_judge(view, &judge);
+    assert(strcmp(view->bottleneck, "hasher") == 0);
+    assert(strstr(view->verdict, "hasher and rng are both saturated: scale hasher first"));
+    //  the named stage stays saturated down to 80 % busy; a fresh judge says
+    //  workers at once, this one only after the hold
+    view->ts_ms = start + 12000;
+    s_services(view, "30", "0", "85", "0");
+    dc_ui_stats_judge(view, &judge);
+    assert(strcmp(view->bottleneck, "hasher") == 0);
+    dc_ui_stats_judge(view, NULL);
+    assert(strcmp(view->bottleneck, "worker") == 0);
+    view->ts_ms = start + 13000;
+    s_services(view, "30", "0", "70", "0");
+    for (int s = 13; s <= 18; s++) {
+        view->ts_ms = start + 1000 * s;
+        s_services(view, "30", "0", "70", "0");
+        dc_ui_stats_judge(view, &judge);
+        assert(strcmp(view->bottleneck, s < 18 ? "hasher" : "worker") == 0);
+    }
+    //  a named stage that stops reporting is replaced at once
+    s_services(view, "100", "9", "5", "0");
+    dc_ui_stats_judge(view, &judge);
+    dc_ui_stats_judge(view, &judge);
+    const char *gone[] = {"workers", "1", "busy_pct", "100", "queue", "9", "ts_ms", "1"};
+    s_set(view, DC_UI_STAGE_RNG, gone, 8);
+    dc_ui_stats_judge(view, &judge);
+    assert(strcmp(view->bottleneck, "worker") == 0);
+}
+
+//  Metrics: fixed precision, no float noise.
+static void s_test_metrics(dc_ui_view_t *view)
+{
+    dc_ui_buf_t *buf = dc_ui_buf_new();
+    view->speed = 10.0 / 3.03;
+    view->have_rate[DC_UI_STAGE_RNG] = true;
+    view->rate[DC_UI_STAGE_RNG] = 9.87654321;
+    assert(dc_ui_stats_metrics(view, view->ts_ms + 1000, 3, 7, buf) == 0);
+    const char *text = dc_ui_buf_data(buf);
+    assert(strstr(text, "\ndockercoins_hashes_total 1234\n"));
+    assert(strstr(text, "\ndockercoins_speed_hashes_per_second 3.3\n"));
+    assert(strstr(text, "dockercoins_stage_rate_per_second{stage=\"rng\"} 9.877\n"));
+    assert(strstr(text, "dockercoins_stage_busy_ratio{stage=\"rng\"} 1\n"));
+    assert(strstr(text, "dockercoins_stage_instances{stage=\"hasher\"} 1\n"));
+    assert(strstr(text, "dockercoins_stage_latency_seconds{stage=\"worker\",quantile=\"0.5\"} "
+                        "0.00025\n"));
+    assert(strstr(text, "dockercoins_bottleneck{stage=\"rng\"} 1\n"));
+    assert(strstr(text, "dockercoins_webui_sse_clients 3\n"));
+    assert(!strstr(text, "0000001") && !strstr(text, "9999"));
+    dc_ui_buf_destroy(&buf);
+}
+
 void dc_ui_stats_test(bool verbose)
 {
     if (verbose)
@@ -440,53 +818,76 @@ void dc_ui_stats_test(bool verbose)
     view.window_ms = 10000;
 
     //  No stats at all
-    dc_ui_stats_judge(&view);
+    dc_ui_stats_judge(&view, NULL);
     assert(view.bottleneck[0] == 0 && strstr(view.verdict, "No pipeline stats"));
 
-    //  10 workers, one rng: rng saturated with a queue, hasher busy but idle queue
-    const char *rng[] = {"workers",     "1",   "busy_pct", "100",   "queue", "9",
-                         "wait_p99_ms", "900", "ts_ms",    "99500", "junk",  "abc"};
-    const char *hasher[] = {"workers", "1", "busy_pct", "98", "queue", "0", "ts_ms", "99500"};
-    const char *worker[] = {"workers", "10", "jobs_per_s", "10", "ts_ms", "99800"};
-    s_set(&view, DC_UI_STAGE_RNG, rng, 12);
-    s_set(&view, DC_UI_STAGE_HASHER, hasher, 8);
-    s_set(&view, DC_UI_STAGE_WORKER, worker, 6);
-    assert(view.stages[DC_UI_STAGE_RNG].count == 5); //  "junk" is not a number
+    //  10 workers, one rng, one 20-slot hasher: rng saturated with a queue
+    const char *worker[] = {"workers", "10",    "jobs_per_s", "10",   "loop_p50_us",
+                            "250",     "ts_ms", "99800",      "junk", "abc"};
+    s_set(&view, DC_UI_STAGE_WORKER, worker, 10);
+    assert(view.stages[DC_UI_STAGE_WORKER].count == 4); //  "junk" is not a number
+    s_services(&view, "100", "9", "5", "0");
     assert(dc_ui_stats_get(&view.stages[DC_UI_STAGE_RNG], "queue", -1) == 9);
     assert(dc_ui_stats_get(&view.stages[DC_UI_STAGE_RNG], "nope", -1) == -1);
-    dc_ui_stats_judge(&view);
+    dc_ui_stats_judge(&view, NULL);
     assert(strcmp(view.bottleneck, "rng") == 0);
+    assert(strstr(view.verdict, "rng is the bottleneck: 1 process, 1 slot, 100% busy, 9 "
+                                "requests queued, p99 wait 900 ms"));
     assert(strstr(view.verdict, "Scale rng next (10 workers share it)"));
-    assert(strstr(view.verdict, "p99 wait 900 ms"));
+
+    //  Both saturated: say so, and which first
+    s_services(&view, "100", "9", "99", "0");
+    dc_ui_stats_judge(&view, NULL);
+    assert(strcmp(view.bottleneck, "rng") == 0);
+    assert(strstr(view.verdict, "rng and hasher are both saturated: scale rng first, then hasher"));
 
     //  Stale rng stats do not count: hasher then wins
     const char *rng_stale[] = {"workers", "1", "busy_pct", "100", "queue", "9", "ts_ms", "90000"};
     s_set(&view, DC_UI_STAGE_RNG, rng_stale, 8);
-    dc_ui_stats_judge(&view);
+    dc_ui_stats_judge(&view, NULL);
     assert(strcmp(view.bottleneck, "hasher") == 0);
+    assert(strstr(view.verdict, "1 process, 20 slots, 99% busy"));
 
-    //  Nothing saturated: workers
-    const char *rng_idle[] = {"workers", "4", "busy_pct", "30", "queue", "0"};
-    const char *hasher_idle[] = {"workers", "4", "busy_pct", "31", "queue", "0"};
-    s_set(&view, DC_UI_STAGE_RNG, rng_idle, 6);
-    s_set(&view, DC_UI_STAGE_HASHER, hasher_idle, 6);
-    dc_ui_stats_judge(&view);
+    //  Nothing saturated: workers, unless the broker's CPU is the limit
+    s_services(&view, "30", "0", "4", "0");
+    dc_ui_stats_judge(&view, NULL);
     assert(strcmp(view.bottleneck, "worker") == 0 && strstr(view.verdict, "Add workers"));
+    assert(strstr(view.verdict, "rng 30% busy, hasher 4% busy"));
+    const char *broker[] = {"requests", "5000", "cpu_pct", "97", "ts_ms", "99900"};
+    s_set(&view, DC_UI_STAGE_BROKER, broker, 6);
+    dc_ui_stats_judge(&view, NULL);
+    assert(strcmp(view.bottleneck, "broker") == 0);
+    assert(strstr(view.verdict, "The broker is the limit: its process uses 97% of a CPU core"));
+    //  ...but a saturated service comes first
+    s_services(&view, "100", "9", "4", "0");
+    dc_ui_stats_judge(&view, NULL);
+    assert(strcmp(view.bottleneck, "rng") == 0);
 
     //  A service with no instances and waiting requests
     const char *rng_gone[] = {"workers", "0", "busy_pct", "0", "queue", "3"};
     s_set(&view, DC_UI_STAGE_RNG, rng_gone, 6);
-    dc_ui_stats_judge(&view);
+    dc_ui_stats_judge(&view, NULL);
     assert(strcmp(view.bottleneck, "rng") == 0 && strstr(view.verdict, "start rng"));
 
     //  Redis down
     view.redis_ok = false;
     snprintf(view.error, sizeof view.error, "Connection refused");
-    dc_ui_stats_judge(&view);
+    dc_ui_stats_judge(&view, NULL);
     assert(view.bottleneck[0] == 0 && strstr(view.verdict, "Redis unreachable"));
 
-    //  Rendering
+    //  The dispatcher's series stopped advancing: no stage is named
     view.redis_ok = true;
+    view.have_data = true;
+    view.data_age_ms = DC_UI_DATA_STALE_MS + 2000;
+    assert(!dc_ui_stats_data_fresh(&view));
+    dc_ui_stats_judge(&view, NULL);
+    assert(view.bottleneck[0] == 0 && strstr(view.verdict, "Stopped: no counts"));
+    view.data_age_ms = 900;
+    assert(dc_ui_stats_data_fresh(&view));
+
+    s_test_hysteresis(&view);
+
+    //  Rendering
     view.have_hashes = true;
     view.hashes = 1234;
     view.have_coins = true;
@@ -494,20 +895,29 @@ void dc_ui_stats_test(bool verbose)
     view.have_speed = true;
     view.speed = 9.75;
     view.span_ms = 10000;
-    dc_ui_stats_judge(&view);
+    view.speed_t_ms = 99000;
+    view.recent_count = 2;
+    view.recent_t[0] = 98000;
+    view.recent_v[0] = 9.5;
+    view.recent_t[1] = 99000;
+    view.recent_v[1] = 9.75;
+    s_services(&view, "100", "3", "5", "0");
+    dc_ui_stats_judge(&view, NULL);
     dc_ui_buf_t *buf = dc_ui_buf_new();
     assert(dc_ui_stats_json(&view, buf) == 0);
-    assert(strstr(dc_ui_buf_data(buf), "\"hashes\":1234,\"coins\":5"));
-    assert(strstr(dc_ui_buf_data(buf), "\"hashes_per_s\":9.750,\"window_s\":10"));
-    assert(strstr(dc_ui_buf_data(buf), "\"bottleneck\":{\"stage\":\"rng\""));
-    assert(!strchr(dc_ui_buf_data(buf), '\n'));
-    dc_ui_buf_reset(buf);
-    assert(dc_ui_stats_metrics(&view, 101000, 3, 7, buf) == 0);
-    assert(strstr(dc_ui_buf_data(buf), "\ndockercoins_hashes_total 1234\n"));
-    assert(strstr(dc_ui_buf_data(buf), "dockercoins_bottleneck{stage=\"rng\"} 1\n"));
-    assert(strstr(dc_ui_buf_data(buf), "dockercoins_stage_queue_depth{stage=\"rng\"} 3\n"));
-    assert(strstr(dc_ui_buf_data(buf), "dockercoins_webui_sse_clients 3\n"));
+    const char *json = dc_ui_buf_data(buf);
+    assert(strstr(json, "\"hashes\":1234,\"coins\":5"));
+    assert(strstr(json, "\"hashes_per_s\":9.750,\"window_s\":10,\"span_s\":10,\"t_ms\":99000,"
+                        "\"recent\":[[98000,9.500],[99000,9.750]]},\"data\":{\"fresh\":true"));
+    assert(strstr(json, "\"bottleneck\":{\"stage\":\"rng\""));
+    assert(strstr(json, "\"name\":\"hasher\",\"present\":true,\"live\":true,\"instances\":1,"
+                        "\"processes\":1,\"slots\":20"));
+    //  the worker's loop in µs: 0.25 ms, flagged as µs-resolution
+    assert(strstr(json, "\"lat_p50_ms\":0.250,\"lat_p99_ms\":null,\"lat_us\":true"));
+    assert(strstr(json, "rng p50 unknown"));
+    assert(!strchr(json, '\n'));
     dc_ui_buf_destroy(&buf);
+    s_test_metrics(&view);
     if (verbose)
         printf("OK\n");
 }

@@ -1,7 +1,9 @@
 /*  libFuzzer target: the webui's own handling of what it reads from Redis. Whatever the
-    stats hashes hold (any field names, any values, any number of them), parsing, judging
-    the bottleneck and rendering the SSE JSON and Prometheus text must not crash, and the
-    JSON must stay one line. The HTTP parsing itself is civetweb's. */
+    stats hashes and the dc:series list hold (any field names, any values, any number of
+    them), parsing, judging the bottleneck (alone and with hysteresis) and rendering the
+    SSE JSON and Prometheus text must not crash, and the JSON must stay one line. The HTTP
+    parsing itself is civetweb's. */
+#include "dc_ui_series.h"
 #include "dc_ui_stats.h"
 #include "fuzz_frames.h"
 
@@ -24,7 +26,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pairs[n++] = zframe_strdup(f);
     for (int stage = 0; stage < DC_UI_STAGE_COUNT; stage++)
         dc_ui_stats_stage_parse(&view.stages[stage], (const char *const *)pairs, n - n % 2);
-    dc_ui_stats_judge(&view);
+    /* every frame also as a dc:series entry; their rates as the chart */
+    dc_ui_series_t *totals = dc_ui_series_new(64);
+    dc_ui_series_t *rates = dc_ui_series_new(64);
+    for (size_t i = 0; i < n; i++) {
+        int64_t t_ms;
+        double value;
+        if (dc_ui_series_parse(pairs[i], &t_ms, &value) == 0)
+            dc_ui_series_add(totals, t_ms, value);
+    }
+    dc_ui_series_rates(totals, 10000, 0, rates, NULL);
+    view.have_data = dc_ui_series_size(totals) > 0;
+    view.data_age_ms = (int64_t)(size % 7000);
+    dc_ui_series_destroy(&totals);
+    dc_ui_series_destroy(&rates);
+    dc_ui_judge_t judge;
+    dc_ui_judge_init(&judge);
+    dc_ui_stats_judge(&view, &judge);
+    view.ts_ms += 6000;
+    dc_ui_stats_judge(&view, &judge);
+    dc_ui_stats_judge(&view, NULL);
     dc_ui_buf_t *out = dc_ui_buf_new();
     dc_ui_stats_json(&view, out);
     if (memchr(dc_ui_buf_data(out), '\n', dc_ui_buf_size(out)))

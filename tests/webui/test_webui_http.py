@@ -90,9 +90,11 @@ class WebuiHttp(unittest.TestCase):
         for _, snap, arrived in snapshots[1:]:
             self.assertLess(arrived * 1000 - snap["ts_ms"], 500, "event delivered late")
         last = snapshots[-1][1]
-        self.assertEqual(set(last), {"ts_ms", "redis", "hashes", "coins", "speed", "stages",
-                                     "bottleneck"})
+        self.assertEqual(set(last), {"ts_ms", "redis", "hashes", "coins", "speed", "data",
+                                     "stages", "bottleneck"})
         self.assertTrue(last["redis"]["ok"])
+        self.assertTrue(last["data"]["fresh"], last["data"])
+        self.assertLess(last["data"]["age_s"], 3)
         self.assertGreater(last["hashes"], 0)
         self.assertGreater(last["coins"], 0)
         self.assertEqual(last["speed"]["window_s"], 10)
@@ -100,9 +102,22 @@ class WebuiHttp(unittest.TestCase):
         self.assertAlmostEqual(last["speed"]["hashes_per_s"], 30, delta=4)
         self.assertEqual([s["name"] for s in last["stages"]],
                          ["rng", "hasher", "broker", "worker", "dispatcher"])
+        # the chart's newest points come with every snapshot, the speed last
+        self.assertEqual(last["speed"]["recent"][-1], [last["speed"]["t_ms"],
+                                                       last["speed"]["hashes_per_s"]])
         rng = last["stages"][0]
         self.assertEqual((rng["instances"], rng["busy_pct"], rng["queue"]), (1, 100, 9))
+        hasher = last["stages"][1]
+        self.assertEqual((hasher["processes"], hasher["slots"]), (1, 20))
+        # stage rates: the counters' rise over the same 10 s window as the
+        # speed, not the per-second field (the feeder leaves that at 10)
+        by_name = {stage["name"]: stage for stage in last["stages"]}
+        for name, want in (("rng", 30), ("hasher", 30), ("broker", 60), ("worker", 30),
+                           ("dispatcher", 30)):
+            self.assertAlmostEqual(by_name[name]["rate"], want, delta=want * 0.15, msg=name)
         self.assertEqual(last["bottleneck"]["stage"], "rng")
+        self.assertIn("rng is the bottleneck: 1 process, 1 slot, 100% busy",
+                      last["bottleneck"]["text"])
         self.assertIn("Scale rng next", last["bottleneck"]["text"])
 
     def test_events_workers_are_the_limit(self):
@@ -110,17 +125,105 @@ class WebuiHttp(unittest.TestCase):
         stats["dc:stats:rng"].update(busy_pct=35, queue=0)
         stats["dc:stats:hasher"].update(busy_pct=30, queue=0)
         stats["dc:stats:worker"].update(workers=3)
-        for key, fields in stats.items():
-            h.write_stats(self.redis, key, fields)
+        # rewritten every second: stats older than 5 s no longer count
+        feeder = h.Feeder(self.redis, rate=10, stats=stats).start()
         client = h.SseClient(self.webui.port)
         try:
+            # the verdict may hold the previous test's stage for its 5 s
+            # hysteresis (when no poll saw the flushed Redis in between)
             _, snap, _ = h.wait_until(
-                lambda: (lambda s: s if s[1]["stages"][0]["busy_pct"] == 35 else None)(
-                    client.next_snapshot()), 5, "the new stats in a snapshot")
+                lambda: (lambda s: s if s[1]["stages"][0]["busy_pct"] == 35
+                         and s[1]["bottleneck"]["stage"] == "worker" else None)(
+                    client.next_snapshot()), 15, "the workers named")
         finally:
             client.close()
+            feeder.stop()
         self.assertEqual(snap["bottleneck"]["stage"], "worker")
-        self.assertIn("Add workers", snap["bottleneck"]["text"])
+        self.assertIn("The workers are the limit: 3 workers, no service saturated; "
+                      "rng 35% busy, hasher 30% busy. Add workers", snap["bottleneck"]["text"])
+
+    def snapshot_where(self, client, condition, timeout, what):
+        return h.wait_until(
+            lambda: (lambda s: s[1] if condition(s[1]) else None)(client.next_snapshot()),
+            timeout, what)
+
+    def test_events_both_saturated_and_broker(self):
+        stats = h.ten_workers_one_rng()
+        stats["dc:stats:hasher"].update(workers=1, busy_pct=99)
+        feeder = h.Feeder(self.redis, rate=10, stats=stats).start()
+        client = h.SseClient(self.webui.port)
+        try:
+            snap = self.snapshot_where(
+                client, lambda s: "both saturated" in s["bottleneck"]["text"], 15,
+                "both services named saturated")
+            self.assertEqual(snap["bottleneck"]["stage"], "rng")
+            self.assertIn("rng and hasher are both saturated: scale rng first, then hasher",
+                          snap["bottleneck"]["text"])
+            # services keep up, the broker's process is CPU-bound: the broker
+            for key, change in (("dc:stats:rng", dict(busy_pct=40, queue=0)),
+                                ("dc:stats:hasher", dict(busy_pct=20, queue=0)),
+                                ("dc:stats:broker", dict(cpu_pct=97))):
+                feeder.stats[key] = dict(feeder.stats[key], **change)
+            snap = self.snapshot_where(client, lambda s: s["bottleneck"]["stage"] == "broker",
+                                       15, "the broker named")
+            self.assertIn("The broker is the limit: its process uses 97% of a CPU core",
+                          snap["bottleneck"]["text"])
+        finally:
+            client.close()
+            feeder.stop()
+
+    # --- the chart's history lives in Redis -------------------------------------
+    def test_history_comes_from_redis(self):
+        # five minutes of a rig at 12 hashes/s, written before this viewer
+        # (and as far as it knows, before this server) existed
+        now = int(time.time() * 1000)
+        h.write_series(self.redis, now - 299_000, 12, 300)
+        def history():
+            # what a viewer connecting now gets first
+            viewer = h.SseClient(self.webui.port)
+            try:
+                kind, _, data, _ = viewer.next_event()
+                return kind, json.loads(data)["points"]
+            finally:
+                viewer.close()
+        # the server reads Redis once a second: the first viewers may come
+        # before it read the series
+        kind, points = h.wait_until(lambda: (lambda k: k if len(k[1]) >= 290 else None)(
+            history()), 5, "a history of five minutes")
+        self.assertEqual(kind, "history")
+        client = h.SseClient(self.webui.port)
+        try:
+            self.assertLessEqual(now - points[0][0], 300_000)
+            for t, speed in points:
+                self.assertAlmostEqual(speed, 12, delta=0.5, msg=t)
+            _, snap, _ = client.next_snapshot()
+            self.assertAlmostEqual(snap["speed"]["hashes_per_s"], 12, delta=0.5)
+        finally:
+            client.close()
+
+    def test_no_data_when_the_series_stops(self):
+        now = int(time.time() * 1000)
+        h.write_series(self.redis, now - 60_000, 10, 41)  # the last sample 20 s ago
+        client = h.SseClient(self.webui.port)
+        try:
+            snap = self.snapshot_where(client, lambda s: s["data"]["t_ms"] == now - 20_000, 5,
+                                       "a snapshot with this series")
+            self.assertFalse(snap["data"]["fresh"])
+            self.assertAlmostEqual(snap["data"]["age_s"], 20, delta=3)
+            self.assertIsNone(snap["bottleneck"]["stage"])
+            self.assertIn("Stopped: no counts from the dispatcher", snap["bottleneck"]["text"])
+            # the rig comes back: fresh again at once; it stops: stale after ~3 s
+            feeder = h.Feeder(self.redis, rate=10).start()
+            try:
+                self.snapshot_where(client, lambda s: s["data"]["fresh"], 5, "fresh data")
+            finally:
+                feeder.stop()
+            stopped = time.monotonic()
+            snap = self.snapshot_where(client, lambda s: not s["data"]["fresh"], 10,
+                                       "stale data after the feeder stopped")
+            self.assertGreater(time.monotonic() - stopped, 2, "stale too early")
+        finally:
+            client.close()
 
     # --- /healthz and Redis outages -------------------------------------------
     def test_healthz_and_redis_outage(self):
@@ -177,6 +280,8 @@ class WebuiHttp(unittest.TestCase):
         return samples
 
     def test_metrics(self):
+        # 10 s of a rig at 10/3.03 hashes/s: the speed is 3.30033003...
+        h.write_series(self.redis, int(time.time() * 1000) - 9_090, 1000 / 303, 11, 909)
         self.redis.command("SET", "hashes", 777)
         self.redis.command("HSET", "wallet", "a", "b")
         for key, fields in h.ten_workers_one_rng().items():
@@ -191,6 +296,12 @@ class WebuiHttp(unittest.TestCase):
         self.assertEqual(samples["dockercoins_coins_total"], 1)
         self.assertEqual(samples["dockercoins_redis_up"], 1)
         self.assertIn("dockercoins_speed_hashes_per_second", samples)
+        # no float noise: 3 decimals for rates, 6 for seconds, no more
+        for line in body.decode().splitlines():
+            if not line.startswith("#"):
+                self.assertNotRegex(line, r"\.\d{7,}", line)
+                if "_seconds" not in line:
+                    self.assertNotRegex(line, r"\.\d{4,}", line)
         self.assertEqual(samples['dockercoins_stage_busy_ratio{stage="rng"}'], 1)
         self.assertEqual(samples['dockercoins_stage_queue_depth{stage="rng"}'], 9)
         self.assertEqual(samples['dockercoins_stage_instances{stage="worker"}'], 10)
@@ -217,6 +328,12 @@ class WebuiHttp(unittest.TestCase):
             status, _, _ = self.get(path, headers={"If-None-Match": headers["etag"]})
             self.assertEqual(status, 304, path)
         self.assertIn(b"Chart.js v3", self.get("/chart.min.js")[2][:200])
+        # the icon browsers ask for: a real Windows icon, 16 and 32 px
+        status, headers, body = self.get("/favicon.ico")
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["content-type"], "image/x-icon")
+        self.assertEqual(body[:6], b"\x00\x00\x01\x00\x02\x00")
+        self.assertIn(b'rel="icon" href="favicon.ico"', self.get("/")[2])
 
     # --- bad requests -----------------------------------------------------------
     def test_bad_requests(self):

@@ -288,10 +288,31 @@ def write_stats(redis, key, fields, ts_ms=None):
     redis.command("EXPIRE", key, 10)
 
 
+def series_sample(redis, keep=600):
+    """Append one dc:series sample (now, the hashes total) as the
+    dispatcher does after each flush."""
+    total = redis.command("GET", "hashes") or 0
+    redis.command("RPUSH", "dc:series", f"{int(time.time() * 1000)}:{total}")
+    redis.command("LTRIM", "dc:series", -keep, -1)
+
+
+def write_series(redis, start_ms, rate, count, step_ms=1000):
+    """Write `count` dc:series samples from start_ms, one per step, the
+    total rising at `rate` hashes/s (a rig's past, as the dispatcher wrote
+    it); sets `hashes` to the last total. Returns that total."""
+    args, total = [], 0
+    for i in range(count):
+        total = int(rate * i * step_ms / 1000)
+        args.append(f"{start_ms + i * step_ms}:{total}")
+    redis.command("RPUSH", "dc:series", *args)
+    redis.command("SET", "hashes", total)
+    return total
+
+
 class Feeder:
-    """Plays the pipeline's part in Redis: INCRBY hashes once a second at
-    `rate` hashes/s plus the stats of 10 workers sharing one rng (or other
-    given stats), until stopped."""
+    """Plays the pipeline's part in Redis: INCRBY hashes and a dc:series
+    sample once a second at `rate` hashes/s, plus the stats of 10 workers
+    sharing one rng (or other given stats), until stopped."""
 
     def __init__(self, redis, rate=10, stats=None):
         self.redis = redis
@@ -305,13 +326,28 @@ class Feeder:
         self.thread.start()
         return self
 
+    def _advance(self):
+        """Move the stats' counters on by one second at `rate`, as a rig
+        mining at that speed would (rng and hasher serve one request per
+        hash, the broker sees both)."""
+        for key, field, per_hash in (("dc:stats:rng", "served", 1),
+                                     ("dc:stats:hasher", "served", 1),
+                                     ("dc:stats:broker", "requests", 2),
+                                     ("dc:stats:dispatcher", "counted", 1),
+                                     ("dc:stats:dispatcher", "hashes", 1)):
+            fields = self.stats.get(key)
+            if fields is not None and field in fields:
+                fields[field] += per_hash * self.rate
+
     def _run(self):
         coin = 0
         while not self.stop_event.is_set():
             try:
+                self._advance()
                 self.redis.command("INCRBY", "hashes", self.rate)
                 coin += 1
                 self.redis.command("HSET", "wallet", f"{coin:064x}", "00" * 32)
+                series_sample(self.redis)
                 for key, fields in self.stats.items():
                     write_stats(self.redis, key, fields)
             except Exception as error:  # noqa: BLE001 - redis may be stopped on purpose
@@ -325,19 +361,20 @@ class Feeder:
 
 def ten_workers_one_rng():
     """Stats as the real pipeline reports them in workshop mode with 10
-    workers, one rng and one hasher: rng saturated with a queue."""
+    workers, one rng and one hasher process of 20 slots: rng saturated with
+    a queue, hasher ~5 % busy."""
     return {
-        "dc:stats:rng": dict(workers=1, idle=0, busy_pct=100, queue=9, queue_max=1000,
-                             served=1000, served_per_s=10, errors=0, wait_p50_ms=800,
-                             wait_p99_ms=950, svc_p50_ms=100, svc_p99_ms=103),
-        "dc:stats:hasher": dict(workers=1, idle=0, busy_pct=99, queue=0, queue_max=1000,
-                                served=1000, served_per_s=10, errors=0, wait_p50_ms=2,
-                                wait_p99_ms=40, svc_p50_ms=100, svc_p99_ms=102),
+        "dc:stats:rng": dict(workers=1, processes=1, idle=0, busy_pct=100, queue=9,
+                             queue_max=1000, served=1000, served_per_s=10, errors=0,
+                             wait_p50_ms=800, wait_p99_ms=950, svc_p50_ms=100, svc_p99_ms=103),
+        "dc:stats:hasher": dict(workers=20, processes=1, idle=19, busy_pct=5, queue=0,
+                                queue_max=1000, served=1000, served_per_s=10, errors=0,
+                                wait_p50_ms=0, wait_p99_ms=1, svc_p50_ms=100, svc_p99_ms=102),
         "dc:stats:broker": dict(requests=2000, replies=2000, drops=0, requeued=0,
-                                expired_workers=0),
+                                expired_workers=0, cpu_pct=3),
         "dc:stats:dispatcher": dict(issued=1010, counted=1000, in_flight=10, reissued=0,
-                                    duplicates=0, drops=0, hashes_per_s=10, batch=1,
-                                    window=256),
+                                    duplicates=0, drops=0, hashes=1000, hashes_per_s=10,
+                                    batch=1, window=256),
         "dc:stats:worker": dict(workers=10, jobs_per_s=10, loop_p50_ms=1000, loop_p99_ms=1100,
                                 rng_p50_ms=850, hasher_p50_ms=100),
     }
@@ -345,15 +382,20 @@ def ten_workers_one_rng():
 
 class Pipeline:
     """The real mining pipeline on free loopback ports: broker, R rng, H
-    hasher, dispatcher, N workers, all with their default (workshop) delays."""
+    hasher, dispatcher, N workers, all with their default (workshop) delays,
+    or none with raw=True. Logs go to `logdir` (a new temporary directory
+    unless given)."""
 
-    def __init__(self, exes, redis_address, workers=10, rngs=1, hashers=1):
+    def __init__(self, exes, redis_address, workers=10, rngs=1, hashers=1, raw=False,
+                 logdir=None):
         self.exes = exes  # dict: broker, rng, hasher, dispatcher, worker
         self.redis = redis_address
         self.counts = dict(worker=workers, rng=rngs, hasher=hashers)
+        self.raw = ["--raw"] if raw else []
         self.broker_port, self.jobs_port, self.results_port = (free_port() for _ in range(3))
         self.procs = []
-        self.logdir = tempfile.mkdtemp(prefix="dc-webui-pipeline-")
+        self.logdir = logdir or tempfile.mkdtemp(prefix="dc-webui-pipeline-")
+        os.makedirs(self.logdir, exist_ok=True)
         # CURVE on every link, every key derived from one throwaway seed
         self.seed = os.path.join(self.logdir, "key.seed")
         with open(self.seed, "w") as f:
@@ -375,17 +417,30 @@ class Pipeline:
         self._spawn("dispatcher", ["--jobs", "@" + jobs, "--results", "@" + results,
                                    "--redis", self.redis])
         for _ in range(self.counts["rng"]):
-            self._spawn("rng", ["--broker", ">" + broker])
+            self.add_service("rng")
         for _ in range(self.counts["hasher"]):
-            self._spawn("hasher", ["--broker", ">" + broker])
+            self.add_service("hasher")
         for _ in range(self.counts["worker"]):
             self.add_worker()
         return self
 
+    def add_service(self, name):
+        """One more rng or hasher process, as `scale rng=2` does."""
+        self._spawn(name, ["--broker", f">tcp://127.0.0.1:{self.broker_port}", *self.raw])
+
     def add_worker(self):
         self._spawn("worker", ["--broker", f">tcp://127.0.0.1:{self.broker_port}",
                                "--jobs", f">tcp://127.0.0.1:{self.jobs_port}",
-                               "--results", f">tcp://127.0.0.1:{self.results_port}"])
+                               "--results", f">tcp://127.0.0.1:{self.results_port}",
+                               *self.raw])
+
+    def stop_role(self, name):
+        """SIGTERM every process of one role (e.g. the dispatcher) and wait."""
+        for role, proc in self.procs:
+            if role == name and proc.poll() is None:
+                proc.terminate()
+                proc.wait(5)
+        self.procs = [(role, proc) for role, proc in self.procs if role != name]
 
     def check_alive(self):
         for name, proc in self.procs:

@@ -1,8 +1,13 @@
 // DockerCoin Miner page: one EventSource to /events, no polling.
-// The server computes the speed (averaged over a window it states) and the
-// bottleneck; this script only draws. EventSource reconnects by itself after
-// network errors; a watchdog also reconnects when the stream goes quiet or
-// the browser gives up (e.g. after a 503), so the page never freezes.
+// The server computes everything shown: the speed (averaged over a window it
+// states), the chart (from the dispatcher's history in Redis, so a restarted
+// server still shows the past), stage rates, the bottleneck (with
+// hysteresis, so every viewer reads the same verdict) and how fresh the
+// data is. This script only draws, and greys the numbers out whenever they
+// are not live: stream down, Redis unreachable, or no new data from the
+// rig. EventSource reconnects by itself after network errors; a watchdog
+// also reconnects when the stream goes quiet or the browser gives up (e.g.
+// after a 503), so the page never freezes.
 "use strict";
 
 const HISTORY_MS = 5 * 60 * 1000;
@@ -11,7 +16,7 @@ const STAGES = ["rng", "hasher", "broker", "worker", "dispatcher"];
 const LABELS = { worker: "workers" };
 
 const $ = (id) => document.getElementById(id);
-let points = []; // [t_ms, hashes/s], server clock
+let points = []; // [t_ms, hashes/s], the dispatcher's clock
 let chart = null;
 let source = null;
 let lastEventAt = 0;
@@ -26,19 +31,37 @@ function fmtSpeed(v) {
   return v >= 100 ? Math.round(v).toLocaleString("en-US") : v.toFixed(1);
 }
 
-function fmtMs(v) {
+// A latency in ms; `us` says the stage measures in microseconds (else a
+// value under 1 ms is only known to be under 1 ms).
+function fmtMs(v, us) {
   if (v === null || v === undefined) return "—";
-  return v >= 1000 ? (v / 1000).toFixed(1) + " s" : Math.round(v) + " ms";
+  if (v >= 1000) return (v / 1000).toFixed(1) + " s";
+  if (v >= 1) return Math.round(v) + " ms";
+  return us ? Math.round(v * 1000) + " µs" : "< 1 ms";
 }
 
-function fmtPair(a, b) {
-  return a === null && b === null ? "—" : fmtMs(a) + " / " + fmtMs(b);
+function fmtPair(a, b, us) {
+  return a === null && b === null ? "—" : fmtMs(a, us) + " / " + fmtMs(b, us);
 }
 
-function setConn(text, live) {
+function plural(n, one, many) {
+  return fmtInt(n) + " " + (n === 1 ? one : many);
+}
+
+function fmtInstances(s) {
+  if (!s.live) return "not reporting";
+  if (s.processes !== null && s.processes !== undefined)
+    return plural(s.processes, "process", "processes") + ", " + plural(s.slots, "slot", "slots");
+  return fmtInt(s.instances);
+}
+
+// The badge and the page's state: live, or why the numbers are not.
+function setState(state, text) {
   const el = $("conn");
   el.textContent = text;
-  el.className = "conn " + (live ? "conn-live" : "conn-wait");
+  el.className = "conn conn-" + state;
+  document.body.dataset.state = state;
+  $("main").classList.toggle("stale", state !== "live");
 }
 
 function makeChart() {
@@ -65,6 +88,7 @@ function drawChart() {
   const now = lastTs || Date.now();
   points = points.filter((p) => now - p[0] <= HISTORY_MS);
   $("chart").dataset.points = String(points.length);
+  $("chart").dataset.firstAgeS = points.length ? String(Math.round((now - points[0][0]) / 1000)) : "";
   if (!chart) return;
   chart.data.datasets[0].data = points.map((p) => ({ x: (p[0] - now) / 1000, y: p[1] }));
   chart.update("none");
@@ -86,11 +110,12 @@ function drawStages(snap) {
     if (snap.bottleneck && snap.bottleneck.stage === name) row.className = "limit";
     else if (!s.live) row.className = "absent";
     cell(row, LABELS[name] || name);
-    cell(row, s.live ? fmtInt(s.instances) : "not reporting");
-    cell(row, s.busy_pct === null || s.busy_pct === undefined ? "—" : Math.round(s.busy_pct) + "%");
+    cell(row, fmtInstances(s));
+    const busy = s.busy_pct === null || s.busy_pct === undefined ? "—" : Math.round(s.busy_pct) + "%";
+    cell(row, name === "broker" && busy !== "—" ? busy + " CPU" : busy);
     cell(row, fmtInt(s.queue));
-    cell(row, fmtPair(s.wait_p50_ms ?? null, s.wait_p99_ms ?? null));
-    cell(row, fmtPair(s.lat_p50_ms ?? null, s.lat_p99_ms ?? null));
+    cell(row, fmtPair(s.wait_p50_ms ?? null, s.wait_p99_ms ?? null, s.lat_us));
+    cell(row, fmtPair(s.lat_p50_ms ?? null, s.lat_p99_ms ?? null, s.lat_us));
     cell(row, s.rate === null || s.rate === undefined ? "—" : fmtSpeed(s.rate));
     cell(row, s.note || "");
     rows.push(row);
@@ -98,28 +123,39 @@ function drawStages(snap) {
   body.replaceChildren(...rows);
 }
 
+function addPoints(recent) {
+  for (const p of recent || []) {
+    const last = points.length ? points[points.length - 1][0] : 0;
+    if (p[0] > last) points.push(p);
+  }
+}
+
 function onSnapshot(snap, id) {
   lastTs = snap.ts_ms;
   const redisOk = snap.redis && snap.redis.ok;
+  const data = snap.data || {};
   $("banner").hidden = !!redisOk;
   $("banner-text").textContent = redisOk ? "" : "(" + (snap.redis.error || "no reply") + ")";
   $("speed").textContent = fmtSpeed(snap.speed.hashes_per_s);
   const span = snap.speed.span_s;
-  $("speed-hint").textContent =
-    span !== null && span < snap.speed.window_s - 0.5
-      ? "averaged over the last " + Math.round(span) + " s (window fills to " +
-        snap.speed.window_s + " s)"
-      : "averaged over the last " + snap.speed.window_s + " s";
+  let hint = span !== null && span < snap.speed.window_s - 0.5
+    ? "averaged over the last " + Math.round(span) + " s (window fills to " +
+      snap.speed.window_s + " s)"
+    : "averaged over the last " + snap.speed.window_s + " s";
+  if (!redisOk) setState("redis", "Redis unreachable");
+  else if (data.age_s === null || data.age_s === undefined) setState("nodata", "no data yet");
+  else if (!data.fresh) {
+    setState("nodata", "no data for " + Math.round(data.age_s) + " s");
+    hint = "stopped: no data for " + Math.round(data.age_s) + " s (last speed shown)";
+  } else setState("live", "live");
+  $("speed-hint").textContent = hint;
   $("hashes").textContent = fmtInt(snap.hashes);
   $("coins").textContent = fmtInt(snap.coins);
   $("verdict").textContent = snap.bottleneck.text;
   $("verdict-box").className = "panel" + (snap.bottleneck.stage ? " limit" : "");
   $("verdict-box").dataset.stage = snap.bottleneck.stage || "";
   drawStages(snap);
-  if (redisOk && snap.speed.hashes_per_s !== null) {
-    const last = points.length ? points[points.length - 1][0] : 0;
-    if (snap.ts_ms > last) points.push([snap.ts_ms, snap.speed.hashes_per_s]);
-  }
+  if (redisOk) addPoints(snap.speed.recent);
   drawChart();
   $("updated").textContent = new Date(snap.ts_ms).toLocaleTimeString();
   document.body.dataset.lastId = id || "";
@@ -127,10 +163,9 @@ function onSnapshot(snap, id) {
 
 function connect() {
   if (source) source.close();
-  setConn("connecting…", false);
+  setState("offline", "connecting…");
   source = new EventSource("events");
   lastEventAt = Date.now();
-  source.addEventListener("open", () => setConn("live", true));
   source.addEventListener("history", (e) => {
     lastEventAt = Date.now();
     points = JSON.parse(e.data).points || [];
@@ -138,11 +173,10 @@ function connect() {
   });
   source.addEventListener("message", (e) => {
     lastEventAt = Date.now();
-    setConn("live", true);
     onSnapshot(JSON.parse(e.data), e.lastEventId);
   });
   source.addEventListener("error", () => {
-    setConn("reconnecting…", false);
+    setState("offline", "reconnecting…");
   });
 }
 
@@ -150,7 +184,7 @@ function watchdog() {
   const quiet = Date.now() - lastEventAt;
   if (source && source.readyState === EventSource.CLOSED) connect();
   else if (quiet > QUIET_MS) {
-    setConn("no updates for " + Math.round(quiet / 1000) + " s, reconnecting…", false);
+    setState("offline", "no updates for " + Math.round(quiet / 1000) + " s, reconnecting…");
     connect();
   }
 }

@@ -1,6 +1,8 @@
 /*  dc_curve: see the header. One "guard" actor per process answers ZAP (RFC 27) for its
     CURVE servers and watches their handshakes through zmonitor, so a refusal is both
-    decided and counted in one place. */
+    decided and counted in one place. In a client process the guard reads the handshake
+    events of every client socket (libzmq's socket monitor, one PAIR per socket, closed
+    when libzmq reports the socket closed), so a client whose key is refused says so. */
 #include "dc_curve.h"
 
 #include <assert.h>
@@ -18,7 +20,20 @@ typedef struct {
     zhashx_t *logged;   /* peers already logged as refused */
     zlistx_t *monitors; /* zmonitor actors, one per server socket */
     uint64_t protocol_failures;
+    zlistx_t *clients;                    /* s_client_watch_t, one per client socket */
+    atomic_uint_fast64_t client_failures; /* our own handshakes refused (client side) */
 } s_guard_t;
+
+/*  A client socket's monitor, as the guard reads it. */
+typedef struct {
+    char endpoint[64]; /* the inproc endpoint libzmq publishes the events on */
+    char server[16];   /* "broker" or "dispatcher" */
+    zsock_t *pair;
+} s_client_watch_t;
+
+#define DC_CURVE_CLIENT_EVENTS                                                                     \
+    (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |                  \
+     ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_MONITOR_STOPPED)
 
 struct _dc_curve_t {
     bool insecure;
@@ -28,6 +43,7 @@ struct _dc_curve_t {
     char broker_key[41], dispatcher_key[41];
     s_guard_t *guard_state;
     zactor_t *guard;
+    unsigned watches; /* client sockets watched so far: names their monitor endpoints */
 };
 
 static void s_zap_reply(zsock_t *zap, zmsg_t *request, bool ok)
@@ -107,37 +123,130 @@ static void s_watch(s_guard_t *g, zsock_t *sock)
     zlistx_add_end(g->monitors, monitor);
 }
 
+/*  One client-side handshake event; MONITOR_STOPPED (the socket closed) ends the watch. */
+static void s_on_client_event(s_guard_t *g, zpoller_t *poller, s_client_watch_t *w)
+{
+    zmsg_t *msg = zmsg_recv(w->pair);
+    zframe_t *head = msg ? zmsg_first(msg) : NULL;
+    uint16_t event = 0;
+    if (head && zframe_size(head) >= 2)
+        memcpy(&event, zframe_data(head), 2);
+    zmsg_destroy(&msg);
+    if (event == ZMQ_EVENT_MONITOR_STOPPED || !head) {
+        zpoller_remove(poller, w->pair);
+        zsock_destroy(&w->pair);
+        zlistx_delete(g->clients, zlistx_find(g->clients, w));
+        return;
+    }
+    uint64_t n = atomic_fetch_add(&g->client_failures, 1) + 1;
+    if (n > 1 && (n & (n - 1)) != 0)
+        return;
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        zsys_error("curve: the %s refused our key (%" PRIu64 " so far): it does not "
+                   "authorise this client certificate; use the keys of the %s's dc-keygen "
+                   "directory (--keys) or its --key-seed-file",
+                   w->server, n, w->server);
+    else
+        zsys_error("curve: the CURVE handshake with the %s failed (%" PRIu64 " so far): "
+                   "the %s public key we hold is not its key (another dc-keygen directory or "
+                   "seed?), or it runs without CURVE (--insecure on one side only)",
+                   w->server, n, w->server);
+}
+
+/*  Starts reading the events of a client socket's monitor. */
+static void s_watch_client(s_guard_t *g, zpoller_t *poller, s_client_watch_t *w)
+{
+    w->pair = zsock_new(ZMQ_PAIR);
+    if (zsock_connect(w->pair, "%s", w->endpoint) != 0) {
+        zsock_destroy(&w->pair);
+        free(w);
+        return;
+    }
+    zlistx_add_end(g->clients, w);
+    zpoller_add(poller, w->pair);
+}
+
+static s_client_watch_t *s_client_of(s_guard_t *g, void *sock)
+{
+    for (s_client_watch_t *w = zlistx_first(g->clients); w; w = zlistx_next(g->clients))
+        if (w->pair == sock)
+            return w;
+    return NULL;
+}
+
+/*  Commands on the pipe: WATCH (a server socket), CLIENT (an s_client_watch_t to adopt). */
+static bool s_on_guard_command(s_guard_t *g, zsock_t *pipe, zpoller_t *poller)
+{
+    char *cmd = NULL;
+    void *arg = NULL;
+    if (zsock_recv(pipe, "sp", &cmd, &arg) != 0 || !cmd || streq(cmd, "$TERM")) {
+        zstr_free(&cmd);
+        return false;
+    }
+    if (streq(cmd, "WATCH")) {
+        s_watch(g, arg);
+        zpoller_add(poller, zlistx_last(g->monitors));
+    } else if (streq(cmd, "CLIENT"))
+        s_watch_client(g, poller, arg);
+    zstr_free(&cmd);
+    zsock_signal(pipe, 0);
+    return true;
+}
+
+/*  libzmq sends a closing socket's last event (MONITOR_STOPPED) with a blocking send: a
+    monitor nobody reads would hang the closing thread. The owners close their client
+    sockets before they destroy the dc_curve_t, so the guard reads on until every watched
+    socket has said so (bounded, in case one never closes). */
+static void s_drain_clients(s_guard_t *g, zpoller_t *poller)
+{
+    for (int64_t end = zclock_mono() + 1000; zlistx_size(g->clients) && zclock_mono() < end;) {
+        void *which = zpoller_wait(poller, 50);
+        s_client_watch_t *client = which ? s_client_of(g, which) : NULL;
+        if (client)
+            s_on_client_event(g, poller, client);
+    }
+    if (zlistx_size(g->clients))
+        zsys_warning("curve: %zu client sockets still open at exit", zlistx_size(g->clients));
+}
+
+static void s_client_watch_free(void **item)
+{
+    s_client_watch_t *w = *item;
+    zsock_destroy(&w->pair);
+    free(w);
+    *item = NULL;
+}
+
 static void s_guard(zsock_t *pipe, void *args)
 {
     s_guard_t *g = args;
-    zsock_t *zap = zsock_new_rep("@inproc://zeromq.zap.01");
-    if (!zap)
+    zsock_t *zap = g->store ? zsock_new_rep("@inproc://zeromq.zap.01") : NULL;
+    if (g->store && !zap)
         zsys_error("curve: cannot start the ZAP handler: one dc_curve server per process");
-    zsock_signal(pipe, zap ? 0 : 1);
-    zpoller_t *poller = zpoller_new(pipe, zap, NULL);
+    zsock_signal(pipe, zap || !g->store ? 0 : 1);
+    zpoller_t *poller = zpoller_new(pipe, NULL);
+    if (zap)
+        zpoller_add(poller, zap);
     zpoller_set_nonstop(poller, true);
-    while (zap) {
+    bool running = zap || !g->store;
+    while (running) {
         void *which = zpoller_wait(poller, -1);
-        if (which == pipe) {
-            char *cmd = NULL;
-            void *sock = NULL;
-            if (zsock_recv(pipe, "sp", &cmd, &sock) != 0 || !cmd || streq(cmd, "$TERM")) {
-                zstr_free(&cmd);
-                break;
-            }
-            s_watch(g, sock);
-            zpoller_add(poller, zlistx_last(g->monitors));
-            zstr_free(&cmd);
-            zsock_signal(pipe, 0);
-        } else if (which == zap)
+        s_client_watch_t *client = which ? s_client_of(g, which) : NULL;
+        if (which == pipe)
+            running = s_on_guard_command(g, pipe, poller);
+        else if (zap && which == zap)
             s_on_zap(g, zap);
+        else if (client)
+            s_on_client_event(g, poller, client);
         else if (which)
             s_on_monitor(g, which);
     }
+    s_drain_clients(g, poller);
     zpoller_destroy(&poller);
     zactor_t *m;
     while ((m = zlistx_detach(g->monitors, NULL)))
         zactor_destroy(&m);
+    zlistx_purge(g->clients);
     zsock_destroy(&zap);
 }
 
@@ -149,7 +258,8 @@ static int s_load_key(const char *dir, const char *name, char key[41], bool requ
     if (found)
         snprintf(key, 41, "%s", zcert_public_txt(cert));
     else if (required)
-        zsys_error("curve: cannot read %s (make keys with dc-keygen DIR, or --insecure)", path);
+        zsys_error("curve: cannot read %s (make keys with dc-keygen --keys DIR, or --insecure)",
+                   path);
     zcert_destroy(&cert);
     zstr_free(&path);
     return found || !required ? 0 : -1;
@@ -163,14 +273,14 @@ static zcert_t *s_load_secret(const char *dir, const char *name)
     if (cert && memcmp(zcert_secret_key(cert), zero, 32) == 0)
         zcert_destroy(&cert);
     if (!cert)
-        zsys_error("curve: cannot read %s and %s_secret (make keys with dc-keygen DIR, or "
+        zsys_error("curve: cannot read %s and %s_secret (make keys with dc-keygen --keys DIR, or "
                    "--insecure)",
                    path, path);
     zstr_free(&path);
     return cert;
 }
 
-/*  store: the authorised client keys (taken over). */
+/*  store: the authorised client keys (taken over), or NULL in a client process. */
 static int s_start_guard(dc_curve_t *self, zcertstore_t *store)
 {
     self->guard_state = calloc(1, sizeof *self->guard_state);
@@ -178,6 +288,8 @@ static int s_start_guard(dc_curve_t *self, zcertstore_t *store)
     self->guard_state->store = store;
     self->guard_state->logged = zhashx_new();
     self->guard_state->monitors = zlistx_new();
+    self->guard_state->clients = zlistx_new();
+    zlistx_set_destructor(self->guard_state->clients, s_client_watch_free);
     self->guard = zactor_new(s_guard, self->guard_state);
     return self->guard ? 0 : -1;
 }
@@ -194,7 +306,7 @@ dc_curve_t *dc_curve_new(const char *dir, bool insecure, const char *role)
         return self;
     }
     if (!dir || !*dir) {
-        zsys_error("curve: no key directory: pass --keys DIR (make one with dc-keygen DIR) "
+        zsys_error("curve: no key directory: pass --keys DIR (make one with dc-keygen --keys DIR) "
                    "or --insecure for a local demo");
         dc_curve_destroy(&self);
         return NULL;
@@ -215,6 +327,8 @@ dc_curve_t *dc_curve_new(const char *dir, bool insecure, const char *role)
         rc = self->client ? 0 : -1;
         rc |= s_load_key(dir, "broker", self->broker_key, true);
         rc |= s_load_key(dir, "dispatcher", self->dispatcher_key, streq(role, "worker"));
+        if (rc == 0)
+            rc = s_start_guard(self, NULL);
     }
     if (rc != 0)
         dc_curve_destroy(&self);
@@ -262,7 +376,8 @@ dc_curve_t *dc_curve_new_from_seed(const char *seed, const char *role)
         zcertstore_insert(store, &allowed);
         if (s_start_guard(self, store) != 0)
             dc_curve_destroy(&self);
-    }
+    } else if (s_start_guard(self, NULL) != 0)
+        dc_curve_destroy(&self);
     return self;
 }
 
@@ -275,6 +390,7 @@ void dc_curve_destroy(dc_curve_t **self_p)
             zcertstore_destroy(&self->guard_state->store);
             zhashx_destroy(&self->guard_state->logged);
             zlistx_destroy(&self->guard_state->monitors);
+            zlistx_destroy(&self->guard_state->clients);
             free(self->guard_state);
         }
         zcert_destroy(&self->own);
@@ -307,7 +423,17 @@ int dc_curve_client(dc_curve_t *self, zsock_t *sock, const char *server)
     }
     zcert_apply(self->client, sock);
     zsock_set_curve_serverkey(sock, key);
-    return 0;
+    s_client_watch_t *w = calloc(1, sizeof *w);
+    assert(w);
+    snprintf(w->endpoint, sizeof w->endpoint, "inproc://dc-curve-%p-%u", (void *)self,
+             self->watches++);
+    snprintf(w->server, sizeof w->server, "%s", server);
+    if (zmq_socket_monitor(zsock_resolve(sock), w->endpoint, DC_CURVE_CLIENT_EVENTS) != 0) {
+        free(w);
+        return 0; /* unwatched: the link still works, a refusal is only not logged here */
+    }
+    zsock_send(self->guard, "sp", "CLIENT", w);
+    return zsock_wait(self->guard) == 0 ? 0 : -1;
 }
 
 uint64_t dc_curve_refused(dc_curve_t *self)
@@ -392,7 +518,7 @@ static void s_test_seed(void)
     zmsg_destroy(&msg);
     snprintf(sother->broker_key, sizeof sother->broker_key, "%s", sclient->broker_key);
     zsock_t *sbad = s_test_pair(sother, endpoint, true);
-    for (int i = 0; i < 100 && dc_curve_refused(sserver) < 1; i++)
+    for (int i = 0; i < 250 && dc_curve_refused(sserver) < 1; i++)
         zclock_sleep(20);
     assert(dc_curve_refused(sserver) >= 1);
     zsock_set_rcvtimeo(srouter, 200);
@@ -440,9 +566,13 @@ void dc_curve_test(bool verbose)
     zsock_t *wrong = s_test_pair(stranger, endpoint, true);
     zsock_set_rcvtimeo(router, 300);
     assert(zmsg_recv(router) == NULL);
-    for (int i = 0; i < 100 && dc_curve_refused(server) < 2; i++)
+    for (int i = 0; i < 250 && dc_curve_refused(server) < 2; i++)
         zclock_sleep(20);
     assert(dc_curve_refused(server) >= 2);
+    /* the stranger learns it too: its own guard saw the refusal of its key */
+    for (int i = 0; i < 100 && atomic_load(&stranger->guard_state->client_failures) < 1; i++)
+        zclock_sleep(20);
+    assert(atomic_load(&stranger->guard_state->client_failures) >= 1);
 
     zsock_destroy(&good);
     zsock_destroy(&plain);

@@ -8,7 +8,7 @@ static const dc_opt_spec_t s_specs[] = {
 int main(int argc, char **argv)
 {
     int code;
-    dc_opts_t *opts = dc_opts_new(
+    dc_opts_t *opts = dc_opts_new_tool(
         "dc-keygen",
         "Creates DIR with broker.cert, dispatcher.cert, client.cert (each with its _secret)\n"
         "and authorized/client.cert. Give servers the whole directory; give rng, hasher and\n"

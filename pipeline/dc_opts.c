@@ -13,12 +13,14 @@
 
 #define DC_OPTS_MAX 32
 
-static const dc_opt_spec_t s_common[] = {
+static const dc_opt_spec_t s_http[] = {
     {"http", "DC_HTTP", "", "ADDR", "serve /healthz /readyz /metrics on PORT or HOST:PORT"},
-    {"verbose", "DC_VERBOSE", NULL, NULL, "log every message"},
-    {"help", NULL, NULL, NULL, "show this help and exit"},
-    {"version", NULL, NULL, NULL, "show the version and exit"},
     {NULL, NULL, NULL, NULL, NULL}};
+
+static const dc_opt_spec_t s_common[] = {{"verbose", "DC_VERBOSE", NULL, NULL, "log every message"},
+                                         {"help", NULL, NULL, NULL, "show this help and exit"},
+                                         {"version", NULL, NULL, NULL, "show the version and exit"},
+                                         {NULL, NULL, NULL, NULL, NULL}};
 
 struct _dc_opts_t {
     const char *prog;
@@ -63,6 +65,12 @@ static void s_help(dc_opts_t *self, const char *summary)
                    s->env && s->def && *s->def ? ", " : "", s->def && *s->def ? "default " : "",
                    s->def && *s->def ? s->def : "");
     }
+    for (size_t i = 0; i < self->count; i++)
+        if (self->spec[i]->arg && streq(self->spec[i]->arg, "EP")) {
+            printf("\nEndpoints (EP) follow czmq: '@tcp://HOST:PORT' binds, '>tcp://HOST:PORT'\n"
+                   "connects; a bare 'tcp://...' takes the option's usual direction.\n");
+            break;
+        }
 }
 
 static int s_find(dc_opts_t *self, const char *name, size_t len)
@@ -103,14 +111,15 @@ static int s_parse_arg(dc_opts_t *self, int argc, char **argv, int i)
     return 2;
 }
 
-dc_opts_t *dc_opts_new(const char *prog, const char *summary, const dc_opt_spec_t *specs, int argc,
-                       char **argv, int *exit_code)
+static dc_opts_t *s_new(const char *prog, const char *summary, const dc_opt_spec_t *specs,
+                        bool http, int argc, char **argv, int *exit_code)
 {
     dc_opts_t *self = calloc(1, sizeof *self);
     assert(self);
     self->prog = prog;
     *exit_code = 2;
-    if (s_add(self, specs) != 0 || s_add(self, s_common) != 0) {
+    if (s_add(self, specs) != 0 || (http && s_add(self, s_http) != 0) ||
+        s_add(self, s_common) != 0) {
         fprintf(stderr, "%s: too many options\n", prog);
         dc_opts_destroy(&self);
         return NULL;
@@ -132,6 +141,18 @@ dc_opts_t *dc_opts_new(const char *prog, const char *summary, const dc_opt_spec_
         dc_opts_destroy(&self);
     }
     return self;
+}
+
+dc_opts_t *dc_opts_new(const char *prog, const char *summary, const dc_opt_spec_t *specs, int argc,
+                       char **argv, int *exit_code)
+{
+    return s_new(prog, summary, specs, true, argc, argv, exit_code);
+}
+
+dc_opts_t *dc_opts_new_tool(const char *prog, const char *summary, const dc_opt_spec_t *specs,
+                            int argc, char **argv, int *exit_code)
+{
+    return s_new(prog, summary, specs, false, argc, argv, exit_code);
 }
 
 void dc_opts_destroy(dc_opts_t **self_p)

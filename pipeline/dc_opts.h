@@ -22,6 +22,9 @@ typedef struct _dc_opts_t dc_opts_t;
     message printed). */
 dc_opts_t *dc_opts_new(const char *prog, const char *summary, const dc_opt_spec_t *specs, int argc,
                        char **argv, int *exit_code);
+/*  As dc_opts_new, for a one-shot tool that serves nothing: no --http. */
+dc_opts_t *dc_opts_new_tool(const char *prog, const char *summary, const dc_opt_spec_t *specs,
+                            int argc, char **argv, int *exit_code);
 void dc_opts_destroy(dc_opts_t **self_p);
 
 const char *dc_opts_str(dc_opts_t *self, const char *name);

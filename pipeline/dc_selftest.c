@@ -29,8 +29,28 @@ static const s_test_t s_tests[] = {{"dc_mdp", dc_mdp_test},
                                    {"dc_curve", dc_curve_test},
                                    {NULL, NULL}};
 
+static void s_usage(void)
+{
+    printf("Usage: dc-selftest [-v] [NAME]\n"
+           "Runs every class's self-test (or only NAME), czmq style; -v names each one.\n\n"
+           "Self-tests:");
+    for (const s_test_t *t = s_tests; t->name; t++)
+        printf(" %s", t->name);
+    printf("\n");
+}
+
 int main(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) {
+        if (streq(argv[i], "--help") || streq(argv[i], "-h")) {
+            s_usage();
+            return 0;
+        }
+        if (streq(argv[i], "--version")) {
+            printf("dc-selftest %s\n", DC_VERSION);
+            return 0;
+        }
+    }
     bool verbose = argc > 1 && streq(argv[1], "-v");
     const char *only = argc > 1 + verbose ? argv[1 + verbose] : NULL;
     int ran = 0;
@@ -42,7 +62,7 @@ int main(int argc, char **argv)
             ran++;
         }
     if (ran == 0) {
-        fprintf(stderr, "dc-selftest: no test named '%s'\n", only);
+        fprintf(stderr, "dc-selftest: no test named '%s'; try --help\n", only);
         return 2;
     }
     printf("%d passed, 0 failed\n", ran);

@@ -59,6 +59,19 @@ for name in BINARIES:
     assert r.returncode == 1 and "/nonexistent" in r.stderr, (name, r)
     checks += 2
 
+# endpoint flags explain the czmq prefixes; tools that serve nothing offer no --http
+r = run(os.path.join(bindir(), "dc-worker"), "--help")
+assert "'@tcp://HOST:PORT' binds" in r.stdout and "'>tcp://HOST:PORT'" in r.stdout, r.stdout
+r = run(os.path.join(bindir(), "dc-keygen"), "--help")
+assert r.returncode == 0 and "--keys DIR" in r.stdout and "--http" not in r.stdout, r.stdout
+r = run(os.path.join(bindir(), "dc-selftest"), "--help")
+assert r.returncode == 0 and "Usage: dc-selftest" in r.stdout and "dc_broker" in r.stdout, r
+r = run(os.path.join(bindir(), "dc-hasher"), "--concurrency", "0")
+assert r.returncode == 2 and "--concurrency" in r.stderr, r
+r = run(os.path.join(bindir(), "dc-rng"), "--concurrency", "2")
+assert r.returncode == 2 and "unknown option" in r.stderr, "rng serves one request at a time"
+checks += 5
+
 # dc-keygen makes a key directory and never overwrites one
 import tempfile
 d = tempfile.mkdtemp()

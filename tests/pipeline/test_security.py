@@ -3,9 +3,10 @@
 Against the broker's ROUTER and the dispatcher's PUSH and PULL, a client with no key and
 one with a key nobody authorised get nothing and are counted as refused (the wrong key
 logged once per peer, however often it retries); a client with the deployment's key is
-served. The pipeline mines throughout. Redis with requirepass: a wrong password keeps the
+served. A real worker whose key is refused logs so itself. The pipeline mines throughout. Redis with requirepass: a wrong password keeps the
 dispatcher unready with an error that names the setting, the right one works."""
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -80,6 +81,19 @@ with Rig(redis_password="s3cret-for-tests") as rig:
         c.close()
     log = rig.log("broker")
     check(log.count("is not authorised") == 1, "a wrong key is logged once per peer")
+
+    # --- a client refused says so in its own log, not only the server ----------------
+    mixed = os.path.join(rig.dir, "mixed")  # the servers' public keys, a stranger's own
+    shutil.copytree(stranger, mixed)
+    for f in ("broker.cert", "dispatcher.cert"):  # what a client holds of the servers
+        shutil.copy(os.path.join(rig.keys, f), os.path.join(mixed, f))
+        os.remove(os.path.join(mixed, f + "_secret"))
+    rig.spawn("intruder", [os.path.join(rig.bin, "dc-worker"), "--broker", rig.ep("broker"),
+                           "--jobs", rig.ep("jobs"), "--results", rig.ep("results"),
+                           "--keys", mixed, "--id", "intruder"])
+    wait_for("the refused worker logs why", lambda: "refused our key" in rig.log("intruder")
+             and "--key-seed-file" in rig.log("intruder"), timeout=10)
+    check(rig.stop("intruder") < 1.0, "a refused worker still exits at once")
 
     # --- dispatcher PUSH (jobs): only a keyed worker gets work ---------------------------
     for label, keys in [("no key", None), ("wrong key", stranger)]:

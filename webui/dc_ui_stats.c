@@ -308,7 +308,7 @@ static void s_judge_service(dc_ui_view_t *view, dc_ui_stage_id_t id)
                          ? dc_ui_stats_get(&view->stages[DC_UI_STAGE_WORKER], "workers", NAN)
                          : NAN;
     char shared[64] = "";
-    if (!isnan(workers))
+    if (!isnan(workers) && workers >= 1)
         snprintf(shared, sizeof shared, " (%.0f %s share it)", workers,
                  s_plural(workers, "worker", "workers"));
     snprintf(view->verdict, sizeof view->verdict,
@@ -447,9 +447,7 @@ static void s_note(const dc_ui_view_t *view, dc_ui_stage_id_t id, char *note, si
     if (!s->present)
         return;
     if (id == DC_UI_STAGE_BROKER)
-        snprintf(note, size,
-                 "busy = CPU of its process; rate = requests; %.0f drops, %.0f requeued, %.0f "
-                 "dead workers",
+        snprintf(note, size, "busy = CPU; rate = requests; %.0f drops, %.0f requeued, %.0f dead",
                  dc_ui_stats_get(s, "drops", 0), dc_ui_stats_get(s, "requeued", 0),
                  dc_ui_stats_get(s, "expired_workers", 0));
     else if (id == DC_UI_STAGE_DISPATCHER)
@@ -460,10 +458,9 @@ static void s_note(const dc_ui_view_t *view, dc_ui_stage_id_t id, char *note, si
         char rng[32], hasher[32];
         s_duration(rng, sizeof rng, s_latency(s, "rng_p50_ms", NULL));
         s_duration(hasher, sizeof hasher, s_latency(s, "hasher_p50_ms", NULL));
-        snprintf(note, size, "latency = one loop; rate = jobs; rng p50 %s, hasher p50 %s", rng,
-                 hasher);
+        snprintf(note, size, "latency = one loop; rng p50 %s, hasher p50 %s", rng, hasher);
     } else
-        snprintf(note, size, "busy = share of slots serving; latency = service time; %.0f errors",
+        snprintf(note, size, "latency = service time; %.0f errors",
                  dc_ui_stats_get(s, "errors", 0));
 }
 
@@ -563,8 +560,12 @@ static int s_sample(dc_ui_buf_t *out, double value, int decimals)
 {
     if (value == floor(value) && fabs(value) < 1e15)
         return dc_ui_buf_printf(out, "%.0f\n", value);
+    if (fabs(value) >= 1e15) //  no stage counts that high: still valid text
+        return dc_ui_buf_printf(out, "%.6g\n", value);
     char text[64];
     int length = snprintf(text, sizeof text, "%.*f", decimals, value);
+    if (length < 1 || (size_t)length >= sizeof text)
+        return dc_ui_buf_printf(out, "%.6g\n", value);
     while (length > 1 && text[length - 1] == '0')
         text[--length] = 0;
     if (length > 1 && text[length - 1] == '.')

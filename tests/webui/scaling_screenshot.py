@@ -1,32 +1,50 @@
-"""Make the README screenshot: the page during a scaling run.
+"""Make the README screenshot: the page during the workshop's scaling run.
 
-Runs the real pipeline (one rng, one hasher) with 1 worker, then 2, 5 and
-10, each step held for --step seconds, and saves a screenshot of the page
-(speed rising then flattening at ~10 hashes/s, rng named as the bottleneck).
-Not a test: about four minutes. Usage:
+Runs the real pipeline (workshop delays) with 1 worker, then 10 workers,
+then a second rng, each step held for --step seconds, and saves a
+screenshot after each step in --shots and the last one (the chart stepping
+up ~3.3 -> ~10 -> ~20 hashes/s, rng named) as --out. Prints what the page
+said at each step. Not a test: about --step x 3 seconds. Usage:
 
   /usr/bin/python3 tests/webui/scaling_screenshot.py --build build --out docs/webui.png
 """
 import argparse
 import os
+import sys
+import tempfile
 import time
 
 import webui_harness as h
+
+
+def report(driver, name):
+    cells = driver.execute_script(
+        "return [...document.querySelectorAll('#stages tr')].map(r => "
+        "[...r.querySelectorAll('td')].slice(0, 7).map(td => td.textContent).join(' | '))")
+    print(f"[{name}] speed {driver.find_element('id', 'speed').text} hashes/s, badge "
+          f"'{driver.find_element('id', 'conn').text}'\n  verdict: "
+          f"{driver.find_element('id', 'verdict').text}")
+    for row in cells:
+        print("  " + row)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--build", default="build")
     parser.add_argument("--out", default="docs/webui.png")
+    parser.add_argument("--shots", default=None, help="directory for each step's screenshot")
     parser.add_argument("--step", type=float, default=45)
     args = parser.parse_args()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    shots = args.shots or tempfile.mkdtemp(prefix="dc-webui-shots-")
+    os.makedirs(shots, exist_ok=True)
     exes = {name: os.path.join(args.build, "pipeline", "dc-" + name)
             for name in ("broker", "rng", "hasher", "dispatcher", "worker")}
     redis = h.Redis().start()
-    pipeline = h.Pipeline(exes, redis.address, workers=1).start()
+    pipeline = h.Pipeline(exes, redis.address, workers=1,
+                          logdir=os.path.join(shots, "rig")).start()
     webui = h.Webui(os.path.join(args.build, "webui", "dc-webui"), redis.address).start()
     options = webdriver.ChromeOptions()
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1180",
@@ -36,18 +54,18 @@ def main():
                               options=options)
     try:
         driver.get(webui.url + "/")
-        workers = 1
-        for target in (2, 5, 10):
+        steps = (("1-one-worker", None), ("2-ten-workers", lambda: [pipeline.add_worker()
+                                                                     for _ in range(9)]),
+                 ("3-two-rng", lambda: pipeline.add_service("rng")))
+        for name, scale in steps:
+            if scale:
+                scale()
             time.sleep(args.step)  # hold each scale step: this is the run, not a sync
             pipeline.check_alive()
-            while workers < target:
-                pipeline.add_worker()
-                workers += 1
-            print(f"{workers} workers")
-        time.sleep(args.step)
+            driver.save_screenshot(os.path.join(shots, f"webui-{name}.png"))
+            report(driver, name)
         driver.save_screenshot(args.out)
-        print("verdict:", driver.find_element("id", "verdict").text)
-        print("saved", args.out)
+        print("saved", args.out, "and each step in", shots)
     finally:
         driver.quit()
         webui.stop()
@@ -56,4 +74,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

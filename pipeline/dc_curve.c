@@ -174,12 +174,15 @@ static s_client_watch_t *s_client_of(s_guard_t *g, void *sock)
     return NULL;
 }
 
-/*  Commands on the pipe: WATCH (a server socket), CLIENT (an s_client_watch_t to adopt). */
-static bool s_on_guard_command(s_guard_t *g, zsock_t *pipe, zpoller_t *poller)
+/*  Commands on the pipe: WATCH (a server socket), CLIENT (an s_client_watch_t to adopt),
+    END (stop, and say so when done: see dc_curve_destroy) or $TERM. Returns false to stop. */
+static bool s_on_guard_command(s_guard_t *g, zsock_t *pipe, zpoller_t *poller, bool *end)
 {
     char *cmd = NULL;
     void *arg = NULL;
-    if (zsock_recv(pipe, "sp", &cmd, &arg) != 0 || !cmd || streq(cmd, "$TERM")) {
+    if (zsock_recv(pipe, "sp", &cmd, &arg) != 0 || !cmd || streq(cmd, "$TERM") ||
+        streq(cmd, "END")) {
+        *end = cmd && streq(cmd, "END");
         zstr_free(&cmd);
         return false;
     }
@@ -228,12 +231,12 @@ static void s_guard(zsock_t *pipe, void *args)
     if (zap)
         zpoller_add(poller, zap);
     zpoller_set_nonstop(poller, true);
-    bool running = zap || !g->store;
+    bool running = zap || !g->store, end = false;
     while (running) {
         void *which = zpoller_wait(poller, -1);
         s_client_watch_t *client = which ? s_client_of(g, which) : NULL;
         if (which == pipe)
-            running = s_on_guard_command(g, pipe, poller);
+            running = s_on_guard_command(g, pipe, poller, &end);
         else if (zap && which == zap)
             s_on_zap(g, zap);
         else if (client)
@@ -248,12 +251,40 @@ static void s_guard(zsock_t *pipe, void *args)
         zactor_destroy(&m);
     zlistx_purge(g->clients);
     zsock_destroy(&zap);
+    if (end)
+        zsock_signal(pipe, 0); /* g is not touched after this */
+}
+
+/*  True when the file at path is missing or parses as a ZPL config. */
+static bool s_parses_or_absent(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return true;
+    char text[8192];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[len] = 0;
+    zconfig_t *config = zconfig_str_load(text);
+    bool ok = config != NULL;
+    zconfig_destroy(&config);
+    return ok;
+}
+
+/*  zcert_load, except that a file that is not a certificate is refused up front:
+    czmq 4.2's zcert_load leaks on one. */
+static zcert_t *s_cert_load(const char *path)
+{
+    char *secret = zsys_sprintf("%s_secret", path);
+    bool ok = s_parses_or_absent(path) && s_parses_or_absent(secret);
+    zstr_free(&secret);
+    return ok ? zcert_load(path) : NULL;
 }
 
 static int s_load_key(const char *dir, const char *name, char key[41], bool required)
 {
     char *path = zsys_sprintf("%s/%s.cert", dir, name);
-    zcert_t *cert = zcert_load(path);
+    zcert_t *cert = s_cert_load(path);
     bool found = cert != NULL;
     if (found)
         snprintf(key, 41, "%s", zcert_public_txt(cert));
@@ -268,7 +299,7 @@ static int s_load_key(const char *dir, const char *name, char key[41], bool requ
 static zcert_t *s_load_secret(const char *dir, const char *name)
 {
     char *path = zsys_sprintf("%s/%s.cert", dir, name);
-    zcert_t *cert = zcert_load(path);
+    zcert_t *cert = s_cert_load(path);
     static const byte zero[32] = {0};
     if (cert && memcmp(zcert_secret_key(cert), zero, 32) == 0)
         zcert_destroy(&cert);
@@ -381,11 +412,24 @@ dc_curve_t *dc_curve_new_from_seed(const char *seed, const char *role)
     return self;
 }
 
+/*  Stops the guard and waits until it no longer uses its state. zactor_destroy alone
+    does not: a SIGTERM interrupts its wait, and the guard may still be draining its
+    client sockets' last events (up to a second). */
+static void s_stop_guard(dc_curve_t *self)
+{
+    if (!self->guard)
+        return;
+    zsock_send(self->guard, "sp", "END", NULL);
+    for (int tries = 0; tries < 100 && zsock_wait(self->guard) < 0; tries++)
+        ; /* -1: interrupted by a signal; the guard's answer still comes */
+    zactor_destroy(&self->guard);
+}
+
 void dc_curve_destroy(dc_curve_t **self_p)
 {
     if (self_p && *self_p) {
         dc_curve_t *self = *self_p;
-        zactor_destroy(&self->guard);
+        s_stop_guard(self);
         if (self->guard_state) {
             zcertstore_destroy(&self->guard_state->store);
             zhashx_destroy(&self->guard_state->logged);

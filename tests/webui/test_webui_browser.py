@@ -214,9 +214,11 @@ class Browser(unittest.TestCase):
                        and (self.speed() or 0) > 100 and self.cells("worker")[1] == "2"
                        and self.cells("rng")[1] == "1 process, 1 slot" and self.stage() != "",
                        90, "raw mode: > 100 hashes/s, the new rig's stats, a stage named")
-        # sub-millisecond latencies in µs (the worker's stats carry them),
-        # never "0 ms" as before
-        self.wait_page(lambda: "µs" in self.row("worker"), 30, "worker latencies in µs")
+        # sub-millisecond latencies in µs (the dispatcher's worker stats and
+        # the broker's service stats carry _us fields), never "0 ms" as before
+        self.wait_page(lambda: "µs" in self.row("worker") and "µs" in self.row("rng")
+                       and "µs" in self.row("hasher"), 30,
+                       "worker, rng and hasher latencies in µs")
         table = self.js("return document.getElementById('stages').innerText")
         self.assertNotRegex(table, r"(?<![\d.])0 ms")
         self.assertTrue(self.stage())

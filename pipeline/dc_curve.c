@@ -22,6 +22,7 @@ typedef struct {
     uint64_t protocol_failures;
     zlistx_t *clients;                    /* s_client_watch_t, one per client socket */
     atomic_uint_fast64_t client_failures; /* our own handshakes refused (client side) */
+    bool zap_ok; /* a server's ZAP handler is bound (set before the guard signals) */
 } s_guard_t;
 
 /*  A client socket's monitor, as the guard reads it. */
@@ -220,18 +221,34 @@ static void s_client_watch_free(void **item)
     *item = NULL;
 }
 
+/*  The process's one ZAP handler. A previous handler's socket releases the endpoint
+    only once libzmq's reaper has closed it, so a bind right after one is retried. */
+static zsock_t *s_bind_zap(void)
+{
+    zsock_t *zap = NULL;
+    for (int tries = 0; !zap && tries < 50; tries++) {
+        zap = zsock_new_rep("@inproc://zeromq.zap.01");
+        if (!zap)
+            zclock_sleep(10);
+    }
+    if (!zap)
+        zsys_error("curve: cannot start the ZAP handler: one dc_curve server per process");
+    return zap;
+}
+
+/*  Runs until END or $TERM even when a server's ZAP handler could not be bound
+    (s_start_guard then refuses), so that stopping it always finds it listening. */
 static void s_guard(zsock_t *pipe, void *args)
 {
     s_guard_t *g = args;
-    zsock_t *zap = g->store ? zsock_new_rep("@inproc://zeromq.zap.01") : NULL;
-    if (g->store && !zap)
-        zsys_error("curve: cannot start the ZAP handler: one dc_curve server per process");
-    zsock_signal(pipe, zap || !g->store ? 0 : 1);
+    zsock_t *zap = g->store ? s_bind_zap() : NULL;
+    g->zap_ok = zap != NULL;
+    zsock_signal(pipe, 0);
     zpoller_t *poller = zpoller_new(pipe, NULL);
     if (zap)
         zpoller_add(poller, zap);
     zpoller_set_nonstop(poller, true);
-    bool running = zap || !g->store, end = false;
+    bool running = true, end = false;
     while (running) {
         void *which = zpoller_wait(poller, -1);
         s_client_watch_t *client = which ? s_client_of(g, which) : NULL;
@@ -322,7 +339,7 @@ static int s_start_guard(dc_curve_t *self, zcertstore_t *store)
     self->guard_state->clients = zlistx_new();
     zlistx_set_destructor(self->guard_state->clients, s_client_watch_free);
     self->guard = zactor_new(s_guard, self->guard_state);
-    return self->guard ? 0 : -1;
+    return self->guard && (!store || self->guard_state->zap_ok) ? 0 : -1;
 }
 
 dc_curve_t *dc_curve_new(const char *dir, bool insecure, const char *role)

@@ -18,7 +18,7 @@ static int s_read_line(const char *file, char *buf, size_t size)
     return ok ? 0 : -1;
 }
 
-static int s_redis_password(dc_opts_t *opts, char *buf, size_t size)
+int dc_app_redis_password(dc_opts_t *opts, char *buf, size_t size)
 {
     const char *file = dc_opts_str(opts, "redis-password-file");
     snprintf(buf, size, "%s", dc_opts_str(opts, "redis-password"));
@@ -55,7 +55,7 @@ int dc_app_start(dc_app_t *app, const char *prog, dc_opts_t *opts, const char *r
     if (*listen && !(app->http = dc_http_new(listen)))
         return -1;
     if (dc_opts_has(opts, "redis-password") &&
-        s_redis_password(opts, app->redis_password, sizeof app->redis_password) != 0)
+        dc_app_redis_password(opts, app->redis_password, sizeof app->redis_password) != 0)
         return -1;
     app->curve = s_curve(opts, role);
     return app->curve ? 0 : -1;

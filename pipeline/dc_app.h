@@ -36,6 +36,10 @@ int dc_app_start(dc_app_t *app, const char *prog, dc_opts_t *opts, const char *r
             "the Redis password itself (prefer the file: flags show in ps)"                        \
     }
 
+/*  The Redis password of DC_APP_REDIS_OPTS: the first line of --redis-password-file,
+    else --redis-password. -1 (and a message naming the flag) when the file is unreadable. */
+int dc_app_redis_password(dc_opts_t *opts, char *buf, size_t size);
+
 /*  Logs the exit and releases what dc_app_start made. */
 void dc_app_stop(dc_app_t *app, const char *prog);
 

@@ -3,7 +3,6 @@
     are blocked in every thread, so shutdown runs here, in order, and takes
     well under a second even with a thousand open SSE streams.               */
 #include <czmq.h>
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dc_app.h"
+#include "dc_opts.h"
 #include "dc_ui_http.h"
 #include "dc_ui_hub.h"
 #include "dc_ui_poller.h"
@@ -29,126 +30,52 @@
 typedef struct {
     const char *port;
     const char *redis;
-    const char *password_file;
     char password[256];
     const char *http;
     int threads;
     bool verbose;
 } s_options_t;
 
-static void s_usage(FILE *out)
-{
-    fprintf(out,
-            "usage: dc-webui [options]\n"
-            "Serves the DockerCoins page, /events (SSE), /json, /healthz, /metrics.\n\n"
-            "  --port PORT      DC_WEBUI_PORT     HTTP port or HOST:PORT (default 8000;\n"
-            "                                     0 picks a free port, logged at start)\n"
-            "  --redis H:P      DC_REDIS          Redis address (default 127.0.0.1:6379)\n"
-            "  --redis-password-file FILE         Redis AUTH password, first line of FILE\n"
-            "                   DC_REDIS_PASSWORD_FILE (or the value in DC_REDIS_PASSWORD)\n"
-            "  --threads N      DC_WEBUI_THREADS  HTTP threads, one per open connection;\n"
-            "                                     SSE viewers max = N - %d (default 1100)\n"
-            "  --http ADDR      DC_HTTP           extra listener for /healthz, /metrics\n"
-            "  --verbose        DC_VERBOSE        log every request\n"
-            "  --help                             this text\n"
-            "A flag wins over the environment, which wins over the default.\n",
-            S_RESERVE_THREADS);
-}
+static const dc_opt_spec_t s_specs[] = {
+    {"port", "DC_WEBUI_PORT", "8000", "PORT", "HTTP port or HOST:PORT (0 picks a free port)"},
+    {"redis", "DC_REDIS", "127.0.0.1:6379", "HOST:PORT", "Redis to read"},
+    DC_APP_REDIS_OPTS,
+    {"threads", "DC_WEBUI_THREADS", "1100", "N",
+     "HTTP threads, one per open connection; SSE viewers up to N - 50"},
+    {NULL, NULL, NULL, NULL, NULL}};
 
-static bool s_truthy(const char *value)
+//  Reads and checks the options (dc_opts: flag, then environment, then default).
+//  Returns 0 to run, or the exit code (0 after --help/--version, 2 for bad usage).
+static int s_options(int argc, char **argv, s_options_t *options, dc_opts_t **opts_p)
 {
-    return value && (strcmp(value, "1") == 0 || strcasecmp(value, "true") == 0 ||
-                     strcasecmp(value, "yes") == 0 || strcasecmp(value, "on") == 0);
-}
-
-static int s_parse_int(const char *text, int min, int max, int *value)
-{
-    char *end = NULL;
-    errno = 0;
-    long parsed = text ? strtol(text, &end, 10) : 0;
-    if (!text || end == text || *end || errno || parsed < min || parsed > max)
-        return -1;
-    *value = (int)parsed;
-    return 0;
-}
-
-//  The value of --name VALUE or --name=VALUE at argv[*i], else NULL.
-static const char *s_flag(int argc, char **argv, int *i, const char *name)
-{
-    size_t length = strlen(name);
-    if (strncmp(argv[*i], name, length) != 0)
-        return NULL;
-    if (argv[*i][length] == '=')
-        return argv[*i] + length + 1;
-    if (argv[*i][length] == 0 && *i + 1 < argc)
-        return argv[++*i];
-    return NULL;
-}
-
-//  The first line of --redis-password-file, without its end of line.
-static int s_read_password(s_options_t *options)
-{
-    FILE *file = fopen(options->password_file, "r");
-    bool ok = file && fgets(options->password, sizeof options->password, file);
-    if (file)
-        fclose(file);
-    options->password[ok ? strcspn(options->password, "\r\n") : 0] = 0;
-    return ok ? 0 : -1;
-}
-
-//  Defaults, then environment, then flags. Returns 0, 1 (--help) or -1.
-static int s_options(int argc, char **argv, s_options_t *options)
-{
-    const char *threads = getenv("DC_WEBUI_THREADS");
-    options->port = getenv("DC_WEBUI_PORT") ? getenv("DC_WEBUI_PORT") : "8000";
-    options->redis = getenv("DC_REDIS") ? getenv("DC_REDIS") : "127.0.0.1:6379";
-    options->password_file =
-        getenv("DC_REDIS_PASSWORD_FILE") ? getenv("DC_REDIS_PASSWORD_FILE") : "";
-    snprintf(options->password, sizeof options->password, "%s",
-             getenv("DC_REDIS_PASSWORD") ? getenv("DC_REDIS_PASSWORD") : "");
-    options->http = getenv("DC_HTTP") ? getenv("DC_HTTP") : "";
-    options->verbose = s_truthy(getenv("DC_VERBOSE"));
-    threads = threads ? threads : "1100";
-    for (int i = 1; i < argc; i++) {
-        const char *value;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-            return 1;
-        else if (strcmp(argv[i], "--verbose") == 0)
-            options->verbose = true;
-        else if ((value = s_flag(argc, argv, &i, "--port")))
-            options->port = value;
-        else if ((value = s_flag(argc, argv, &i, "--redis-password-file")))
-            options->password_file = value;
-        else if ((value = s_flag(argc, argv, &i, "--redis")))
-            options->redis = value;
-        else if ((value = s_flag(argc, argv, &i, "--threads")))
-            threads = value;
-        else if ((value = s_flag(argc, argv, &i, "--http")))
-            options->http = value;
-        else {
-            fprintf(stderr, "dc-webui: unknown or incomplete option '%s' (try --help)\n", argv[i]);
-            return -1;
-        }
-    }
-    if (s_parse_int(threads, S_RESERVE_THREADS + 1, 20000, &options->threads) != 0) {
-        fprintf(stderr, "dc-webui: --threads must be %d..20000, not '%s'\n", S_RESERVE_THREADS + 1,
-                threads);
-        return -1;
-    }
+    int code;
+    dc_opts_t *opts = dc_opts_new(
+        "dc-webui",
+        "Serves the DockerCoins page, /events (SSE), /json, /healthz, /readyz, /metrics;\n"
+        "--http adds a second listener serving every route.",
+        s_specs, argc, argv, &code);
+    if (!opts)
+        return code;
+    *opts_p = opts;
+    long threads;
+    if (dc_opts_long(opts, "threads", S_RESERVE_THREADS + 1, 20000, &threads) != 0)
+        return 2;
+    options->threads = (int)threads;
+    options->port = dc_opts_str(opts, "port");
+    options->redis = dc_opts_str(opts, "redis");
+    options->http = dc_opts_str(opts, "http");
+    options->verbose = dc_opts_flag(opts, "verbose");
     char host[256];
     int port;
     if (dc_ui_redis_parse_address(options->redis, host, sizeof host, &port) != 0) {
         fprintf(stderr, "dc-webui: --redis wants HOST:PORT, not '%s'\n", options->redis);
-        return -1;
+        return 2;
     }
-    if (*options->password_file && s_read_password(options) != 0) {
-        fprintf(stderr, "dc-webui: cannot read the Redis password from '%s'\n",
-                options->password_file);
-        return -1;
-    }
+    if (dc_app_redis_password(opts, options->password, sizeof options->password) != 0)
+        return 2;
     if (!*options->port || strchr(options->port, ',')) {
         fprintf(stderr, "dc-webui: --port wants PORT or HOST:PORT, not '%s'\n", options->port);
-        return -1;
+        return 2;
     }
     return 0;
 }
@@ -176,11 +103,15 @@ static void s_url(const char *listen, int port, char *url, size_t size)
 
 int main(int argc, char **argv)
 {
+    zsys_set_logident("dc-webui"); //  logs on stderr, as every other binary's
+    zsys_set_logstream(stderr);
+    zsys_set_logsystem(false);
     s_options_t options;
-    int rc = s_options(argc, argv, &options);
-    if (rc != 0) {
-        s_usage(rc > 0 ? stdout : stderr);
-        return rc > 0 ? 0 : 2;
+    dc_opts_t *opts = NULL;
+    int rc = s_options(argc, argv, &options, &opts);
+    if (rc != 0 || !opts) {
+        dc_opts_destroy(&opts);
+        return rc;
     }
     //  Block the stop signals before any thread exists: every thread inherits
     //  the mask, and main alone takes them with sigwait().
@@ -231,5 +162,6 @@ int main(int argc, char **argv)
     dc_ui_hub_destroy(&hub);
     if (rc == 0)
         zsys_info("dc-webui: stopped in %lld ms", (long long)(zclock_mono() - stop_start));
+    dc_opts_destroy(&opts);
     return rc;
 }

@@ -61,6 +61,16 @@ int dc_app_start(dc_app_t *app, const char *prog, dc_opts_t *opts, const char *r
     return app->curve ? 0 : -1;
 }
 
+int dc_app_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    char *cmd = zstr_recv(pipe);
+    bool term = !cmd || streq(cmd, "$TERM");
+    zstr_free(&cmd);
+    return term ? -1 : 0;
+}
+
 void dc_app_stop(dc_app_t *app, const char *prog)
 {
     dc_curve_destroy(&app->curve);

@@ -40,6 +40,10 @@ int dc_app_start(dc_app_t *app, const char *prog, dc_opts_t *opts, const char *r
     else --redis-password. -1 (and a message naming the flag) when the file is unreadable. */
 int dc_app_redis_password(dc_opts_t *opts, char *buf, size_t size);
 
+/*  zloop reader for an actor's pipe (the broker's and the services' actor forms): ends
+    the loop on "$TERM", or when the pipe is gone. */
+int dc_app_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg);
+
 /*  Logs the exit and releases what dc_app_start made. */
 void dc_app_stop(dc_app_t *app, const char *prog);
 

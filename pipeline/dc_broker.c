@@ -2,6 +2,7 @@
     heartbeats (and dead-worker detection), queue expiry, and the 1 s stats snapshot.
     Time is kept in microseconds of the monotonic clock. */
 #include "dc_broker.h"
+#include "dc_app.h"
 #include "dc_hist.h"
 #include "dc_mdp.h"
 #include "dc_redis.h"
@@ -646,16 +647,6 @@ static int s_on_snapshot(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
-{
-    (void)loop;
-    (void)arg;
-    char *cmd = zstr_recv(pipe);
-    bool term = !cmd || streq(cmd, "$TERM");
-    zstr_free(&cmd);
-    return term ? -1 : 0;
-}
-
 dc_broker_t *dc_broker_new(const dc_broker_cfg_t *cfg)
 {
     dc_broker_t *self = calloc(1, sizeof *self);
@@ -707,7 +698,7 @@ int dc_broker_run(dc_broker_t *self, zsock_t *pipe)
     self->loop = zloop_new();
     zloop_reader(self->loop, self->router, s_on_router, self);
     if (pipe)
-        zloop_reader(self->loop, pipe, s_on_pipe, self);
+        zloop_reader(self->loop, pipe, dc_app_on_pipe, self);
     zloop_timer(self->loop, (size_t)self->cfg.heartbeat_ms, 0, s_on_heartbeat, self);
     zloop_timer(self->loop, DC_BROKER_EXPIRY_TICK_MS, 0, s_on_expiry, self);
     zloop_timer(self->loop, 1000, 0, s_on_snapshot, self);

@@ -5,6 +5,7 @@
     zero its socket is thrown away and a fresh one (a new routing id) sends READY after a
     growing pause, so a dead broker is not hammered. */
 #include "dc_service.h"
+#include "dc_app.h"
 #include "dc_mdp.h"
 #include "dc_svc.h"
 
@@ -274,16 +275,6 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
-{
-    (void)loop;
-    (void)arg;
-    char *cmd = zstr_recv(pipe);
-    bool term = !cmd || streq(cmd, "$TERM");
-    zstr_free(&cmd);
-    return term ? -1 : 0;
-}
-
 dc_service_t *dc_service_new(const dc_service_cfg_t *cfg)
 {
     if (sodium_init() < 0 || cfg->slots < 1 || cfg->slots > DC_SERVICE_SLOTS_MAX)
@@ -332,7 +323,7 @@ int dc_service_run(dc_service_t *self, zsock_t *pipe)
 {
     self->loop = zloop_new();
     if (pipe)
-        zloop_reader(self->loop, pipe, s_on_pipe, self);
+        zloop_reader(self->loop, pipe, dc_app_on_pipe, self);
     zloop_timer(self->loop, (size_t)self->cfg.heartbeat_ms, 0, s_on_tick, self);
     dc_http_set_ready(self->cfg.http, false, "waiting for the broker");
     for (int i = 0; i < self->cfg.slots; i++)

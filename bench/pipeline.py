@@ -3,7 +3,7 @@
 machine, unpinned, with CURVE on (as deployed) unless a row says otherwise. Not a test: it
 asserts nothing, it reports.
 
-  /usr/bin/python3 bench/pipeline.py [--build build] [--seconds 6] [--quick]
+  /usr/bin/python3 bench/pipeline.py [--build build] [--seconds 6] [--quick] [--workshop]
 
 Sections: ceilings (broker-hop round trip, ideal in-process loop), raw mode one hash per
 job, raw mode batched, workshop mode vs the model min(workers/0.3 s, rng*10,
@@ -21,6 +21,7 @@ ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDe
 ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
 ap.add_argument("--seconds", type=float, default=6.0, help="measuring window per row")
 ap.add_argument("--quick", action="store_true", help="fewer rows")
+ap.add_argument("--workshop", action="store_true", help="only the workshop-mode rows")
 args = ap.parse_args()
 os.environ["DC_BIN"] = os.path.abspath(os.path.join(args.build, "pipeline"))
 
@@ -83,54 +84,66 @@ secs = args.seconds
 out(f"dockercoins pipeline benchmark  {time.strftime('%Y-%m-%d %H:%M')}  "
     f"{os.cpu_count()} cores, unpinned, {secs:.0f} s windows")
 out()
-rt1 = ceiling("roundtrip", 1, secs)
-rt8 = ceiling("roundtrip", 8, secs)
-ideal = ceiling("ideal", os.cpu_count(), secs)
-rt_hashes = rt8 / 2  # one hash per job = two broker round trips
-out("ceilings")
-out(f"  REQ -> ROUTER/DEALER proxy -> REP, 32 B, 1 pair     {rt1:12,.0f} round trips/s")
-out(f"  same, 8 pairs                                       {rt8:12,.0f} round trips/s")
-out(f"    => one-hash-per-job ceiling (2 round trips/hash)  {rt_hashes:12,.0f} hashes/s")
-out(f"  ideal loop (random+SHA-256+hex+coin), 1 proc/core   {ideal:12,.0f} hashes/s")
-out()
 
-out("raw mode, one hash per job (rng 2, hasher 2)")
-out(f"  {'workers':>7} {'hashes/s':>10} {'vs ceiling':>10}   CPU per role (100% = 1 core)")
-for w in ([1, 8] if args.quick else [1, 2, 4, 8]):
-    rate, cpu = measure(w, 2, 2, 0)
-    out(f"  {w:>7} {rate:>10,.0f} {rate / rt_hashes:>10.0%}   {cpu_text(cpu)}")
-out()
 
-out("raw mode, batched jobs (rng 1, hasher 1; every hash checked for a coin and counted)")
-out(f"  {'batch':>5} {'workers':>7} {'hashes/s':>12} {'vs ideal':>8}   CPU per role")
-for b, w in ([(4096, 4)] if args.quick else [(256, 4), (4096, 2), (4096, 4), (4096, 8)]):
-    try:
-        rate, cpu = measure(w, 1, 1, 0, batch=b)
-    except AssertionError as e:  # e.g. Redis starved of CPU: no fresh snapshot to read
-        out(f"  {b:>5} {w:>7} {'-':>12} {'-':>8}   not measured: {e}")
-        continue
-    out(f"  {b:>5} {w:>7} {rate:>12,.0f} {rate / ideal:>8.1%}   {cpu_text(cpu)}")
-out()
+def raw_sections():
+    """Ceilings, raw mode one hash per job, batched, and the cost of CURVE."""
+    rt1 = ceiling("roundtrip", 1, secs)
+    rt8 = ceiling("roundtrip", 8, secs)
+    ideal = ceiling("ideal", os.cpu_count(), secs)
+    rt_hashes = rt8 / 2  # one hash per job = two broker round trips
+    out("ceilings")
+    out(f"  REQ -> ROUTER/DEALER proxy -> REP, 32 B, 1 pair     {rt1:12,.0f} round trips/s")
+    out(f"  same, 8 pairs                                       {rt8:12,.0f} round trips/s")
+    out(f"    => one-hash-per-job ceiling (2 round trips/hash)  {rt_hashes:12,.0f} hashes/s")
+    out(f"  ideal loop (random+SHA-256+hex+coin), 1 proc/core   {ideal:12,.0f} hashes/s")
+    out()
 
-out("cost of CURVE (raw mode; same rows with and without encryption, side by side)")
-out(f"  {'batch':>5} {'workers':>7} {'plain TCP':>12} {'CURVE':>12} {'CURVE/plain':>11}")
-for b, w in ([(1, 8)] if args.quick else [(1, 4), (1, 8), (4096, 2)]):
-    plain, _ = measure(w, 2 if b == 1 else 1, 2 if b == 1 else 1, 0, batch=b, secure=False)
-    curve, _ = measure(w, 2 if b == 1 else 1, 2 if b == 1 else 1, 0, batch=b)
-    out(f"  {b:>5} {w:>7} {plain:>12,.0f} {curve:>12,.0f} {curve / plain:>11.0%}")
-out()
+    out("raw mode, one hash per job (rng 2, hasher 2)")
+    out(f"  {'workers':>7} {'hashes/s':>10} {'vs ceiling':>10}   CPU per role (100% = 1 core)")
+    for w in ([1, 8] if args.quick else [1, 2, 4, 8]):
+        rate, cpu = measure(w, 2, 2, 0)
+        out(f"  {w:>7} {rate:>10,.0f} {rate / rt_hashes:>10.0%}   {cpu_text(cpu)}")
+    out()
 
-out("workshop mode (100 ms per rng call, hasher call and loop pause; 1 hasher = 20 slots)")
-out(f"  {'workers':>7} {'rng':>3} {'hasher':>6} {'predicted':>9} {'measured':>8} {'error':>6}"
-    f"   {'rng busy':>8} {'rng p99 wait':>12} {'hasher busy':>11} {'hasher p50':>10}")
-configs = ([(1, 1), (10, 1), (10, 2)] if args.quick else
-           [(1, 1), (2, 1), (5, 1), (10, 1), (10, 2), (10, 3), (20, 3), (20, 5)])
-for w, r in configs:
-    h = 1
-    predicted = min(w / 0.3, r * 10, h * 20 * 10)
-    st = {}
-    rate, _ = measure(w, r, h, 100, seconds=max(secs, 12), stats=st)  # ~1 hash of rounding
-    rs, hs = st["rng"], st["hasher"]
-    out(f"  {w:>7} {r:>3} {h:>6} {predicted:>9.2f} {rate:>8.2f} {rate / predicted - 1:>+6.1%}"
-        f"   {rs.get('busy_pct', 0):>7}% {rs.get('wait_p99_ms', 0):>9} ms"
-        f" {hs.get('busy_pct', 0):>10}% {hs.get('svc_p50_ms', 0):>7} ms")
+    out("raw mode, batched jobs (rng 1, hasher 1; every hash checked for a coin and counted)")
+    out(f"  {'batch':>5} {'workers':>7} {'hashes/s':>12} {'vs ideal':>8}   CPU per role")
+    for b, w in ([(4096, 4)] if args.quick else [(256, 4), (4096, 2), (4096, 4), (4096, 8)]):
+        try:
+            rate, cpu = measure(w, 1, 1, 0, batch=b)
+        except AssertionError as e:  # e.g. Redis starved of CPU: no fresh snapshot to read
+            out(f"  {b:>5} {w:>7} {'-':>12} {'-':>8}   not measured: {e}")
+            continue
+        out(f"  {b:>5} {w:>7} {rate:>12,.0f} {rate / ideal:>8.1%}   {cpu_text(cpu)}")
+    out()
+
+    out("cost of CURVE (raw mode; same rows with and without encryption, side by side)")
+    out(f"  {'batch':>5} {'workers':>7} {'plain TCP':>12} {'CURVE':>12} {'CURVE/plain':>11}")
+    for b, w in ([(1, 8)] if args.quick else [(1, 4), (1, 8), (4096, 2)]):
+        plain, _ = measure(w, 2 if b == 1 else 1, 2 if b == 1 else 1, 0, batch=b, secure=False)
+        curve, _ = measure(w, 2 if b == 1 else 1, 2 if b == 1 else 1, 0, batch=b)
+        out(f"  {b:>5} {w:>7} {plain:>12,.0f} {curve:>12,.0f} {curve / plain:>11.0%}")
+    out()
+
+
+def workshop_section():
+    """Workshop mode against the model, with what the broker says of rng and hasher."""
+    out("workshop mode (100 ms per rng call, hasher call and loop pause; 1 hasher = 20 slots)")
+    out(f"  {'workers':>7} {'rng':>3} {'hasher':>6} {'predicted':>9} {'measured':>8} {'error':>6}"
+        f"   {'rng busy':>8} {'rng p99 wait':>12} {'hasher busy':>11} {'hasher p50':>10}")
+    configs = ([(1, 1), (10, 1), (10, 2)] if args.quick else
+               [(1, 1), (2, 1), (5, 1), (10, 1), (10, 2), (10, 3), (20, 3), (20, 5)])
+    for w, r in configs:
+        h = 1
+        predicted = min(w / 0.3, r * 10, h * 20 * 10)
+        st = {}
+        rate, _ = measure(w, r, h, 100, seconds=max(secs, 12), stats=st)  # ~1 hash of rounding
+        rs, hs = st["rng"], st["hasher"]
+        out(f"  {w:>7} {r:>3} {h:>6} {predicted:>9.2f} {rate:>8.2f} {rate / predicted - 1:>+6.1%}"
+            f"   {rs.get('busy_pct', 0):>7}% {rs.get('wait_p99_ms', 0):>9} ms"
+            f" {hs.get('busy_pct', 0):>10}% {hs.get('svc_p50_ms', 0):>7} ms")
+
+
+if not args.workshop:
+    raw_sections()
+workshop_section()

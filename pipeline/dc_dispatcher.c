@@ -293,6 +293,8 @@ static uint64_t s_oldest_ms(dc_dispatcher_t *self, int64_t now)
 
 static void s_publish_books(dc_dispatcher_t *self, uint64_t per_s)
 {
+    dc_redis_status_t st;
+    dc_redis_status(self->redis, &st);
     zmsg_t *f = zmsg_new();
     s_add_field(f, "oldest_ms", s_oldest_ms(self, zclock_mono()));
     s_add_field(f, "issued", self->b.issued);
@@ -307,6 +309,9 @@ static void s_publish_books(dc_dispatcher_t *self, uint64_t per_s)
     s_add_field(f, "hashes_per_s", per_s);
     s_add_field(f, "batch", self->cfg.batch);
     s_add_field(f, "window", self->cfg.window);
+    /* times Redis lost the books under this dispatcher, and when it last did */
+    s_add_field(f, "books_lost", st.books_lost);
+    s_add_field(f, "books_lost_ms", (uint64_t)st.books_lost_ms);
     s_add_field(f, "ts_ms", (uint64_t)zclock_time());
     dc_redis_stats(self->redis, "dc:stats:dispatcher", &f);
 }
@@ -323,11 +328,11 @@ static void s_publish_metrics(dc_dispatcher_t *self, uint64_t per_s)
         "\ndc_dispatcher_coins_total %" PRIu64 "\ndc_dispatcher_hashes_per_second %" PRIu64
         "\ndc_dispatcher_redis_connected %d\ndc_dispatcher_redis_pending_hashes %" PRIu64
         "\ndc_dispatcher_redis_pending_coins %" PRIu64 "\ndc_dispatcher_auth_refused_total %" PRIu64
-        "\n",
+        "\ndc_dispatcher_books_lost_total %" PRIu64 "\n",
         self->b.issued, self->b.counted, zhashx_size(self->inflight), self->b.reissued,
         self->b.duplicates, self->b.stale, self->b.drops, self->b.hashes, self->b.coins, per_s,
         st.connected, st.pending_hashes, st.pending_coins,
-        self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0);
+        self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0, st.books_lost);
     dc_http_set_metrics(self->cfg.http, &text);
     dc_http_set_ready(self->cfg.http, st.connected, "Redis unreachable");
 }

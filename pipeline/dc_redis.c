@@ -40,6 +40,7 @@ typedef struct {
     int series_keep;
     dc_redis_status_t status;
     bool logged_down;
+    bool books_written; /* books_key should exist: a batch of ours landed since the last loss */
 } s_state_t;
 
 static void s_disconnect(s_state_t *st, const char *why)
@@ -154,16 +155,44 @@ static int s_append_hset(s_state_t *st, const char *key, zmsg_t *pairs)
 
 /*  Applies a batch at most once, atomically: a batch whose sequence number is not newer
     than the last one applied is a copy (its first send arrived late, over a connection
-    we had given up on) and changes nothing. Returns 1 when applied, 0 for a copy. */
+    we had given up on) and changes nothing. Returns 0 for a copy, 1 when applied, 2 when
+    applied while the sequence key was missing (a fresh Redis, or one that lost its data). */
 static const char s_books_script[] =
-    "local last = tonumber(redis.call('GET', KEYS[1]) or '0') or 0\n"
+    "local seq = redis.call('GET', KEYS[1])\n"
+    "local last = tonumber(seq or '0') or 0\n"
     "if last >= tonumber(ARGV[1]) then return 0 end\n"
     "redis.call('INCRBY', KEYS[2], ARGV[2])\n"
     "for i = 3, #ARGV, 2000 do\n"
     "  redis.call('HSET', KEYS[3], unpack(ARGV, i, math.min(i + 1999, #ARGV)))\n"
     "end\n"
     "redis.call('SET', KEYS[1], ARGV[1])\n"
-    "return 1\n";
+    "if seq then return 1 end\n"
+    "return 2\n";
+
+/*  The books key vanished after this process wrote it: Redis lost the wallet and the
+    counters (restarted without persistence or with its files gone, or flushed). Logged
+    and counted once per loss; counting goes on from what Redis has. */
+static void s_books_lost(s_state_t *st)
+{
+    st->status.books_lost++;
+    st->status.books_lost_ms = zclock_time();
+    zsys_error("redis: the books are gone: %s is missing from %s:%d although this process "
+               "wrote it (Redis restarted without its data, or was flushed); %" PRIu64
+               " loss(es) so far. Counting goes on from what Redis has: `hashes` and `wallet` "
+               "start again from the next batch. Keep Redis persistent (appendonly, a volume)",
+               st->books_key, st->host, st->port, st->status.books_lost);
+}
+
+/*  When no batch goes out, checks that the books key is still there; returns the number
+    of replies to read (0 or 1). */
+static int s_append_books_check(s_state_t *st)
+{
+    if (!st->books_key || !st->books_written)
+        return 0;
+    const char *argv[] = {"EXISTS", st->books_key};
+    redisAppendCommandArgv(st->ctx, 2, argv, NULL);
+    return 1;
+}
 
 /*  Cuts a new batch from what is pending, unless one is still unconfirmed: that one is
     sent again, with the same sequence number, until Redis confirms it. */
@@ -272,8 +301,9 @@ static void s_flush(s_state_t *st, int timeout_ms)
         return;
     int stats = s_append_stats(st);
     int books = st->books_key ? s_append_books(st) : 0;
+    int check = books ? 0 : s_append_books_check(st);
     int series = s_append_series(st);
-    if (books + stats + series == 0)
+    if (books + check + stats + series == 0)
         return;
     size_t chunks = books ? zmsg_size(st->batch_coins) / 2 / DC_REDIS_HSET_CHUNK : 0;
     int reply_ms = timeout_ms + (int)chunks * DC_REDIS_CHUNK_MS;
@@ -281,8 +311,18 @@ static void s_flush(s_state_t *st, int timeout_ms)
         reply_ms = DC_REDIS_REPLY_MAX_MS;
     redisSetTimeout(st->ctx, s_tv(reply_ms));
     long long applied = 0;
-    if (s_read_replies(st, stats + books + series, stats, &applied) != 0 || !books)
+    if (s_read_replies(st, stats + books + check + series, stats, &applied) != 0)
         return;
+    if (check && applied == 0) {
+        s_books_lost(st);
+        st->books_written = false; /* nothing of ours is there any more to lose */
+    }
+    if (!books)
+        return;
+    if (applied == 2 && st->books_written)
+        s_books_lost(st);
+    if (applied >= 0)
+        st->books_written = true;
     if (applied == 0)
         zsys_info("redis: batch %" PRIu64 " had already landed (its first copy arrived late); "
                   "not counted twice",
@@ -531,6 +571,71 @@ static void s_test_series(redisContext *c, const char *hostport)
     dc_redis_destroy(&r);
 }
 
+/*  Polls the status until written_hashes reaches `written` (bounded: 10 s). */
+static dc_redis_status_t s_wait_written(dc_redis_t *r, uint64_t written)
+{
+    dc_redis_status_t status = {0};
+    int64_t deadline = zclock_mono() + 10000;
+    while (zclock_mono() < deadline) {
+        dc_redis_status(r, &status);
+        if (status.written_hashes >= written)
+            break;
+        zclock_sleep(20);
+    }
+    assert(status.written_hashes == written);
+    return status;
+}
+
+/*  Waits (bounded: 10 s) until the series list holds `samples` entries: that many
+    flushes ran since it was last emptied. */
+static void s_wait_flushes(redisContext *c, const char *key, long long samples)
+{
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "LLEN %s", key);
+    int64_t deadline = zclock_mono() + 10000;
+    while (zclock_mono() < deadline && s_get_int(c, cmd) < samples)
+        zclock_sleep(20);
+    assert(s_get_int(c, cmd) >= samples);
+}
+
+/*  Redis losing its data between flushes (FLUSHALL, as a restart without persistence
+    would): detected on the next batch and, with nothing to write, by the idle check;
+    counted once per loss; counting goes on from what Redis has. */
+static void s_test_books_lost(redisContext *c, const char *hostport)
+{
+    freeReplyObject(redisCommand(c, "FLUSHALL"));
+    dc_redis_t *r = dc_redis_new(hostport, "dc:books:lost", NULL);
+    dc_redis_series(r, "dc:series:lost", 600);
+    dc_redis_count(r, 5, NULL);
+    dc_redis_status_t status = s_wait_written(r, 5);
+    assert(status.books_lost == 0 && status.books_lost_ms == 0); /* a fresh Redis: no loss */
+    freeReplyObject(redisCommand(c, "FLUSHALL"));
+    zmsg_t *coins = zmsg_new();
+    zmsg_addstr(coins, "0fed");
+    zmsg_addmem(coins, "\x02", 1);
+    dc_redis_count(r, 7, &coins);
+    status = s_wait_written(r, 12);
+    assert(status.books_lost == 1);
+    assert(status.books_lost_ms > zclock_time() - 10000 && status.books_lost_ms <= zclock_time());
+    assert(s_get_int(c, "GET hashes") == 7 && s_get_int(c, "HLEN wallet") == 1);
+    /* lost while idle: the check finds it without a batch to write */
+    freeReplyObject(redisCommand(c, "FLUSHALL"));
+    int64_t deadline = zclock_mono() + 10000;
+    while (zclock_mono() < deadline && status.books_lost < 2) {
+        zclock_sleep(20);
+        dc_redis_status(r, &status);
+    }
+    assert(status.books_lost == 2);
+    /* flushed again before this process wrote anything new: none of ours was lost */
+    freeReplyObject(redisCommand(c, "FLUSHALL"));
+    s_wait_flushes(c, "dc:series:lost", 3);
+    dc_redis_count(r, 3, NULL);
+    status = s_wait_written(r, 15);
+    assert(status.books_lost == 2);
+    assert(s_get_int(c, "GET hashes") == 3 && s_get_int(c, "GET dc:books:lost") > 0);
+    dc_redis_destroy(&r);
+}
+
 void dc_redis_test(bool verbose)
 {
     if (verbose)
@@ -589,6 +694,7 @@ void dc_redis_test(bool verbose)
     freeReplyObject(reply);
     assert(s_get_int(c, "GET hashes") == 112 && s_get_int(c, "HLEN wallet") == 2);
     s_test_series(c, hostport);
+    s_test_books_lost(c, hostport);
     redisFree(c);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);

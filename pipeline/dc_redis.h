@@ -18,10 +18,16 @@ typedef struct {
     uint64_t written_hashes; /* written by this process since start */
     uint64_t written_coins;
     uint64_t errors;
+    uint64_t books_lost;   /* times the books key vanished after this process wrote it */
+    int64_t books_lost_ms; /* wall clock of the newest such loss, 0: none */
 } dc_redis_status_t;
 
 /*  hostport "HOST:PORT"; books_key names the key holding the last written batch sequence
-    (NULL when this process writes no counts); password for AUTH, or NULL/"". */
+    (NULL when this process writes no counts); password for AUTH, or NULL/"".
+    Once this process has written the books, books_key must stay in Redis: when a flush
+    finds it gone (Redis restarted without its data, or was flushed), the actor logs an
+    error, counts it in the status (books_lost) and goes on counting from what Redis has
+    (the counters start again from this process's next batch). */
 dc_redis_t *dc_redis_new(const char *hostport, const char *books_key, const char *password);
 /*  Tries a last write (bounded to about half a second) then stops the actor. */
 void dc_redis_destroy(dc_redis_t **self_p);

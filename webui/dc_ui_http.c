@@ -26,6 +26,7 @@
 #define S_SSE_PING_MS 5000
 #define S_STALE_MS 5000
 #define S_WAKE_SIGNAL SIGUSR2
+#define S_REQUEST_TIMEOUT_MS "1000"
 
 struct _dc_ui_http_t {
     struct mg_context *context;
@@ -388,8 +389,11 @@ dc_ui_http_t *dc_ui_http_new(const dc_ui_http_config_t *config, dc_ui_hub_t *hub
     const char *options[] = {"listening_ports", config->listen, "num_threads", threads,
                              //  one thread per connection: no idle keep-alive holders
                              "enable_keep_alive", "no",
-                             //  per read/write: a stuck viewer frees its thread
-                             "request_timeout_ms", "10000",
+                             //  per read and per stalled write: a connection that
+                             //  sends no request within S_REQUEST_TIMEOUT_MS, or a
+                             //  viewer that takes nothing for that long, frees its
+                             //  thread (so idle connections cannot hold them all)
+                             "request_timeout_ms", S_REQUEST_TIMEOUT_MS,
                              //  a thousand viewers may (re)connect at once
                              "listen_backlog", "1024", "connection_queue", "1024", "tcp_nodelay",
                              "1", NULL};

@@ -531,6 +531,28 @@ static int s_json_speed(const dc_ui_view_t *view, dc_ui_buf_t *out)
     return rc ? rc : dc_ui_buf_append(out, "}", 1);
 }
 
+//  "books": how many times Redis lost the dispatcher's books (its `books_lost`
+//  and `books_lost_ms` stats), and the line the page shows about it (null
+//  when it never happened, or the dispatcher is not reporting).
+static int s_json_books(const dc_ui_view_t *view, dc_ui_buf_t *out)
+{
+    const dc_ui_stage_t *d = &view->stages[DC_UI_STAGE_DISPATCHER];
+    double lost = d->present ? dc_ui_stats_get(d, "books_lost", 0) : 0;
+    double lost_ms = d->present ? dc_ui_stats_get(d, "books_lost_ms", 0) : 0;
+    char text[200];
+    snprintf(text, sizeof text,
+             "Redis lost its data %.0f time%s while the dispatcher ran: counts restarted from 0 "
+             "(the totals shown count only what was mined since).",
+             lost, lost == 1 ? "" : "s");
+    int rc = dc_ui_buf_printf(out, ",\"books\":{\"lost\":");
+    rc = rc ? rc : dc_ui_buf_json_number(out, lost);
+    rc = rc ? rc : dc_ui_buf_printf(out, ",\"t_ms\":");
+    rc = rc ? rc : dc_ui_buf_json_number(out, lost_ms > 0 ? lost_ms : NAN);
+    rc = rc ? rc : dc_ui_buf_printf(out, ",\"text\":");
+    rc = rc ? rc : dc_ui_buf_json_string(out, lost > 0 ? text : NULL);
+    return rc ? rc : dc_ui_buf_append(out, "}", 1);
+}
+
 int dc_ui_stats_json(const dc_ui_view_t *view, dc_ui_buf_t *out)
 {
     int rc = dc_ui_buf_printf(out, "{\"ts_ms\":%lld,\"redis\":{\"ok\":%s,\"error\":",
@@ -541,6 +563,7 @@ int dc_ui_stats_json(const dc_ui_view_t *view, dc_ui_buf_t *out)
     rc = rc ? rc : dc_ui_buf_printf(out, ",\"coins\":");
     rc = rc ? rc : dc_ui_buf_json_number(out, view->have_coins ? (double)view->coins : NAN);
     rc = rc ? rc : s_json_speed(view, out);
+    rc = rc ? rc : s_json_books(view, out);
     rc = rc ? rc : dc_ui_buf_printf(out, ",\"stages\":[");
     for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT && rc == 0; id++) {
         rc = id ? dc_ui_buf_append(out, ",", 1) : 0;
@@ -916,7 +939,17 @@ void dc_ui_stats_test(bool verbose)
     //  the worker's loop in µs: 0.25 ms, flagged as µs-resolution
     assert(strstr(json, "\"lat_p50_ms\":0.250,\"lat_p99_ms\":null,\"lat_us\":true"));
     assert(strstr(json, "rng p50 unknown"));
+    assert(strstr(json, ",\"books\":{\"lost\":0,\"t_ms\":null,\"text\":null},"));
     assert(!strchr(json, '\n'));
+    dc_ui_buf_destroy(&buf);
+    //  the dispatcher reports that Redis lost its books twice
+    const char *lost[] = {"issued", "9", "books_lost", "2", "books_lost_ms", "1700000000123"};
+    s_set(&view, DC_UI_STAGE_DISPATCHER, lost, 6);
+    buf = dc_ui_buf_new();
+    assert(dc_ui_stats_json(&view, buf) == 0);
+    assert(strstr(dc_ui_buf_data(buf), ",\"books\":{\"lost\":2,\"t_ms\":1700000000123,\"text\":"
+                                       "\"Redis lost its data 2 times while the dispatcher ran: "
+                                       "counts restarted from 0"));
     dc_ui_buf_destroy(&buf);
     s_test_metrics(&view);
     if (verbose)

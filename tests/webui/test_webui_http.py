@@ -91,8 +91,10 @@ class WebuiHttp(unittest.TestCase):
             self.assertLess(arrived * 1000 - snap["ts_ms"], 500, "event delivered late")
         last = snapshots[-1][1]
         self.assertEqual(set(last), {"ts_ms", "redis", "hashes", "coins", "speed", "data",
-                                     "stages", "bottleneck"})
+                                     "books", "stages", "bottleneck"})
         self.assertTrue(last["redis"]["ok"])
+        # the feeder's dispatcher never lost its books: nothing to warn about
+        self.assertEqual(last["books"], {"lost": 0, "t_ms": None, "text": None})
         self.assertTrue(last["data"]["fresh"], last["data"])
         self.assertLess(last["data"]["age_s"], 3)
         self.assertGreater(last["hashes"], 0)

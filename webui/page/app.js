@@ -154,6 +154,10 @@ function onSnapshot(snap, id) {
   $("verdict").textContent = snap.bottleneck.text;
   $("verdict-box").className = "panel" + (snap.bottleneck.stage ? " limit" : "");
   $("verdict-box").dataset.stage = snap.bottleneck.stage || "";
+  const books = snap.books || {};
+  $("books-lost").hidden = !books.text;
+  $("books-lost").textContent = !books.text ? "" : books.text +
+    (books.t_ms ? " Last at " + new Date(books.t_ms).toLocaleTimeString() + "." : "");
   drawStages(snap);
   if (redisOk) addPoints(snap.speed.recent);
   drawChart();

@@ -16,6 +16,10 @@
 #define DC_REDIS_FINAL_MS 500
 #define DC_REDIS_CHUNK_MS 50       /* extra reply time per HSET_CHUNK coins in a batch */
 #define DC_REDIS_REPLY_MAX_MS 2000 /* below a container's stop grace, even at exit */
+/*  Coins pending that are written at once, before the next tick: batches stay small
+    at raw batched speed (tens of thousands of coins a second), so no write, the last
+    one at exit included, keeps Redis busy for long. */
+#define DC_REDIS_EARLY_COINS 8192
 
 struct _dc_redis_t {
     zactor_t *actor;
@@ -293,16 +297,17 @@ static int s_read_replies(s_state_t *st, int n, int want, long long *value)
     sample goes last, so it holds the total the books just wrote. The reply
     timeout grows with the batch: on a busy machine (raw mode, thousands of coins a
     second) a big batch takes Redis longer than the base timeout, and giving up on it
-    would only send it again, bigger; at exit, it would lose the batch. */
-static void s_flush(s_state_t *st, int timeout_ms)
+    would only send it again, bigger; at exit, it would lose the batch. Between ticks
+    (tick false) only the books are written: stats and the series stay once a second. */
+static void s_flush(s_state_t *st, int timeout_ms, bool tick)
 {
     s_connect(st, timeout_ms);
     if (!st->ctx)
         return;
-    int stats = s_append_stats(st);
+    int stats = tick ? s_append_stats(st) : 0;
     int books = st->books_key ? s_append_books(st) : 0;
-    int check = books ? 0 : s_append_books_check(st);
-    int series = s_append_series(st);
+    int check = books || !tick ? 0 : s_append_books_check(st);
+    int series = tick ? s_append_series(st) : 0;
     if (books + check + stats + series == 0)
         return;
     size_t chunks = books ? zmsg_size(st->batch_coins) / 2 / DC_REDIS_HSET_CHUNK : 0;
@@ -385,7 +390,7 @@ static void s_final_flush(s_state_t *st)
     if (!st->ctx && !st->pend_hashes && !st->batch_hashes && !s_pending_coins(st))
         return;
     st->next_connect = 0;
-    s_flush(st, DC_REDIS_FINAL_MS / 2);
+    s_flush(st, DC_REDIS_FINAL_MS / 2, true);
     uint64_t lost_h = st->pend_hashes + st->batch_hashes;
     size_t lost_c = s_pending_coins(st);
     if (st->books_key && (lost_h || lost_c))
@@ -419,8 +424,10 @@ static void s_actor(zsock_t *pipe, void *args)
             }
             s_on_command(st, msg);
         }
-        if (zclock_mono() >= next_flush) {
-            s_flush(st, 250);
+        bool tick = zclock_mono() >= next_flush;
+        if (tick || (st->books_key && s_pending_coins(st) >= DC_REDIS_EARLY_COINS))
+            s_flush(st, 250, tick);
+        if (tick) {
             s_report(st, pipe);
             next_flush = zclock_mono() + DC_REDIS_FLUSH_MS;
         }

@@ -10,6 +10,7 @@ def stop_and_check_books(rig):
     """SIGTERM the dispatcher (exit < 1 s); its books balance and Redis holds their
     hashes. Returns the books."""
     took = rig.stop("dispatcher", signal.SIGTERM)
+    print(f"dispatcher exited {took * 1000:.0f} ms after SIGTERM")
     assert took < 1.0, f"dispatcher took {took:.2f}s to exit"
     books = rig.stats("dispatcher")
     assert books["issued"] == books["counted"] + books["in_flight"], books

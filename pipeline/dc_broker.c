@@ -1,6 +1,7 @@
 /*  dc_broker: see the header. One thread, one ROUTER, a zloop with three timers:
-    heartbeats (and dead-worker detection), queue expiry, and the 1 s stats snapshot.
-    Time is kept in microseconds of the monotonic clock. */
+    heartbeats (and dead-worker detection), deadlines (queue wait, request timeout, and
+    probes of busy workers), and the 1 s stats snapshot. Time is kept in microseconds of
+    the monotonic clock. */
 #include "dc_broker.h"
 #include "dc_app.h"
 #include "dc_hist.h"
@@ -23,6 +24,7 @@ typedef struct {
     zmsg_t *body;
     int64_t queued_us;
     int64_t started_us;
+    int64_t deadline_us; /* from its arrival: past it the client gets 504 */
 } s_request_t;
 
 typedef struct {
@@ -33,6 +35,9 @@ typedef struct {
     int64_t expiry_us;
     s_request_t *request; /* in flight on this worker */
     void *idle_handle;    /* its place in service->idle, when idle */
+    bool beats_busy;      /* it has sent a HEARTBEAT while serving: it must keep doing so */
+    int64_t probe_us;     /* when to check next that its connection is still there */
+    int64_t probe_gap_us; /* the pause before the probe after that one */
 } s_worker_t;
 
 struct _s_service_t {
@@ -46,10 +51,14 @@ struct _s_service_t {
     int64_t busy_us; /* worker time spent on requests since the last snapshot */
     dc_hist_t *wait, *svc;
     bool saturated;
+    int64_t empty_since_us; /* no workers and no queue since then; 0 while it has some */
 };
 
 typedef struct {
     uint64_t requests, replies, drops, requeued, expired, unroutable;
+    uint64_t lost;      /* workers found gone: their TCP connection closed */
+    uint64_t timed_out; /* requests answered 504 at their deadline */
+    uint64_t late;      /* REPLYs from workers the broker no longer knows, dropped */
 } s_counters_t;
 
 struct _dc_broker_t {
@@ -114,14 +123,17 @@ static s_service_t *s_service_require(dc_broker_t *self, const char *name)
     return svc;
 }
 
-/*  Sends msg on the ROUTER; an unroutable or blocked peer is counted, never waited for. */
+/*  Sends msg on the ROUTER; an unroutable or blocked peer is counted, never waited for.
+    Returns 0, or the error: EHOSTUNREACH when the peer's connection is gone, EAGAIN
+    when its pipe is full. */
 static int s_send(dc_broker_t *self, zmsg_t **msg_p)
 {
     if (zmsg_send(msg_p, self->router) == 0)
         return 0;
+    int err = zmq_errno();
     zmsg_destroy(msg_p);
     self->n.unroutable++;
-    return -1;
+    return err;
 }
 
 static void s_reply_client(dc_broker_t *self, zframe_t *client, const char *service,
@@ -141,14 +153,18 @@ static void s_reply_error(dc_broker_t *self, s_service_t *svc, zframe_t *client,
         svc->errors++;
 }
 
-static void s_send_worker(dc_broker_t *self, s_worker_t *w, int command, zframe_t *client,
+/*  Returns true when the worker's connection is gone (the ROUTER no longer knows it). */
+static bool s_send_worker(dc_broker_t *self, s_worker_t *w, int command, zframe_t *client,
                           zmsg_t **body_p)
 {
     zmsg_t *msg = dc_mdp_worker_msg(w->identity, command, NULL, client, body_p);
-    s_send(self, &msg);
+    return s_send(self, &msg) == EHOSTUNREACH;
 }
 
-/*  Hands queued requests to idle workers, least recently used first. */
+static void s_worker_forget(dc_broker_t *self, s_worker_t *w, const char *why);
+
+/*  Hands queued requests to idle workers, least recently used first. A worker whose
+    connection turns out to be gone is forgotten and its request goes to the next one. */
 static void s_dispatch(dc_broker_t *self, s_service_t *svc)
 {
     while (zlistx_size(svc->idle) && zlistx_size(svc->queue)) {
@@ -160,7 +176,12 @@ static void s_dispatch(dc_broker_t *self, s_service_t *svc)
                     (uint32_t)(req->started_us - req->queued_us));
         zmsg_t *body = zmsg_dup(req->body);
         w->request = req;
-        s_send_worker(self, w, DC_MDPW_REQUEST, req->client, &body);
+        w->probe_gap_us = DC_BROKER_PROBE_MS * 1000;
+        w->probe_us = req->started_us + w->probe_gap_us;
+        if (s_send_worker(self, w, DC_MDPW_REQUEST, req->client, &body)) {
+            self->n.lost++;
+            s_worker_forget(self, w, "connection closed");
+        }
     }
 }
 
@@ -213,7 +234,7 @@ static size_t s_process_slots(s_service_t *svc, const char *process, int delta)
 }
 
 /*  Forgets a worker; its request in flight goes back to the head of the queue. */
-static void s_worker_delete(dc_broker_t *self, s_worker_t *w, const char *why)
+static void s_worker_forget(dc_broker_t *self, s_worker_t *w, const char *why)
 {
     s_service_t *svc = w->service;
     if (w->idle_handle)
@@ -233,6 +254,13 @@ static void s_worker_delete(dc_broker_t *self, s_worker_t *w, const char *why)
                   svc->name, w->process, why, zhashx_size(svc->processes), svc->workers,
                   zlistx_size(svc->queue));
     zhashx_delete(self->workers, w->id);
+}
+
+/*  Forgets a worker and hands its request, if any, to the next idle one. */
+static void s_worker_delete(dc_broker_t *self, s_worker_t *w, const char *why)
+{
+    s_service_t *svc = w->service;
+    s_worker_forget(self, w, why);
     s_dispatch(self, svc);
 }
 
@@ -331,6 +359,7 @@ static void s_on_client(dc_broker_t *self, dc_mdp_msg_t *m)
     m->sender = NULL;
     m->body = NULL;
     req->queued_us = s_now_us();
+    req->deadline_us = req->queued_us + (int64_t)self->cfg.request_timeout_ms * 1000;
     zlistx_add_end(svc->queue, req);
     if (zlistx_size(svc->queue) > svc->queue_max)
         svc->queue_max = zlistx_size(svc->queue);
@@ -398,7 +427,10 @@ static void s_on_worker(dc_broker_t *self, dc_mdp_msg_t *m)
     }
     zstr_free(&id);
     if (!w) {
-        /* a worker we do not know (we restarted, or it expired): make it start over */
+        /* a worker we do not know (we restarted, it expired or passed a request's
+           deadline): make it start over; a reply it brings is late, nobody waits for it */
+        if (m->command == DC_MDPW_REPLY)
+            self->n.late++;
         if (m->command != DC_MDPW_DISCONNECT) {
             zmsg_t *msg = dc_mdp_worker_msg(m->sender, DC_MDPW_DISCONNECT, NULL, NULL, NULL);
             s_send(self, &msg);
@@ -406,6 +438,9 @@ static void s_on_worker(dc_broker_t *self, dc_mdp_msg_t *m)
         return;
     }
     s_worker_alive(self, w);
+    if (m->command == DC_MDPW_HEARTBEAT && w->request &&
+        s_now_us() - w->request->started_us >= DC_BROKER_CROSSING_MS * 1000)
+        w->beats_busy = true;
     if (m->command == DC_MDPW_REPLY)
         s_on_reply(self, w, m);
     else if (m->command == DC_MDPW_DISCONNECT)
@@ -437,40 +472,107 @@ static int s_on_heartbeat(zloop_t *loop, int timer_id, void *arg)
     (void)timer_id;
     dc_broker_t *self = arg;
     int64_t now = s_now_us();
-    zlistx_t *dead = zlistx_new();
+    zlistx_t *dead = zlistx_new(), *gone = zlistx_new();
     for (s_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers)) {
-        if (w->expiry_us < now)
+        /* a busy worker that never beat while busy has until its request's deadline */
+        bool silent_ok = w->request && !w->beats_busy;
+        if (w->expiry_us < now && !silent_ok)
             zlistx_add_end(dead, w);
-        else
-            s_send_worker(self, w, DC_MDPW_HEARTBEAT, NULL, NULL);
+        else if (s_send_worker(self, w, DC_MDPW_HEARTBEAT, NULL, NULL))
+            zlistx_add_end(gone, w);
     }
     for (s_worker_t *w = zlistx_first(dead); w; w = zlistx_next(dead)) {
         self->n.expired++;
         s_worker_delete(self, w, "no heartbeat");
     }
+    for (s_worker_t *w = zlistx_first(gone); w; w = zlistx_next(gone)) {
+        self->n.lost++;
+        s_worker_delete(self, w, "connection closed");
+    }
     zlistx_destroy(&dead);
+    zlistx_destroy(&gone);
     return 0;
 }
 
-/*  Answers requests that waited longer than max_wait: the oldest are at the head. */
+/*  A worker that holds a request for long gets a HEARTBEAT DC_BROKER_PROBE_MS after it
+    got the request, then after twice that pause, and so on up to the heartbeat interval:
+    if its connection closed (kill -9), the ROUTER refuses the HEARTBEAT, and the request
+    is requeued within a fraction of a second rather than after its heartbeats or its
+    deadline. (7/MDP allows a HEARTBEAT at any time.) */
+static void s_probe_busy(dc_broker_t *self, int64_t now)
+{
+    zlistx_t *gone = zlistx_new();
+    for (s_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers)) {
+        if (!w->request || w->probe_us > now)
+            continue;
+        w->probe_gap_us *= 2;
+        if (w->probe_gap_us > (int64_t)self->cfg.heartbeat_ms * 1000)
+            w->probe_gap_us = (int64_t)self->cfg.heartbeat_ms * 1000;
+        w->probe_us = now + w->probe_gap_us;
+        if (s_send_worker(self, w, DC_MDPW_HEARTBEAT, NULL, NULL))
+            zlistx_add_end(gone, w);
+    }
+    for (s_worker_t *w = zlistx_first(gone); w; w = zlistx_next(gone)) {
+        self->n.lost++;
+        s_worker_delete(self, w, "connection closed");
+    }
+    zlistx_destroy(&gone);
+}
+
+/*  Requests held past their deadline: the client gets 504 and the worker is dropped
+    (told DISCONNECT); its reply, if it ever comes, is counted late and dropped. */
+static void s_expire_requests(dc_broker_t *self, int64_t now)
+{
+    zlistx_t *late = zlistx_new();
+    for (s_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers))
+        if (w->request && w->request->deadline_us < now)
+            zlistx_add_end(late, w);
+    for (s_worker_t *w = zlistx_first(late); w; w = zlistx_next(late)) {
+        char reason[160];
+        snprintf(reason, sizeof reason,
+                 "no reply within the request timeout (%d ms): the worker holding it was dropped",
+                 self->cfg.request_timeout_ms);
+        s_reply_error(self, w->service, w->request->client, w->service->name,
+                      DC_BROKER_STATUS_TIMEOUT, reason);
+        s_request_destroy(&w->request);
+        self->n.timed_out++;
+        s_send_worker(self, w, DC_MDPW_DISCONNECT, NULL, NULL);
+        s_worker_forget(self, w, "request timeout");
+    }
+    zlistx_destroy(&late);
+}
+
+/*  Answers queued requests that waited longer than max_wait (503) or passed their
+    deadline (504): the oldest are at the head. Then requests held by workers past
+    their deadline, and probes of the workers that hold one for long. */
 static int s_on_expiry(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
     (void)timer_id;
     dc_broker_t *self = arg;
-    int64_t limit = s_now_us() - (int64_t)self->cfg.max_wait_ms * 1000;
+    int64_t now = s_now_us(), limit = now - (int64_t)self->cfg.max_wait_ms * 1000;
     for (s_service_t *svc = zhashx_first(self->services); svc; svc = zhashx_next(self->services)) {
         s_request_t *req;
-        while ((req = zlistx_first(svc->queue)) && req->queued_us < limit) {
+        while ((req = zlistx_first(svc->queue)) &&
+               (req->queued_us < limit || req->deadline_us < now)) {
             zlistx_detach(svc->queue, NULL);
             char reason[128];
-            snprintf(reason, sizeof reason, "%s after %d ms in the queue",
-                     svc->workers ? "no worker free" : "no worker for this service",
-                     self->cfg.max_wait_ms);
-            s_reply_error(self, svc, req->client, svc->name, DC_SVC_UNAVAILABLE, reason);
+            if (req->deadline_us < now) {
+                snprintf(reason, sizeof reason, "no reply within the request timeout (%d ms)",
+                         self->cfg.request_timeout_ms);
+                self->n.timed_out++;
+            } else
+                snprintf(reason, sizeof reason, "%s after %d ms in the queue",
+                         svc->workers ? "no worker free" : "no worker for this service",
+                         self->cfg.max_wait_ms);
+            s_reply_error(self, svc, req->client, svc->name,
+                          req->deadline_us < now ? DC_BROKER_STATUS_TIMEOUT : DC_SVC_UNAVAILABLE,
+                          reason);
             s_request_destroy(&req);
         }
     }
+    s_expire_requests(self, now);
+    s_probe_busy(self, now);
     return 0;
 }
 
@@ -574,10 +676,15 @@ static char *s_broker_metrics(dc_broker_t *self, uint64_t cpu_pct)
             "dc_broker_replies_total %" PRIu64 "\ndc_broker_drops_total %" PRIu64 "\n"
             "dc_broker_requeued_total %" PRIu64 "\ndc_broker_expired_workers_total %" PRIu64 "\n"
             "dc_broker_unroutable_total %" PRIu64 "\n"
+            "dc_broker_lost_workers_total %" PRIu64 "\n"
+            "dc_broker_request_timeouts_total %" PRIu64 "\n"
+            "dc_broker_late_replies_total %" PRIu64 "\n"
             "dc_broker_auth_refused_total %" PRIu64 "\n"
+            "dc_broker_services %zu\n"
             "dc_broker_cpu_ratio %.2f\n",
             self->n.requests, self->n.replies, self->n.drops, self->n.requeued, self->n.expired,
-            self->n.unroutable, self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0,
+            self->n.unroutable, self->n.lost, self->n.timed_out, self->n.late,
+            self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0, zhashx_size(self->services),
             (double)cpu_pct / 100);
     fclose(out);
     return text;
@@ -613,9 +720,35 @@ static void s_publish_broker(dc_broker_t *self, uint64_t cpu_pct)
     s_add_field(f, "requeued", self->n.requeued);
     s_add_field(f, "expired_workers", self->n.expired);
     s_add_field(f, "unroutable", self->n.unroutable);
+    s_add_field(f, "lost_workers", self->n.lost);
+    s_add_field(f, "request_timeouts", self->n.timed_out);
+    s_add_field(f, "late_replies", self->n.late);
     s_add_field(f, "auth_refused", self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0);
     s_add_field(f, "ts_ms", (uint64_t)zclock_time());
     dc_redis_stats(self->redis, "dc:stats:broker", &f);
+}
+
+/*  Forgets the services that have had no workers and an empty queue for service_ttl_ms:
+    their stats stop (and expire in Redis), so long-gone services leave the page. */
+static void s_forget_services(dc_broker_t *self, int64_t now)
+{
+    zlistx_t *gone = zlistx_new();
+    for (s_service_t *svc = zhashx_first(self->services); svc; svc = zhashx_next(self->services)) {
+        if (svc->workers || zlistx_size(svc->queue))
+            svc->empty_since_us = 0;
+        else if (!svc->empty_since_us)
+            svc->empty_since_us = now;
+        else if (now - svc->empty_since_us >= (int64_t)self->cfg.service_ttl_ms * 1000)
+            zlistx_add_end(gone, svc->name);
+    }
+    for (const char *name = zlistx_first(gone); name; name = zlistx_next(gone)) {
+        char copy[DC_MDP_SERVICE_MAX + 1]; /* the key dies with its service */
+        snprintf(copy, sizeof copy, "%s", name);
+        zsys_info("broker: forgot service %s (no workers for %d ms)", copy,
+                  self->cfg.service_ttl_ms);
+        zhashx_delete(self->services, copy);
+    }
+    zlistx_destroy(&gone);
 }
 
 static int s_on_snapshot(zloop_t *loop, int timer_id, void *arg)
@@ -624,6 +757,7 @@ static int s_on_snapshot(zloop_t *loop, int timer_id, void *arg)
     (void)timer_id;
     dc_broker_t *self = arg;
     int64_t now = s_now_us();
+    s_forget_services(self, now);
     uint64_t cpu_pct = s_cpu_pct(self, now);
     char *all = s_broker_metrics(self, cpu_pct);
     for (s_service_t *svc = zhashx_first(self->services); svc; svc = zhashx_next(self->services)) {
@@ -671,8 +805,10 @@ dc_broker_t *dc_broker_new(const dc_broker_cfg_t *cfg)
         self->redis = dc_redis_new(cfg->redis, NULL, cfg->redis_password);
     self->snapshot_us = s_now_us();
     self->cpu_us_at_snapshot = s_cpu_us();
-    zsys_info("broker: serving MDP/0.1 on %s (heartbeat %d ms, queue %zu, max wait %d ms)",
-              cfg->endpoint, cfg->heartbeat_ms, cfg->max_queue, cfg->max_wait_ms);
+    zsys_info("broker: serving MDP/0.1 on %s (heartbeat %d ms, queue %zu, max wait %d ms, "
+              "request timeout %d ms)",
+              cfg->endpoint, cfg->heartbeat_ms, cfg->max_queue, cfg->max_wait_ms,
+              cfg->request_timeout_ms);
     return self;
 }
 
@@ -798,6 +934,75 @@ static void s_test_processes(zsock_t *client, const char *endpoint)
     zframe_destroy(&id);
 }
 
+static bool s_test_stats_has(zsock_t *client, const char *needle)
+{
+    zmsg_t *r = s_test_call(client, "mmi.stats", "");
+    char *json = zframe_strdup(zmsg_last(r));
+    bool found = strstr(json, needle) != NULL;
+    zstr_free(&json);
+    zmsg_destroy(&r);
+    return found;
+}
+
+/*  A service whose last worker left is listed for service_ttl_ms, then forgotten. */
+static void s_test_forget(zsock_t *client, const char *endpoint, int ttl_ms)
+{
+    zsock_t *w = s_test_worker(endpoint, "brief");
+    while (!s_test_stats_has(client, "\"brief\":{\"workers\":1"))
+        zclock_sleep(10);
+    zmsg_t *msg = dc_mdp_worker_msg(NULL, DC_MDPW_DISCONNECT, NULL, NULL, NULL);
+    zmsg_send(&msg, w);
+    int64_t left = zclock_mono();
+    while (!s_test_stats_has(client, "\"brief\":{\"workers\":0"))
+        zclock_sleep(10);
+    while (s_test_stats_has(client, "\"brief\""))
+        zclock_sleep(20);
+    int64_t took = zclock_mono() - left;
+    /* checked on the 1 s snapshot: gone after the ttl, and not much later */
+    assert(took >= ttl_ms && took < ttl_ms + 3000);
+    zsock_destroy(&w);
+}
+
+/*  A worker that holds a request without heartbeats is not expired by silence (it never
+    beat while busy): it is dropped at the request's deadline, the client gets 504, and
+    its late reply is counted. */
+static void s_test_deadline(zsock_t *client, const char *endpoint, int timeout_ms)
+{
+    zsock_t *w = s_test_worker(endpoint, "slow");
+    zsock_set_rcvtimeo(w, 2000);
+    zmsg_t *b = zmsg_new();
+    zmsg_addstr(b, "work");
+    zmsg_t *msg = dc_mdp_client_request("slow", &b);
+    int64_t sent = zclock_mono();
+    zmsg_send(&msg, client);
+    dc_mdp_msg_t m;
+    const char *reason;
+    s_test_wait_request(w, &m); /* from now on it is silent, as a reference worker */
+    msg = zmsg_recv(client);
+    int64_t took = zclock_mono() - sent;
+    dc_mdp_msg_t rm;
+    assert(msg && dc_mdp_decode_for_client(&msg, &rm, &reason) == 0);
+    assert(zframe_streq(zmsg_first(rm.body), "504"));
+    dc_mdp_msg_clear(&rm);
+    /* well past 3 heartbeats of 100 ms: silence while busy did not drop it */
+    assert(took >= timeout_ms - 50 && took < timeout_ms + 1000);
+    zmsg_t *reply = zmsg_new();
+    zmsg_addstr(reply, "200");
+    msg = dc_mdp_worker_msg(NULL, DC_MDPW_REPLY, NULL, m.client, &reply);
+    zmsg_send(&msg, w);
+    dc_mdp_msg_clear(&m);
+    /* it was told DISCONNECT, and again for its late reply */
+    while (true) {
+        msg = zmsg_recv(w);
+        assert(msg && dc_mdp_decode_for_worker(&msg, &m, &reason) == 0);
+        int command = m.command;
+        dc_mdp_msg_clear(&m);
+        if (command == DC_MDPW_DISCONNECT)
+            break;
+    }
+    zsock_destroy(&w);
+}
+
 void dc_broker_test(bool verbose)
 {
     if (verbose)
@@ -805,7 +1010,9 @@ void dc_broker_test(bool verbose)
     dc_broker_cfg_t cfg = {.endpoint = "@inproc://dc-broker-test",
                            .heartbeat_ms = 100,
                            .max_queue = 2,
-                           .max_wait_ms = 300};
+                           .max_wait_ms = 300,
+                           .request_timeout_ms = 1200,
+                           .service_ttl_ms = 1500};
     zactor_t *broker = zactor_new(dc_broker_actor, &cfg);
     zsock_t *client = zsock_new_dealer(">inproc://dc-broker-test");
     zsock_set_rcvtimeo(client, 2000);
@@ -862,6 +1069,8 @@ void dc_broker_test(bool verbose)
     zmsg_destroy(&r);
 
     s_test_processes(client, ">inproc://dc-broker-test");
+    s_test_deadline(client, ">inproc://dc-broker-test", cfg.request_timeout_ms);
+    s_test_forget(client, ">inproc://dc-broker-test", cfg.service_ttl_ms);
     zsock_destroy(&w2);
     zsock_destroy(&client);
     zactor_destroy(&broker);

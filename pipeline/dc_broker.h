@@ -2,7 +2,9 @@
     workers. Requests go to the least-recently-used idle worker of their service, or wait
     in a bounded queue. Unlike the Guide's mdbroker it requeues the request of a worker
     that dies, answers every request (503 when the queue is full or nobody served it in
-    time), and publishes per-service stats. */
+    time, 504 past its deadline), and publishes per-service stats. A busy worker that
+    never heartbeats while busy (the reference worker) is given until the request's
+    deadline; a busy worker whose TCP connection closed is found within a second. */
 #ifndef DC_BROKER_H_INCLUDED
 #define DC_BROKER_H_INCLUDED
 
@@ -18,12 +20,22 @@ typedef struct {
     int heartbeat_ms;           /* a peer is dead after DC_BROKER_LIVENESS silent intervals */
     size_t max_queue;           /* queued requests per service */
     int max_wait_ms;            /* a request queued that long is answered 503 */
+    int request_timeout_ms;     /* a request unanswered that long after it came: 504 */
+    int service_ttl_ms;         /* a service without workers and queue is forgotten then */
     dc_http_t *http;            /* may be NULL */
     dc_curve_t *curve;          /* NULL: plain TCP (tests only) */
     bool verbose;
 } dc_broker_cfg_t;
 
 #define DC_BROKER_LIVENESS 3
+#define DC_BROKER_HEARTBEAT_MS 2500 /* the 7/MDP reference implementations' */
+#define DC_BROKER_SERVICE_TTL_MS 10000
+/*  A HEARTBEAT that arrives this soon after the broker sent the worker a request may
+    have been sent before the worker saw it: it does not count as one sent while busy. */
+#define DC_BROKER_CROSSING_MS 50
+/*  A worker holding a request that long is probed (see dc_broker.c). */
+#define DC_BROKER_PROBE_MS 250
+#define DC_BROKER_STATUS_TIMEOUT 504 /* proto/services.md: the request passed its deadline */
 #define DC_BROKER_SERVICES_MAX 32
 
 typedef struct _dc_broker_t dc_broker_t;

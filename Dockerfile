@@ -26,7 +26,7 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 \
     CMD ["sh", "-c", "[ \"$(timeout 2 redis-cli ping)\" = PONG ]"]
 CMD ["redis-server", "--bind", "0.0.0.0", "--protected-mode", "no", \
-     "--save", "", "--appendonly", "no", "--loglevel", "warning"]
+     "--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--loglevel", "warning"]
 
 # --- build: compilers and -dev packages; nothing of this reaches the runtime image -----
 FROM ${BASE_IMAGE} AS build

@@ -259,6 +259,20 @@ class Rig:
         s = self.stats("dispatcher")
         return s if s and time.time() * 1000 - s["ts_ms"] < 1500 else None
 
+    def stop_and_check_books(self, wallet=True):
+        """SIGTERMs the dispatcher, which must exit within a second, and checks its books:
+        issued = counted + in flight, and Redis holds exactly its hashes (and, with
+        wallet, exactly its coins, every one real). Returns the books."""
+        took = self.stop("dispatcher")
+        print(f"dispatcher exited {took * 1000:.0f} ms after SIGTERM")
+        assert took < 1.0, f"dispatcher took {took:.2f}s to exit"
+        books = self.stats("dispatcher")
+        assert books["issued"] == books["counted"] + books["in_flight"], books
+        assert self.hashes() == books["hashes"], ("Redis", self.hashes(), "books", books)
+        if wallet:
+            assert self.check_wallet() == books["coins"], books
+        return books
+
     def check_wallet(self):
         """Every wallet entry is a real coin: SHA-256 of its bytes, starting with 0."""
         wallet = self.r.hgetall("wallet")

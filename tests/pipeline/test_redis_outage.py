@@ -37,12 +37,7 @@ with Rig(redis_args=["--appendonly", "yes", "--appendfsync", "always"]) as rig:
     wait_for("hashes growing again", lambda: rig.hashes() > start + 20, timeout=15)
     checks += 1
 
-    took = rig.stop("dispatcher")
-    books = rig.stats("dispatcher")
-    assert took < 1.0, took
-    assert books["issued"] == books["counted"] + books["in_flight"], books
-    assert rig.hashes() == books["hashes"], ("Redis", rig.hashes(), "books", books)
-    assert rig.check_wallet() == books["coins"], books
+    books = rig.stop_and_check_books()
     checks += 3
     print("books:", books)
     print("dispatcher log:\n" + "\n".join(l for l in rig.log("dispatcher").splitlines() if "redis" in l))

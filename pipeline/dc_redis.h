@@ -1,9 +1,16 @@
 /*  dc_redis: the one Redis writer of a process, as a zactor so that a slow or vanished
     Redis never stalls the owner's message loop. The owner hands it counts (hashes and
     coins, accumulated until written) and stats snapshots (latest wins); the actor writes
-    them once a second. Counts survive Redis outages in memory and are written exactly
-    once: each batch carries a sequence number written in the same MULTI/EXEC, so a batch
-    whose EXEC reply was lost is recognised on reconnect instead of being added twice. */
+    them once a second, and the counts also as soon as 8,192 coins are pending. Counts
+    survive Redis outages in memory and are written exactly once: each batch carries a
+    sequence number that one Lua script (EVAL, atomic) compares with the last one
+    applied and stores with the counts, so a batch whose reply was lost and is sent
+    again is recognised instead of being added twice.
+
+    The sequence starts at the wall clock (ms x 1000) when the writer starts, so that a
+    restarted writer's batches are newer than its predecessor's. If the clock is behind
+    the previous run's at restart, new batches look already applied and are dropped,
+    each with an info log line ("had already landed"): keep the clock synchronised. */
 #ifndef DC_REDIS_H_INCLUDED
 #define DC_REDIS_H_INCLUDED
 
@@ -29,7 +36,9 @@ typedef struct {
     error, counts it in the status (books_lost) and goes on counting from what Redis has
     (the counters start again from this process's next batch). */
 dc_redis_t *dc_redis_new(const char *hostport, const char *books_key, const char *password);
-/*  Tries a last write (bounded to about half a second) then stops the actor. */
+/*  Tries a last write, then stops the actor. The reply timeout of that write is 250 ms
+    plus 50 ms per 1,000 coins in the batch, at most 2 s; batches stay small (see above),
+    so the last write normally takes well under half a second. */
 void dc_redis_destroy(dc_redis_t **self_p);
 
 /*  Adds hashes and coins to the books; coins_p holds pairs [hex digest, bytes]. */

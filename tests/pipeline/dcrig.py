@@ -24,6 +24,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+class Checks:
+    """A test's checks: check(cond, what) asserts and counts; .passed is the count."""
+
+    def __init__(self):
+        self.passed = 0
+
+    def __call__(self, cond, what):
+        assert cond, what
+        self.passed += 1
+
+
 def wait_for(what, cond, timeout=20.0, interval=0.05):
     """Polls cond() until it returns a true value or the deadline passes."""
     deadline = time.monotonic() + timeout

@@ -9,10 +9,10 @@ import time
 
 import zmq
 
-from dcrig import Rig, free_port, wait_for
+from dcrig import Checks, Rig, free_port, wait_for
 
 ctx = zmq.Context.instance()
-checks = 0
+check = Checks()
 
 
 RIG = None
@@ -33,11 +33,6 @@ def sock(kind, endpoint, bind=False, server="broker"):
     (s.bind if bind else s.connect)(endpoint)
     return s
 
-
-def check(cond, what):
-    global checks
-    assert cond, what
-    checks += 1
 
 
 def mdp_call(endpoint, service, *body):
@@ -202,4 +197,4 @@ with Rig() as rig:
     books = rig.stats("dispatcher")
     check(rig.hashes() == books["hashes"], (rig.hashes(), books))
     check(rig.check_wallet() == books["coins"], books)
-print(f"{checks} passed, 0 failed")
+print(f"{check.passed} passed, 0 failed")

@@ -19,20 +19,15 @@ import time
 
 import zmq
 
-from dcrig import Rig, wait_for
+from dcrig import Checks, Rig, wait_for
 
 HEARTBEAT = 2.5        # seconds, the reference mdwrkapi/mdbroker value
 LIVENESS = 3
 REQUEST_TIMEOUT_MS = 10000
 IDLE_GAP = 30.0
 ctx = zmq.Context.instance()
-checks = 0
+check = Checks()
 
-
-def check(cond, what):
-    global checks
-    assert cond, what
-    checks += 1
 
 
 class RefWorker(threading.Thread):
@@ -261,4 +256,4 @@ with Rig(secure=False) as rig:
           "nobody expired for silence")
     echo_lines = [ln for ln in rig.log("broker").splitlines() if "echo process" in ln]
     check(len(echo_lines) == 1 and "joined" in echo_lines[0], f"echo joined once: {echo_lines}")
-print(f"{checks} passed, 0 failed")
+print(f"{check.passed} passed, 0 failed")

@@ -14,16 +14,11 @@ import time
 import zmq
 import zmq.auth
 
-from dcrig import Rig, wait_for
+from dcrig import Checks, Rig, wait_for
 
 ctx = zmq.Context.instance()
-checks = 0
+check = Checks()
 
-
-def check(cond, what):
-    global checks
-    assert cond, what
-    checks += 1
 
 
 def client(kind, endpoint, keys=None, server=None):
@@ -158,4 +153,4 @@ with Rig(secure="seed") as rig:
     rig.start_all(workers=2, delay_ms=10)
     wait_for("mining with seed-derived keys", lambda: rig.hashes() > 10, timeout=20)
     check(rig.metric("broker", "dc_broker_auth_refused_total") == 0, "no refusals")
-print(f"{checks} passed, 0 failed")
+print(f"{check.passed} passed, 0 failed")

@@ -45,9 +45,19 @@ with Rig() as rig:
              lambda: rig.stats("dispatcher").get("reissued", 0) >= 1, timeout=15)
     no_stuck_job(rig)
 
+    # The busy rng: with the fast one gone (a clean exit: it answers what it holds, then
+    # says DISCONNECT, so nothing is requeued), every rng request waits for rng-slow, so it
+    # surely holds one when it is killed. (With both up, the broker's least-recently-used
+    # choice mostly picks rng-fast, and rng-slow was seen idle when killed.)
+    rig.stop("rng-fast")
+    wait_for("rng-slow alone, with requests queued behind it",
+             lambda: (lambda s: s.get("workers") == 1 and s.get("queue", 0) >= 1)(
+                 rig.stats("rng")), timeout=10)
+    before = rig.stats("broker").get("requeued", 0)
     rig.stop("rng-slow", signal.SIGKILL)
     wait_for("its request requeued by the broker",
-             lambda: rig.stats("broker").get("requeued", 0) >= 1, timeout=10)
+             lambda: rig.stats("broker").get("requeued", 0) > before, timeout=10)
+    rig.start_service("rng", "rng-fast2", 20, "--heartbeat-ms", "500")
     growing(rig, "killing a busy rng")
     wait_for("rng down to 1 worker", lambda: rig.stats("rng").get("workers") == 1, timeout=10)
     checks += 2

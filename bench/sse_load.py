@@ -29,8 +29,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
-                                "webui"))
-import webui_harness as h  # noqa: E402
+                                "pipeline"))
+import dcrig as h  # noqa: E402
 
 class Viewer:
     def __init__(self, index):
@@ -100,8 +100,8 @@ def run(args):
     raise_fd_limit(args.clients + 256)
     client = args.client or build_client()
     threads = args.threads or max(1100, args.clients + 100)
-    redis = h.Redis().start()
-    feeder = h.Feeder(redis, rate=10).start()
+    redis = h.RedisServer().start()
+    feeder = h.Feeder(redis.r, rate=10).start()
     webui = h.Webui(args.webui, redis.address, ["--threads", str(threads)]).start()
     nprocs = max(1, min(args.procs, args.clients))
     shares = [args.clients // nprocs + (1 if p < args.clients % nprocs else 0)

@@ -1,21 +1,36 @@
-"""dcrig: starts a real redis-server and the real pipeline binaries on free loopback
-ports, for the integration tests and the benchmark. Everything it starts is stopped by
-close(), also when a test fails (use it as a context manager).
+"""dcrig: the one harness of the Python suites (pipeline, webui, k8s) and the benches.
+
+It starts a real redis-server, the real pipeline binaries and dc-webui on free loopback
+ports; everything it starts is stopped by close(), also when a test fails (use Rig as a
+context manager). Redis is reached through redis-py only. Conditions are polled with
+deadlines (wait_for); nothing sleeps to synchronise. Time bounds promised by the binaries
+(exit within 1 s of SIGTERM) are widened for sanitizer builds (exit_bound).
+
+Also here: the webui's pieces (Webui, SseClient, http_get, raw_request) and a Feeder that
+plays the pipeline's part in Redis for the webui tests.
 
 Run with Debian's /usr/bin/python3 (python3-redis, python3-zmq)."""
 
+import contextlib
+import functools
 import hashlib
+import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.error
 import urllib.request
 
 import redis
+
+SKIP = 77  # meson: the test was skipped
 
 
 def free_port():
@@ -25,7 +40,8 @@ def free_port():
 
 
 class Checks:
-    """A test's checks: check(cond, what) asserts and counts; .passed is the count."""
+    """A test's checks: check(cond, what) asserts and counts; check.until(what, cond)
+    polls cond like wait_for and counts once it holds; .passed is the count."""
 
     def __init__(self):
         self.passed = 0
@@ -34,20 +50,40 @@ class Checks:
         assert cond, what
         self.passed += 1
 
+    def until(self, what, cond, timeout=20.0):
+        got = wait_for(what, cond, timeout)
+        self.passed += 1
+        return got
+
 
 def wait_for(what, cond, timeout=20.0, interval=0.05):
-    """Polls cond() until it returns a true value or the deadline passes."""
+    """Polls cond() until it returns a true value or the deadline passes; an exception
+    (a server still starting refuses connections) counts as not yet."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         try:
             last = cond()
-        except Exception as e:  # a server still starting refuses connections
+        except Exception as e:  # noqa: BLE001 - keep polling, report the last
             last = e
         if last and not isinstance(last, Exception):
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+@functools.lru_cache(maxsize=None)
+def sanitized(exe):
+    """True for a binary built with -Db_sanitize (ASan, UBSan, TSan): 2-3x slower."""
+    with open(exe, "rb") as f:
+        data = f.read()
+    return any(m in data for m in (b"__asan_init", b"__ubsan_handle", b"__tsan_init"))
+
+
+def exit_bound(exe):
+    """Seconds allowed from SIGTERM to exit for this binary: the promise is 1 s; a
+    sanitizer build (its exit checks walk the heap) gets 3 s."""
+    return 3.0 if sanitized(exe) else 1.0
 
 
 def bindir():
@@ -57,10 +93,69 @@ def bindir():
     return d
 
 
+def redis_argv(port, workdir, password=None, extra=()):
+    """A private redis-server on 127.0.0.1:port, no snapshots, data in workdir."""
+    return (["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--dir", workdir, "--loglevel", "warning"]
+            + (["--requirepass", password] if password else []) + list(extra))
+
+
+class RedisServer:
+    """A redis-server of its own (for the webui tests): start(), stop() (the data is
+    lost: no persistence), start() again on the same port, close(). .r is a redis-py
+    client that decodes replies to str."""
+
+    def __init__(self, port=None, password=None):
+        self.port = port or free_port()
+        self.password = password
+        self.dir = tempfile.mkdtemp(prefix="dc-redis-")
+        self.proc = None
+        self.r = redis.Redis(port=self.port, password=password, decode_responses=True,
+                             socket_timeout=2)
+
+    def start(self):
+        self.proc = subprocess.Popen(redis_argv(self.port, self.dir, self.password),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(f"redis-server on port {self.port}", self._ping, timeout=10)
+        return self
+
+    def _ping(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"redis-server exited with {self.proc.returncode}")
+        return self.r.ping()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+
 class Rig:
-    def __init__(self, workdir=None, redis_args=(), secure=True, redis_password=None):
-        self.bin = bindir()
+    """The pipeline on loopback: its own redis-server (start_redis) or, with redis=
+    HOST:PORT, one started elsewhere. secure: True (a key directory from dc-keygen),
+    "seed" (every key from one seed file) or False (--insecure). Logs go to workdir (a
+    temporary directory removed by close() unless given, DC_KEEP_LOGS is set or a test
+    failed)."""
+
+    def __init__(self, workdir=None, redis_args=(), secure=True, redis_password=None,
+                 bin=None, redis=None):
+        self.bin = bin or bindir()
+        self.keep = workdir is not None
         self.dir = workdir or tempfile.mkdtemp(prefix="dcrig-")
+        os.makedirs(self.dir, exist_ok=True)
         self.keys = os.path.join(self.dir, "keys")
         self.secure = secure
         self.redis_password = redis_password
@@ -76,27 +171,34 @@ class Rig:
             subprocess.run([os.path.join(self.bin, "dc-keygen"), "--keys", self.keys],
                            check=True, capture_output=True)
         self.procs = {}  # name -> Popen
+        self.kinds = {}  # name -> what it runs: broker, rng, hasher, dispatcher, worker...
         self.ports = {k: free_port() for k in ("redis", "broker", "jobs", "results")}
         self.redis_args = list(redis_args)
+        self.redis_address = redis or "127.0.0.1:%d" % self.ports["redis"]
+        if redis:
+            host, port = redis.rsplit(":", 1)
+            self.r = self.redis_client(host, int(port))
         self.counter = 0
+        self.exit_bound = exit_bound(os.path.join(self.bin, "dc-dispatcher"))
 
     # -- processes ------------------------------------------------------------------
-    def spawn(self, name, argv, env=None):
-        log = open(os.path.join(self.dir, name + ".log"), "ab")
-        full_env = dict(os.environ)
-        full_env.update(env or {})
-        p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=full_env)
+    def spawn(self, name, argv, env=None, kind=None):
+        with open(os.path.join(self.dir, name + ".log"), "ab") as log:
+            full_env = dict(os.environ)
+            full_env.update(env or {})
+            p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=full_env)
         self.procs[name] = p
+        self.kinds[name] = kind or name
         return p
 
+    def redis_client(self, host="127.0.0.1", port=None):
+        return redis.Redis(host=host, port=port or self.ports["redis"], decode_responses=False,
+                           socket_timeout=2, password=self.redis_password)
+
     def start_redis(self):
-        port = self.ports["redis"]
-        self.spawn("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--dir", self.dir, "--loglevel", "warning"]
-                   + (["--requirepass", self.redis_password] if self.redis_password else [])
-                   + self.redis_args)
-        self.r = redis.Redis(port=port, decode_responses=False, socket_timeout=2,
-                             password=self.redis_password)
+        self.spawn("redis", redis_argv(self.ports["redis"], self.dir, self.redis_password,
+                                       self.redis_args))
+        self.r = self.redis_client()
         wait_for("redis", lambda: self.r.ping())
 
     def ep(self, key, bind=False):
@@ -121,31 +223,35 @@ class Rig:
     def redis_auth(self):
         return ["--redis-password-file", self.password_file] if self.redis_password else []
 
+    @staticmethod
+    def delay(delay_ms):
+        """--delay-ms, or nothing for None (the binary's workshop default)."""
+        return [] if delay_ms is None else ["--delay-ms", str(delay_ms)]
+
     def start_broker(self, *extra):
         return self.spawn("broker", [os.path.join(self.bin, "dc-broker"), "--bind",
-                                     self.ep("broker", True), "--redis",
-                                     "127.0.0.1:%d" % self.ports["redis"]]
+                                     self.ep("broker", True), "--redis", self.redis_address]
                           + self.redis_auth() + self.common("broker") + list(extra))
 
     def start_service(self, kind, name=None, delay_ms=100, *extra):
         name = name or self.next_name(kind)
         return self.spawn(name, [os.path.join(self.bin, "dc-" + kind), "--broker",
-                                 self.ep("broker"), "--delay-ms", str(delay_ms)]
-                          + self.common(name) + list(extra))
+                                 self.ep("broker")] + self.delay(delay_ms)
+                          + self.common(name) + list(extra), kind=kind)
 
     def start_dispatcher(self, *extra):
         return self.spawn("dispatcher", [os.path.join(self.bin, "dc-dispatcher"), "--jobs",
                                          self.ep("jobs", True), "--results",
                                          self.ep("results", True), "--redis",
-                                         "127.0.0.1:%d" % self.ports["redis"]]
+                                         self.redis_address]
                           + self.redis_auth() + self.common("dispatcher") + list(extra))
 
     def start_worker(self, name=None, delay_ms=100, *extra):
         name = name or self.next_name("worker")
         return self.spawn(name, [os.path.join(self.bin, "dc-worker"), "--broker",
                                  self.ep("broker"), "--jobs", self.ep("jobs"), "--results",
-                                 self.ep("results"), "--delay-ms", str(delay_ms), "--id", name]
-                          + self.common(name) + list(extra))
+                                 self.ep("results")] + self.delay(delay_ms) + ["--id", name]
+                          + self.common(name) + list(extra), kind="worker")
 
     def next_name(self, kind):
         self.counter += 1
@@ -153,16 +259,26 @@ class Rig:
 
     def start_all(self, workers=1, rngs=1, hashers=1, delay_ms=100, worker_delay_ms=None,
                   dispatcher_args=(), broker_args=()):
+        """Redis, then the pipeline (start_pipeline)."""
         self.start_redis()
+        self.start_pipeline(workers, rngs, hashers, delay_ms, worker_delay_ms,
+                            dispatcher_args, broker_args)
+
+    def start_pipeline(self, workers=1, rngs=1, hashers=1, delay_ms=100, worker_delay_ms=None,
+                       dispatcher_args=(), broker_args=(), raw=False):
+        """Broker, rng, hasher, dispatcher, workers, in that order (named broker, rng1,
+        hasher2, dispatcher, worker3...). delay_ms=None: the binaries' workshop delays;
+        raw=True: no delays at all (--raw)."""
+        extra = ["--raw"] if raw else []
         self.start_broker(*broker_args)
         for _ in range(rngs):
-            self.start_service("rng", None, delay_ms)
+            self.start_service("rng", None, delay_ms, *extra)
         for _ in range(hashers):
-            self.start_service("hasher", None, delay_ms)
+            self.start_service("hasher", None, delay_ms, *extra)
         self.start_dispatcher(*dispatcher_args)
         wd = delay_ms if worker_delay_ms is None else worker_delay_ms
         for _ in range(workers):
-            self.start_worker(None, wd)
+            self.start_worker(None, wd, *extra)
 
     def send(self, name, sig):
         self.procs[name].send_signal(sig)
@@ -180,8 +296,20 @@ class Rig:
             raise AssertionError(f"{name} did not exit within {timeout}s of {sig!r}")
         return time.monotonic() - t0
 
+    def stop_kind(self, kind, timeout=5.0):
+        """Stops every process of one kind (e.g. all workers)."""
+        for name in [n for n in self.procs if self.kinds.get(n) == kind]:
+            self.stop(name, timeout=timeout)
+
     def alive(self, name):
         return self.procs[name].poll() is None
+
+    def check_alive(self):
+        """Raises if a process the rig started has exited."""
+        for name, p in self.procs.items():
+            if p.poll() is not None:
+                raise AssertionError(f"{name} exited with {p.returncode}; logs in {self.dir}")
+        return True
 
     SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
@@ -213,7 +341,7 @@ class Rig:
                 sys.stderr.write(f"--- sanitizer report in {name}\n{self.log(name[:-4])[-4000:]}\n")
             self.keep = True
             raise AssertionError(f"sanitizer reports in {bad}; logs kept in {self.dir}")
-        if os.environ.get("DC_KEEP_LOGS") or getattr(self, "keep", False):
+        if os.environ.get("DC_KEEP_LOGS") or self.keep:
             print("logs kept in", self.dir)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -242,12 +370,10 @@ class Rig:
         return int(self.r.get("hashes") or 0)
 
     def http(self, name, path):
+        """(status, body text) of GET path on a process's --http listener."""
         url = "http://127.0.0.1:%d%s" % (self.ports["http-" + name], path)
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                return resp.status, resp.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
+        status, _, body = http_get(url, timeout=2)
+        return status, body.decode()
 
     def metric(self, name, metric):
         _, text = self.http(name, "/metrics")
@@ -256,10 +382,13 @@ class Rig:
                 return float(line.rsplit(" ", 1)[1])
         raise AssertionError(f"{metric} not in {name}'s /metrics")
 
-    def rate(self, seconds):
+    def rate(self, seconds, since_ms=0):
         """Hashes per second counted by the dispatcher over about `seconds`, from two
-        of its snapshots (each stamped with its own time)."""
-        a = wait_for("a fresh dispatcher snapshot", lambda: self.fresh_books())
+        of its snapshots (each stamped with its own time), the first taken at since_ms
+        (Redis clock, ms) or later."""
+        a = wait_for("a fresh dispatcher snapshot",
+                     lambda: (lambda s: s if s and s["ts_ms"] >= since_ms else None)(
+                         self.fresh_books()), timeout=10)
         time.sleep(seconds)  # measuring a rate over a window, not synchronising
         b = wait_for("a later dispatcher snapshot",
                      lambda: (lambda s: s if s.get("ts_ms", 0) > a["ts_ms"] else None)(
@@ -271,12 +400,12 @@ class Rig:
         return s if s and time.time() * 1000 - s["ts_ms"] < 1500 else None
 
     def stop_and_check_books(self, wallet=True):
-        """SIGTERMs the dispatcher, which must exit within a second, and checks its books:
-        issued = counted + in flight, and Redis holds exactly its hashes (and, with
-        wallet, exactly its coins, every one real). Returns the books."""
+        """SIGTERMs the dispatcher, which must exit within a second (exit_bound), and
+        checks its books: issued = counted + in flight, and Redis holds exactly its hashes
+        (and, with wallet, exactly its coins, every one real). Returns the books."""
         took = self.stop("dispatcher")
         print(f"dispatcher exited {took * 1000:.0f} ms after SIGTERM")
-        assert took < 1.0, f"dispatcher took {took:.2f}s to exit"
+        assert took < self.exit_bound, f"dispatcher took {took:.2f}s to exit"
         books = self.stats("dispatcher")
         assert books["issued"] == books["counted"] + books["in_flight"], books
         assert self.hashes() == books["hashes"], ("Redis", self.hashes(), "books", books)
@@ -291,3 +420,251 @@ class Rig:
             assert hashlib.sha256(data).hexdigest() == digest.decode(), digest
             assert digest.startswith(b"0"), digest
         return len(wallet)
+
+
+# -- the web UI ---------------------------------------------------------------------
+class Webui:
+    """dc-webui on an ephemeral loopback port; output kept for diagnosis."""
+
+    LISTEN = re.compile(r"listening on http://127\.0\.0\.1:(\d+)/")
+
+    def __init__(self, exe, redis_address, extra=(), env=None):
+        self.exe = exe
+        self.args = [exe, "--port", "127.0.0.1:0", "--redis", redis_address, *extra]
+        self.env = dict(os.environ, **(env or {}))
+        self.proc = None
+        self.port = None
+        self.output = []
+        self._reader = None
+
+    def start(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, env=self.env, text=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        wait_for("dc-webui to log its port", self._listening, timeout=15)
+        return self
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.output.append(line.rstrip("\n"))
+
+    def _listening(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"dc-webui exited with {self.proc.returncode}:\n"
+                                 + "\n".join(self.output))
+        for line in self.output:
+            match = self.LISTEN.search(line)
+            if match:
+                self.port = int(match.group(1))
+                return True
+        return False
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self, timeout=5):
+        """SIGTERM; returns (exit code, seconds taken)."""
+        if not self.proc or self.proc.poll() is not None:
+            return (self.proc.returncode if self.proc else None), 0.0
+        start = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        elapsed = time.monotonic() - start
+        if self._reader:
+            self._reader.join(2)
+        self.proc.stdout.close()
+        return code, elapsed
+
+    def log(self):
+        return "\n".join(self.output)
+
+
+def http_get(url, method="GET", headers=None, timeout=5):
+    """(status, headers dict lower-cased, body bytes); 4xx/5xx do not raise."""
+    request = urllib.request.Request(url, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, \
+                response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
+
+
+def raw_request(port, data, timeout=5):
+    """Send raw bytes, return everything the server answers until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        with contextlib.suppress(socket.timeout, ConnectionResetError):
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+
+class SseClient:
+    """A minimal blocking SSE reader over a raw socket (what a browser's
+    EventSource does): parses retry, event, id and data fields."""
+
+    def __init__(self, port, path="/events", timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                          "Accept: text/event-stream\r\n\r\n".encode())
+        self.file = self.sock.makefile("rb")
+        status = self.file.readline().decode()
+        self.status = int(status.split()[1])
+        self.headers = {}
+        while True:
+            line = self.file.readline().decode().rstrip("\r\n")
+            if not line:
+                break
+            name, _, value = line.partition(":")
+            self.headers[name.strip().lower()] = value.strip()
+        self.retry = None
+
+    def next_event(self):
+        """(event type, id, data, arrival time) of the next event; None at EOF."""
+        kind, event_id, data = "message", None, []
+        while True:
+            raw = self.file.readline()
+            if not raw:
+                return None
+            line = raw.decode().rstrip("\n")
+            if line == "":
+                if data:
+                    return kind, event_id, "\n".join(data), time.time()
+                kind, event_id = "message", None
+                continue
+            if line.startswith(":"):
+                continue
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "retry":
+                self.retry = int(value)
+            elif field == "event":
+                kind = value
+            elif field == "id":
+                event_id = value
+            elif field == "data":
+                data.append(value)
+
+    def next_snapshot(self):
+        while True:
+            event = self.next_event()
+            if event is None:
+                return None
+            if event[0] == "message":
+                return int(event[1]), json.loads(event[2]), event[3]
+
+    def close(self):
+        with contextlib.suppress(OSError):
+            self.file.close()
+            self.sock.close()
+
+
+def write_stats(r, key, fields, ts_ms=None):
+    """Write one dc:stats:* hash the way the pipeline does (10 s expiry); r is a
+    redis-py client."""
+    fields = dict(fields, ts_ms=ts_ms if ts_ms is not None else int(time.time() * 1000))
+    r.hset(key, mapping=fields)
+    r.expire(key, 10)
+
+
+def series_sample(r, keep=600):
+    """Append one dc:series sample (now, the hashes total) as the
+    dispatcher does after each flush."""
+    total = r.get("hashes") or 0
+    r.rpush("dc:series", f"{int(time.time() * 1000)}:{total}")
+    r.ltrim("dc:series", -keep, -1)
+
+
+def write_series(r, start_ms, rate, count, step_ms=1000):
+    """Write `count` dc:series samples from start_ms, one per step, the
+    total rising at `rate` hashes/s (a rig's past, as the dispatcher wrote
+    it); sets `hashes` to the last total. Returns that total."""
+    samples, total = [], 0
+    for i in range(count):
+        total = int(rate * i * step_ms / 1000)
+        samples.append(f"{start_ms + i * step_ms}:{total}")
+    r.rpush("dc:series", *samples)
+    r.set("hashes", total)
+    return total
+
+
+class Feeder:
+    """Plays the pipeline's part in Redis: INCRBY hashes and a dc:series
+    sample once a second at `rate` hashes/s, plus the stats of 10 workers
+    sharing one rng (or other given stats), until stopped."""
+
+    def __init__(self, r, rate=10, stats=None):
+        self.r = r  # a redis-py client
+        self.rate = rate
+        self.stats = stats or ten_workers_one_rng()
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.errors = []
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def _advance(self):
+        """Move the stats' counters on by one second at `rate`, as a rig
+        mining at that speed would (rng and hasher serve one request per
+        hash, the broker sees both)."""
+        for key, field, per_hash in (("dc:stats:rng", "served", 1),
+                                     ("dc:stats:hasher", "served", 1),
+                                     ("dc:stats:broker", "requests", 2),
+                                     ("dc:stats:dispatcher", "counted", 1),
+                                     ("dc:stats:dispatcher", "hashes", 1)):
+            fields = self.stats.get(key)
+            if fields is not None and field in fields:
+                fields[field] += per_hash * self.rate
+
+    def _run(self):
+        coin = 0
+        while not self.stop_event.is_set():
+            try:
+                self._advance()
+                self.r.incrby("hashes", self.rate)
+                coin += 1
+                self.r.hset("wallet", f"{coin:064x}", "00" * 32)
+                series_sample(self.r)
+                for key, fields in self.stats.items():
+                    write_stats(self.r, key, fields)
+            except Exception as error:  # noqa: BLE001 - redis may be stopped on purpose
+                self.errors.append(error)
+            self.stop_event.wait(1.0)  # the pipeline's own 1 s cadence, not a sync
+
+    def stop(self):
+        self.stop_event.set()
+        self.thread.join(5)
+
+
+def ten_workers_one_rng():
+    """Stats as the real pipeline reports them in workshop mode with 10
+    workers, one rng and one hasher process of 20 slots: rng saturated with
+    a queue, hasher ~5 % busy."""
+    return {
+        "dc:stats:rng": dict(workers=1, processes=1, idle=0, busy_pct=100, queue=9,
+                             queue_max=1000, served=1000, served_per_s=10, errors=0,
+                             wait_p50_ms=800, wait_p99_ms=950, svc_p50_ms=100, svc_p99_ms=103),
+        "dc:stats:hasher": dict(workers=20, processes=1, idle=19, busy_pct=5, queue=0,
+                                queue_max=1000, served=1000, served_per_s=10, errors=0,
+                                wait_p50_ms=0, wait_p99_ms=1, svc_p50_ms=100, svc_p99_ms=102),
+        "dc:stats:broker": dict(requests=2000, replies=2000, drops=0, requeued=0,
+                                expired_workers=0, cpu_pct=3),
+        "dc:stats:dispatcher": dict(issued=1010, counted=1000, in_flight=10, reissued=0,
+                                    duplicates=0, drops=0, hashes=1000, hashes_per_s=10,
+                                    batch=1, window=256),
+        "dc:stats:worker": dict(workers=10, jobs_per_s=10, loop_p50_ms=1000, loop_p99_ms=1100,
+                                rng_p50_ms=850, hasher_p50_ms=100),
+    }

@@ -68,10 +68,9 @@ with Rig() as rig:
     ]
     for frames in garbage:
         d.send_multipart(frames)
-    wait_for("broker drops counted",
-             lambda: rig.metric("broker", "dc_broker_drops_total") >= before + len(garbage),
-             timeout=5)
-    check(True, "broker drops")
+    check.until("broker drops counted",
+                lambda: rig.metric("broker", "dc_broker_drops_total") >= before + len(garbage),
+                timeout=5)
     # over the transport limit: libzmq drops the connection, the broker lives on
     big = sock(zmq.DEALER, broker)
     big.send_multipart([b"", b"MDPC01", b"rng", b"\0" * (5 * 1024 * 1024)])
@@ -135,12 +134,11 @@ with Rig() as rig:
     for frames in bad_results:
         push.send_multipart(frames)
     push.send_multipart([header(job=12345), b"w"])           # valid, but no such job
-    wait_for("dispatcher drops counted",
-             lambda: rig.metric("dispatcher", "dc_dispatcher_drops_total")
-             >= before + len(bad_results), timeout=5)
-    wait_for("unknown job counted as stale",
-             lambda: rig.stats("dispatcher")["stale"] >= stale_before + 1, timeout=5)
-    check(True, "dispatcher drops")
+    check.until("dispatcher drops counted",
+                lambda: rig.metric("dispatcher", "dc_dispatcher_drops_total")
+                >= before + len(bad_results), timeout=5)
+    check.until("unknown job counted as stale",
+                lambda: rig.stats("dispatcher")["stale"] >= stale_before + 1, timeout=5)
 
     # --- a worker fed by us ------------------------------------------------------------
     jobs_port, results_port = free_port(), free_port()
@@ -162,9 +160,8 @@ with Rig() as rig:
     for i in range(coins):
         digest, data = r[2 + 2 * i], r[3 + 2 * i]
         check(hashlib.sha256(data).hexdigest().encode() == digest and digest[:1] == b"0", "coin")
-    wait_for("fed worker drops counted",
-             lambda: rig.metric("fed", "dc_worker_dropped_jobs_total") == 5, timeout=5)
-    check(True, "fed worker drops")
+    check.until("fed worker drops counted",
+                lambda: rig.metric("fed", "dc_worker_dropped_jobs_total") == 5, timeout=5)
 
     # --- an rng fed by a fake broker -------------------------------------------------------
     fake_port = free_port()
@@ -184,9 +181,8 @@ with Rig() as rig:
         if m[3] == b"\x03":
             break
     check(m[4] == b"cli" and m[6] == b"200" and len(m[7]) == 16, "rng answers after garbage")
-    wait_for("rng drops counted",
-             lambda: rig.metric("rng-fed", "dc_service_drops_total") >= 5, timeout=5)
-    check(True, "rng drops")
+    check.until("rng drops counted",
+                lambda: rig.metric("rng-fed", "dc_service_drops_total") >= 5, timeout=5)
 
     # --- everyone is alive and the books are right -------------------------------------------
     for name in ["broker", "rng1", "hasher2", "dispatcher", "worker3", "worker4", "fed", "rng-fed"]:

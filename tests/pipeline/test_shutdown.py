@@ -1,10 +1,10 @@
 """Every binary is healthy and ready while running, and exits within 1 s of SIGTERM or
-SIGINT: mid-job, while its broker is gone, and while Redis is gone."""
+SIGINT: mid-job, while its broker is gone, and while Redis is gone (3 s for a sanitizer
+build: dcrig.exit_bound)."""
 import signal
 
 from dcrig import Rig, wait_for
 
-LIMIT = 1.0
 checks = 0
 
 
@@ -12,7 +12,7 @@ def timed_stop(rig, name, sig=signal.SIGTERM):
     global checks
     took = rig.stop(name, sig)
     print(f"{name}: exited {took * 1000:.0f} ms after {sig.name}")
-    assert took < LIMIT, f"{name} took {took:.2f}s to exit after {sig.name}"
+    assert took < rig.exit_bound, f"{name} took {took:.2f}s to exit after {sig.name}"
     checks += 1
 
 

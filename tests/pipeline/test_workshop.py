@@ -5,16 +5,24 @@ threaded Sinatra). The broker's stats name the saturated service. Rates are aver
 ~8 s windows. The model is an upper bound (plus one hash of window rounding); below it
 the band is 15 % wide, for the messaging per call, the window's edges, and a busy or
 sanitizer-slowed machine (one ASan run on a loaded machine gave 18.0 for 20)."""
-import time
-
 from dcrig import Rig, wait_for
 
 
-def phase(rig, label, lo, hi):
-    rate = rig.rate(8)
+def phase(rig, label, lo, hi, since_ms=0):
+    rate = rig.rate(8, since_ms)
     print(f"{label}: {rate:.2f} hashes/s (want {lo}..{hi})")
     assert lo <= rate <= hi, f"{label}: {rate:.2f} hashes/s not in {lo}..{hi}"
     return rate
+
+
+def rng_saturated(rig, n):
+    """Waits for a broker snapshot of n rng processes, all busy (the regime under test has
+    begun); returns its time stamp."""
+    def check():
+        rng = rig.stats("rng")
+        return rng["ts_ms"] if rng.get("processes") == n and rng.get("busy_pct", 0) >= 90 \
+            else None
+    return wait_for(f"{n} rng processes, all busy", check, timeout=20)
 
 
 def workers_seen(rig, n):
@@ -46,15 +54,11 @@ with Rig() as rig:
     assert hasher["svc_p50_ms"] < 150, hasher
 
     rig.start_service("rng")
-    wait_for("2 rng processes", lambda: rig.stats("rng").get("processes") == 2
-             and rig.stats("rng").get("workers") == 2)
-    time.sleep(2)  # let the rng queue drain before measuring the new regime
-    phase(rig, "10 workers, 2 rng", 17.0, 20.6)
+    phase(rig, "10 workers, 2 rng", 17.0, 20.6, since_ms=rng_saturated(rig, 2))
     hasher = rig.stats("hasher")
     assert hasher["svc_p50_ms"] < 150 and hasher["busy_pct"] <= 40, hasher
 
     rig.start_service("rng")
-    wait_for("3 rng processes", lambda: rig.stats("rng").get("processes") == 3)
-    time.sleep(2)
+    since = rng_saturated(rig, 3)
     # 3 rng can serve 30/s, and 10 workers ask for 33/s: rng still limits, barely
-    phase(rig, "10 workers, 3 rng", 25.5, 30.9)
+    phase(rig, "10 workers, 3 rng", 25.5, 30.9, since_ms=since)

@@ -14,7 +14,8 @@ import sys
 import tempfile
 import time
 
-import webui_harness as h
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pipeline"))
+import dcrig as h  # noqa: E402
 
 
 def report(driver, name):
@@ -40,11 +41,10 @@ def main():
 
     shots = args.shots or tempfile.mkdtemp(prefix="dc-webui-shots-")
     os.makedirs(shots, exist_ok=True)
-    exes = {name: os.path.join(args.build, "pipeline", "dc-" + name)
-            for name in ("broker", "rng", "hasher", "dispatcher", "worker")}
-    redis = h.Redis().start()
-    pipeline = h.Pipeline(exes, redis.address, workers=1,
-                          logdir=os.path.join(shots, "rig")).start()
+    redis = h.RedisServer().start()
+    pipeline = h.Rig(workdir=os.path.join(shots, "rig"), secure="seed",
+                     bin=os.path.join(args.build, "pipeline"), redis=redis.address)
+    pipeline.start_pipeline(workers=1, delay_ms=None)
     webui = h.Webui(os.path.join(args.build, "webui", "dc-webui"), redis.address).start()
     options = webdriver.ChromeOptions()
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1180",
@@ -54,9 +54,9 @@ def main():
                               options=options)
     try:
         driver.get(webui.url + "/")
-        steps = (("1-one-worker", None), ("2-ten-workers", lambda: [pipeline.add_worker()
+        steps = (("1-one-worker", None), ("2-ten-workers", lambda: [pipeline.start_worker(None, None)
                                                                      for _ in range(9)]),
-                 ("3-two-rng", lambda: pipeline.add_service("rng")))
+                 ("3-two-rng", lambda: pipeline.start_service("rng", None, None)))
         for name, scale in steps:
             if scale:
                 scale()
@@ -69,7 +69,7 @@ def main():
     finally:
         driver.quit()
         webui.stop()
-        pipeline.stop()
+        pipeline.close()
         redis.close()
 
 

@@ -28,7 +28,7 @@ import sys
 import time
 import unittest
 
-import webui_harness as h
+import dcrig as h
 
 ARGS = None
 
@@ -48,14 +48,14 @@ class Browser(unittest.TestCase):
 
         chromium, driver = find_browser()
         os.makedirs(ARGS.logdir, exist_ok=True)
-        cls.redis = h.Redis().start()
+        cls.redis = h.RedisServer().start()
         cls.pipeline = None
         cls.feeder = None
         cls.started = time.monotonic()
         if ARGS.broker:
             cls.pipeline = cls.new_pipeline(workers=1)
         else:
-            cls.feeder = h.Feeder(cls.redis, rate=10).start()
+            cls.feeder = h.Feeder(cls.redis.r, rate=10).start()
         cls.webui = h.Webui(ARGS.webui, cls.redis.address, ["--threads", "200"]).start()
         options = webdriver.ChromeOptions()
         options.binary_location = chromium
@@ -69,16 +69,17 @@ class Browser(unittest.TestCase):
         cls.driver.get(cls.webui.url + "/")
 
     @classmethod
-    def new_pipeline(cls, **kwargs):
-        exes = dict(broker=ARGS.broker, rng=ARGS.rng, hasher=ARGS.hasher,
-                    dispatcher=ARGS.dispatcher, worker=ARGS.worker)
-        return h.Pipeline(exes, cls.redis.address, logdir=os.path.join(ARGS.logdir, "rig"),
-                          **kwargs).start()
+    def new_pipeline(cls, workers, raw=False):
+        """The pipeline with its workshop delays (or raw), CURVE on, on this Redis."""
+        rig = h.Rig(workdir=os.path.join(ARGS.logdir, "rig"), secure="seed",
+                    bin=os.path.dirname(ARGS.broker), redis=cls.redis.address)
+        rig.start_pipeline(workers=workers, delay_ms=None, raw=raw)
+        return rig
 
     @classmethod
     def tearDownClass(cls):
         for closer in (lambda: cls.driver.quit(), lambda: cls.webui.stop(),
-                       lambda: cls.pipeline and cls.pipeline.stop(),
+                       lambda: cls.pipeline and cls.pipeline.close(),
                        lambda: cls.feeder and cls.feeder.stop(), lambda: cls.redis.close()):
             try:
                 closer()
@@ -123,7 +124,7 @@ class Browser(unittest.TestCase):
 
     def wait_page(self, condition, timeout, what):
         """Poll the page until condition() holds; the rig must stay up."""
-        return h.wait_until(lambda: self.alive() and condition(), timeout, what, interval=0.25)
+        return h.wait_for(what, lambda: self.alive() and condition(), timeout, interval=0.25)
 
     def shot(self, name):
         path = os.path.join(ARGS.logdir, name + ".png")
@@ -152,7 +153,7 @@ class Browser(unittest.TestCase):
         # 10 workers: one rng serves 10 requests/s; hasher keeps up. Judged
         # once the 10 s window holds only the new step.
         for _ in range(9):
-            self.pipeline.add_worker()
+            self.pipeline.start_worker(None, None)
         scaled = time.monotonic()
         self.wait_page(lambda: time.monotonic() - scaled > 12 and self.stage() == "rng"
                        and self.full_window() and 8.5 <= (self.speed() or 0) <= 12.5
@@ -173,7 +174,7 @@ class Browser(unittest.TestCase):
         self.shot("webui-2-ten-workers")
 
         # + 1 rng: the ceiling doubles; rng is still named, with 2 processes
-        self.pipeline.add_service("rng")
+        self.pipeline.start_service("rng", None, None)
         scaled = time.monotonic()
         self.wait_page(lambda: time.monotonic() - scaled > 12 and self.full_window()
                        and 16 <= (self.speed() or 0) <= 25
@@ -207,7 +208,7 @@ class Browser(unittest.TestCase):
 
         # raw mode: no sleeps; the same Redis, so the counts go on. Judged
         # once the old rig's stats have expired and the window is all raw.
-        self.pipeline.stop()
+        self.pipeline.close()
         type(self).pipeline = self.new_pipeline(workers=2, raw=True)
         raw = time.monotonic()
         self.wait_page(lambda: time.monotonic() - raw > 12 and self.full_window()
@@ -229,7 +230,7 @@ class Browser(unittest.TestCase):
             self.skipTest("pipeline binaries not given")
         self.wait_page(lambda: self.text("conn") == "live", 20, "live")
         # the rig stops: the dispatcher writes no more samples
-        self.pipeline.stop_role("dispatcher")
+        self.pipeline.stop("dispatcher")
         stopped = time.monotonic()
         self.wait_page(lambda: re.fullmatch(r"no data for \d+ s", self.text("conn")), 15,
                        "the badge to say no data")
@@ -251,8 +252,8 @@ class Browser(unittest.TestCase):
             self.shot("webui-6-redis-down")
         finally:
             self.redis.start()
-        h.wait_until(lambda: self.js("return document.getElementById('banner').hidden"), 10,
-                     "the banner to go away")
+        h.wait_for("the banner to go away",
+                   lambda: self.js("return document.getElementById('banner').hidden"), 10)
         self.assertNotEqual(self.text("conn"), "live")  # still no dispatcher
 
     def test_3_feeder_page(self):
@@ -267,13 +268,13 @@ class Browser(unittest.TestCase):
     def test_4_narrow_window(self):
         self.driver.set_window_size(390, 900)
         try:
-            h.wait_until(lambda: self.js("return window.innerWidth") < 500, 5, "narrow window")
+            h.wait_for("narrow window", lambda: self.js("return window.innerWidth") < 500, 5)
             # Chart.js resizes its canvas on a debounced resize event: until it has, the old
             # 1280 px canvas still widens the page (one CI run measured 767 px at once)
             overflow = lambda: self.js(
                 "return document.documentElement.scrollWidth - window.innerWidth")
             try:
-                h.wait_until(lambda: overflow() <= 1, 5, "the page to reflow")
+                h.wait_for("the page to reflow", lambda: overflow() <= 1, 5)
             except AssertionError:
                 pass  # the assertion below says by how much
             self.assertLessEqual(overflow(), 1, "page scrolls sideways in a narrow window")

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-import webui_harness as h
+import dcrig as h
 
 JSON_LIMIT_S = 0.100  # the requirement: every /json within 100 ms
 SETTLE_S = 3.0  # "once the flood is open for a couple of seconds"
@@ -81,15 +81,15 @@ def main():
         print(f"RLIMIT_NOFILE is {limit}: cannot open {args.connections} sockets; raise the "
               "hard limit (ulimit -Hn)", file=sys.stderr)
         return 1
-    redis = h.Redis().start()
+    redis = h.RedisServer().start()
     webui = h.Webui(args.webui, redis.address).start()  # default --threads (1100)
-    feeder = h.Feeder(redis, rate=30).start()
+    feeder = h.Feeder(redis.r, rate=30).start()
     failures = []
     socks = []
     try:
         viewer = Viewer(webui.port)
         viewer.start()
-        h.wait_until(lambda: len(viewer.arrivals) >= 2, 10, "the viewer's first snapshots")
+        h.wait_for("the viewer's first snapshots", lambda: len(viewer.arrivals) >= 2, 10)
         base = sorted(timed_json(webui.url)[0] for _ in range(5))
         print(f"/json before the flood: best {base[0] * 1000:.1f} ms, "
               f"worst {base[-1] * 1000:.1f} ms")

@@ -10,7 +10,7 @@ import threading
 import time
 import unittest
 
-import webui_harness as h
+import dcrig as h
 
 WEBUI = None
 
@@ -18,7 +18,7 @@ WEBUI = None
 class WebuiHttp(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.redis = h.Redis().start()
+        cls.redis = h.RedisServer().start()
         cls.webui = h.Webui(WEBUI, cls.redis.address, ["--threads", "200"]).start()
 
     @classmethod
@@ -29,16 +29,16 @@ class WebuiHttp(unittest.TestCase):
     def setUp(self):
         if self.redis.proc is None:
             self.redis.start()
-        self.redis.command("FLUSHALL")
+        self.redis.r.flushall()
 
     def get(self, path, **kwargs):
         return h.http_get(self.webui.url + path, **kwargs)
 
     # --- /json --------------------------------------------------------------
     def test_json_shape_and_values(self):
-        self.redis.command("SET", "hashes", 4242)
+        self.redis.r.set("hashes", 4242)
         for i in range(3):
-            self.redis.command("HSET", "wallet", f"coin{i}", "bytes")
+            self.redis.r.hset("wallet", f"coin{i}", "bytes")
         before = time.time()
         status, headers, body = self.get("/json")
         after = time.time()
@@ -67,7 +67,7 @@ class WebuiHttp(unittest.TestCase):
 
     # --- /events ------------------------------------------------------------
     def test_events_stream(self):
-        feeder = h.Feeder(self.redis, rate=30).start()
+        feeder = h.Feeder(self.redis.r, rate=30).start()
         client = h.SseClient(self.webui.port)
         try:
             self.assertEqual(client.status, 200)
@@ -128,15 +128,14 @@ class WebuiHttp(unittest.TestCase):
         stats["dc:stats:hasher"].update(busy_pct=30, queue=0)
         stats["dc:stats:worker"].update(workers=3)
         # rewritten every second: stats older than 5 s no longer count
-        feeder = h.Feeder(self.redis, rate=10, stats=stats).start()
+        feeder = h.Feeder(self.redis.r, rate=10, stats=stats).start()
         client = h.SseClient(self.webui.port)
         try:
             # the verdict may hold the previous test's stage for its 5 s
             # hysteresis (when no poll saw the flushed Redis in between)
-            _, snap, _ = h.wait_until(
-                lambda: (lambda s: s if s[1]["stages"][0]["busy_pct"] == 35
-                         and s[1]["bottleneck"]["stage"] == "worker" else None)(
-                    client.next_snapshot()), 15, "the workers named")
+            snap = self.snapshot_where(
+                client, lambda s: s["stages"][0]["busy_pct"] == 35
+                and s["bottleneck"]["stage"] == "worker", 15, "the workers named")
         finally:
             client.close()
             feeder.stop()
@@ -145,14 +144,16 @@ class WebuiHttp(unittest.TestCase):
                       "rng 35% busy, hasher 30% busy. Add workers", snap["bottleneck"]["text"])
 
     def snapshot_where(self, client, condition, timeout, what):
-        return h.wait_until(
-            lambda: (lambda s: s[1] if condition(s[1]) else None)(client.next_snapshot()),
-            timeout, what)
+        """The next snapshot on client's stream for which condition holds."""
+        def matching():
+            snap = client.next_snapshot()[1]
+            return snap if condition(snap) else None
+        return h.wait_for(what, matching, timeout)
 
     def test_events_both_saturated_and_broker(self):
         stats = h.ten_workers_one_rng()
         stats["dc:stats:hasher"].update(workers=1, busy_pct=99)
-        feeder = h.Feeder(self.redis, rate=10, stats=stats).start()
+        feeder = h.Feeder(self.redis.r, rate=10, stats=stats).start()
         client = h.SseClient(self.webui.port)
         try:
             snap = self.snapshot_where(
@@ -179,7 +180,7 @@ class WebuiHttp(unittest.TestCase):
         # five minutes of a rig at 12 hashes/s, written before this viewer
         # (and as far as it knows, before this server) existed
         now = int(time.time() * 1000)
-        h.write_series(self.redis, now - 299_000, 12, 300)
+        h.write_series(self.redis.r, now - 299_000, 12, 300)
         def history():
             # what a viewer connecting now gets first
             viewer = h.SseClient(self.webui.port)
@@ -190,8 +191,8 @@ class WebuiHttp(unittest.TestCase):
                 viewer.close()
         # the server reads Redis once a second: the first viewers may come
         # before it read the series
-        kind, points = h.wait_until(lambda: (lambda k: k if len(k[1]) >= 290 else None)(
-            history()), 5, "a history of five minutes")
+        kind, points = h.wait_for("a history of five minutes",
+                                  lambda: (lambda k: k if len(k[1]) >= 290 else None)(history()), 5)
         self.assertEqual(kind, "history")
         client = h.SseClient(self.webui.port)
         try:
@@ -205,7 +206,7 @@ class WebuiHttp(unittest.TestCase):
 
     def test_no_data_when_the_series_stops(self):
         now = int(time.time() * 1000)
-        h.write_series(self.redis, now - 60_000, 10, 41)  # the last sample 20 s ago
+        h.write_series(self.redis.r, now - 60_000, 10, 41)  # the last sample 20 s ago
         client = h.SseClient(self.webui.port)
         try:
             snap = self.snapshot_where(client, lambda s: s["data"]["t_ms"] == now - 20_000, 5,
@@ -215,7 +216,7 @@ class WebuiHttp(unittest.TestCase):
             self.assertIsNone(snap["bottleneck"]["stage"])
             self.assertIn("Stopped: no counts from the dispatcher", snap["bottleneck"]["text"])
             # the rig comes back: fresh again at once; it stops: stale after ~3 s
-            feeder = h.Feeder(self.redis, rate=10).start()
+            feeder = h.Feeder(self.redis.r, rate=10).start()
             try:
                 self.snapshot_where(client, lambda s: s["data"]["fresh"], 5, "fresh data")
             finally:
@@ -235,25 +236,23 @@ class WebuiHttp(unittest.TestCase):
         client = h.SseClient(self.webui.port)
         try:
             self.redis.stop()
-            status, _, body = h.wait_until(
-                lambda: (lambda r: r if r[0] == 503 else None)(self.get("/healthz")), 5,
-                "/healthz to report 503")
+            status, _, body = h.wait_for(
+                "/healthz to report 503",
+                lambda: (lambda r: r if r[0] == 503 else None)(self.get("/healthz")), 5)
             self.assertIn(b"redis unreachable", body)
             status, _, body = self.get("/json")
             self.assertEqual(status, 503)
             self.assertIn("redis unreachable", json.loads(body)["error"])
-            snap = h.wait_until(
-                lambda: (lambda s: s[1] if not s[1]["redis"]["ok"] else None)(
-                    client.next_snapshot()), 5, "a snapshot saying Redis is down")
+            snap = self.snapshot_where(client, lambda s: not s["redis"]["ok"], 5,
+                                       "a snapshot saying Redis is down")
             self.assertIn("Redis unreachable", snap["bottleneck"]["text"])
             self.assertIsNone(snap["speed"]["hashes_per_s"])
             # the server keeps serving, and recovers by itself
             self.assertEqual(self.get("/")[0], 200)
             self.redis.start()
-            h.wait_until(lambda: self.get("/healthz")[0] == 200, 5, "/healthz back to 200")
-            snap = h.wait_until(
-                lambda: (lambda s: s[1] if s[1]["redis"]["ok"] else None)(
-                    client.next_snapshot()), 5, "a snapshot with Redis back")
+            h.wait_for("/healthz back to 200", lambda: self.get("/healthz")[0] == 200, 5)
+            snap = self.snapshot_where(client, lambda s: s["redis"]["ok"], 5,
+                                       "a snapshot with Redis back")
             self.assertIsNone(snap["redis"]["error"])
         finally:
             client.close()
@@ -283,13 +282,13 @@ class WebuiHttp(unittest.TestCase):
 
     def test_metrics(self):
         # 10 s of a rig at 10/3.03 hashes/s: the speed is 3.30033003...
-        h.write_series(self.redis, int(time.time() * 1000) - 9_090, 1000 / 303, 11, 909)
-        self.redis.command("SET", "hashes", 777)
-        self.redis.command("HSET", "wallet", "a", "b")
+        h.write_series(self.redis.r, int(time.time() * 1000) - 9_090, 1000 / 303, 11, 909)
+        self.redis.r.set("hashes", 777)
+        self.redis.r.hset("wallet", "a", "b")
         for key, fields in h.ten_workers_one_rng().items():
-            h.write_stats(self.redis, key, fields)
-        h.wait_until(lambda: b"dockercoins_hashes_total 777\n" in self.get("/metrics")[2], 5,
-                     "metrics to show the totals")
+            h.write_stats(self.redis.r, key, fields)
+        h.wait_for("metrics to show the totals",
+                   lambda: b"dockercoins_hashes_total 777\n" in self.get("/metrics")[2], 5)
         status, headers, body = self.get("/metrics")
         self.assertEqual(status, 200)
         self.assertTrue(headers["content-type"].startswith("text/plain; version=0.0.4"))
@@ -376,7 +375,7 @@ class WebuiProcess(unittest.TestCase):
     """Tests that need their own dc-webui instance."""
 
     def setUp(self):
-        self.redis = h.Redis().start()
+        self.redis = h.RedisServer().start()
         self.webui = None
 
     def tearDown(self):
@@ -388,7 +387,7 @@ class WebuiProcess(unittest.TestCase):
         # two replicas on one Redis, one started a minute into the run: the
         # same history, point for point (it comes from dc:series, not memory)
         now = int(time.time() * 1000)
-        h.write_series(self.redis, now - 59_000, 7, 60)
+        h.write_series(self.redis.r, now - 59_000, 7, 60)
         self.webui = h.Webui(WEBUI, self.redis.address).start()
         second = h.Webui(WEBUI, self.redis.address).start()
 
@@ -399,9 +398,10 @@ class WebuiProcess(unittest.TestCase):
             finally:
                 client.close()
         try:
-            first, other = h.wait_until(
+            first, other = h.wait_for(
+                "both replicas' history",
                 lambda: (lambda a, b: (a, b) if len(a) >= 59 and len(b) >= 59 else None)(
-                    history(self.webui), history(second)), 5, "both replicas' history")
+                    history(self.webui), history(second)), 5)
         finally:
             second.stop()
         self.assertEqual(first, other)
@@ -426,8 +426,8 @@ class WebuiProcess(unittest.TestCase):
         self.webui.args = [WEBUI, "--port", "127.0.0.1:0"]
         self.webui.start()
         self.assertIn("70 threads", self.webui.log())
-        h.wait_until(lambda: h.http_get(self.webui.url + "/healthz")[0] == 200, 5,
-                     "healthz via DC_REDIS")
+        h.wait_for("healthz via DC_REDIS",
+                   lambda: h.http_get(self.webui.url + "/healthz")[0] == 200, 5)
 
     def test_viewer_cap_keeps_health_answering(self):
         self.webui = h.Webui(WEBUI, self.redis.address, ["--threads", "60"]).start()

@@ -1,9 +1,11 @@
 /*  dc_ui_http: the civetweb server. Routes (GET and HEAD only):
-      /, /index.html, /app.js, /app.css, /chart.min.js   embedded page
+      /, /index.html, /app.js, /app.css, /chart.min.js, /favicon.ico
+                 the embedded page
       /events    Server-Sent Events: retry, one history event for the chart,
                  then one snapshot per second with an id
       /json      the original's {"coins", "hashes", "now"} (live Redis read)
-      /healthz   200 when the last poll reached Redis, 503 with the reason
+      /healthz, /readyz
+                 200 when the last poll reached Redis, 503 with the reason
       /metrics   Prometheus text
     civetweb gives each connection a thread for its whole life, so an SSE
     viewer holds one: the pool is sized for the viewers promised, and viewers

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The images on their own (issue 4): the base image is made when missing, both targets
+# The images on their own: the base image is made when missing, both targets
 # build (a second build with nothing changed is all cache hits), the runtime image runs
 # every role as a non-root user with only runtime libraries, and its health probe
 # answers. Prints the image sizes. Usage: test_image.sh [SRCDIR]

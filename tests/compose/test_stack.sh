@@ -392,5 +392,5 @@ fi
     ok "up after down: the same keys" || not_ok "up after down made new keys"
 timed_down
 downed=1
-check_down "the default stack" "${DC_DOWN_LIMIT_S:-3}" "the issue's 3 s"
+check_down "the default stack" "${DC_DOWN_LIMIT_S:-3}" "the promised 3 s"
 exit 0

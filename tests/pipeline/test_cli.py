@@ -45,7 +45,7 @@ for exe, flag, env in [("dc-dispatcher", "--batch", "DC_BATCH"), ("dc-rng", "--d
     assert r.returncode == 2 and env in r.stderr, r
     checks += 2
 
-# a port that is taken is an error that says what to do
+# an endpoint that cannot be bound (no such address) is an error that says what to do
 r = run(os.path.join(bindir(), "dc-dispatcher"), "--jobs", "@tcp://256.1.1.1:1", "--insecure")
 assert r.returncode == 1 and "cannot bind" in r.stderr and "--jobs" in r.stderr, r
 assert "INSECURE" in r.stderr, "--insecure must say so loudly"

@@ -8,6 +8,7 @@
 #include "dc_mdp.h"
 #include "dc_redis.h"
 #include "dc_svc.h"
+#include "dc_check.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -870,7 +871,7 @@ static void s_test_wait_request(zsock_t *worker, dc_mdp_msg_t *m)
     const char *reason;
     while (true) {
         zmsg_t *msg = zmsg_recv(worker);
-        assert(msg && dc_mdp_decode_for_worker(&msg, m, &reason) == 0);
+        DC_CHECK(msg && dc_mdp_decode_for_worker(&msg, m, &reason) == 0);
         if (m->command == DC_MDPW_REQUEST)
             return;
         dc_mdp_msg_clear(m);
@@ -888,7 +889,7 @@ static zmsg_t *s_test_call(zsock_t *client, const char *service, const char *bod
     zmsg_t *reply = zmsg_recv(client);
     dc_mdp_msg_t m;
     const char *reason;
-    assert(reply && dc_mdp_decode_for_client(&reply, &m, &reason) == 0);
+    DC_CHECK(reply && dc_mdp_decode_for_client(&reply, &m, &reason) == 0);
     zmsg_t *out = m.body;
     m.body = NULL;
     dc_mdp_msg_clear(&m);
@@ -903,7 +904,7 @@ static void s_test_processes(zsock_t *client, const char *endpoint)
     for (int i = 0; i < 2; i++) {
         slots[i] = zsock_new(ZMQ_DEALER);
         zsock_set_identity(slots[i], i ? "host-1-0000beef/1.0" : "host-1-0000beef/0.0");
-        assert(zsock_attach(slots[i], endpoint, false) == 0);
+        DC_CHECK(zsock_attach(slots[i], endpoint, false) == 0);
         zmsg_t *msg = dc_mdp_worker_msg(NULL, DC_MDPW_READY, "a\"b", NULL, NULL);
         zmsg_send(&msg, slots[i]);
     }
@@ -917,7 +918,7 @@ static void s_test_processes(zsock_t *client, const char *endpoint)
             break;
         zclock_sleep(10);
     }
-    assert(strstr(json, "\"a\\\"b\":{\"workers\":2,\"processes\":1,"));
+    DC_CHECK(strstr(json, "\"a\\\"b\":{\"workers\":2,\"processes\":1,"));
     zstr_free(&json);
     for (int i = 0; i < 2; i++)
         zsock_destroy(&slots[i]);
@@ -925,12 +926,12 @@ static void s_test_processes(zsock_t *client, const char *endpoint)
     char process[64];
     zframe_t *id = zframe_from("host-1-0000beef/12.3");
     dc_broker_process_of(id, process, sizeof process);
-    assert(streq(process, "host-1-0000beef"));
+    DC_CHECK(streq(process, "host-1-0000beef"));
     zframe_destroy(&id);
     byte binary[5] = {0, 0x6b, 0x8b, 0x45, 0x67};
     id = zframe_new(binary, sizeof binary);
     dc_broker_process_of(id, process, sizeof process);
-    assert(streq(process, "006B8B4567"));
+    DC_CHECK(streq(process, "006B8B4567"));
     zframe_destroy(&id);
 }
 
@@ -959,7 +960,7 @@ static void s_test_forget(zsock_t *client, const char *endpoint, int ttl_ms)
         zclock_sleep(20);
     int64_t took = zclock_mono() - left;
     /* checked on the 1 s snapshot: gone after the ttl, and not much later */
-    assert(took >= ttl_ms && took < ttl_ms + 3000);
+    DC_CHECK(took >= ttl_ms && took < ttl_ms + 3000);
     zsock_destroy(&w);
 }
 
@@ -981,11 +982,11 @@ static void s_test_deadline(zsock_t *client, const char *endpoint, int timeout_m
     msg = zmsg_recv(client);
     int64_t took = zclock_mono() - sent;
     dc_mdp_msg_t rm;
-    assert(msg && dc_mdp_decode_for_client(&msg, &rm, &reason) == 0);
-    assert(zframe_streq(zmsg_first(rm.body), "504"));
+    DC_CHECK(msg && dc_mdp_decode_for_client(&msg, &rm, &reason) == 0);
+    DC_CHECK(zframe_streq(zmsg_first(rm.body), "504"));
     dc_mdp_msg_clear(&rm);
     /* well past 3 heartbeats of 100 ms: silence while busy did not drop it */
-    assert(took >= timeout_ms - 50 && took < timeout_ms + 1000);
+    DC_CHECK(took >= timeout_ms - 50 && took < timeout_ms + 1000);
     zmsg_t *reply = zmsg_new();
     zmsg_addstr(reply, "200");
     msg = dc_mdp_worker_msg(NULL, DC_MDPW_REPLY, NULL, m.client, &reply);
@@ -994,7 +995,7 @@ static void s_test_deadline(zsock_t *client, const char *endpoint, int timeout_m
     /* it was told DISCONNECT, and again for its late reply */
     while (true) {
         msg = zmsg_recv(w);
-        assert(msg && dc_mdp_decode_for_worker(&msg, &m, &reason) == 0);
+        DC_CHECK(msg && dc_mdp_decode_for_worker(&msg, &m, &reason) == 0);
         int command = m.command;
         dc_mdp_msg_clear(&m);
         if (command == DC_MDPW_DISCONNECT)
@@ -1019,11 +1020,11 @@ void dc_broker_test(bool verbose)
 
     /* MMI: no worker yet */
     zmsg_t *r = s_test_call(client, "mmi.service", "echo");
-    assert(zframe_streq(zmsg_first(r), "404"));
+    DC_CHECK(zframe_streq(zmsg_first(r), "404"));
     zmsg_destroy(&r);
     /* no worker: an error reply after max_wait, not silence */
     r = s_test_call(client, "echo", "x");
-    assert(zframe_streq(zmsg_first(r), "503"));
+    DC_CHECK(zframe_streq(zmsg_first(r), "503"));
     zmsg_destroy(&r);
 
     /* a worker that takes a request and dies: the request goes to the next worker */
@@ -1041,7 +1042,7 @@ void dc_broker_test(bool verbose)
     zsock_t *w2 = s_test_worker(">inproc://dc-broker-test", "echo");
     zsock_set_rcvtimeo(w2, 2000);
     s_test_wait_request(w2, &m);
-    assert(zframe_streq(zmsg_first(m.body), "hello"));
+    DC_CHECK(zframe_streq(zmsg_first(m.body), "hello"));
     zmsg_t *reply = zmsg_new();
     zmsg_addstr(reply, "200");
     zmsg_addstr(reply, "olleh");
@@ -1049,22 +1050,22 @@ void dc_broker_test(bool verbose)
     zmsg_send(&msg, w2);
     dc_mdp_msg_clear(&m);
     msg = zmsg_recv(client);
-    assert(msg && dc_mdp_decode_for_client(&msg, &m, &reason) == 0);
-    assert(streq(m.service, "echo") && zframe_streq(zmsg_last(m.body), "olleh"));
+    DC_CHECK(msg && dc_mdp_decode_for_client(&msg, &m, &reason) == 0);
+    DC_CHECK(streq(m.service, "echo") && zframe_streq(zmsg_last(m.body), "olleh"));
     dc_mdp_msg_clear(&m);
 
     r = s_test_call(client, "mmi.service", "echo");
-    assert(zframe_streq(zmsg_first(r), "200"));
+    DC_CHECK(zframe_streq(zmsg_first(r), "200"));
     zmsg_destroy(&r);
     r = s_test_call(client, "mmi.nope", "");
-    assert(zframe_streq(zmsg_first(r), "501"));
+    DC_CHECK(zframe_streq(zmsg_first(r), "501"));
     zmsg_destroy(&r);
 
     /* garbage is dropped, the broker keeps serving */
     zstr_send(client, "garbage");
     r = s_test_call(client, "mmi.stats", "");
     char *json = zframe_strdup(zmsg_last(r));
-    assert(zframe_streq(zmsg_first(r), "200") && strstr(json, "\"echo\""));
+    DC_CHECK(zframe_streq(zmsg_first(r), "200") && strstr(json, "\"echo\""));
     zstr_free(&json);
     zmsg_destroy(&r);
 

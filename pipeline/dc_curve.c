@@ -4,6 +4,7 @@
     events of every client socket (libzmq's socket monitor, one PAIR per socket, closed
     when libzmq reports the socket closed), so a client whose key is refused says so. */
 #include "dc_curve.h"
+#include "dc_check.h"
 
 #include <assert.h>
 #include <sodium.h>
@@ -565,25 +566,25 @@ static void s_test_seed(void)
     dc_curve_t *sserver = dc_curve_new_from_seed("0123456789abcdef0123456789abcdef-A", "broker");
     dc_curve_t *sclient = dc_curve_new_from_seed("0123456789abcdef0123456789abcdef-A", "worker");
     dc_curve_t *sother = dc_curve_new_from_seed("0123456789abcdef0123456789abcdef-B", "worker");
-    assert(sserver && sclient && sother && !dc_curve_new_from_seed("short", "worker"));
-    assert(streq(sserver->broker_key, sclient->broker_key));
+    DC_CHECK(sserver && sclient && sother && !dc_curve_new_from_seed("short", "worker"));
+    DC_CHECK(streq(sserver->broker_key, sclient->broker_key));
     zsock_t *srouter = zsock_new(ZMQ_ROUTER);
-    assert(dc_curve_server(sserver, srouter) == 0);
+    DC_CHECK(dc_curve_server(sserver, srouter) == 0);
     int port = zsock_bind(srouter, "tcp://127.0.0.1:*");
     zsock_set_rcvtimeo(srouter, 1000);
     char endpoint[64];
     snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
     zsock_t *sgood = s_test_pair(sclient, endpoint, true);
     zmsg_t *msg = zmsg_recv(srouter);
-    assert(msg && zframe_streq(zmsg_last(msg), "hello"));
+    DC_CHECK(msg && zframe_streq(zmsg_last(msg), "hello"));
     zmsg_destroy(&msg);
     snprintf(sother->broker_key, sizeof sother->broker_key, "%s", sclient->broker_key);
     zsock_t *sbad = s_test_pair(sother, endpoint, true);
     for (int i = 0; i < 250 && dc_curve_refused(sserver) < 1; i++)
         zclock_sleep(20);
-    assert(dc_curve_refused(sserver) >= 1);
+    DC_CHECK(dc_curve_refused(sserver) >= 1);
     zsock_set_rcvtimeo(srouter, 200);
-    assert(zmsg_recv(srouter) == NULL);
+    DC_CHECK(zmsg_recv(srouter) == NULL);
     zsock_destroy(&sgood);
     zsock_destroy(&sbad);
     zsock_destroy(&srouter);
@@ -597,17 +598,17 @@ void dc_curve_test(bool verbose)
     if (verbose)
         printf(" * dc_curve: ");
     char dir[] = "/tmp/dc-curve-test-XXXXXX";
-    assert(mkdtemp(dir));
-    assert(dc_curve_keygen(dir) == 0);
-    assert(dc_curve_keygen(dir) == -1); /* never overwrites */
+    DC_CHECK(mkdtemp(dir));
+    DC_CHECK(dc_curve_keygen(dir) == 0);
+    DC_CHECK(dc_curve_keygen(dir) == -1); /* never overwrites */
     dc_curve_t *server = dc_curve_new(dir, false, "broker");
     dc_curve_t *client = dc_curve_new(dir, false, "service");
-    assert(server && client && dc_curve_secure(server));
-    assert(dc_curve_new(NULL, false, "broker") == NULL);
+    DC_CHECK(server && client && dc_curve_secure(server));
+    DC_CHECK(dc_curve_new(NULL, false, "broker") == NULL);
     zsock_t *router = zsock_new(ZMQ_ROUTER);
-    assert(dc_curve_server(server, router) == 0);
+    DC_CHECK(dc_curve_server(server, router) == 0);
     int port = zsock_bind(router, "tcp://127.0.0.1:*");
-    assert(port > 0);
+    DC_CHECK(port > 0);
     zsock_set_rcvtimeo(router, 1000);
     char endpoint[64];
     snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
@@ -615,25 +616,25 @@ void dc_curve_test(bool verbose)
     /* a client with the key gets through */
     zsock_t *good = s_test_pair(client, endpoint, true);
     zmsg_t *msg = zmsg_recv(router);
-    assert(msg && zframe_streq(zmsg_last(msg), "hello"));
+    DC_CHECK(msg && zframe_streq(zmsg_last(msg), "hello"));
     zmsg_destroy(&msg);
     /* no CURVE at all, and a stranger's key: refused and counted */
     zsock_t *plain = s_test_pair(client, endpoint, false);
     char other[] = "/tmp/dc-curve-other-XXXXXX";
-    assert(mkdtemp(other));
-    assert(dc_curve_keygen(other) == 0);
+    DC_CHECK(mkdtemp(other));
+    DC_CHECK(dc_curve_keygen(other) == 0);
     dc_curve_t *stranger = dc_curve_new(other, false, "service");
     snprintf(stranger->broker_key, sizeof stranger->broker_key, "%s", client->broker_key);
     zsock_t *wrong = s_test_pair(stranger, endpoint, true);
     zsock_set_rcvtimeo(router, 300);
-    assert(zmsg_recv(router) == NULL);
+    DC_CHECK(zmsg_recv(router) == NULL);
     for (int i = 0; i < 250 && dc_curve_refused(server) < 2; i++)
         zclock_sleep(20);
-    assert(dc_curve_refused(server) >= 2);
+    DC_CHECK(dc_curve_refused(server) >= 2);
     /* the stranger learns it too: its own guard saw the refusal of its key */
     for (int i = 0; i < 100 && atomic_load(&stranger->guard_state->client_failures) < 1; i++)
         zclock_sleep(20);
-    assert(atomic_load(&stranger->guard_state->client_failures) >= 1);
+    DC_CHECK(atomic_load(&stranger->guard_state->client_failures) >= 1);
 
     zsock_destroy(&good);
     zsock_destroy(&plain);

@@ -2,6 +2,7 @@
     inside the window and selects from the copy; once a second per metric, this is cheap
     next to the messages it describes. */
 #include "dc_hist.h"
+#include "dc_check.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -77,17 +78,17 @@ void dc_hist_test(bool verbose)
         printf(" * dc_hist: ");
     dc_hist_t *h = dc_hist_new(100, 1000);
     size_t n;
-    assert(dc_hist_quantile(h, 0, 0.5, &n) == 0 && n == 0);
+    DC_CHECK(dc_hist_quantile(h, 0, 0.5, &n) == 0 && n == 0);
     for (uint32_t v = 1; v <= 100; v++)
         dc_hist_add(h, 1000, v);
-    assert(dc_hist_quantile(h, 1000, 0.5, &n) == 51 && n == 100);
-    assert(dc_hist_quantile(h, 1000, 0.99, NULL) == 100);
+    DC_CHECK(dc_hist_quantile(h, 1000, 0.5, &n) == 51 && n == 100);
+    DC_CHECK(dc_hist_quantile(h, 1000, 0.99, NULL) == 100);
     /* old samples leave the window */
-    assert(dc_hist_quantile(h, 2001, 0.5, &n) == 0 && n == 0);
+    DC_CHECK(dc_hist_quantile(h, 2001, 0.5, &n) == 0 && n == 0);
     /* the ring overwrites the oldest */
     for (uint32_t v = 0; v < 10; v++)
         dc_hist_add(h, 3000, 1000);
-    assert(dc_hist_quantile(h, 3000, 0.5, &n) == 1000 && n == 10);
+    DC_CHECK(dc_hist_quantile(h, 3000, 0.5, &n) == 1000 && n == 10);
     dc_hist_destroy(&h);
     dc_hist_destroy(&h);
     if (verbose)

@@ -1,6 +1,7 @@
 /*  dc_http: a few fixed routes on civetweb. Keep-alive is off and threads are few: this
     is for probes and a Prometheus scraper, not for browsers. */
 #include "dc_http.h"
+#include "dc_check.h"
 
 #include <assert.h>
 #include <civetweb.h>
@@ -192,19 +193,19 @@ void dc_http_test(bool verbose)
         http = dc_http_new(listen);
         port = p;
     }
-    assert(http);
+    DC_CHECK(http);
     char body[256];
-    assert(s_get(port, "/healthz", body, sizeof body) == 200);
-    assert(s_get(port, "/readyz", body, sizeof body) == 503);
+    DC_CHECK(s_get(port, "/healthz", body, sizeof body) == 200);
+    DC_CHECK(s_get(port, "/readyz", body, sizeof body) == 503);
     dc_http_set_ready(http, true, NULL);
-    assert(s_get(port, "/readyz", body, sizeof body) == 200);
+    DC_CHECK(s_get(port, "/readyz", body, sizeof body) == 200);
     dc_http_set_ready(http, false, "shutting down");
-    assert(s_get(port, "/readyz", body, sizeof body) == 503 && strstr(body, "shutting down"));
+    DC_CHECK(s_get(port, "/readyz", body, sizeof body) == 503 && strstr(body, "shutting down"));
     char *text = strdup("dc_test_total 7\n");
     dc_http_set_metrics(http, &text);
-    assert(text == NULL);
-    assert(s_get(port, "/metrics", body, sizeof body) == 200 && strstr(body, "dc_test_total 7"));
-    assert(s_get(port, "/nope", body, sizeof body) == 404);
+    DC_CHECK(text == NULL);
+    DC_CHECK(s_get(port, "/metrics", body, sizeof body) == 200 && strstr(body, "dc_test_total 7"));
+    DC_CHECK(s_get(port, "/nope", body, sizeof body) == 404);
     dc_http_destroy(&http);
     dc_http_destroy(&http);
     if (verbose)

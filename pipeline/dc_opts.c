@@ -1,6 +1,7 @@
 /*  dc_opts: one table per binary describes every option once; --help, the environment
     lookup and validation all come from that table so they cannot drift apart. */
 #include "dc_opts.h"
+#include "dc_check.h"
 
 #include <czmq.h>
 
@@ -228,38 +229,38 @@ void dc_opts_test(bool verbose)
     char *argv1[] = {"t", NULL};
     dc_opts_t *o = dc_opts_new("t", "test", specs, 1, argv1, &code);
     long v;
-    assert(o && dc_opts_long(o, "delay-ms", 0, 1000, &v) == 0 && v == 100);
-    assert(dc_opts_flag(o, "raw") && !dc_opts_flag(o, "verbose"));
-    assert(dc_opts_has(o, "raw") && !dc_opts_has(o, "nope"));
+    DC_CHECK(o && dc_opts_long(o, "delay-ms", 0, 1000, &v) == 0 && v == 100);
+    DC_CHECK(dc_opts_flag(o, "raw") && !dc_opts_flag(o, "verbose"));
+    DC_CHECK(dc_opts_has(o, "raw") && !dc_opts_has(o, "nope"));
     dc_opts_destroy(&o);
     dc_opts_destroy(&o);
 
     setenv("DC_TEST_DELAY_MS", "7", 1);
     char *argv2[] = {"t", "--delay-ms", "9", "--raw=0", NULL};
     o = dc_opts_new("t", "test", specs, 4, argv2, &code);
-    assert(o && dc_opts_long(o, "delay-ms", 0, 1000, &v) == 0 && v == 9);
-    assert(!dc_opts_flag(o, "raw"));
+    DC_CHECK(o && dc_opts_long(o, "delay-ms", 0, 1000, &v) == 0 && v == 9);
+    DC_CHECK(!dc_opts_flag(o, "raw"));
     dc_opts_destroy(&o);
     char *argv3[] = {"t", NULL};
     o = dc_opts_new("t", "test", specs, 1, argv3, &code);
-    assert(dc_opts_long(o, "delay-ms", 0, 1000, &v) == 0 && v == 7);
-    assert(dc_opts_long(o, "delay-ms", 10, 1000, &v) == -1);
+    DC_CHECK(dc_opts_long(o, "delay-ms", 0, 1000, &v) == 0 && v == 7);
+    DC_CHECK(dc_opts_long(o, "delay-ms", 10, 1000, &v) == -1);
     dc_opts_destroy(&o);
     unsetenv("DC_TEST_DELAY_MS");
     unsetenv("DC_TEST_RAW");
 
     char *argv4[] = {"t", "--nope", NULL};
-    assert(dc_opts_new("t", "test", specs, 2, argv4, &code) == NULL && code == 2);
+    DC_CHECK(dc_opts_new("t", "test", specs, 2, argv4, &code) == NULL && code == 2);
     char *argv5[] = {"t", "--delay-ms", NULL};
-    assert(dc_opts_new("t", "test", specs, 2, argv5, &code) == NULL && code == 2);
+    DC_CHECK(dc_opts_new("t", "test", specs, 2, argv5, &code) == NULL && code == 2);
 
     char host[64];
     int port;
-    assert(dc_opts_hostport("redis:6380", host, sizeof host, &port) == 0 && port == 6380);
-    assert(streq(host, "redis"));
-    assert(dc_opts_hostport("6379", host, sizeof host, &port) == 0 && streq(host, "127.0.0.1"));
-    assert(dc_opts_hostport("x:0", host, sizeof host, &port) == -1);
-    assert(dc_opts_hostport("x:", host, sizeof host, &port) == -1);
+    DC_CHECK(dc_opts_hostport("redis:6380", host, sizeof host, &port) == 0 && port == 6380);
+    DC_CHECK(streq(host, "redis"));
+    DC_CHECK(dc_opts_hostport("6379", host, sizeof host, &port) == 0 && streq(host, "127.0.0.1"));
+    DC_CHECK(dc_opts_hostport("x:0", host, sizeof host, &port) == -1);
+    DC_CHECK(dc_opts_hostport("x:", host, sizeof host, &port) == -1);
     if (verbose)
         printf("OK\n");
 }

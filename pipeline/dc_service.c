@@ -8,6 +8,7 @@
 #include "dc_app.h"
 #include "dc_mdp.h"
 #include "dc_svc.h"
+#include "dc_check.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -387,21 +388,21 @@ static void s_test_handlers(void)
     bool error = false;
     zmsg_t *req = dc_svc_rng_request(32, 3);
     zmsg_t *rep = dc_service_rng(req, &error);
-    assert(!error && zframe_streq(zmsg_first(rep), "200") && zframe_size(zmsg_last(rep)) == 96);
+    DC_CHECK(!error && zframe_streq(zmsg_first(rep), "200") && zframe_size(zmsg_last(rep)) == 96);
     zmsg_destroy(&req);
     zmsg_destroy(&rep);
     req = dc_svc_rng_request(5000, 1);
     rep = dc_service_rng(req, &error);
-    assert(error && zframe_streq(zmsg_first(rep), "400"));
+    DC_CHECK(error && zframe_streq(zmsg_first(rep), "400"));
     zmsg_destroy(&req);
     zmsg_destroy(&rep);
 
     error = false;
     req = dc_svc_hasher_request((const byte *)"abcabc", 6, 3);
     rep = dc_service_hasher(req, &error);
-    assert(!error && zframe_size(zmsg_last(rep)) == 128);
-    assert(memcmp(zframe_data(zmsg_last(rep)) + 64,
-                  "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 64) == 0);
+    DC_CHECK(!error && zframe_size(zmsg_last(rep)) == 128);
+    DC_CHECK(memcmp(zframe_data(zmsg_last(rep)) + 64,
+                    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 64) == 0);
     zmsg_destroy(&req);
     zmsg_destroy(&rep);
 }
@@ -411,13 +412,13 @@ static char *s_test_ready(zsock_t *router)
 {
     while (true) {
         zmsg_t *msg = zmsg_recv(router);
-        assert(msg);
+        DC_CHECK(msg);
         dc_mdp_msg_t m;
         const char *reason;
-        assert(dc_mdp_decode_router(&msg, &m, &reason) == 0);
+        DC_CHECK(dc_mdp_decode_router(&msg, &m, &reason) == 0);
         char *id = m.command == DC_MDPW_READY ? zframe_strdup(m.sender) : NULL;
         if (id)
-            assert(streq(m.service, "hasher"));
+            DC_CHECK(streq(m.service, "hasher"));
         dc_mdp_msg_clear(&m);
         if (id)
             return id;
@@ -430,7 +431,7 @@ static void s_test_request(zsock_t *router, const char *id, const char *client)
     zframe_t *addr = zframe_from(client);
     zmsg_t *body = dc_svc_hasher_request((const byte *)"abc", 3, 3);
     zmsg_t *msg = dc_mdp_worker_msg(dest, DC_MDPW_REQUEST, NULL, addr, &body);
-    assert(zmsg_send(&msg, router) == 0);
+    DC_CHECK(zmsg_send(&msg, router) == 0);
     zframe_destroy(&dest);
     zframe_destroy(&addr);
 }
@@ -441,7 +442,7 @@ static void s_test_request(zsock_t *router, const char *id, const char *client)
 static void s_test_slots(bool verbose)
 {
     zsock_t *router = zsock_new(ZMQ_ROUTER);
-    assert(zsock_bind(router, "inproc://dc-service-test") == 0);
+    DC_CHECK(zsock_bind(router, "inproc://dc-service-test") == 0);
     zsock_set_rcvtimeo(router, 5000);
     dc_service_cfg_t cfg = {.broker = ">inproc://dc-service-test",
                             .service = "hasher",
@@ -455,10 +456,10 @@ static void s_test_slots(bool verbose)
     for (int i = 0; i < 3; i++)
         ids[i] = s_test_ready(router);
     char *slash = strrchr(ids[0], '/');
-    assert(slash);
+    DC_CHECK(slash);
     for (int i = 1; i < 3; i++) /* one process behind all three */
-        assert(strncmp(ids[i], ids[0], (size_t)(slash - ids[0] + 1)) == 0);
-    assert(!streq(ids[0], ids[1]) && !streq(ids[1], ids[2]));
+        DC_CHECK(strncmp(ids[i], ids[0], (size_t)(slash - ids[0] + 1)) == 0);
+    DC_CHECK(!streq(ids[0], ids[1]) && !streq(ids[1], ids[2]));
 
     int64_t start = zclock_mono();
     for (int i = 0; i < 3; i++)
@@ -466,20 +467,20 @@ static void s_test_slots(bool verbose)
     s_test_request(router, ids[0], "second");
     for (int replies = 0; replies < 3;) {
         zmsg_t *msg = zmsg_recv(router);
-        assert(msg);
+        DC_CHECK(msg);
         dc_mdp_msg_t m;
         const char *reason;
-        assert(dc_mdp_decode_router(&msg, &m, &reason) == 0);
+        DC_CHECK(dc_mdp_decode_router(&msg, &m, &reason) == 0);
         if (m.command == DC_MDPW_REPLY) {
-            assert(zframe_streq(m.client, "client")); /* "second" was refused */
-            assert(zframe_streq(zmsg_first(m.body), "200"));
+            DC_CHECK(zframe_streq(m.client, "client")); /* "second" was refused */
+            DC_CHECK(zframe_streq(zmsg_first(m.body), "200"));
             replies++;
         }
         dc_mdp_msg_clear(&m);
     }
     int64_t took = zclock_mono() - start;
     /* one at a time would take 1800 ms: three slots serve side by side */
-    assert(took >= 600 && took < 1500);
+    DC_CHECK(took >= 600 && took < 1500);
     for (int i = 0; i < 3; i++)
         zstr_free(&ids[i]);
     zactor_destroy(&service);
@@ -490,12 +491,12 @@ void dc_service_test(bool verbose)
 {
     if (verbose)
         printf(" * dc_service: ");
-    assert(sodium_init() >= 0);
+    DC_CHECK(sodium_init() >= 0);
     s_test_handlers();
     s_test_slots(verbose);
     char id[128];
     dc_service_slot_id("h-1-0000abcd", 7, 2, id, sizeof id);
-    assert(streq(id, "h-1-0000abcd/7.2"));
+    DC_CHECK(streq(id, "h-1-0000abcd/7.2"));
     if (verbose)
         printf("OK\n");
 }

@@ -2,6 +2,7 @@
     keep into a dc_mdp_msg_t, and refuse anything the spec does not allow, so the broker
     and the workers never act on a half-understood message. */
 #include "dc_mdp.h"
+#include "dc_check.h"
 
 #include <assert.h>
 #include <string.h>
@@ -265,9 +266,9 @@ static void s_expect_reject(int n, const char **frames, const char *want_reason)
     dc_mdp_msg_t m;
     const char *reason;
     int rc = dc_mdp_decode_router(&msg, &m, &reason);
-    assert(rc == -1);
-    assert(msg == NULL);
-    assert(reason && strstr(reason, want_reason));
+    DC_CHECK(rc == -1);
+    DC_CHECK(msg == NULL);
+    DC_CHECK(reason && strstr(reason, want_reason));
     dc_mdp_msg_clear(&m);
 }
 
@@ -282,18 +283,18 @@ void dc_mdp_test(bool verbose)
     zmsg_t *body = zmsg_new();
     zmsg_addstr(body, "32");
     zmsg_t *msg = dc_mdp_client_request("rng", &body);
-    assert(body == NULL);
+    DC_CHECK(body == NULL);
     zmsg_pushstr(msg, "ID1");
-    assert(dc_mdp_decode_router(&msg, &m, &reason) == 0);
-    assert(m.peer == 'C' && streq(m.service, "rng") && zmsg_size(m.body) == 1);
-    assert(s_frame_is(m.sender, "ID1"));
+    DC_CHECK(dc_mdp_decode_router(&msg, &m, &reason) == 0);
+    DC_CHECK(m.peer == 'C' && streq(m.service, "rng") && zmsg_size(m.body) == 1);
+    DC_CHECK(s_frame_is(m.sender, "ID1"));
     dc_mdp_msg_clear(&m);
 
     /* worker READY and REPLY */
     msg = dc_mdp_worker_msg(NULL, DC_MDPW_READY, "hasher", NULL, NULL);
     zmsg_pushstr(msg, "W1");
-    assert(dc_mdp_decode_router(&msg, &m, &reason) == 0);
-    assert(m.peer == 'W' && m.command == DC_MDPW_READY && streq(m.service, "hasher"));
+    DC_CHECK(dc_mdp_decode_router(&msg, &m, &reason) == 0);
+    DC_CHECK(m.peer == 'W' && m.command == DC_MDPW_READY && streq(m.service, "hasher"));
     dc_mdp_msg_clear(&m);
 
     zframe_t *client = zframe_from("C7");
@@ -301,23 +302,23 @@ void dc_mdp_test(bool verbose)
     zmsg_addstr(body, "200");
     msg = dc_mdp_worker_msg(NULL, DC_MDPW_REPLY, NULL, client, &body);
     zmsg_pushstr(msg, "W1");
-    assert(dc_mdp_decode_router(&msg, &m, &reason) == 0);
-    assert(m.command == DC_MDPW_REPLY && zframe_eq(m.client, client));
+    DC_CHECK(dc_mdp_decode_router(&msg, &m, &reason) == 0);
+    DC_CHECK(m.command == DC_MDPW_REPLY && zframe_eq(m.client, client));
     dc_mdp_msg_clear(&m);
 
     /* broker -> worker REQUEST, decoded on the worker's DEALER */
     body = zmsg_new();
     zmsg_addstr(body, "abc");
     msg = dc_mdp_worker_msg(NULL, DC_MDPW_REQUEST, NULL, client, &body);
-    assert(dc_mdp_decode_for_worker(&msg, &m, &reason) == 0);
-    assert(m.command == DC_MDPW_REQUEST && zframe_eq(m.client, client));
+    DC_CHECK(dc_mdp_decode_for_worker(&msg, &m, &reason) == 0);
+    DC_CHECK(m.command == DC_MDPW_REQUEST && zframe_eq(m.client, client));
     dc_mdp_msg_clear(&m);
     zframe_destroy(&client);
 
     /* broker -> client reply, decoded on the client's DEALER */
     msg = dc_mdp_client_reply(NULL, "rng", NULL);
-    assert(dc_mdp_decode_for_client(&msg, &m, &reason) == 0);
-    assert(streq(m.service, "rng") && zmsg_size(m.body) == 0);
+    DC_CHECK(dc_mdp_decode_for_client(&msg, &m, &reason) == 0);
+    DC_CHECK(streq(m.service, "rng") && zmsg_size(m.body) == 0);
     dc_mdp_msg_clear(&m);
 
     /* refusals */
@@ -336,12 +337,12 @@ void dc_mdp_test(bool verbose)
     for (int i = 0; i < DC_MDP_BODY_FRAMES_MAX + 1; i++)
         zmsg_addstr(msg, "x");
     zmsg_pushstr(msg, "ID");
-    assert(dc_mdp_decode_router(&msg, &m, &reason) == -1 && strstr(reason, "frames"));
+    DC_CHECK(dc_mdp_decode_router(&msg, &m, &reason) == -1 && strstr(reason, "frames"));
     dc_mdp_msg_clear(&m);
     msg = dc_mdp_client_request("rng", NULL);
     zmsg_append(msg, &(zframe_t *){zframe_new(NULL, DC_MDP_BODY_BYTES_MAX + 1)});
     zmsg_pushstr(msg, "ID");
-    assert(dc_mdp_decode_router(&msg, &m, &reason) == -1 && strstr(reason, "too large"));
+    DC_CHECK(dc_mdp_decode_router(&msg, &m, &reason) == -1 && strstr(reason, "too large"));
     dc_mdp_msg_clear(&m);
 
     if (verbose)

@@ -2,8 +2,8 @@
     strings so that any Majordomo client (a Python one-liner included) can call the
     services; every parser refuses what is out of range rather than clamping it. */
 #include "dc_svc.h"
+#include "dc_check.h"
 
-#include <assert.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -143,59 +143,59 @@ void dc_svc_test(bool verbose)
 {
     if (verbose)
         printf(" * dc_svc: ");
-    assert(sodium_init() >= 0);
+    DC_CHECK(sodium_init() >= 0);
     size_t n, count, chunk;
     const char *reason;
     zframe_t *payload;
 
     zmsg_t *msg = dc_svc_rng_request(32, 1);
-    assert(zmsg_size(msg) == 1);
-    assert(dc_svc_rng_parse(msg, &n, &count, &reason) == 0 && n == 32 && count == 1);
+    DC_CHECK(zmsg_size(msg) == 1);
+    DC_CHECK(dc_svc_rng_parse(msg, &n, &count, &reason) == 0 && n == 32 && count == 1);
     zmsg_destroy(&msg);
     msg = dc_svc_rng_request(32, 4096);
-    assert(dc_svc_rng_parse(msg, &n, &count, &reason) == 0 && count == 4096);
+    DC_CHECK(dc_svc_rng_parse(msg, &n, &count, &reason) == 0 && count == 4096);
     zmsg_destroy(&msg);
     const char *bad_rng[] = {"0", "4097", "-1", "", "12a", "99999999999", " 5"};
     for (size_t i = 0; i < sizeof bad_rng / sizeof *bad_rng; i++) {
         msg = zmsg_new();
         zmsg_addstr(msg, bad_rng[i]);
-        assert(dc_svc_rng_parse(msg, &n, &count, &reason) == -1);
+        DC_CHECK(dc_svc_rng_parse(msg, &n, &count, &reason) == -1);
         zmsg_destroy(&msg);
     }
     msg = dc_svc_rng_request(4096, 4096); /* 16 MiB: over the total */
-    assert(dc_svc_rng_parse(msg, &n, &count, &reason) == -1 && strstr(reason, "N*B"));
+    DC_CHECK(dc_svc_rng_parse(msg, &n, &count, &reason) == -1 && strstr(reason, "N*B"));
     zmsg_destroy(&msg);
 
     byte data[96] = {0};
     msg = dc_svc_hasher_request(data, sizeof data, 32);
-    assert(dc_svc_hasher_parse(msg, &payload, &chunk, &reason) == 0 && chunk == 32);
+    DC_CHECK(dc_svc_hasher_parse(msg, &payload, &chunk, &reason) == 0 && chunk == 32);
     zmsg_destroy(&msg);
     msg = dc_svc_hasher_request(data, sizeof data, 40);
-    assert(dc_svc_hasher_parse(msg, &payload, &chunk, &reason) == -1);
+    DC_CHECK(dc_svc_hasher_parse(msg, &payload, &chunk, &reason) == -1);
     zmsg_destroy(&msg);
     msg = zmsg_new();
     zmsg_append(msg, &(zframe_t *){zframe_new(NULL, DC_HASHER_PAYLOAD_MAX + 1)});
-    assert(dc_svc_hasher_parse(msg, &payload, &chunk, &reason) == -1);
+    DC_CHECK(dc_svc_hasher_parse(msg, &payload, &chunk, &reason) == -1);
     zmsg_destroy(&msg);
     msg = zmsg_new();
     zmsg_append(msg, &(zframe_t *){zframe_new(NULL, 8192)});
     zmsg_addstr(msg, "1"); /* 8192 digests: over the chunk limit */
-    assert(dc_svc_hasher_parse(msg, &payload, &chunk, &reason) == -1);
+    DC_CHECK(dc_svc_hasher_parse(msg, &payload, &chunk, &reason) == -1);
     zmsg_destroy(&msg);
 
     char hex[DC_HEX_DIGEST_LEN + 1];
     dc_sha256_hex((const byte *)"abc", 3, hex);
-    assert(streq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+    DC_CHECK(streq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
 
     zframe_t *p = zframe_from("xyz");
     msg = dc_svc_reply_ok(&p);
     int status;
-    assert(dc_svc_reply_parse(msg, &status, &payload, &reason) == 0 && status == 200);
-    assert(zframe_streq(payload, "xyz"));
+    DC_CHECK(dc_svc_reply_parse(msg, &status, &payload, &reason) == 0 && status == 200);
+    DC_CHECK(zframe_streq(payload, "xyz"));
     zmsg_destroy(&msg);
     msg = dc_svc_reply_error(503, "queue full");
-    assert(dc_svc_reply_parse(msg, &status, &payload, &reason) == 0 && status == 503);
-    assert(payload == NULL);
+    DC_CHECK(dc_svc_reply_parse(msg, &status, &payload, &reason) == 0 && status == 503);
+    DC_CHECK(payload == NULL);
     zmsg_destroy(&msg);
     if (verbose)
         printf("OK\n");

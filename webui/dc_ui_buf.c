@@ -1,8 +1,8 @@
 /*  dc_ui_buf: growable text buffer. Capacity doubles, so appending N bytes costs
     O(N) amortised; a failed allocation leaves the old content intact.        */
 #include "dc_ui_buf.h"
+#include "dc_check.h"
 
-#include <assert.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -134,15 +134,15 @@ void dc_ui_buf_test(bool verbose)
     if (verbose)
         printf(" * dc_ui_buf: ");
     dc_ui_buf_t *buf = dc_ui_buf_new();
-    assert(buf);
-    assert(dc_ui_buf_size(buf) == 0 && strcmp(dc_ui_buf_data(buf), "") == 0);
+    DC_CHECK(buf);
+    DC_CHECK(dc_ui_buf_size(buf) == 0 && strcmp(dc_ui_buf_data(buf), "") == 0);
     for (int i = 0; i < 1000; i++)
-        assert(dc_ui_buf_printf(buf, "%d,", i) == 0);
-    assert(strncmp(dc_ui_buf_data(buf), "0,1,2,", 6) == 0);
-    assert(dc_ui_buf_size(buf) == strlen(dc_ui_buf_data(buf)));
+        DC_CHECK(dc_ui_buf_printf(buf, "%d,", i) == 0);
+    DC_CHECK(strncmp(dc_ui_buf_data(buf), "0,1,2,", 6) == 0);
+    DC_CHECK(dc_ui_buf_size(buf) == strlen(dc_ui_buf_data(buf)));
     dc_ui_buf_reset(buf);
     dc_ui_buf_json_string(buf, "a\"b\\c\n\x01");
-    assert(strcmp(dc_ui_buf_data(buf), "\"a\\\"b\\\\c\\u000a\\u0001\"") == 0);
+    DC_CHECK(strcmp(dc_ui_buf_data(buf), "\"a\\\"b\\\\c\\u000a\\u0001\"") == 0);
     dc_ui_buf_reset(buf);
     dc_ui_buf_json_number(buf, 3);
     dc_ui_buf_append(buf, " ", 1);
@@ -151,10 +151,10 @@ void dc_ui_buf_test(bool verbose)
     dc_ui_buf_json_number(buf, NAN);
     dc_ui_buf_append(buf, " ", 1);
     dc_ui_buf_json_string(buf, NULL);
-    assert(strcmp(dc_ui_buf_data(buf), "3 2.500 null null") == 0);
+    DC_CHECK(strcmp(dc_ui_buf_data(buf), "3 2.500 null null") == 0);
     dc_ui_buf_destroy(&buf);
     dc_ui_buf_destroy(&buf);
-    assert(buf == NULL);
+    DC_CHECK(buf == NULL);
     if (verbose)
         printf("OK\n");
 }

@@ -5,7 +5,6 @@
 #include "dc_ui_http.h"
 
 #include <arpa/inet.h>
-#include <assert.h>
 #include <civetweb.h>
 #include <czmq.h>
 #include <netinet/in.h>
@@ -21,6 +20,7 @@
 
 #include "dc_ui_assets.h"
 #include "dc_ui_poller.h"
+#include "dc_check.h"
 
 #define S_SSE_RETRY_MS 2000
 #define S_SSE_PING_MS 5000
@@ -444,8 +444,8 @@ static char *s_fetch(int port, const char *request, size_t limit, const char *un
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert(connect(fd, (struct sockaddr *)&address, sizeof address) == 0);
-    assert(write(fd, request, strlen(request)) == (ssize_t)strlen(request));
+    DC_CHECK(connect(fd, (struct sockaddr *)&address, sizeof address) == 0);
+    DC_CHECK(write(fd, request, strlen(request)) == (ssize_t)strlen(request));
     char *response = calloc(1, limit + 1);
     size_t size = 0;
     ssize_t got;
@@ -466,11 +466,11 @@ void dc_ui_http_test(bool verbose)
     dc_ui_redis_t *redis = dc_ui_redis_new("127.0.0.1:1", 200);
     dc_ui_http_config_t config = {.listen = "127.0.0.1:0", .threads = 8};
     dc_ui_http_t *http = dc_ui_http_new(&config, hub, redis);
-    assert(http && dc_ui_http_port(http) > 0);
+    DC_CHECK(http && dc_ui_http_port(http) > 0);
     int port = dc_ui_http_port(http);
 
     char *response = s_fetch(port, "GET /healthz HTTP/1.0\r\n\r\n", 4096, NULL);
-    assert(strstr(response, "HTTP/1.1 503") && strstr(response, "starting"));
+    DC_CHECK(strstr(response, "HTTP/1.1 503") && strstr(response, "starting"));
     free(response);
     dc_ui_view_t view;
     memset(&view, 0, sizeof view);
@@ -478,27 +478,27 @@ void dc_ui_http_test(bool verbose)
     view.redis_ok = true;
     dc_ui_hub_publish(hub, &view, "{}", "{\"points\":[]}");
     response = s_fetch(port, "GET /healthz HTTP/1.0\r\n\r\n", 4096, NULL);
-    assert(strstr(response, "HTTP/1.1 200") && strstr(response, "\r\n\r\nok:"));
+    DC_CHECK(strstr(response, "HTTP/1.1 200") && strstr(response, "\r\n\r\nok:"));
     free(response);
     response = s_fetch(port, "HEAD / HTTP/1.0\r\n\r\n", 4096, NULL);
-    assert(strstr(response, "HTTP/1.1 200") && strstr(response, "text/html"));
-    assert(strstr(response, "\r\n\r\n")[4] == 0);
+    DC_CHECK(strstr(response, "HTTP/1.1 200") && strstr(response, "text/html"));
+    DC_CHECK(strstr(response, "\r\n\r\n")[4] == 0);
     free(response);
     response = s_fetch(port, "POST /json HTTP/1.0\r\nContent-Length: 0\r\n\r\n", 4096, NULL);
-    assert(strstr(response, "HTTP/1.1 405") && strstr(response, "Allow: GET, HEAD"));
+    DC_CHECK(strstr(response, "HTTP/1.1 405") && strstr(response, "Allow: GET, HEAD"));
     free(response);
     response = s_fetch(port, "GET /nope HTTP/1.0\r\n\r\n", 4096, NULL);
-    assert(strstr(response, "HTTP/1.1 404"));
+    DC_CHECK(strstr(response, "HTTP/1.1 404"));
     free(response);
     response = s_fetch(port, "GET /json HTTP/1.0\r\n\r\n", 4096, NULL);
-    assert(strstr(response, "HTTP/1.1 503") && strstr(response, "redis unreachable"));
+    DC_CHECK(strstr(response, "HTTP/1.1 503") && strstr(response, "redis unreachable"));
     free(response);
     //  an SSE stream gets retry, history and the newest snapshot, then ends
     //  when the hub stops
     response = s_fetch(port, "GET /events HTTP/1.0\r\n\r\n", 4096, "id: 1\ndata: {}\n\n");
-    assert(strstr(response, "text/event-stream") && strstr(response, "retry: 2000\n\n"));
-    assert(strstr(response, "event: history\ndata: {\"points\":[]}\n\n"));
-    assert(strstr(response, "id: 1\ndata: {}\n\n"));
+    DC_CHECK(strstr(response, "text/event-stream") && strstr(response, "retry: 2000\n\n"));
+    DC_CHECK(strstr(response, "event: history\ndata: {\"points\":[]}\n\n"));
+    DC_CHECK(strstr(response, "id: 1\ndata: {}\n\n"));
     free(response);
     dc_ui_http_destroy(&http);
     dc_ui_http_destroy(&http);

@@ -2,8 +2,8 @@
     snapshot. Waiters compare sequence numbers, so a wake-up is never lost
     and a viewer that falls behind gets the newest snapshot, not a backlog. */
 #include "dc_ui_hub.h"
+#include "dc_check.h"
 
-#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,7 +276,7 @@ static void *s_viewer(void *args)
             result = dc_ui_hub_wait(viewer->hub, &seq, 5000, &frame);
         while (result == 0);
         if (result == 1) {
-            assert(dc_ui_frame_seq(frame) == seq);
+            DC_CHECK(dc_ui_frame_seq(frame) == seq);
             dc_ui_hub_delivered(viewer->hub, seq);
         }
         dc_ui_frame_release(&frame);
@@ -290,51 +290,51 @@ void dc_ui_hub_test(bool verbose)
     if (verbose)
         printf(" * dc_ui_hub: ");
     dc_ui_hub_t *hub = dc_ui_hub_new(2);
-    assert(hub);
+    DC_CHECK(hub);
     dc_ui_view_t view;
     memset(&view, 0, sizeof view);
     dc_ui_buf_t *buf = dc_ui_buf_new();
     uint64_t seq = 0;
     dc_ui_frame_t *frame = NULL;
-    assert(dc_ui_hub_wait(hub, &seq, 10, &frame) == 0 && frame == NULL);
-    assert(dc_ui_hub_fanout_us(hub, NULL) == -1);
-    assert(dc_ui_hub_join(hub) == 0 && dc_ui_hub_join(hub) == 0 && dc_ui_hub_join(hub) == -1);
+    DC_CHECK(dc_ui_hub_wait(hub, &seq, 10, &frame) == 0 && frame == NULL);
+    DC_CHECK(dc_ui_hub_fanout_us(hub, NULL) == -1);
+    DC_CHECK(dc_ui_hub_join(hub) == 0 && dc_ui_hub_join(hub) == 0 && dc_ui_hub_join(hub) == -1);
     dc_ui_hub_leave(hub);
-    assert(dc_ui_hub_clients(hub) == 1);
+    DC_CHECK(dc_ui_hub_clients(hub) == 1);
 
     s_viewer_t viewer = {.hub = hub};
     pthread_t thread;
-    assert(pthread_create(&thread, NULL, s_viewer, &viewer) == 0);
+    DC_CHECK(pthread_create(&thread, NULL, s_viewer, &viewer) == 0);
     view.hashes = 42;
-    assert(dc_ui_hub_publish(hub, &view, "{\"a\":1}", "[]") == 1);
-    assert(dc_ui_hub_wait(hub, &seq, 10, &frame) == 1 && seq == 1);
-    assert(strcmp(dc_ui_frame_data(frame), "id: 1\ndata: {\"a\":1}\n\n") == 0);
-    assert(dc_ui_frame_size(frame) == strlen(dc_ui_frame_data(frame)));
+    DC_CHECK(dc_ui_hub_publish(hub, &view, "{\"a\":1}", "[]") == 1);
+    DC_CHECK(dc_ui_hub_wait(hub, &seq, 10, &frame) == 1 && seq == 1);
+    DC_CHECK(strcmp(dc_ui_frame_data(frame), "id: 1\ndata: {\"a\":1}\n\n") == 0);
+    DC_CHECK(dc_ui_frame_size(frame) == strlen(dc_ui_frame_data(frame)));
     dc_ui_hub_delivered(hub, 1);
     int64_t fanout_max = 0;
-    assert(dc_ui_hub_fanout_us(hub, &fanout_max) >= 0 && fanout_max >= 0);
+    DC_CHECK(dc_ui_hub_fanout_us(hub, &fanout_max) >= 0 && fanout_max >= 0);
     //  the frame outlives its replacement while a viewer still holds it
     dc_ui_frame_t *held = frame;
     frame = NULL;
     //  the viewer may see 1 then 2, or only 2: either way it keeps up
-    assert(dc_ui_hub_publish(hub, &view, "{\"a\":2}", "[[1,2]]") == 2);
-    assert(dc_ui_hub_wait(hub, &seq, 5000, &frame) == 1 && seq == 2);
-    assert(strstr(dc_ui_frame_data(held), "{\"a\":1}") && strstr(dc_ui_frame_data(frame), "2}"));
+    DC_CHECK(dc_ui_hub_publish(hub, &view, "{\"a\":2}", "[[1,2]]") == 2);
+    DC_CHECK(dc_ui_hub_wait(hub, &seq, 5000, &frame) == 1 && seq == 2);
+    DC_CHECK(strstr(dc_ui_frame_data(held), "{\"a\":1}") && strstr(dc_ui_frame_data(frame), "2}"));
     dc_ui_frame_release(&held);
     dc_ui_frame_release(&frame);
     dc_ui_frame_release(&frame);
     dc_ui_view_t copy;
-    assert(dc_ui_hub_view(hub, &copy) == 2 && copy.hashes == 42);
-    assert(dc_ui_hub_history(hub, buf) == 2 && strcmp(dc_ui_buf_data(buf), "[[1,2]]") == 0);
+    DC_CHECK(dc_ui_hub_view(hub, &copy) == 2 && copy.hashes == 42);
+    DC_CHECK(dc_ui_hub_history(hub, buf) == 2 && strcmp(dc_ui_buf_data(buf), "[[1,2]]") == 0);
     //  let the viewer take one event, then stop: it must wake and see -1
     for (int i = 0; i < 5000 && viewer.results[0] == 0; i++)
         nanosleep(&(struct timespec){0, 1000000}, NULL);
-    assert(viewer.results[0] == 1);
+    DC_CHECK(viewer.results[0] == 1);
     dc_ui_hub_stop(hub);
     pthread_join(thread, NULL);
-    assert(viewer.results[2] == -1);
-    assert(dc_ui_hub_stopping(hub) && dc_ui_hub_join(hub) == -1);
-    assert(dc_ui_hub_wait(hub, &seq, 1000, &frame) == -1);
+    DC_CHECK(viewer.results[2] == -1);
+    DC_CHECK(dc_ui_hub_stopping(hub) && dc_ui_hub_join(hub) == -1);
+    DC_CHECK(dc_ui_hub_wait(hub, &seq, 1000, &frame) == -1);
     dc_ui_buf_destroy(&buf);
     dc_ui_hub_destroy(&hub);
     dc_ui_hub_destroy(&hub);

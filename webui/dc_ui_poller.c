@@ -1,4 +1,8 @@
-/*  dc_ui_poller: one thread, a fixed 1 s schedule, one Redis round trip per tick.
+/*  dc_ui_poller: one thread, one Redis round trip per tick. Two clocks: the
+    ticks keep a fixed 1 s schedule on CLOCK_MONOTONIC (no drift, no jump when
+    the wall clock is stepped), and data freshness is measured on it too; the
+    snapshots' ts_ms and the dc:series samples are wall time (CLOCK_REALTIME,
+    dc_ui_poller_wall_ms), comparable across hosts.
     Speed: the dispatcher appends (its wall time, the `hashes` total) to the
     Redis list dc:series once a second; each tick reads that list whole and
     computes, for every sample of the last five minutes, the rise over the
@@ -9,7 +13,6 @@
     way, over the same window.                                              */
 #include "dc_ui_poller.h"
 
-#include <assert.h>
 #include <czmq.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
@@ -24,6 +27,7 @@
 
 #include "dc_ui_redis.h"
 #include "dc_ui_series.h"
+#include "dc_check.h"
 
 struct _dc_ui_poller_t {
     dc_ui_poller_config_t config;
@@ -308,7 +312,7 @@ static pid_t s_test_redis(int port, redisContext **context_p)
 static void s_test_command(redisContext *context, const char *command)
 {
     redisReply *reply = redisCommand(context, command);
-    assert(reply && reply->type != REDIS_REPLY_ERROR);
+    DC_CHECK(reply && reply->type != REDIS_REPLY_ERROR);
     freeReplyObject(reply);
 }
 
@@ -317,12 +321,12 @@ static dc_ui_frame_t *s_test_wait_for(dc_ui_hub_t *hub, uint64_t *seq, const cha
 {
     for (int events = 0; events < 40; events++) {
         dc_ui_frame_t *frame = NULL;
-        assert(dc_ui_hub_wait(hub, seq, 2000, &frame) == 1);
+        DC_CHECK(dc_ui_hub_wait(hub, seq, 2000, &frame) == 1);
         if (strstr(dc_ui_frame_data(frame), want))
             return frame;
         dc_ui_frame_release(&frame);
     }
-    assert(!"the expected snapshot never came");
+    DC_CHECK(!"the expected snapshot never came");
     return NULL;
 }
 
@@ -361,21 +365,21 @@ static void s_test_series(bool verbose)
                                     .history_ms = 300000,
                                     .redis_timeout_ms = 500};
     dc_ui_poller_t *poller = dc_ui_poller_new(&config, hub);
-    assert(poller);
+    DC_CHECK(poller);
     uint64_t seq = 0;
     dc_ui_frame_t *frame = s_test_wait_for(hub, &seq, "\"redis\":{\"ok\":true");
     const char *json = dc_ui_frame_data(frame);
-    assert(strstr(json, "\"hashes_per_s\":10,\"window_s\":10,\"span_s\":10,"));
-    assert(strstr(json, "\"data\":{\"fresh\":true"));
+    DC_CHECK(strstr(json, "\"hashes_per_s\":10,\"window_s\":10,\"span_s\":10,"));
+    DC_CHECK(strstr(json, "\"data\":{\"fresh\":true"));
     dc_ui_frame_release(&frame);
     //  the whole past at once: one chart point per sample but the first
     dc_ui_buf_t *history = dc_ui_buf_new();
-    assert(dc_ui_hub_history(hub, history) > 0);
+    DC_CHECK(dc_ui_hub_history(hub, history) > 0);
     size_t points = 0;
     for (const char *p = dc_ui_buf_data(history); (p = strstr(p, "],[")); p++)
         points++;
-    assert(points + 1 == 119);
-    assert(strstr(dc_ui_buf_data(history), ",10]]}"));
+    DC_CHECK(points + 1 == 119);
+    DC_CHECK(strstr(dc_ui_buf_data(history), ",10]]}"));
     dc_ui_buf_destroy(&history);
     //  rng's counter: +30 over 3 s is 10 requests/s
     snprintf(command, sizeof command,
@@ -388,8 +392,8 @@ static void s_test_series(bool verbose)
     dc_ui_frame_release(&frame);
     //  no new sample for longer than DC_UI_DATA_STALE_MS: stopped
     frame = s_test_wait_for(hub, &seq, "\"data\":{\"fresh\":false");
-    assert(strstr(dc_ui_frame_data(frame), "Stopped: no counts from the dispatcher"));
-    assert(strstr(dc_ui_frame_data(frame), "\"bottleneck\":{\"stage\":null"));
+    DC_CHECK(strstr(dc_ui_frame_data(frame), "Stopped: no counts from the dispatcher"));
+    DC_CHECK(strstr(dc_ui_frame_data(frame), "\"bottleneck\":{\"stage\":null"));
     dc_ui_frame_release(&frame);
     dc_ui_poller_destroy(&poller);
     dc_ui_hub_destroy(&hub);
@@ -411,21 +415,21 @@ void dc_ui_poller_test(bool verbose)
                                     .history_ms = 3000,
                                     .redis_timeout_ms = 40};
     dc_ui_poller_t *poller = dc_ui_poller_new(&config, hub);
-    assert(poller);
+    DC_CHECK(poller);
     uint64_t seq = 0;
     dc_ui_frame_t *frame = NULL;
     for (int events = 0; events < 3; events++) {
         dc_ui_frame_release(&frame);
         int rc = dc_ui_hub_wait(hub, &seq, 2000, &frame);
-        assert(rc == 1);
+        DC_CHECK(rc == 1);
     }
-    assert(strstr(dc_ui_frame_data(frame), "\"redis\":{\"ok\":false"));
-    assert(strstr(dc_ui_frame_data(frame), "Redis unreachable"));
+    DC_CHECK(strstr(dc_ui_frame_data(frame), "\"redis\":{\"ok\":false"));
+    DC_CHECK(strstr(dc_ui_frame_data(frame), "Redis unreachable"));
     dc_ui_frame_release(&frame);
     dc_ui_poller_destroy(&poller);
     dc_ui_poller_destroy(&poller);
     config.redis = "no:port:here";
-    assert(dc_ui_poller_new(&config, hub) == NULL);
+    DC_CHECK(dc_ui_poller_new(&config, hub) == NULL);
     dc_ui_hub_destroy(&hub);
     s_test_series(verbose);
     if (verbose)

@@ -1,8 +1,8 @@
 /*  dc_ui_redis: hiredis behind a mutex. Calls are short (one pipelined round
     trip), so /json handlers simply take turns on one connection.           */
 #include "dc_ui_redis.h"
+#include "dc_check.h"
 
-#include <assert.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -271,29 +271,29 @@ void dc_ui_redis_test(bool verbose)
         printf(" * dc_ui_redis: ");
     char host[64];
     int port = 0;
-    assert(dc_ui_redis_parse_address("127.0.0.1:6380", host, sizeof host, &port) == 0);
-    assert(strcmp(host, "127.0.0.1") == 0 && port == 6380);
-    assert(dc_ui_redis_parse_address("redis", host, sizeof host, &port) == 0);
-    assert(strcmp(host, "redis") == 0 && port == 6379);
-    assert(dc_ui_redis_parse_address("[::1]:7000", host, sizeof host, &port) == 0);
-    assert(strcmp(host, "::1") == 0 && port == 7000);
-    assert(dc_ui_redis_parse_address("::1", host, sizeof host, &port) == -1);
-    assert(dc_ui_redis_parse_address("h:0", host, sizeof host, &port) == -1);
-    assert(dc_ui_redis_parse_address("h:70000", host, sizeof host, &port) == -1);
-    assert(dc_ui_redis_parse_address("h:12x", host, sizeof host, &port) == -1);
-    assert(dc_ui_redis_parse_address(":12", host, sizeof host, &port) == -1);
-    assert(dc_ui_redis_parse_address("", host, sizeof host, &port) == -1);
+    DC_CHECK(dc_ui_redis_parse_address("127.0.0.1:6380", host, sizeof host, &port) == 0);
+    DC_CHECK(strcmp(host, "127.0.0.1") == 0 && port == 6380);
+    DC_CHECK(dc_ui_redis_parse_address("redis", host, sizeof host, &port) == 0);
+    DC_CHECK(strcmp(host, "redis") == 0 && port == 6379);
+    DC_CHECK(dc_ui_redis_parse_address("[::1]:7000", host, sizeof host, &port) == 0);
+    DC_CHECK(strcmp(host, "::1") == 0 && port == 7000);
+    DC_CHECK(dc_ui_redis_parse_address("::1", host, sizeof host, &port) == -1);
+    DC_CHECK(dc_ui_redis_parse_address("h:0", host, sizeof host, &port) == -1);
+    DC_CHECK(dc_ui_redis_parse_address("h:70000", host, sizeof host, &port) == -1);
+    DC_CHECK(dc_ui_redis_parse_address("h:12x", host, sizeof host, &port) == -1);
+    DC_CHECK(dc_ui_redis_parse_address(":12", host, sizeof host, &port) == -1);
+    DC_CHECK(dc_ui_redis_parse_address("", host, sizeof host, &port) == -1);
     dc_ui_redis_t *redis = dc_ui_redis_new("127.0.0.1:1", 200);
-    assert(redis);
+    DC_CHECK(redis);
     //  nothing listens on port 1: an error, not a hang or a crash
     dc_ui_view_t view;
     memset(&view, 0, sizeof view);
     dc_ui_series_t *series = dc_ui_series_new(8);
-    assert(dc_ui_redis_read(redis, &view, series) == -1 && !view.redis_ok && view.error[0]);
+    DC_CHECK(dc_ui_redis_read(redis, &view, series) == -1 && !view.redis_ok && view.error[0]);
     dc_ui_series_destroy(&series);
     dc_ui_redis_destroy(&redis);
     dc_ui_redis_destroy(&redis);
-    assert(dc_ui_redis_new("bad:port", 100) == NULL);
+    DC_CHECK(dc_ui_redis_new("bad:port", 100) == NULL);
     if (verbose)
         printf("OK\n");
 }

@@ -1,7 +1,7 @@
 /*  dc_ui_series: ring buffer of (t_ms, value) samples.                          */
 #include "dc_ui_series.h"
+#include "dc_check.h"
 
-#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,36 +187,36 @@ void dc_ui_series_test(bool verbose)
 {
     if (verbose)
         printf(" * dc_ui_series: ");
-    assert(dc_ui_series_new(1) == NULL);
+    DC_CHECK(dc_ui_series_new(1) == NULL);
     dc_ui_series_t *series = dc_ui_series_new(4);
-    assert(series);
+    DC_CHECK(series);
     double rate = 0;
     int64_t span = 0;
-    assert(dc_ui_series_rate(series, 10000, &rate, &span) == -1);
-    assert(isnan(dc_ui_series_last(series)));
+    DC_CHECK(dc_ui_series_rate(series, 10000, &rate, &span) == -1);
+    DC_CHECK(isnan(dc_ui_series_last(series)));
     //  30 hashes/s, sampled once a second; ring keeps the last 4
     for (int i = 0; i < 6; i++)
-        assert(dc_ui_series_add(series, 1000 * i, 30.0 * i) == 0);
-    assert(dc_ui_series_size(series) == 4);
-    assert(dc_ui_series_add(series, 10, 0) == -1);
-    assert(dc_ui_series_rate(series, 10000, &rate, &span) == 0);
-    assert(fabs(rate - 30.0) < 1e-9 && span == 3000);
+        DC_CHECK(dc_ui_series_add(series, 1000 * i, 30.0 * i) == 0);
+    DC_CHECK(dc_ui_series_size(series) == 4);
+    DC_CHECK(dc_ui_series_add(series, 10, 0) == -1);
+    DC_CHECK(dc_ui_series_rate(series, 10000, &rate, &span) == 0);
+    DC_CHECK(fabs(rate - 30.0) < 1e-9 && span == 3000);
     //  a window shorter than the ring uses only the recent samples
-    assert(dc_ui_series_rate(series, 1000, &rate, &span) == 0 && span == 1000);
+    DC_CHECK(dc_ui_series_rate(series, 1000, &rate, &span) == 0 && span == 1000);
     dc_ui_buf_t *buf = dc_ui_buf_new();
     dc_ui_series_clear(series);
     dc_ui_series_add(series, 5, 1.5);
     dc_ui_series_add(series, 6, 2);
     dc_ui_series_json(series, buf);
-    assert(strcmp(dc_ui_buf_data(buf), "[[5,1.500],[6,2]]") == 0);
-    assert(dc_ui_series_last_t(series) == 6);
+    DC_CHECK(strcmp(dc_ui_buf_data(buf), "[[5,1.500],[6,2]]") == 0);
+    DC_CHECK(dc_ui_series_last_t(series) == 6);
     dc_ui_buf_destroy(&buf);
     dc_ui_series_destroy(&series);
 
     //  dc:series entries: "TS_MS:TOTAL", nothing else
     int64_t t = 0;
     double v = 0;
-    assert(dc_ui_series_parse("1700000000123:42", &t, &v) == 0 && t == 1700000000123 && v == 42);
+    DC_CHECK(dc_ui_series_parse("1700000000123:42", &t, &v) == 0 && t == 1700000000123 && v == 42);
     const char *bad[] = {"",
                          ":",
                          "1:",
@@ -230,7 +230,7 @@ void dc_ui_series_test(bool verbose)
                          "1234567890123456789:1",
                          NULL};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert(dc_ui_series_parse(bad[i], &t, &v) == -1);
+        DC_CHECK(dc_ui_series_parse(bad[i], &t, &v) == -1);
 
     //  Rolling rates: 10/s for 30 s, a gap of 20 s (the dispatcher was down),
     //  then a counter reset (Redis flushed), then 20/s.
@@ -245,19 +245,19 @@ void dc_ui_series_test(bool verbose)
     int64_t last_span = 0;
     size_t points = dc_ui_series_rates(totals, 10000, 0, rates, &last_span);
     //  no point for t=0, t=50 (nothing in its window) or t=61 (just reset)
-    assert(points == dc_ui_series_size(totals) - 3);
-    assert(last_span == 10000 && fabs(dc_ui_series_last(rates) - 20) < 1e-9);
+    DC_CHECK(points == dc_ui_series_size(totals) - 3);
+    DC_CHECK(last_span == 10000 && fabs(dc_ui_series_last(rates) - 20) < 1e-9);
     for (size_t i = 0; dc_ui_series_at(rates, i, &t, &v) == 0; i++)
-        assert(t != 0 && t != 50000 && t != 61000 &&
-               (t < 61000 ? fabs(v - 10) < 1e-9 : fabs(v - 20) < 1e-9));
+        DC_CHECK(t != 0 && t != 50000 && t != 61000 &&
+                 (t < 61000 ? fabs(v - 10) < 1e-9 : fabs(v - 20) < 1e-9));
     //  while the window fills, the span is shorter; `since` skips old points
-    assert(dc_ui_series_rates(totals, 10000, 75000, rates, &last_span) == 6);
-    assert(dc_ui_series_rates(totals, 10000, 0, rates, NULL) == points);
+    DC_CHECK(dc_ui_series_rates(totals, 10000, 75000, rates, &last_span) == 6);
+    DC_CHECK(dc_ui_series_rates(totals, 10000, 0, rates, NULL) == points);
     dc_ui_series_clear(totals);
     dc_ui_series_add(totals, 1000, 5);
     dc_ui_series_add(totals, 3000, 9);
-    assert(dc_ui_series_rates(totals, 10000, 0, rates, &last_span) == 1 && last_span == 2000);
-    assert(dc_ui_series_last(rates) == 2);
+    DC_CHECK(dc_ui_series_rates(totals, 10000, 0, rates, &last_span) == 1 && last_span == 2000);
+    DC_CHECK(dc_ui_series_last(rates) == 2);
     dc_ui_series_destroy(&totals);
     dc_ui_series_destroy(&rates);
     dc_ui_series_destroy(&series);

@@ -1,7 +1,7 @@
 /*  dc_ui_stats: judge and render a view. See dc_ui_stats.h for the rule.          */
 #include "dc_ui_stats.h"
+#include "dc_check.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -756,48 +756,48 @@ static void s_test_hysteresis(dc_ui_view_t *view)
     dc_ui_judge_init(&judge);
     s_services(view, "100", "9", "5", "0");
     dc_ui_stats_judge(view, &judge);
-    assert(strcmp(view->bottleneck, "rng") == 0);
+    DC_CHECK(strcmp(view->bottleneck, "rng") == 0);
     //  hasher now looks worse, but only for 4 s: rng stays named
     int64_t start = view->ts_ms;
     for (int s = 1; s <= 4; s++) {
         view->ts_ms = start + 1000 * s;
         s_services(view, "100", "2", "100", "20");
         dc_ui_stats_judge(view, &judge);
-        assert(strcmp(view->bottleneck, "rng") == 0);
-        assert(strstr(view->verdict, "both saturated"));
+        DC_CHECK(strcmp(view->bottleneck, "rng") == 0);
+        DC_CHECK(strstr(view->verdict, "both saturated"));
         dc_ui_stats_judge(view, NULL); //  judged alone, the view names hasher
-        assert(strcmp(view->bottleneck, "hasher") == 0);
+        DC_CHECK(strcmp(view->bottleneck, "hasher") == 0);
     }
     //  one second of rng ahead again restarts the clock
     view->ts_ms = start + 5000;
     s_services(view, "100", "30", "100", "20");
     dc_ui_stats_judge(view, &judge);
-    assert(strcmp(view->bottleneck, "rng") == 0);
+    DC_CHECK(strcmp(view->bottleneck, "rng") == 0);
     for (int s = 6; s <= 10; s++) {
         view->ts_ms = start + 1000 * s;
         s_services(view, "100", "2", "100", "20");
         dc_ui_stats_judge(view, &judge);
-        assert(strcmp(view->bottleneck, "rng") == 0);
+        DC_CHECK(strcmp(view->bottleneck, "rng") == 0);
     }
     view->ts_ms = start + 11000; //  hasher ahead 5 s in a row: named now
     dc_ui_stats_judge(view, &judge);
-    assert(strcmp(view->bottleneck, "hasher") == 0);
-    assert(strstr(view->verdict, "hasher and rng are both saturated: scale hasher first"));
+    DC_CHECK(strcmp(view->bottleneck, "hasher") == 0);
+    DC_CHECK(strstr(view->verdict, "hasher and rng are both saturated: scale hasher first"));
     //  the named stage stays saturated down to 80 % busy; a fresh judge says
     //  workers at once, this one only after the hold
     view->ts_ms = start + 12000;
     s_services(view, "30", "0", "85", "0");
     dc_ui_stats_judge(view, &judge);
-    assert(strcmp(view->bottleneck, "hasher") == 0);
+    DC_CHECK(strcmp(view->bottleneck, "hasher") == 0);
     dc_ui_stats_judge(view, NULL);
-    assert(strcmp(view->bottleneck, "worker") == 0);
+    DC_CHECK(strcmp(view->bottleneck, "worker") == 0);
     view->ts_ms = start + 13000;
     s_services(view, "30", "0", "70", "0");
     for (int s = 13; s <= 18; s++) {
         view->ts_ms = start + 1000 * s;
         s_services(view, "30", "0", "70", "0");
         dc_ui_stats_judge(view, &judge);
-        assert(strcmp(view->bottleneck, s < 18 ? "hasher" : "worker") == 0);
+        DC_CHECK(strcmp(view->bottleneck, s < 18 ? "hasher" : "worker") == 0);
     }
     //  a named stage that stops reporting is replaced at once
     s_services(view, "100", "9", "5", "0");
@@ -806,7 +806,7 @@ static void s_test_hysteresis(dc_ui_view_t *view)
     const char *gone[] = {"workers", "1", "busy_pct", "100", "queue", "9", "ts_ms", "1"};
     s_set(view, DC_UI_STAGE_RNG, gone, 8);
     dc_ui_stats_judge(view, &judge);
-    assert(strcmp(view->bottleneck, "worker") == 0);
+    DC_CHECK(strcmp(view->bottleneck, "worker") == 0);
 }
 
 //  Metrics: fixed precision, no float noise.
@@ -816,18 +816,18 @@ static void s_test_metrics(dc_ui_view_t *view)
     view->speed = 10.0 / 3.03;
     view->have_rate[DC_UI_STAGE_RNG] = true;
     view->rate[DC_UI_STAGE_RNG] = 9.87654321;
-    assert(dc_ui_stats_metrics(view, view->ts_ms + 1000, 3, 7, buf) == 0);
+    DC_CHECK(dc_ui_stats_metrics(view, view->ts_ms + 1000, 3, 7, buf) == 0);
     const char *text = dc_ui_buf_data(buf);
-    assert(strstr(text, "\ndockercoins_hashes_total 1234\n"));
-    assert(strstr(text, "\ndockercoins_speed_hashes_per_second 3.3\n"));
-    assert(strstr(text, "dockercoins_stage_rate_per_second{stage=\"rng\"} 9.877\n"));
-    assert(strstr(text, "dockercoins_stage_busy_ratio{stage=\"rng\"} 1\n"));
-    assert(strstr(text, "dockercoins_stage_instances{stage=\"hasher\"} 1\n"));
-    assert(strstr(text, "dockercoins_stage_latency_seconds{stage=\"worker\",quantile=\"0.5\"} "
-                        "0.00025\n"));
-    assert(strstr(text, "dockercoins_bottleneck{stage=\"rng\"} 1\n"));
-    assert(strstr(text, "dockercoins_webui_sse_clients 3\n"));
-    assert(!strstr(text, "0000001") && !strstr(text, "9999"));
+    DC_CHECK(strstr(text, "\ndockercoins_hashes_total 1234\n"));
+    DC_CHECK(strstr(text, "\ndockercoins_speed_hashes_per_second 3.3\n"));
+    DC_CHECK(strstr(text, "dockercoins_stage_rate_per_second{stage=\"rng\"} 9.877\n"));
+    DC_CHECK(strstr(text, "dockercoins_stage_busy_ratio{stage=\"rng\"} 1\n"));
+    DC_CHECK(strstr(text, "dockercoins_stage_instances{stage=\"hasher\"} 1\n"));
+    DC_CHECK(strstr(text, "dockercoins_stage_latency_seconds{stage=\"worker\",quantile=\"0.5\"} "
+                          "0.00025\n"));
+    DC_CHECK(strstr(text, "dockercoins_bottleneck{stage=\"rng\"} 1\n"));
+    DC_CHECK(strstr(text, "dockercoins_webui_sse_clients 3\n"));
+    DC_CHECK(!strstr(text, "0000001") && !strstr(text, "9999"));
     dc_ui_buf_destroy(&buf);
 }
 
@@ -843,71 +843,72 @@ void dc_ui_stats_test(bool verbose)
 
     //  No stats at all
     dc_ui_stats_judge(&view, NULL);
-    assert(view.bottleneck[0] == 0 && strstr(view.verdict, "No pipeline stats"));
+    DC_CHECK(view.bottleneck[0] == 0 && strstr(view.verdict, "No pipeline stats"));
 
     //  10 workers, one rng, one 20-slot hasher: rng saturated with a queue
     const char *worker[] = {"workers", "10",    "jobs_per_s", "10",   "loop_p50_us",
                             "250",     "ts_ms", "99800",      "junk", "abc"};
     s_set(&view, DC_UI_STAGE_WORKER, worker, 10);
-    assert(view.stages[DC_UI_STAGE_WORKER].count == 4); //  "junk" is not a number
+    DC_CHECK(view.stages[DC_UI_STAGE_WORKER].count == 4); //  "junk" is not a number
     s_services(&view, "100", "9", "5", "0");
-    assert(dc_ui_stats_get(&view.stages[DC_UI_STAGE_RNG], "queue", -1) == 9);
-    assert(dc_ui_stats_get(&view.stages[DC_UI_STAGE_RNG], "nope", -1) == -1);
+    DC_CHECK(dc_ui_stats_get(&view.stages[DC_UI_STAGE_RNG], "queue", -1) == 9);
+    DC_CHECK(dc_ui_stats_get(&view.stages[DC_UI_STAGE_RNG], "nope", -1) == -1);
     dc_ui_stats_judge(&view, NULL);
-    assert(strcmp(view.bottleneck, "rng") == 0);
-    assert(strstr(view.verdict, "rng is the bottleneck: 1 process, 1 slot, 100% busy, 9 "
-                                "requests queued, p99 wait 900 ms"));
-    assert(strstr(view.verdict, "Scale rng next (10 workers share it)"));
+    DC_CHECK(strcmp(view.bottleneck, "rng") == 0);
+    DC_CHECK(strstr(view.verdict, "rng is the bottleneck: 1 process, 1 slot, 100% busy, 9 "
+                                  "requests queued, p99 wait 900 ms"));
+    DC_CHECK(strstr(view.verdict, "Scale rng next (10 workers share it)"));
 
     //  Both saturated: say so, and which first
     s_services(&view, "100", "9", "99", "0");
     dc_ui_stats_judge(&view, NULL);
-    assert(strcmp(view.bottleneck, "rng") == 0);
-    assert(strstr(view.verdict, "rng and hasher are both saturated: scale rng first, then hasher"));
+    DC_CHECK(strcmp(view.bottleneck, "rng") == 0);
+    DC_CHECK(
+        strstr(view.verdict, "rng and hasher are both saturated: scale rng first, then hasher"));
 
     //  Stale rng stats do not count: hasher then wins
     const char *rng_stale[] = {"workers", "1", "busy_pct", "100", "queue", "9", "ts_ms", "90000"};
     s_set(&view, DC_UI_STAGE_RNG, rng_stale, 8);
     dc_ui_stats_judge(&view, NULL);
-    assert(strcmp(view.bottleneck, "hasher") == 0);
-    assert(strstr(view.verdict, "1 process, 20 slots, 99% busy"));
+    DC_CHECK(strcmp(view.bottleneck, "hasher") == 0);
+    DC_CHECK(strstr(view.verdict, "1 process, 20 slots, 99% busy"));
 
     //  Nothing saturated: workers, unless the broker's CPU is the limit
     s_services(&view, "30", "0", "4", "0");
     dc_ui_stats_judge(&view, NULL);
-    assert(strcmp(view.bottleneck, "worker") == 0 && strstr(view.verdict, "Add workers"));
-    assert(strstr(view.verdict, "rng 30% busy, hasher 4% busy"));
+    DC_CHECK(strcmp(view.bottleneck, "worker") == 0 && strstr(view.verdict, "Add workers"));
+    DC_CHECK(strstr(view.verdict, "rng 30% busy, hasher 4% busy"));
     const char *broker[] = {"requests", "5000", "cpu_pct", "97", "ts_ms", "99900"};
     s_set(&view, DC_UI_STAGE_BROKER, broker, 6);
     dc_ui_stats_judge(&view, NULL);
-    assert(strcmp(view.bottleneck, "broker") == 0);
-    assert(strstr(view.verdict, "The broker is the limit: its process uses 97% of a CPU core"));
+    DC_CHECK(strcmp(view.bottleneck, "broker") == 0);
+    DC_CHECK(strstr(view.verdict, "The broker is the limit: its process uses 97% of a CPU core"));
     //  ...but a saturated service comes first
     s_services(&view, "100", "9", "4", "0");
     dc_ui_stats_judge(&view, NULL);
-    assert(strcmp(view.bottleneck, "rng") == 0);
+    DC_CHECK(strcmp(view.bottleneck, "rng") == 0);
 
     //  A service with no instances and waiting requests
     const char *rng_gone[] = {"workers", "0", "busy_pct", "0", "queue", "3"};
     s_set(&view, DC_UI_STAGE_RNG, rng_gone, 6);
     dc_ui_stats_judge(&view, NULL);
-    assert(strcmp(view.bottleneck, "rng") == 0 && strstr(view.verdict, "start rng"));
+    DC_CHECK(strcmp(view.bottleneck, "rng") == 0 && strstr(view.verdict, "start rng"));
 
     //  Redis down
     view.redis_ok = false;
     snprintf(view.error, sizeof view.error, "Connection refused");
     dc_ui_stats_judge(&view, NULL);
-    assert(view.bottleneck[0] == 0 && strstr(view.verdict, "Redis unreachable"));
+    DC_CHECK(view.bottleneck[0] == 0 && strstr(view.verdict, "Redis unreachable"));
 
     //  The dispatcher's series stopped advancing: no stage is named
     view.redis_ok = true;
     view.have_data = true;
     view.data_age_ms = DC_UI_DATA_STALE_MS + 2000;
-    assert(!dc_ui_stats_data_fresh(&view));
+    DC_CHECK(!dc_ui_stats_data_fresh(&view));
     dc_ui_stats_judge(&view, NULL);
-    assert(view.bottleneck[0] == 0 && strstr(view.verdict, "Stopped: no counts"));
+    DC_CHECK(view.bottleneck[0] == 0 && strstr(view.verdict, "Stopped: no counts"));
     view.data_age_ms = 900;
-    assert(dc_ui_stats_data_fresh(&view));
+    DC_CHECK(dc_ui_stats_data_fresh(&view));
 
     s_test_hysteresis(&view);
 
@@ -928,28 +929,28 @@ void dc_ui_stats_test(bool verbose)
     s_services(&view, "100", "3", "5", "0");
     dc_ui_stats_judge(&view, NULL);
     dc_ui_buf_t *buf = dc_ui_buf_new();
-    assert(dc_ui_stats_json(&view, buf) == 0);
+    DC_CHECK(dc_ui_stats_json(&view, buf) == 0);
     const char *json = dc_ui_buf_data(buf);
-    assert(strstr(json, "\"hashes\":1234,\"coins\":5"));
-    assert(strstr(json, "\"hashes_per_s\":9.750,\"window_s\":10,\"span_s\":10,\"t_ms\":99000,"
-                        "\"recent\":[[98000,9.500],[99000,9.750]]},\"data\":{\"fresh\":true"));
-    assert(strstr(json, "\"bottleneck\":{\"stage\":\"rng\""));
-    assert(strstr(json, "\"name\":\"hasher\",\"present\":true,\"live\":true,\"instances\":1,"
-                        "\"processes\":1,\"slots\":20"));
+    DC_CHECK(strstr(json, "\"hashes\":1234,\"coins\":5"));
+    DC_CHECK(strstr(json, "\"hashes_per_s\":9.750,\"window_s\":10,\"span_s\":10,\"t_ms\":99000,"
+                          "\"recent\":[[98000,9.500],[99000,9.750]]},\"data\":{\"fresh\":true"));
+    DC_CHECK(strstr(json, "\"bottleneck\":{\"stage\":\"rng\""));
+    DC_CHECK(strstr(json, "\"name\":\"hasher\",\"present\":true,\"live\":true,\"instances\":1,"
+                          "\"processes\":1,\"slots\":20"));
     //  the worker's loop in µs: 0.25 ms, flagged as µs-resolution
-    assert(strstr(json, "\"lat_p50_ms\":0.250,\"lat_p99_ms\":null,\"lat_us\":true"));
-    assert(strstr(json, "rng p50 unknown"));
-    assert(strstr(json, ",\"books\":{\"lost\":0,\"t_ms\":null,\"text\":null},"));
-    assert(!strchr(json, '\n'));
+    DC_CHECK(strstr(json, "\"lat_p50_ms\":0.250,\"lat_p99_ms\":null,\"lat_us\":true"));
+    DC_CHECK(strstr(json, "rng p50 unknown"));
+    DC_CHECK(strstr(json, ",\"books\":{\"lost\":0,\"t_ms\":null,\"text\":null},"));
+    DC_CHECK(!strchr(json, '\n'));
     dc_ui_buf_destroy(&buf);
     //  the dispatcher reports that Redis lost its books twice
     const char *lost[] = {"issued", "9", "books_lost", "2", "books_lost_ms", "1700000000123"};
     s_set(&view, DC_UI_STAGE_DISPATCHER, lost, 6);
     buf = dc_ui_buf_new();
-    assert(dc_ui_stats_json(&view, buf) == 0);
-    assert(strstr(dc_ui_buf_data(buf), ",\"books\":{\"lost\":2,\"t_ms\":1700000000123,\"text\":"
-                                       "\"Redis lost its data 2 times while the dispatcher ran: "
-                                       "counts restarted from 0"));
+    DC_CHECK(dc_ui_stats_json(&view, buf) == 0);
+    DC_CHECK(strstr(dc_ui_buf_data(buf), ",\"books\":{\"lost\":2,\"t_ms\":1700000000123,\"text\":"
+                                         "\"Redis lost its data 2 times while the dispatcher ran: "
+                                         "counts restarted from 0"));
     dc_ui_buf_destroy(&buf);
     s_test_metrics(&view);
     if (verbose)

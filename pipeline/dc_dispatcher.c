@@ -1,7 +1,10 @@
 /*  dc_dispatcher: see the header. Job ids carry a random epoch in their high 32 bits, so a
     result meant for an earlier dispatcher process is recognised and not counted twice.
-    PUSH round-robins and blocks at its high-water mark: the small HWM on both ends plus
-    the window bound how much work can sit in pipes, and a late job is simply re-issued. */
+    Flow control is by credit: each worker reports (READY) how many jobs it may hold, how
+    many it holds and how many it has received; a job goes only to a worker with credit
+    left, so a stalled worker holds at most its capacity and the others carry on. A job
+    whose result is later than a deadline derived from the observed job latency is
+    re-issued, to another worker when one has credit. */
 #include "dc_dispatcher.h"
 #include "dc_hist.h"
 #include "dc_job.h"
@@ -12,7 +15,10 @@
 #include <sodium.h>
 
 #define DC_DISPATCHER_TICK_MS 20
-#define DC_DISPATCHER_SPARE_JOBS 4
+#define DC_DISPATCHER_PEER_SILENT_MS 30000 /* a worker connection not heard of: forgotten */
+#define DC_DISPATCHER_LATE_FLOOR_MS 1000   /* re-issue deadline: never below this */
+#define DC_DISPATCHER_LATE_P99_FACTOR 4    /* ... else this many times the p99 job latency */
+#define DC_DISPATCHER_LATE_MIN_SAMPLES 10  /* latencies needed before the deadline adapts */
 #define DC_DISPATCHER_WORKER_SEEN_MS 5000
 #define DC_DISPATCHER_HIST_SAMPLES 8192
 #define DC_DISPATCHER_HIST_WINDOW_MS 10000
@@ -24,9 +30,26 @@ typedef struct {
     uint32_t batch;
     uint32_t attempt;
     int64_t issued_ms;
+    int64_t issued_us;
     int64_t first_ms;    /* when first issued */
+    uint64_t peer_no;    /* the worker connection it was last sent to */
     void *resend_handle; /* its place in the resend list, when due again */
 } s_job_t;
+
+/*  A worker's job connection, as the ROUTER knows it. Jobs it may still be sent: its
+    capacity, minus the jobs it holds, minus the jobs sent that it has not yet received
+    (sent - (received - base)): all as of its last READY. */
+typedef struct {
+    zframe_t *rid; /* routing id */
+    uint64_t no;   /* unique in this process, for "another worker" */
+    char worker[DC_WORKER_ID_MAX + 1];
+    uint32_t capacity, held;
+    uint64_t base;     /* its `received` when first heard of */
+    uint64_t received; /* as of its last READY */
+    uint64_t sent;     /* jobs sent to it by this process */
+    int64_t heard_ms;
+    bool blocked; /* a send would block: no jobs until it reports again */
+} s_peer_t;
 
 typedef struct {
     uint64_t issued, counted, sent, reissued, duplicates, stale, drops;
@@ -35,8 +58,8 @@ typedef struct {
 
 struct _dc_dispatcher_t {
     dc_dispatcher_cfg_t cfg;
-    zsock_t *push;
-    zsock_t *pull;
+    zsock_t *jobs;    /* ROUTER: READY in, JOB out */
+    zsock_t *results; /* ROUTER: RESULT in */
     zloop_t *loop;
     dc_redis_t *redis;
     uint64_t epoch;
@@ -44,7 +67,10 @@ struct _dc_dispatcher_t {
     zhashx_t *inflight; /* "%016" PRIx64 -> s_job_t */
     zlistx_t *resend;   /* s_job_t due for re-issue, oldest first */
     zhashx_t *seen;     /* worker id -> last result time (ms), as a heap int64 */
-    dc_hist_t *loop_us, *rng_us, *hasher_us;
+    zhashx_t *peers;    /* routing id (hex) -> s_peer_t */
+    uint64_t next_peer_no;
+    int64_t late_ms; /* re-issue deadline, from the job latency (rtt_us) */
+    dc_hist_t *loop_us, *rng_us, *hasher_us, *rtt_us;
     s_books_t b;
     uint64_t unsent_hashes; /* counted, not yet handed to the Redis actor */
     zmsg_t *unsent_coins;
@@ -64,35 +90,81 @@ static void s_key(uint64_t id, char key[17])
     snprintf(key, 17, "%016" PRIx64, id);
 }
 
-static void s_drop(dc_dispatcher_t *self, const char *reason)
+static void s_peer_free(void **item)
+{
+    s_peer_t *peer = *item;
+    zframe_destroy(&peer->rid);
+    free(peer);
+    *item = NULL;
+}
+
+static void s_drop(dc_dispatcher_t *self, const char *what, const char *reason)
 {
     self->b.drops++;
     if (self->b.drops <= 10 || (self->b.drops & (self->b.drops - 1)) == 0)
-        zsys_warning("dispatcher: dropped a result: %s (%" PRIu64 " drops so far)", reason,
+        zsys_warning("dispatcher: dropped a %s: %s (%" PRIu64 " drops so far)", what, reason,
                      self->b.drops);
 }
 
-/*  Sends one job without blocking; -1 when no worker can take it now. */
-static int s_send_job(dc_dispatcher_t *self, s_job_t *job)
+static void s_peer_key(zframe_t *rid, char *key, size_t size)
+{
+    char *hex = zframe_strhex(rid);
+    snprintf(key, size, "%s", hex);
+    free(hex);
+}
+
+static int64_t s_credit(const s_peer_t *peer)
+{
+    uint64_t got = peer->received - peer->base; /* of the jobs we sent, received so far */
+    int64_t on_the_way = peer->sent > got ? (int64_t)(peer->sent - got) : 0;
+    return (int64_t)peer->capacity - (int64_t)peer->held - on_the_way;
+}
+
+/*  The connection with the most credit, preferring any other than `avoid` (the one a
+    late job was sent to); NULL when no worker can take a job now. */
+static s_peer_t *s_pick(dc_dispatcher_t *self, uint64_t avoid)
+{
+    s_peer_t *best = NULL, *fallback = NULL;
+    for (s_peer_t *p = zhashx_first(self->peers); p; p = zhashx_next(self->peers)) {
+        if (p->blocked || s_credit(p) <= 0)
+            continue;
+        if (p->no == avoid)
+            fallback = p;
+        else if (!best || s_credit(p) > s_credit(best))
+            best = p;
+    }
+    return best ? best : fallback;
+}
+
+static void s_forget_peer(dc_dispatcher_t *self, s_peer_t *peer, const char *why)
+{
+    zsys_info("dispatcher: worker %s's job connection %s: forgotten", peer->worker, why);
+    char key[2 * 255 + 1];
+    s_peer_key(peer->rid, key, sizeof key);
+    zhashx_delete(self->peers, key);
+}
+
+/*  Sends one job to peer without blocking; -1 when it cannot take it (then the peer is
+    forgotten, if gone, or blocked until it reports again). */
+static int s_send_job(dc_dispatcher_t *self, s_peer_t *peer, s_job_t *job)
 {
     dc_job_t j = {.id = job->id, .batch = job->batch, .attempt = job->attempt};
     zmsg_t *msg = dc_job_encode(&j);
-    if (zmsg_send(&msg, self->push) != 0) {
+    zmsg_pushmem(msg, zframe_data(peer->rid), zframe_size(peer->rid));
+    if (zmsg_send(&msg, self->jobs) != 0) {
         zmsg_destroy(&msg);
+        if (zmq_errno() == EHOSTUNREACH)
+            s_forget_peer(self, peer, "is gone");
+        else
+            peer->blocked = true;
         return -1;
     }
     job->issued_ms = zclock_mono();
+    job->issued_us = zclock_usecs();
+    job->peer_no = peer->no;
+    peer->sent++;
     self->b.sent++;
     return 0;
-}
-
-/*  Jobs allowed in flight: two per worker seen lately (one working, one waiting) plus a
-    few for workers not seen yet, capped by --window. HWMs alone cannot bound this: over
-    TCP, small messages pile up in kernel buffers that no high-water mark counts. */
-static size_t s_window(dc_dispatcher_t *self)
-{
-    size_t want = 2 * zhashx_size(self->seen) + DC_DISPATCHER_SPARE_JOBS;
-    return want < self->cfg.window ? want : self->cfg.window;
 }
 
 static bool s_may_issue_new(dc_dispatcher_t *self)
@@ -105,34 +177,40 @@ static bool s_may_issue_new(dc_dispatcher_t *self)
                      paused ? "Redis lags: new jobs paused until it catches up" : "jobs resume",
                      st.pending_coins);
     self->paused = paused;
-    return !paused && zhashx_size(self->inflight) < s_window(self);
+    return !paused && zhashx_size(self->inflight) < self->cfg.window;
 }
 
+/*  Re-issues late jobs, each to another worker than the one that has it when one can
+    take it; returns -1 when jobs are still waiting for credit. */
 static int s_resend_due(dc_dispatcher_t *self)
 {
     s_job_t *job;
     while ((job = zlistx_first(self->resend))) {
-        if (s_send_job(self, job) != 0)
+        s_peer_t *peer = s_pick(self, job->peer_no);
+        if (!peer)
             return -1;
+        if (s_send_job(self, peer, job) != 0)
+            continue; /* that peer is forgotten or blocked now: try the next */
         zlistx_detach(self->resend, job->resend_handle);
         job->resend_handle = NULL;
     }
     return 0;
 }
 
-/*  Fills the pipes: re-issues first, then new jobs up to the window. */
+/*  Hands out the credit: re-issues first, then new jobs up to the window. */
 static void s_fill(dc_dispatcher_t *self)
 {
     if (s_resend_due(self) != 0)
         return;
-    while (s_may_issue_new(self)) {
+    s_peer_t *peer;
+    while ((peer = s_pick(self, 0)) && s_may_issue_new(self)) {
         s_job_t *job = calloc(1, sizeof *job);
         assert(job);
         job->id = self->epoch | (self->next_seq & 0xffffffffu);
         job->batch = self->cfg.batch;
-        if (s_send_job(self, job) != 0) {
+        if (s_send_job(self, peer, job) != 0) {
             free(job);
-            return;
+            continue;
         }
         job->first_ms = job->issued_ms;
         self->next_seq++;
@@ -175,26 +253,29 @@ static void s_count(dc_dispatcher_t *self, s_job_t *job, zmsg_t *msg, const dc_r
     zhashx_delete(self->inflight, key);
 }
 
-static int s_on_result(zloop_t *loop, zsock_t *pull, void *arg)
+static int s_on_result(zloop_t *loop, zsock_t *results, void *arg)
 {
     (void)loop;
     dc_dispatcher_t *self = arg;
-    zmsg_t *msg = zmsg_recv(pull);
+    zmsg_t *msg = zmsg_recv(results);
     if (!msg)
         return -1;
+    zframe_t *rid = zmsg_pop(msg);
+    zframe_destroy(&rid);
     dc_result_t r;
     const char *reason;
     char key[17];
     if (dc_result_decode(msg, &r, &reason) != 0)
-        s_drop(self, reason);
+        s_drop(self, "result", reason);
     else {
         s_key(r.job_id, key);
         s_job_t *job = zhashx_lookup(self->inflight, key);
         if (job && job->batch == r.hashes) {
             s_note_worker(self, &r, zclock_mono());
+            dc_hist_add(self->rtt_us, zclock_mono(), (uint32_t)(zclock_usecs() - job->issued_us));
             s_count(self, job, msg, &r);
         } else if (job)
-            s_drop(self, "hash count differs from the job's batch");
+            s_drop(self, "result", "hash count differs from the job's batch");
         else if ((r.job_id & ~0xffffffffULL) == self->epoch &&
                  (r.job_id & 0xffffffffu) < (self->next_seq & 0xffffffffu))
             self->b.duplicates++; /* a re-issued job answered twice: counted once already */
@@ -206,10 +287,51 @@ static int s_on_result(zloop_t *loop, zsock_t *pull, void *arg)
     return 0;
 }
 
-/*  Jobs whose result is later than the timeout go to the resend list. */
+/*  A worker's READY: creates or updates its connection's credit, then hands out jobs. */
+static int s_on_ready(zloop_t *loop, zsock_t *jobs, void *arg)
+{
+    (void)loop;
+    dc_dispatcher_t *self = arg;
+    zmsg_t *msg = zmsg_recv(jobs);
+    if (!msg)
+        return -1;
+    zframe_t *rid = zmsg_pop(msg);
+    dc_ready_t ready;
+    const char *reason;
+    if (!rid || dc_ready_decode(msg, &ready, &reason) != 0)
+        s_drop(self, "READY", rid ? reason : "no routing id");
+    else {
+        char key[2 * 255 + 1];
+        s_peer_key(rid, key, sizeof key);
+        s_peer_t *peer = zhashx_lookup(self->peers, key);
+        if (!peer) {
+            peer = calloc(1, sizeof *peer);
+            assert(peer);
+            peer->rid = rid;
+            rid = NULL;
+            peer->no = ++self->next_peer_no;
+            peer->base = ready.received;
+            zhashx_insert(self->peers, key, peer);
+            zsys_info("dispatcher: worker %s connected for jobs (capacity %u)", ready.worker,
+                      ready.capacity);
+        }
+        snprintf(peer->worker, sizeof peer->worker, "%s", ready.worker);
+        peer->capacity = ready.capacity;
+        peer->held = ready.held;
+        peer->received = ready.received;
+        peer->heard_ms = zclock_mono();
+        peer->blocked = false;
+    }
+    zframe_destroy(&rid);
+    zmsg_destroy(&msg);
+    s_fill(self);
+    return 0;
+}
+
+/*  Jobs whose result is later than the deadline go to the resend list. */
 static void s_check_timeouts(dc_dispatcher_t *self)
 {
-    int64_t limit = zclock_mono() - self->cfg.job_timeout_ms;
+    int64_t limit = zclock_mono() - self->late_ms;
     for (s_job_t *job = zhashx_first(self->inflight); job; job = zhashx_next(self->inflight))
         if (!job->resend_handle && job->issued_ms < limit) {
             job->attempt++;
@@ -309,6 +431,8 @@ static void s_publish_books(dc_dispatcher_t *self, uint64_t per_s)
     s_add_field(f, "hashes_per_s", per_s);
     s_add_field(f, "batch", self->cfg.batch);
     s_add_field(f, "window", self->cfg.window);
+    s_add_field(f, "late_ms", (uint64_t)self->late_ms);
+    s_add_field(f, "connections", zhashx_size(self->peers));
     /* times Redis lost the books under this dispatcher, and when it last did */
     s_add_field(f, "books_lost", st.books_lost);
     s_add_field(f, "books_lost_ms", (uint64_t)st.books_lost_ms);
@@ -328,13 +452,40 @@ static void s_publish_metrics(dc_dispatcher_t *self, uint64_t per_s)
         "\ndc_dispatcher_coins_total %" PRIu64 "\ndc_dispatcher_hashes_per_second %" PRIu64
         "\ndc_dispatcher_redis_connected %d\ndc_dispatcher_redis_pending_hashes %" PRIu64
         "\ndc_dispatcher_redis_pending_coins %" PRIu64 "\ndc_dispatcher_auth_refused_total %" PRIu64
-        "\ndc_dispatcher_books_lost_total %" PRIu64 "\n",
+        "\ndc_dispatcher_books_lost_total %" PRIu64 "\ndc_dispatcher_reissue_after_ms %" PRId64
+        "\ndc_dispatcher_worker_connections %zu\n",
         self->b.issued, self->b.counted, zhashx_size(self->inflight), self->b.reissued,
         self->b.duplicates, self->b.stale, self->b.drops, self->b.hashes, self->b.coins, per_s,
         st.connected, st.pending_hashes, st.pending_coins,
-        self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0, st.books_lost);
+        self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0, st.books_lost, self->late_ms,
+        zhashx_size(self->peers));
     dc_http_set_metrics(self->cfg.http, &text);
     dc_http_set_ready(self->cfg.http, st.connected, "Redis unreachable");
+}
+
+/*  The re-issue deadline follows the job latency (issue to result) of the last 10 s:
+    k x p99, at least the floor, at most --job-timeout-ms. */
+static void s_update_deadline(dc_dispatcher_t *self, int64_t now)
+{
+    size_t n = 0;
+    uint32_t p99 = dc_hist_quantile(self->rtt_us, now, 0.99, &n);
+    if (n < DC_DISPATCHER_LATE_MIN_SAMPLES)
+        return;
+    int64_t late = (int64_t)p99 * DC_DISPATCHER_LATE_P99_FACTOR / 1000;
+    if (late < DC_DISPATCHER_LATE_FLOOR_MS)
+        late = DC_DISPATCHER_LATE_FLOOR_MS;
+    self->late_ms = late < self->cfg.job_timeout_ms ? late : self->cfg.job_timeout_ms;
+}
+
+static void s_forget_silent_peers(dc_dispatcher_t *self, int64_t now)
+{
+    zlistx_t *gone = zlistx_new();
+    for (s_peer_t *p = zhashx_first(self->peers); p; p = zhashx_next(self->peers))
+        if (now - p->heard_ms > DC_DISPATCHER_PEER_SILENT_MS)
+            zlistx_add_end(gone, p);
+    for (s_peer_t *p = zlistx_first(gone); p; p = zlistx_next(gone))
+        s_forget_peer(self, p, "silent for 30 s");
+    zlistx_destroy(&gone);
 }
 
 static int s_on_snapshot(zloop_t *loop, int timer_id, void *arg)
@@ -343,6 +494,8 @@ static int s_on_snapshot(zloop_t *loop, int timer_id, void *arg)
     (void)timer_id;
     dc_dispatcher_t *self = arg;
     int64_t now = zclock_mono();
+    s_update_deadline(self, now);
+    s_forget_silent_peers(self, now);
     int64_t span = now - self->snapshot_ms;
     uint64_t per_s =
         span > 0 ? (self->b.hashes - self->hashes_at_snapshot) * 1000 / (uint64_t)span : 0;
@@ -373,17 +526,22 @@ dc_dispatcher_t *dc_dispatcher_new(const dc_dispatcher_cfg_t *cfg)
     dc_dispatcher_t *self = calloc(1, sizeof *self);
     assert(self);
     self->cfg = *cfg;
-    self->push = s_socket(self, ZMQ_PUSH, cfg->jobs, "--jobs / DC_JOBS_BIND");
-    self->pull = s_socket(self, ZMQ_PULL, cfg->results, "--results / DC_RESULTS_BIND");
+    self->jobs = s_socket(self, ZMQ_ROUTER, cfg->jobs, "--jobs / DC_JOBS_BIND");
+    self->results = s_socket(self, ZMQ_ROUTER, cfg->results, "--results / DC_RESULTS_BIND");
     self->redis = dc_redis_new(cfg->redis, "dc:books:flush_seq", cfg->redis_password);
-    if (!self->push || !self->pull || !self->redis) {
+    if (!self->jobs || !self->results || !self->redis) {
         dc_dispatcher_destroy(&self);
         return NULL;
     }
     dc_redis_series(self->redis, DC_DISPATCHER_SERIES_KEY, DC_DISPATCHER_SERIES_KEEP);
-    zsock_set_sndhwm(self->push, 1);
-    zsock_set_sndtimeo(self->push, 0);
-    zsock_set_maxmsgsize(self->pull, 4 * 1024 * 1024);
+    zsock_set_router_mandatory(self->jobs, 1); /* a job for a gone worker: an error, not lost */
+    zsock_set_sndtimeo(self->jobs, 0);
+    zsock_set_maxmsgsize(self->jobs, 1024);
+    zsock_set_maxmsgsize(self->results, 4 * 1024 * 1024);
+    self->peers = zhashx_new();
+    zhashx_set_destructor(self->peers, s_peer_free);
+    self->late_ms = cfg->job_timeout_ms;
+    self->rtt_us = dc_hist_new(DC_DISPATCHER_HIST_SAMPLES, DC_DISPATCHER_HIST_WINDOW_MS);
     self->epoch = (uint64_t)randombytes_random() << 32;
     self->inflight = zhashx_new();
     zhashx_set_destructor(self->inflight, s_free);
@@ -417,8 +575,10 @@ void dc_dispatcher_destroy(dc_dispatcher_t **self_p)
             s_log_books(self);
         }
         dc_redis_destroy(&self->redis);
-        zsock_destroy(&self->push);
-        zsock_destroy(&self->pull);
+        zsock_destroy(&self->jobs);
+        zsock_destroy(&self->results);
+        zhashx_destroy(&self->peers);
+        dc_hist_destroy(&self->rtt_us);
         zhashx_destroy(&self->inflight);
         zlistx_destroy(&self->resend);
         zhashx_destroy(&self->seen);
@@ -433,11 +593,13 @@ void dc_dispatcher_destroy(dc_dispatcher_t **self_p)
 
 int dc_dispatcher_run(dc_dispatcher_t *self)
 {
-    zsys_info("dispatcher: jobs on %s, results on %s, batch %u, window %zu, re-issue after %d ms",
+    zsys_info("dispatcher: jobs on %s, results on %s, batch %u, window %zu, re-issue after "
+              "%d x p99 job latency, %d..%d ms",
               self->cfg.jobs, self->cfg.results, self->cfg.batch, self->cfg.window,
-              self->cfg.job_timeout_ms);
+              DC_DISPATCHER_LATE_P99_FACTOR, DC_DISPATCHER_LATE_FLOOR_MS, self->cfg.job_timeout_ms);
     self->loop = zloop_new();
-    zloop_reader(self->loop, self->pull, s_on_result, self);
+    zloop_reader(self->loop, self->jobs, s_on_ready, self);
+    zloop_reader(self->loop, self->results, s_on_result, self);
     zloop_timer(self->loop, DC_DISPATCHER_TICK_MS, 0, s_on_tick, self);
     zloop_timer(self->loop, 1000, 0, s_on_snapshot, self);
     s_on_snapshot(self->loop, 0, self); /* /metrics answers from the start */

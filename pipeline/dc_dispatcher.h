@@ -1,4 +1,5 @@
-/*  dc_dispatcher: owns the books. It PUSHes numbered jobs, PULLs results, counts each job
+/*  dc_dispatcher: owns the books. It sends numbered jobs to workers that have credit
+    (ROUTER, jobs port), takes their results (ROUTER, results port), counts each job
     exactly once, re-issues jobs whose result is late, and is the only writer of the
     counters to Redis. Invariant, published every second: issued = counted + in_flight. */
 #ifndef DC_DISPATCHER_H_INCLUDED
@@ -15,8 +16,8 @@ typedef struct {
     const char *redis;          /* "HOST:PORT" */
     const char *redis_password; /* AUTH, or NULL/"" */
     uint32_t batch;
-    int job_timeout_ms;
-    size_t window;              /* jobs in flight at most (2 per active worker below that) */
+    int job_timeout_ms;         /* late-job deadline at most (it follows the job latency) */
+    size_t window;              /* jobs in flight at most (each worker's credit below that) */
     uint64_t max_pending_coins; /* unwritten coins before new jobs pause */
     dc_http_t *http;
     dc_curve_t *curve; /* NULL: plain TCP */

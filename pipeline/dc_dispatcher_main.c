@@ -3,11 +3,12 @@
 #include "dc_dispatcher.h"
 
 static const dc_opt_spec_t s_specs[] = {
-    {"jobs", "DC_JOBS_BIND", "@tcp://*:5556", "EP", "PUSH endpoint workers pull jobs from"},
-    {"results", "DC_RESULTS_BIND", "@tcp://*:5557", "EP", "PULL endpoint workers push results to"},
+    {"jobs", "DC_JOBS_BIND", "@tcp://*:5556", "EP", "ROUTER endpoint: workers ask for jobs"},
+    {"results", "DC_RESULTS_BIND", "@tcp://*:5557", "EP", "ROUTER endpoint: workers send results"},
     {"redis", "DC_REDIS", "127.0.0.1:6379", "HOST:PORT", "Redis holding hashes and wallet"},
     {"batch", "DC_BATCH", "1", "N", "hashes per job, 1..4096 (raw mode: more is faster)"},
-    {"job-timeout-ms", "DC_JOB_TIMEOUT_MS", "10000", "N", "re-issue a job with no result by then"},
+    {"job-timeout-ms", "DC_JOB_TIMEOUT_MS", "10000", "N",
+     "re-issue a late job after 4 x p99 job latency (>= 1 s), at most this"},
     {"window", "DC_WINDOW", "256", "N", "jobs in flight at most"},
     {"max-pending-coins", "DC_MAX_PENDING_COINS", "1000000", "N",
      "coins held while Redis is away before new jobs pause"},

@@ -1,5 +1,8 @@
 /*  dc_worker: see the header. A job interrupted by SIGTERM is simply not answered: the
-    dispatcher re-issues it after its timeout, so stopping a worker never loses a job. */
+    dispatcher re-issues it after its deadline, so stopping a worker never loses a job.
+    Credit: the worker sends READY (capacity, jobs held, jobs received so far) when it
+    starts, after each job, and once a second while idle; from that the dispatcher knows
+    how many more jobs it may send. See proto/jobs.md. */
 #include "dc_worker.h"
 #include "dc_client.h"
 #include "dc_job.h"
@@ -8,6 +11,8 @@
 
 #include <assert.h>
 #include <inttypes.h>
+
+#define DC_WORKER_READY_MS 1000 /* READY at least this often while idle */
 
 typedef struct {
     uint64_t jobs, hashes, coins, failed, drops;
@@ -19,6 +24,9 @@ struct _dc_worker_t {
     zsock_t *results;
     dc_client_t *client;
     s_counters_t n;
+    uint64_t received; /* messages received on the job connection */
+    uint32_t held;     /* jobs received, not yet answered */
+    int64_t next_ready;
     int64_t next_metrics;
 };
 
@@ -27,10 +35,11 @@ dc_worker_t *dc_worker_new(const dc_worker_cfg_t *cfg)
     dc_worker_t *self = calloc(1, sizeof *self);
     assert(self);
     self->cfg = *cfg;
-    self->jobs = zsock_new(ZMQ_PULL);
-    zsock_set_rcvhwm(self->jobs, 1);
+    self->jobs = zsock_new(ZMQ_DEALER);
     zsock_set_maxmsgsize(self->jobs, 1024);
-    self->results = zsock_new(ZMQ_PUSH);
+    zsock_set_sndhwm(self->jobs, 10); /* READYs only: while no dispatcher, a few wait */
+    zsock_set_sndtimeo(self->jobs, 0);
+    self->results = zsock_new(ZMQ_DEALER);
     zsock_set_linger(self->results, 300); /* a last result may still leave */
     zsock_set_sndtimeo(self->results, 500);
     if ((cfg->curve && (dc_curve_client(cfg->curve, self->jobs, "dispatcher") != 0 ||
@@ -156,28 +165,51 @@ static void s_metrics(dc_worker_t *self)
     dc_http_set_ready(self->cfg.http, up, "broker not answering");
 }
 
+/*  Tells the dispatcher how many jobs this worker may take; a READY that cannot leave
+    now (no dispatcher) is simply not sent: the next one says the same, newer. */
+static void s_ready(dc_worker_t *self)
+{
+    dc_ready_t ready = {
+        .capacity = (uint32_t)self->cfg.credit, .held = self->held, .received = self->received};
+    snprintf(ready.worker, sizeof ready.worker, "%s", self->cfg.id);
+    zmsg_t *msg = dc_ready_encode(&ready);
+    if (zmsg_send(&msg, self->jobs) != 0)
+        zmsg_destroy(&msg);
+    self->next_ready = zclock_mono() + DC_WORKER_READY_MS;
+}
+
 static void s_on_job(dc_worker_t *self)
 {
     zmsg_t *msg = zmsg_recv(self->jobs);
+    if (!msg)
+        return;
+    self->received++; /* whatever it holds, the dispatcher counted it as sent */
     dc_job_t job;
     const char *reason;
-    if (msg && dc_job_decode(msg, &job, &reason) == 0)
+    if (dc_job_decode(msg, &job, &reason) == 0) {
+        self->held++;
         s_do_job(self, &job);
-    else if (msg) {
+        self->held--;
+    } else {
         self->n.drops++;
         zsys_warning("worker: dropped a job message: %s", reason);
     }
     zmsg_destroy(&msg);
+    s_ready(self);
 }
 
 int dc_worker_run(dc_worker_t *self)
 {
-    zsys_info("worker %s: jobs from %s, results to %s, broker %s, pause %d ms", self->cfg.id,
-              self->cfg.jobs, self->cfg.results, self->cfg.broker, self->cfg.delay_ms);
+    zsys_info("worker %s: jobs from %s (credit %d), results to %s, broker %s, pause %d ms",
+              self->cfg.id, self->cfg.jobs, self->cfg.credit, self->cfg.results, self->cfg.broker,
+              self->cfg.delay_ms);
     zpoller_t *poller = zpoller_new(self->jobs, NULL);
+    s_ready(self);
     while (!zsys_interrupted) {
         if (zpoller_wait(poller, 200) == self->jobs)
             s_on_job(self);
+        if (zclock_mono() >= self->next_ready)
+            s_ready(self);
         if (zclock_mono() >= self->next_metrics) {
             s_metrics(self);
             self->next_metrics = zclock_mono() + 1000;

@@ -1,6 +1,7 @@
-/*  dc_worker: the miner. Pulls a job, asks rng for random bytes and hasher for their
-    SHA-256 through the broker, keeps the digests that start with '0' as coins, pushes
-    the result back. One job = `batch` loops, done with one rng and one hasher call. */
+/*  dc_worker: the miner. Asks the dispatcher for jobs (credit: it holds at most `credit`
+    at once), asks rng for random bytes and hasher for their SHA-256 through the broker,
+    keeps the digests that start with '0' as coins, sends the result back. One job =
+    `batch` loops, done with one rng and one hasher call. */
 #ifndef DC_WORKER_H_INCLUDED
 #define DC_WORKER_H_INCLUDED
 
@@ -16,6 +17,7 @@ typedef struct {
     const char *jobs;    /* ">tcp://127.0.0.1:5556" */
     const char *results; /* ">tcp://127.0.0.1:5557" */
     const char *id;
+    int credit;   /* jobs held at most (working on one, the others waiting), 1..64 */
     int delay_ms; /* pause per job, the original's sleep(0.1) */
     int timeout_ms;
     dc_http_t *http;

@@ -6,8 +6,9 @@
 
 static const dc_opt_spec_t s_specs[] = {
     {"broker", "DC_BROKER", ">tcp://127.0.0.1:5555", "EP", "broker endpoint"},
-    {"jobs", "DC_JOBS", ">tcp://127.0.0.1:5556", "EP", "dispatcher's job endpoint (PULL)"},
-    {"results", "DC_RESULTS", ">tcp://127.0.0.1:5557", "EP", "dispatcher's result endpoint (PUSH)"},
+    {"jobs", "DC_JOBS", ">tcp://127.0.0.1:5556", "EP", "dispatcher's job endpoint"},
+    {"results", "DC_RESULTS", ">tcp://127.0.0.1:5557", "EP", "dispatcher's result endpoint"},
+    {"credit", "DC_CREDIT", "2", "N", "jobs held at most at once, 1..64"},
     {"delay-ms", "DC_DELAY_MS", "100", "N", "pause per job (the original's sleep(0.1))"},
     {"raw", "DC_RAW", NULL, NULL, "raw mode: no pause"},
     {"timeout-ms", "DC_TIMEOUT_MS", "5000", "N", "no broker reply by then: reconnect, resend"},
@@ -23,8 +24,9 @@ int main(int argc, char **argv)
                     s_specs, argc, argv, &code);
     if (!opts)
         return code;
-    long delay, timeout;
+    long delay, timeout, credit;
     if (dc_opts_long(opts, "delay-ms", 0, 10000, &delay) ||
+        dc_opts_long(opts, "credit", 1, 64, &credit) ||
         dc_opts_long(opts, "timeout-ms", 100, 600000, &timeout)) {
         dc_opts_destroy(&opts);
         return 2;
@@ -48,6 +50,7 @@ int main(int argc, char **argv)
                            .jobs = dc_opts_str(opts, "jobs"),
                            .results = dc_opts_str(opts, "results"),
                            .id = id,
+                           .credit = (int)credit,
                            .delay_ms = dc_opts_flag(opts, "raw") ? 0 : (int)delay,
                            .timeout_ms = (int)timeout,
                            .http = app.http,

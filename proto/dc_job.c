@@ -91,6 +91,55 @@ static bool s_printable(const byte *p, size_t n)
     return true;
 }
 
+zmsg_t *dc_ready_encode(const dc_ready_t *ready)
+{
+    byte buf[DC_READY_SIZE] = {DC_JOB_VERSION, DC_JOB_TYPE_READY};
+    s_put32(buf + 2, ready->capacity);
+    s_put32(buf + 6, ready->held);
+    s_put64(buf + 10, ready->received);
+    zmsg_t *msg = zmsg_new();
+    zmsg_addmem(msg, buf, sizeof buf);
+    zmsg_addstr(msg, ready->worker);
+    return msg;
+}
+
+static bool s_worker_id(zframe_t *id, char *out)
+{
+    size_t idlen = zframe_size(id);
+    if (idlen < 1 || idlen > DC_WORKER_ID_MAX || !s_printable(zframe_data(id), idlen))
+        return false;
+    memcpy(out, zframe_data(id), idlen);
+    out[idlen] = 0;
+    return true;
+}
+
+int dc_ready_decode(zmsg_t *msg, dc_ready_t *ready, const char **reason)
+{
+    memset(ready, 0, sizeof *ready);
+    zframe_t *f = zmsg_first(msg);
+    if (zmsg_size(msg) != 2 || zframe_size(f) != DC_READY_SIZE) {
+        *reason = "ready: want an 18-byte header and a worker id";
+        return -1;
+    }
+    const byte *p = zframe_data(f);
+    if (p[0] != DC_JOB_VERSION || p[1] != DC_JOB_TYPE_READY) {
+        *reason = "ready: unknown version or type";
+        return -1;
+    }
+    ready->capacity = s_get32(p + 2);
+    ready->held = s_get32(p + 6);
+    ready->received = s_get64(p + 10);
+    if (ready->capacity < 1 || ready->capacity > DC_READY_CAPACITY_MAX) {
+        *reason = "ready: capacity outside 1..64";
+        return -1;
+    }
+    if (!s_worker_id(zmsg_next(msg), ready->worker)) {
+        *reason = "ready: worker id must be 1..64 printable bytes";
+        return -1;
+    }
+    return 0;
+}
+
 static int s_check_coin(zframe_t *digest, zframe_t *bytes, const char **reason)
 {
     char hex[DC_HEX_DIGEST_LEN + 1];
@@ -125,14 +174,10 @@ static int s_decode_header(zmsg_t *msg, dc_result_t *r, const char **reason)
     r->rng_us = s_get32(p + 18);
     r->hasher_us = s_get32(p + 22);
     r->loop_us = s_get32(p + 26);
-    zframe_t *id = zmsg_next(msg);
-    size_t idlen = zframe_size(id);
-    if (idlen < 1 || idlen > DC_WORKER_ID_MAX || !s_printable(zframe_data(id), idlen)) {
+    if (!s_worker_id(zmsg_next(msg), r->worker)) {
         *reason = "result: worker id must be 1..64 printable bytes";
         return -1;
     }
-    memcpy(r->worker, zframe_data(id), idlen);
-    r->worker[idlen] = 0;
     if (r->hashes < 1 || r->hashes > DC_JOB_BATCH_MAX || r->coins > r->hashes ||
         zmsg_size(msg) != 2 + 2 * (size_t)r->coins) {
         *reason = "result: hash or coin count out of range";
@@ -209,6 +254,21 @@ void dc_job_test(bool verbose)
     msg = dc_result_encode(&r, NULL);
     assert(dc_result_decode(msg, &rgot, &reason) == -1 && strstr(reason, "worker id"));
     zmsg_destroy(&msg);
+
+    dc_ready_t ready = {.capacity = 2, .held = 1, .received = 0x0102030405ULL}, rd;
+    strcpy(ready.worker, "w-2");
+    msg = dc_ready_encode(&ready);
+    assert(dc_ready_decode(msg, &rd, &reason) == 0);
+    assert(rd.capacity == 2 && rd.held == 1 && rd.received == ready.received);
+    assert(streq(rd.worker, "w-2"));
+    zmsg_destroy(&msg);
+    ready.capacity = 0;
+    msg = dc_ready_encode(&ready);
+    assert(dc_ready_decode(msg, &rd, &reason) == -1 && strstr(reason, "capacity"));
+    zmsg_addstr(msg, "extra");
+    assert(dc_ready_decode(msg, &rd, &reason) == -1 && strstr(reason, "18-byte"));
+    zmsg_destroy(&msg);
+
     if (verbose)
         printf("OK\n");
 }

@@ -1,5 +1,5 @@
-/*  dc_job: the dispatcher <-> worker messages (PUSH/PULL). Binary, version byte first,
-    big-endian integers. See proto/jobs.md. */
+/*  dc_job: the dispatcher <-> worker messages (worker DEALERs to the dispatcher's
+    ROUTERs). Binary, version byte first, big-endian integers. See proto/jobs.md. */
 #ifndef DC_JOB_H_INCLUDED
 #define DC_JOB_H_INCLUDED
 
@@ -8,8 +8,11 @@
 #define DC_JOB_VERSION 1
 #define DC_JOB_TYPE_JOB 1
 #define DC_JOB_TYPE_RESULT 2
+#define DC_JOB_TYPE_READY 3
 #define DC_JOB_SIZE 18
 #define DC_RESULT_HDR_SIZE 30
+#define DC_READY_SIZE 18
+#define DC_READY_CAPACITY_MAX 64 /* jobs a worker may ask to hold at once */
 #define DC_JOB_BATCH_MAX 4096
 #define DC_WORKER_ID_MAX 64
 #define DC_COIN_BYTES_MAX 4096
@@ -30,6 +33,16 @@ typedef struct {
     char worker[DC_WORKER_ID_MAX + 1];
 } dc_result_t;
 
+/*  A worker's credit report: how many jobs it may hold, how many it holds, and how many
+    it has received since it started. The dispatcher derives from it how many more jobs
+    it may send (capacity - held - jobs still on their way). */
+typedef struct {
+    uint32_t capacity; /* 1..64 */
+    uint32_t held;     /* received and not yet answered */
+    uint64_t received; /* jobs received since the worker started */
+    char worker[DC_WORKER_ID_MAX + 1];
+} dc_ready_t;
+
 zmsg_t *dc_job_encode(const dc_job_t *job);
 int dc_job_decode(zmsg_t *msg, dc_job_t *job, const char **reason);
 
@@ -38,6 +51,9 @@ zmsg_t *dc_result_encode(const dc_result_t *result, zmsg_t **coins_p);
 /*  Validates everything, each coin included (SHA-256 of its bytes must be its digest and
     start with '0'). On success the coins are frames 2.. of msg, in pairs. */
 int dc_result_decode(zmsg_t *msg, dc_result_t *result, const char **reason);
+
+zmsg_t *dc_ready_encode(const dc_ready_t *ready);
+int dc_ready_decode(zmsg_t *msg, dc_ready_t *ready, const char **reason);
 
 void dc_job_test(bool verbose);
 

@@ -1,4 +1,4 @@
-/*  libFuzzer target: the job and result decoders (the result one re-hashes coins). */
+/*  libFuzzer target: the job, READY and result decoders (the result one re-hashes coins). */
 #include "dc_job.h"
 #include "fuzz_frames.h"
 
@@ -7,8 +7,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     zmsg_t *msg = fuzz_frames(data, size);
     dc_job_t job;
     dc_result_t result;
+    dc_ready_t ready;
     const char *reason;
     if (dc_job_decode(msg, &job, &reason) == 0 && (job.batch < 1 || job.batch > 4096))
+        __builtin_trap();
+    if (dc_ready_decode(msg, &ready, &reason) == 0 &&
+        (ready.capacity < 1 || ready.capacity > DC_READY_CAPACITY_MAX || !ready.worker[0]))
         __builtin_trap();
     if (dc_result_decode(msg, &result, &reason) == 0 &&
         (result.coins > result.hashes || zmsg_size(msg) != 2 + 2 * (size_t)result.coins))

@@ -112,8 +112,8 @@ with Rig() as rig:
     w.send_multipart([b"", b"MDPW01", b"\x03", client, b"", b"200", b"pong"])
     check(c.recv_multipart() == [b"MDPC01", b"echo", b"200", b"pong"], "foreign worker")
 
-    # --- dispatcher PULL -------------------------------------------------------------
-    push = sock(zmq.PUSH, "tcp://127.0.0.1:%d" % rig.ports["results"], server="dispatcher")
+    # --- dispatcher ROUTERs (results, then jobs) ------------------------------------
+    push = sock(zmq.DEALER, "tcp://127.0.0.1:%d" % rig.ports["results"], server="dispatcher")
     before = rig.metric("dispatcher", "dc_dispatcher_drops_total")
     stale_before = rig.stats("dispatcher")["stale"]
 
@@ -140,21 +140,50 @@ with Rig() as rig:
     check.until("unknown job counted as stale",
                 lambda: rig.stats("dispatcher")["stale"] >= stale_before + 1, timeout=5)
 
+    def ready(version=1, kind=3, capacity=2, held=0, received=0):
+        return struct.pack(">BBIIQ", version, kind, capacity, held, received)
+
+    dealer = sock(zmq.DEALER, "tcp://127.0.0.1:%d" % rig.ports["jobs"], server="dispatcher")
+    before = rig.metric("dispatcher", "dc_dispatcher_drops_total")
+    bad_readies = [[b"junk"], [ready(version=9), b"w"], [ready(kind=1), b"w"],
+                   [ready(capacity=0), b"w"], [ready(capacity=65), b"w"], [ready(), b"bad id"],
+                   [ready()], [ready(), b"w", b"extra"]]
+    for frames in bad_readies:
+        dealer.send_multipart(frames)
+    wait_for("READY drops counted",
+             lambda: rig.metric("dispatcher", "dc_dispatcher_drops_total")
+             >= before + len(bad_readies), timeout=5)
+    check(rig.metric("dispatcher", "dc_dispatcher_worker_connections") == 2,
+          "no connection made of malformed READYs")
+    # a well-formed READY gets exactly its credit: one job, then nothing
+    dealer.send_multipart([ready(capacity=1), b"probe"])
+    job = dealer.recv_multipart()
+    check(len(job) == 1 and job[0][:2] == b"\x01\x01", "one job for one credit")
+    dealer.rcvtimeo = 500
+    try:
+        dealer.recv_multipart()
+        check(False, "a second job beyond the credit")
+    except zmq.Again:
+        pass
+    dealer.close()  # that job is re-issued after its deadline
+
     # --- a worker fed by us ------------------------------------------------------------
     jobs_port, results_port = free_port(), free_port()
-    jobs = sock(zmq.PUSH, "tcp://127.0.0.1:%d" % jobs_port, bind=True, server="dispatcher")
-    results = sock(zmq.PULL, "tcp://127.0.0.1:%d" % results_port, bind=True, server="dispatcher")
+    jobs = sock(zmq.ROUTER, "tcp://127.0.0.1:%d" % jobs_port, bind=True, server="dispatcher")
+    results = sock(zmq.ROUTER, "tcp://127.0.0.1:%d" % results_port, bind=True, server="dispatcher")
     rig.spawn("fed", [os.path.join(rig.bin, "dc-worker"), "--broker", ">" + broker,
                       "--jobs", ">tcp://127.0.0.1:%d" % jobs_port, "--results",
                       ">tcp://127.0.0.1:%d" % results_port, "--raw", "--id", "fed",
                       "--http", "127.0.0.1:%d" % rig.http_port("fed"), "--keys", rig.keys])
     wait_for("fed worker up", lambda: rig.http("fed", "/healthz")[0] == 200)
+    rid, hdr, name = jobs.recv_multipart()  # its first READY: capacity 2, nothing held yet
+    check(struct.unpack(">BBIIQ", hdr) == (1, 3, 2, 0, 0) and name == b"fed", "fed worker READY")
     for frames in [[b"x"], [struct.pack(">BBQII", 9, 1, 1, 1, 0)],
                    [struct.pack(">BBQII", 1, 1, 1, 0, 0)], [struct.pack(">BBQII", 1, 1, 1, 5000, 0)],
                    [struct.pack(">BBQII", 1, 1, 1, 1, 0), b"extra"]]:
-        jobs.send_multipart(frames)
-    jobs.send_multipart([struct.pack(">BBQII", 1, 1, 77, 64, 0)])
-    r = results.recv_multipart()
+        jobs.send_multipart([rid] + frames)
+    jobs.send_multipart([rid, struct.pack(">BBQII", 1, 1, 77, 64, 0)])
+    r = results.recv_multipart()[1:]
     ver, kind, job_id, hashes, coins = struct.unpack(">BBQII", r[0][:18])
     check((ver, kind, job_id, hashes, len(r)) == (1, 2, 77, 64, 2 + 2 * coins), "fed worker result")
     for i in range(coins):

@@ -1,6 +1,6 @@
 """CURVE on every ZeroMQ socket and Redis AUTH.
 
-Against the broker's ROUTER and the dispatcher's PUSH and PULL, a client with no key and
+Against the broker's ROUTER and the dispatcher's two ROUTERs, a client with no key and
 one with a key nobody authorised get nothing and are counted as refused (the wrong key
 logged once per peer, however often it retries); a client with the deployment's key is
 served. A real worker whose key is refused logs so itself. The pipeline mines throughout.
@@ -9,6 +9,7 @@ names the setting, the right one works."""
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import time
 
@@ -90,10 +91,12 @@ with Rig(redis_password="s3cret-for-tests") as rig:
              and "--key-seed-file" in rig.log("intruder"), timeout=10)
     check(rig.stop("intruder") < rig.exit_bound, "a refused worker still exits at once")
 
-    # --- dispatcher PUSH (jobs): only a keyed worker gets work ---------------------------
+    # --- dispatcher ROUTER (jobs): only a keyed worker gets work -------------------------
+    ready = [struct.pack(">BBIIQ", 1, 3, 1, 0, 0), b"probe"]
     for label, keys in [("no key", None), ("wrong key", stranger)]:
         before = refused("dispatcher")
-        p = client(zmq.PULL, jobs, keys, "dispatcher")
+        p = client(zmq.DEALER, jobs, keys, "dispatcher")
+        p.send_multipart(ready)
         try:
             p.recv_multipart()
             check(False, f"dispatcher gave a job to a worker with {label}")
@@ -102,19 +105,20 @@ with Rig(redis_password="s3cret-for-tests") as rig:
         check.until(f"dispatcher counts the {label} refusal",
                     lambda: refused("dispatcher") > before, timeout=5)
         p.close()
-    p = client(zmq.PULL, jobs, rig.keys, "dispatcher")
+    p = client(zmq.DEALER, jobs, rig.keys, "dispatcher")
+    p.send_multipart(ready)
     check(len(p.recv_multipart()[0]) == 18, "a keyed worker gets a job")
-    p.close()  # that job is simply re-issued after its timeout
+    p.close()  # that job is simply re-issued after its deadline
 
-    # --- dispatcher PULL (results): forged results from keyless peers never arrive ------
+    # --- dispatcher ROUTER (results): forged results from keyless peers never arrive ----
     drops = rig.metric("dispatcher", "dc_dispatcher_drops_total")
     for label, keys in [("no key", None), ("wrong key", stranger)]:
         before = refused("dispatcher")
-        s = client(zmq.PUSH, results, keys, "dispatcher")
+        s = client(zmq.DEALER, results, keys, "dispatcher")
         check.until(f"result socket refuses {label}", lambda: refused("dispatcher") > before,
                     timeout=5)
         s.close()
-    s = client(zmq.PUSH, results, rig.keys, "dispatcher")
+    s = client(zmq.DEALER, results, rig.keys, "dispatcher")
     s.send_multipart([b"junk"])
     check.until("a keyed peer's junk reaches the decoder (and is dropped)",
                 lambda: rig.metric("dispatcher", "dc_dispatcher_drops_total") == drops + 1,

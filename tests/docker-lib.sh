@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Helpers shared by the suites that run the stack on the Docker engine (tests/compose,
-# tests/helm/pods.sh). Sourced; defines functions only.
+# Helpers for the suites that run the stack on the Docker engine (tests/compose).
+# Sourced; defines functions only.
 
 # dc_build_images SRC IMAGE REDIS_IMAGE: the base image when missing, then the runtime and
 # Redis images from SRC's Dockerfile, built with the Docker CLI once per image. Quiet;

@@ -1,34 +1,55 @@
 #!/usr/bin/python3
-"""The k8s suite's driver: the workshop's Kubernetes chapter on a real 3-node cluster.
+"""The k8s suite: the workshop's Kubernetes chapter on a real 3-node cluster.
 
 Builds the project images (Docker's cache makes a warm build a few seconds), starts
 `tests/k8s/cluster up --nodes 3` in its own folder, imports the images into every node,
-then runs, in order, each step an assertion that can fail:
+then runs two releases of the chart, each step an assertion that can fail.
 
-  1. `helm install dockercoins ./helm/dockercoins --wait` (pullPolicy Never, security on):
-     every pod Ready; /json through `kubectl port-forward` (127.0.0.1, a free port) shows
-     the hash count growing; `helm test` passes.
-  2. `kubectl scale deployment/dockercoins-worker --replicas=1, 2, 3, 10`: the speed, from
-     the /json hashes counter over >= 20 s, fits the model with wide bands for a busy
-     machine; at 10 workers the webui's /events snapshot names rng as the bottleneck.
-  3. `helm upgrade --reuse-values --set rng.kind=DaemonSet`: 3 rng pods on 3 distinct
-     nodes, and 10 workers then mine more than 1.8x the 1-rng rate (model ~30).
-  4. `helm uninstall`: every container stops on SIGTERM within its grace period with exit
+Release "dockercoins" in namespace default, the chart's defaults (CURVE, Redis AUTH,
+NetworkPolicies, PDBs) with pullPolicy Never:
+  1. `helm install --wait`: every pod Ready; /json through `kubectl port-forward`
+     (127.0.0.1, a free port) shows the hash count growing; `helm test` passes.
+  2. Secrets: every pod holds exactly its role's keys, equal to the Secret's; Redis
+     answers NOAUTH without the password; the broker refuses an rng without CURVE and one
+     keyed from another seed (its auth_refused grows, neither registers nor gets ready).
+  3. `kubectl scale deployment/dockercoins-worker --replicas=1, 2, 3, 10`: the speed from
+     the /json counter over >= 20 s fits the model with wide bands; at 10 workers the
+     webui's /events snapshot names rng as the bottleneck.
+  4. `helm upgrade --set rng.kind=DaemonSet`: 3 rng pods on 3 distinct nodes, and 10
+     workers then mine more than 1.8x the 1-rng rate (model ~30).
+  5. The bad release (`--set badRelease.enabled=true`): the worker rollout stalls
+     (`kubectl rollout status` times out) with the new pod not Ready, every old pod Ready
+     and mining going on; `helm rollback --wait` brings every pod back Ready.
+  6. `helm uninstall`: every container stops on SIGTERM within its grace period with exit
      code 0 (137 would be SIGKILL), read from a watch on the pods until they are gone.
+
+Release "dockercoins" in namespace faults, with broker, dispatcher and Redis pinned to the
+first node (nodeSelector), 2 rng, 2 hasher, 2 webui and 6 worker pods. Mining is read from
+Redis through a port-forward to its pod, which never moves:
+  7. Rolling update of the worker (a changed env, maxUnavailable 0): hashes grow in every
+     2 s window of the rollout.
+  8. `kubectl drain` of the second node: the drain respects the PodDisruptionBudgets (no
+     role ever has more than maxUnavailable pods missing) and hashes grow in every 3 s
+     window; then uncordon.
+  9. `cluster stop-node` of the third node: its pods are replaced on the others, mining
+     goes on.
+ 10. The books: the dispatcher (alive since the install) is stopped with SIGTERM; its
+     books equal Redis (hashes, and coins = wallet entries, each a real coin).
 
 `cluster down` always runs at the end; on failure `cluster logs` writes a log bundle first
 and its path is printed. Exits 0 when every check passed, 1 on failure, 77 (skip) only
 when not root or no Docker engine answers.
 
-Usage: [DC_K8S_DIR=DIR] /usr/bin/python3 tests/k8s/test_k8s.py [--keep]
-  DC_K8S_DIR  the cluster's state folder (default <repo>/build-k8s-test). An environment
-              variable, not an option, on purpose: `cluster down` refuses to finish while a
-              live process has the folder as an argument, and this one would.
+Usage: /usr/bin/python3 tests/k8s/test_k8s.py [--dir DIR] [--keep] [--screenshot PNG]
+  --dir DIR   the cluster's state folder (default $DC_K8S_DIR or <repo>/build-k8s-test)
   --keep      leave the cluster running at the end (for debugging; `cluster down` later)
+  --screenshot PNG  save the page after step 4 (docs/k8s-scaling.png is made this way)
 """
 
 import argparse
+import base64
 import calendar
+import hashlib
 import json
 import os
 import shutil
@@ -39,6 +60,8 @@ import threading
 import time
 import traceback
 import urllib.request
+
+import redis
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -51,11 +74,19 @@ CHART = os.path.join(ROOT, "helm", "dockercoins")
 IMAGE = "dockercoins:0.1.0"
 REDIS_IMAGE = "dockercoins-redis:0.1.0"
 NODES = 3
+NODE_NAMES = ["dck8s-n%d" % i for i in range(1, NODES + 1)]
 # Speed bands (hashes/s) per worker count with 1 rng: the model says 3.3 per worker up to
 # rng's ceiling of 10 (one request at a time, 100 ms each); wide for a busy 2-core machine.
 BANDS = {1: (2.3, 3.6), 2: (4.6, 7.0), 3: (6.5, 10.5), 10: (7.0, 10.5)}
 MEASURE_S = 20.0
 DAEMONSET_LIFT = 1.8
+# The keys each role's pods may hold (least privilege), by the component label.
+KEYS = {"broker": {"curve-key-seed", "redis-password"}, "dispatcher": {"curve-key-seed", "redis-password"},
+        "rng": {"curve-key-seed"}, "hasher": {"curve-key-seed"}, "worker": {"curve-key-seed"},
+        "webui": {"redis-password"}}
+SECRET_DIR = "/etc/dockercoins/secret"
+FAULTS_NS = "faults"
+PIN = "kubernetes\\.io/hostname"
 
 check = Checks()
 
@@ -64,15 +95,16 @@ def say(msg):
     print("k8s: " + msg, flush=True)
 
 
-def run(cmd, env=None, timeout=600, check_rc=True, quiet=False):
-    """Run cmd (a list), return its stdout; raise AssertionError with its output on failure."""
+def run(cmd, env=None, timeout=600, check_rc=True, quiet=False, stderr=False):
+    """Run cmd (a list), return its stdout (and stderr with stderr=True); raise
+    AssertionError with its output on failure."""
     t0 = time.monotonic()
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     if not quiet:
         say("$ %s  (exit %d, %.1fs)" % (" ".join(cmd), p.returncode, time.monotonic() - t0))
     if check_rc and p.returncode != 0:
         raise AssertionError("%s failed (exit %d):\n%s%s" % (" ".join(cmd), p.returncode, p.stdout, p.stderr))
-    return p.stdout
+    return p.stdout + p.stderr if stderr else p.stdout
 
 
 def tools_env():
@@ -91,6 +123,170 @@ def skip_reason():
     return None
 
 
+def is_ready(pod):
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
+
+
+def component(pod):
+    return pod["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+
+
+class Forward:
+    """`kubectl port-forward` of one target to a free port on 127.0.0.1. It binds to one pod,
+    so it is restarted when it dies (its pod went away)."""
+
+    def __init__(self, suite, ns, target, remote):
+        self.suite, self.ns, self.target, self.remote = suite, ns, target, remote
+        self.proc = None
+        self.port = None
+
+    def ensure(self, ready):
+        """Starts the forward unless it runs, then waits until ready() holds."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.port = free_port()
+            self.proc = subprocess.Popen(
+                [self.suite.kubectl_bin, "-n", self.ns, "port-forward", "--address", "127.0.0.1", self.target,
+                 "%d:%d" % (self.port, self.remote)],
+                env=self.suite.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            threading.Thread(target=self._drain, args=(self.proc,), daemon=True).start()
+            say("kubectl -n %s port-forward %s on 127.0.0.1:%d" % (self.ns, self.target, self.port))
+        wait_for("%s through port-forward on 127.0.0.1:%d" % (self.target, self.port), ready, timeout=60,
+                 interval=0.5)
+
+    def _drain(self, proc):
+        for line in proc.stdout:
+            if "Handling connection" not in line:
+                print("port-forward %s: %s" % (self.target, line.rstrip()), flush=True)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Release:
+    """One helm release of the chart in one namespace, with its page and its Redis."""
+
+    def __init__(self, suite, ns):
+        self.s, self.ns = suite, ns
+        self.web = Forward(suite, ns, "service/%s-webui" % RELEASE, 80)
+        self.rfwd = Forward(suite, ns, "pod/%s-redis-0" % RELEASE, 6379)
+        self._redis = None
+
+    def kubectl(self, *args, **kw):
+        return self.s.kubectl("-n", self.ns, *args, **kw)
+
+    def helm(self, *args, **kw):
+        return self.s.helm(args[0], "-n", self.ns, *args[1:], **kw)
+
+    def pods(self, selector=None, live=True):
+        args = ["get", "pods", "-o", "json"] + (["-l", selector] if selector else [])
+        pods = json.loads(self.kubectl(*args, quiet=True))["items"]
+        if live:
+            pods = [p for p in pods if p["status"].get("phase") not in ("Succeeded", "Failed")
+                    and not p["metadata"].get("deletionTimestamp")]
+        return pods
+
+    def role_pods(self, role):
+        return self.pods("app.kubernetes.io/component=%s,app.kubernetes.io/instance=%s" % (role, RELEASE))
+
+    def deployment(self, role):
+        return json.loads(self.kubectl("get", "deployment/%s-%s" % (RELEASE, role), "-o", "json", quiet=True))
+
+    def secret(self):
+        data = json.loads(self.kubectl("get", "secret", RELEASE + "-secret", "-o", "json", quiet=True))["data"]
+        return {k: base64.b64decode(v).decode() for k, v in data.items()}
+
+    # --- the page ------------------------------------------------------------------------
+    def json(self):
+        with urllib.request.urlopen("http://127.0.0.1:%d/json" % self.web.port, timeout=5) as r:
+            return json.loads(r.read())
+
+    def hashes(self):
+        try:
+            h = self.json().get("hashes")
+        except (OSError, ValueError):
+            return None
+        return int(h) if h is not None else None
+
+    def ensure_web(self):
+        self.web.ensure(lambda: self.hashes() is not None)
+
+    # --- Redis -----------------------------------------------------------------------------
+    def redis(self):
+        """A client of the release's Redis (port-forward to its pod, the Secret's password)."""
+        def ping():
+            if self._redis is None:
+                self._redis = redis.Redis(host="127.0.0.1", port=self.rfwd.port, password=self.secret().get(
+                    "redis-password"), socket_timeout=5)
+            try:
+                return self._redis.ping()
+            except redis.RedisError:
+                self._redis = None
+                raise
+        if self.rfwd.proc is None or self.rfwd.proc.poll() is not None:
+            self._redis = None
+        self.rfwd.ensure(ping)
+        return self._redis
+
+    def redis_hashes(self):
+        try:
+            return int(self.redis().get("hashes") or 0)
+        except (redis.RedisError, AssertionError):
+            return None
+
+    def stop(self):
+        self.web.stop()
+        self.rfwd.stop()
+
+
+class Sampler:
+    """Reads a counter once a second in a thread, for checks of 'it grows in every window'."""
+
+    def __init__(self, read):
+        self.read = read
+        self.samples = []  # (monotonic, value or None)
+        self.stop_ev = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_ev.set()
+        self.thread.join()
+
+    def _loop(self):
+        while not self.stop_ev.is_set():
+            self.samples.append((time.monotonic(), self.read()))
+            self.stop_ev.wait(1.0)
+
+    def stalls(self, window):
+        """Windows of `window` seconds in which the counter did not grow (or was unreadable)."""
+        bad = []
+        pts = self.samples
+        for i, (t0, v0) in enumerate(pts):
+            later = [(t, v) for t, v in pts[i + 1:] if t - t0 >= window]
+            if not later:
+                break
+            t1, v1 = later[0]
+            if v0 is None or v1 is None or v1 <= v0:
+                bad.append("%.0f-%.0fs: %s -> %s" % (t0 - pts[0][0], t1 - pts[0][0], v0, v1))
+        return bad
+
+    def summary(self):
+        vals = [v for _, v in self.samples if v is not None]
+        span = self.samples[-1][0] - self.samples[0][0] if len(self.samples) > 1 else 0
+        rate = (vals[-1] - vals[0]) / span if len(vals) > 1 and span > 0 else 0
+        return "%d samples over %.0fs, %s -> %s (%.1f hashes/s)" % (
+            len(self.samples), span, vals[0] if vals else None, vals[-1] if vals else None, rate)
+
+
 class Suite:
     def __init__(self, cluster_dir):
         self.dir = cluster_dir
@@ -101,9 +297,10 @@ class Suite:
                         HELM_CACHE_HOME=os.path.join(self.dir, "helm-cache"),
                         HELM_CONFIG_HOME=os.path.join(self.dir, "helm-config"),
                         HELM_DATA_HOME=os.path.join(self.dir, "helm-data"))
-        self.forward = None
-        self.port = None
         self.measured = {}
+        self.releases = []
+        self.stopped_node = None
+        self.screenshot = None
 
     # --- tools ---------------------------------------------------------------------------
     def kubectl(self, *args, **kw):
@@ -116,10 +313,6 @@ class Suite:
         out = run([CLUSTER] + list(args) + ["--dir", self.dir], **kw)
         print(out, end="", flush=True)
         return out
-
-    def pods(self, selector=None):
-        args = ["get", "pods", "-o", "json"] + (["-l", selector] if selector else [])
-        return json.loads(self.kubectl(*args, quiet=True))["items"]
 
     # --- setup ---------------------------------------------------------------------------
     def prepare(self):
@@ -138,226 +331,244 @@ class Suite:
         if os.path.exists(os.path.join(self.dir, "state.json")):
             say("%s holds an earlier cluster's state: cluster down first" % self.dir)
             self.cluster("down", timeout=600)
-        try:
-            self.cluster("up", "--nodes", str(NODES), timeout=900)
-        except AssertionError as e:
-            # Known race in `cluster up` (not in the chart): the kubelets share the mount
-            # namespace and the fixed /var/lib/kubelet/device-plugins/kubelet.sock, so two
-            # starting at once can fail with "bind: address already in use". One retry.
-            if "kubelet exited" not in str(e):
-                raise
-            say("cluster up failed with a kubelet exit (device-plugin socket race?): %s" % e)
-            say("retrying once after cluster down")
-            subprocess.run([CLUSTER, "down", "--dir", self.dir], timeout=600)
-            self.cluster("up", "--nodes", str(NODES), timeout=900)
+        self.cluster("up", "--nodes", str(NODES), timeout=900)
         self.measured["up_s"] = time.monotonic() - t0
         t0 = time.monotonic()
         self.cluster("images", IMAGE, REDIS_IMAGE, timeout=900)
         self.measured["import_s"] = time.monotonic() - t0
         nodes = json.loads(self.kubectl("get", "nodes", "-o", "json", quiet=True))["items"]
-        ready = [n["metadata"]["name"] for n in nodes
-                 if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])]
+        ready = [n["metadata"]["name"] for n in nodes if is_ready(n)]
         say("nodes Ready: %s (up %.1fs, images imported in %.1fs)" % (
             ready, self.measured["up_s"], self.measured["import_s"]))
-        check(len(ready) == NODES, "%d nodes Ready, got %s" % (NODES, ready))
+        check(sorted(ready) == NODE_NAMES, "%d nodes Ready, got %s" % (NODES, ready))
 
-    # --- the page, from the host ---------------------------------------------------------
-    def start_forward(self):
-        self.port = free_port()
-        self.forward = subprocess.Popen(
-            [self.kubectl_bin, "port-forward", "--address", "127.0.0.1",
-             "service/%s-webui" % RELEASE, "%d:80" % self.port],
-            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        threading.Thread(target=self._drain_forward, args=(self.forward,), daemon=True).start()
-        wait_for("/json through port-forward on 127.0.0.1:%d" % self.port, lambda: self.hashes() is not None,
-                 timeout=60, interval=0.5)
-        say("kubectl port-forward service/%s-webui on 127.0.0.1:%d" % (RELEASE, self.port))
+    def release(self, ns):
+        rel = Release(self, ns)
+        self.releases.append(rel)
+        return rel
+
+    def cleanup(self):
+        for rel in self.releases:
+            rel.stop()
+        if self.stopped_node:
+            subprocess.run([CLUSTER, "start-node", self.stopped_node, "--dir", self.dir], timeout=300)
+
+    # --- shared waits ----------------------------------------------------------------------
+    @staticmethod
+    def wait_all_ready(rel, timeout=180):
+        def cond():
+            pods = rel.pods()
+            return pods if pods and all(is_ready(p) for p in pods) else None
+        return wait_for("every pod Ready in %s" % rel.ns, cond, timeout=timeout, interval=1)
 
     @staticmethod
-    def _drain_forward(proc):
-        for line in proc.stdout:
-            if "Handling connection" not in line:
-                print("port-forward: " + line.rstrip(), flush=True)
-
-    def stop_forward(self):
-        if self.forward and self.forward.poll() is None:
-            self.forward.terminate()
-            try:
-                self.forward.wait(10)
-            except subprocess.TimeoutExpired:
-                self.forward.kill()
-                self.forward.wait()
-
-    def ensure_forward(self):
-        """port-forward binds to one pod; restart it if it died (e.g. its pod went away)."""
-        if self.forward is None or self.forward.poll() is not None:
-            self.start_forward()
-
-    def json(self):
-        with urllib.request.urlopen("http://127.0.0.1:%d/json" % self.port, timeout=5) as r:
-            return json.loads(r.read())
-
-    def hashes(self):
-        try:
-            h = self.json().get("hashes")
-        except (OSError, ValueError):
-            return None
-        return int(h) if h is not None else None
-
-    def snapshot(self, cond, timeout=30):
-        """The first /events snapshot for which cond(snapshot) holds (raises at the deadline)."""
-        deadline = time.monotonic() + timeout
-        last = None
-        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
-            sock.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
-            f = sock.makefile("rb")
-            status = f.readline().decode()
-            check(" 200 " in status, "/events answers 200, got %r" % status)
-            while f.readline().strip():
-                pass
-            kind, data = "message", []
-            while time.monotonic() < deadline:
-                line = f.readline()
-                if not line:
-                    break
-                line = line.decode().rstrip("\r\n")
-                if line == "":
-                    if data and kind == "message":
-                        last = json.loads("\n".join(data))
-                        if cond(last):
-                            return last
-                    kind, data = "message", []
-                elif line.startswith("event:"):
-                    kind = line[6:].strip()
-                elif line.startswith("data:"):
-                    data.append(line[5:].lstrip(" "))
-        raise AssertionError("no /events snapshot matched within %ds; last: %s" % (
-            timeout, json.dumps(last)[:2000] if last else None))
-
-    def speed(self, seconds=MEASURE_S):
-        """Hashes per second from the /json counter, between two of its changes >= seconds apart.
-        The dispatcher writes the counter once a second, so measuring from change to change
-        keeps the window aligned with its writes."""
-        def changed(since):
-            return lambda: (lambda h: (h, time.monotonic()) if h is not None and h != since else None)(
-                self.hashes())
-        h0 = self.hashes()
-        h_a, t_a = wait_for("the hash count to move", changed(h0), timeout=30, interval=0.1)
-        end = t_a + seconds
-        while time.monotonic() < end:
-            time.sleep(min(0.5, max(0.0, end - time.monotonic())))  # the window being measured
-        h_b, t_b = wait_for("the hash count to move", changed(self.hashes()), timeout=30, interval=0.1)
-        return (h_b - h_a) / (t_b - t_a), h_b - h_a, t_b - t_a
-
-    # --- waits ---------------------------------------------------------------------------
-    def all_pods_ready(self):
-        pods = [p for p in self.pods() if p["status"].get("phase") != "Succeeded"
-                and not p["metadata"].get("deletionTimestamp")]
-        not_ready = [p["metadata"]["name"] for p in pods
-                     if not any(c["type"] == "Ready" and c["status"] == "True"
-                                for c in p["status"].get("conditions", []))]
-        return (pods, not_ready)
-
-    def wait_all_ready(self, timeout=180):
+    def wait_rollout(rel, role, n, timeout=180):
         def cond():
-            pods, not_ready = self.all_pods_ready()
-            return pods if pods and not not_ready else None
-        return wait_for("every pod Ready", cond, timeout=timeout, interval=1)
+            st = rel.deployment(role)["status"]
+            return (st.get("readyReplicas", 0) == n and st.get("replicas") == n and st.get("updatedReplicas") == n
+                    and st.get("unavailableReplicas", 0) == 0)
+        wait_for("%d %s pods Ready and updated" % (n, role), cond, timeout=timeout, interval=1)
 
-    def wait_workers(self, n, timeout=180):
-        def cond():
-            out = self.kubectl("get", "deployment/%s-worker" % RELEASE, "-o", "json", quiet=True)
-            st = json.loads(out)["status"]
-            ready = st.get("readyReplicas", 0)
-            return ready == n and st.get("replicas") == n and st.get("updatedReplicas") == n
-        wait_for("%d worker pods Ready" % n, cond, timeout=timeout, interval=1)
-
-    # --- the checks ----------------------------------------------------------------------
-    def step1_install(self):
+    # --- release 1: the workshop on the chart's defaults -------------------------------------
+    def step1_install(self, rel):
         say("step 1: helm install, every pod Ready, /json growing, helm test")
         t0 = time.monotonic()
-        self.helm("install", RELEASE, CHART, "--set", "image.pullPolicy=Never", "--wait", "--timeout", "5m",
-                  timeout=400)
-        pods = self.wait_all_ready()
+        rel.helm("install", RELEASE, CHART, "--set", "image.pullPolicy=Never", "--wait", "--timeout", "5m",
+                 timeout=400)
+        pods = self.wait_all_ready(rel)
         self.measured["install_ready_s"] = time.monotonic() - t0
-        roles = sorted({p["metadata"]["labels"].get("app.kubernetes.io/component") for p in pods})
+        roles = sorted({component(p) for p in pods})
         say("%d pods Ready %.1fs after helm install started: %s" % (
             len(pods), self.measured["install_ready_s"], ", ".join(
                 "%s@%s" % (p["metadata"]["name"], p["spec"].get("nodeName")) for p in pods)))
         check(roles == ["broker", "dispatcher", "hasher", "redis", "rng", "webui", "worker"],
               "every role has a Ready pod, got %s" % roles)
-        self.start_forward()
-        first = wait_for("a hash count on /json", self.hashes, timeout=60, interval=0.5)
+        rel.ensure_web()
+        first = wait_for("a hash count on /json", rel.hashes, timeout=60, interval=0.5)
         later = wait_for("the hash count to grow past %d" % first,
-                         lambda: (lambda h: h if h is not None and h > first else None)(self.hashes()),
+                         lambda: (lambda h: h if h is not None and h > first else None)(rel.hashes()),
                          timeout=60, interval=0.5)
         say("/json hashes %d -> %d" % (first, later))
         check(later > first, "hashes grow")
         # No --logs: the hook pod is deleted as soon as it succeeds (hook-succeeded policy).
         t0 = time.monotonic()
-        out = self.helm("test", RELEASE, "--timeout", "3m", timeout=240)
+        out = rel.helm("test", RELEASE, "--timeout", "3m", timeout=240)
         phase = [line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Phase:")]
         say("helm test: phase %s in %.1fs" % (phase, time.monotonic() - t0))
         check(phase == ["Succeeded"], "helm test passes:\n" + out)
 
-    def step2_scale(self):
-        say("step 2: kubectl scale worker 1, 2, 3, 10 with 1 rng")
+    def step2_secrets(self, rel):
+        say("step 2: each pod holds only its role's keys; Redis and the broker refuse strangers")
+        secret = rel.secret()
+        seed, password = secret.get("curve-key-seed", ""), secret.get("redis-password", "")
+        check(len(seed) >= 32 and len(password) >= 16, "the Secret holds a generated seed (%d chars) and "
+              "password (%d chars)" % (len(seed), len(password)))
+        script = ('for f in %s/*; do [ -f "$f" ] && printf "file %%s %%s\\n" "${f##*/}" "$(cat "$f")"; done; '
+                  'env | grep "^DC_" | sed "s/^/env /"' % SECRET_DIR)
+        seen = 0
+        for pod in rel.pods():
+            role = component(pod)
+            if role not in KEYS:
+                continue
+            name = pod["metadata"]["name"]
+            out = rel.kubectl("exec", name, "-c", role, "--", "sh", "-c", script, quiet=True)
+            files = dict(line.split(" ", 2)[1:] for line in out.splitlines()
+                         if line.startswith("file ") and len(line.split(" ", 2)) == 3)
+            envs = dict(line[4:].split("=", 1) for line in out.splitlines() if line.startswith("env "))
+            check(set(files) == KEYS[role], "%s (%s) holds %s, wanted %s" % (name, role, sorted(files),
+                                                                             sorted(KEYS[role])))
+            check(files.get("curve-key-seed", seed) == seed and files.get("redis-password", password) == password,
+                  "%s: its keys are the Secret's" % name)
+            check("DC_INSECURE" not in envs, "%s runs without DC_INSECURE" % name)
+            if "curve-key-seed" in KEYS[role]:
+                check(envs.get("DC_KEY_SEED_FILE") == SECRET_DIR + "/curve-key-seed",
+                      "%s reads its CURVE seed from the Secret: %s" % (name, envs.get("DC_KEY_SEED_FILE")))
+            seen += 1
+        say("%d pods hold exactly their role's keys, equal to the Secret's" % seen)
+        check(seen >= 6, "every pipeline pod checked, %d" % seen)
+        r0 = f"{RELEASE}-redis-0"
+        noauth = rel.kubectl("exec", r0, "--", "redis-cli", "ping", check_rc=False, stderr=True, quiet=True)
+        pong = rel.kubectl("exec", r0, "--", "redis-cli", "--no-auth-warning", "-a", password, "ping",
+                           quiet=True).strip()
+        say("redis-cli ping without the password: %r; with it: %r" % (noauth.strip(), pong))
+        check("NOAUTH" in noauth and pong == "PONG", "Redis refuses a client without the password")
+        endpoint = [e["value"] for e in rel.role_pods("rng")[0]["spec"]["containers"][0]["env"]
+                    if e["name"] == "DC_BROKER"][0]
+        self.intruder(rel, "intruder-insecure", endpoint, "exec dc-rng --insecure")
+        self.intruder(rel, "intruder-other-seed", endpoint,
+                      "head -c 36 /dev/urandom | base64 > /tmp/seed && DC_KEY_SEED_FILE=/tmp/seed exec dc-rng")
+
+    def intruder(self, rel, name, endpoint, script):
+        """An rng pod of the same image without the release's key: the broker refuses it."""
+        r = rel.redis()
+        refused0 = int(r.hget("dc:stats:broker", "auth_refused") or 0)
+        procs = len(rel.role_pods("rng"))
+        rel.kubectl("run", name, "--image", IMAGE, "--image-pull-policy", "Never", "--restart", "Never",
+                    "--labels", "dockercoins-test=intruder", "--env", "DC_BROKER=" + endpoint, "--env", "DC_HTTP=9100",
+                    "--command", "--", "sh", "-c", script)
+        try:
+            refused = wait_for("the broker to refuse %s" % name, lambda: (lambda v: v if v > refused0 else None)(
+                int(r.hget("dc:stats:broker", "auth_refused") or 0)), timeout=60, interval=0.5)
+            wait_for("%s running" % name, lambda: json.loads(rel.kubectl("get", "pod", name, "-o", "json",
+                                                                         quiet=True))["status"].get("phase")
+                     == "Running", timeout=60, interval=0.5)
+            ready = rel.kubectl("exec", name, "--", "dc-healthcheck", "/readyz", check_rc=False, quiet=True,
+                                stderr=True)
+            rngs = int(r.hget("dc:stats:rng", "processes") or 0)
+            say("%s: broker auth_refused %d -> %d, rng processes %d (rng pods %d), its /readyz: %s" % (
+                name, refused0, refused, rngs, procs, ready.strip() or "refused"))
+            check(rngs == procs, "%s never registers with the broker (rng processes %d, pods %d)" % (
+                name, rngs, procs))
+            probe = subprocess.run([self.kubectl_bin, "-n", rel.ns, "exec", name, "--", "dc-healthcheck", "/readyz"],
+                                   env=self.env, capture_output=True)
+            check(probe.returncode != 0, "%s is never ready (its /readyz fails)" % name)
+        finally:
+            rel.kubectl("delete", "pod", name, "--grace-period", "1", "--wait=true", timeout=120)
+
+    def step3_scale(self, rel):
+        say("step 3: kubectl scale worker 1, 2, 3, 10 with 1 rng")
         for n in (1, 2, 3, 10):
             t0 = time.monotonic()
-            self.kubectl("scale", "deployment/%s-worker" % RELEASE, "--replicas=%d" % n)
-            self.wait_workers(n)
+            rel.kubectl("scale", "deployment/%s-worker" % RELEASE, "--replicas=%d" % n)
+            self.wait_rollout(rel, "worker", n)
             t_ready = time.monotonic() - t0
-            self.ensure_forward()
-            rate, dh, dt = self.speed()
+            rel.ensure_web()
+            rate, dh, dt = self.speed(rel)
             lo, hi = BANDS[n]
             self.measured["workers_%d" % n] = rate
             say("%2d workers: Ready in %.1fs, %.2f hashes/s (%d hashes in %.1fs), band %.1f-%.1f" % (
                 n, t_ready, rate, dh, dt, lo, hi))
             check(lo <= rate <= hi, "%d workers: %.2f hashes/s outside %.1f-%.1f" % (n, rate, lo, hi))
-        snap = self.snapshot(lambda s: (s.get("bottleneck") or {}).get("stage") == "rng", timeout=30)
+        snap = self.snapshot(rel, lambda s: (s.get("bottleneck") or {}).get("stage") == "rng", timeout=30)
         say("10 workers: /events bottleneck %s: %s" % (snap["bottleneck"]["stage"], snap["bottleneck"].get("text")))
         check(snap["bottleneck"]["stage"] == "rng", "the page names rng at 10 workers")
 
-    def step3_daemonset(self):
-        say("step 3: helm upgrade --set rng.kind=DaemonSet")
-        self.helm("upgrade", RELEASE, CHART, "--reuse-values", "--set", "rng.kind=DaemonSet", "--wait",
-                  "--timeout", "5m", timeout=400)
+    def step4_daemonset(self, rel):
+        say("step 4: helm upgrade --set rng.kind=DaemonSet (and worker.replicas=10, or helm resets them)")
+        rel.helm("upgrade", RELEASE, CHART, "--reuse-values", "--set", "rng.kind=DaemonSet", "--set",
+                 "worker.replicas=10", "--wait", "--timeout", "5m", timeout=400)
 
         def rng_spread():
-            pods = [p for p in self.pods("app.kubernetes.io/component=rng")
-                    if not p["metadata"].get("deletionTimestamp")]
-            ready = [p for p in pods if any(c["type"] == "Ready" and c["status"] == "True"
-                                            for c in p["status"].get("conditions", []))]
+            pods = rel.role_pods("rng")
             owners = {o["kind"] for p in pods for o in p["metadata"].get("ownerReferences", [])}
-            if len(pods) == NODES and len(ready) == NODES and owners == {"DaemonSet"}:
+            if len(pods) == NODES and all(is_ready(p) for p in pods) and owners == {"DaemonSet"}:
                 return pods
             return None
         pods = wait_for("%d rng pods of the DaemonSet, all Ready" % NODES, rng_spread, timeout=120, interval=1)
         nodes = sorted(p["spec"]["nodeName"] for p in pods)
         say("rng pods: %s" % ", ".join("%s@%s" % (p["metadata"]["name"], p["spec"]["nodeName"]) for p in pods))
         check(len(set(nodes)) == NODES, "one rng pod per node, got nodes %s" % nodes)
-        replicas = json.loads(self.kubectl("get", "deployment/%s-worker" % RELEASE, "-o", "json",
-                                           quiet=True))["spec"]["replicas"]
-        say("worker replicas after the upgrade: %d%s" % (
-            replicas, "" if replicas == 10 else " (helm restored the chart's worker.replicas; scaling to 10 again)"))
-        if replicas != 10:
-            self.kubectl("scale", "deployment/%s-worker" % RELEASE, "--replicas=10")
-        self.wait_workers(10)
-        self.ensure_forward()
-        rate, dh, dt = self.speed()
+        self.wait_rollout(rel, "worker", 10)
+        rel.ensure_web()
+        rate, dh, dt = self.speed(rel)
         base = self.measured["workers_10"]
         self.measured["daemonset_10"] = rate
         say("DaemonSet (3 rng), 10 workers: %.2f hashes/s (%d in %.1fs), %.2fx the 1-rng %.2f" % (
             rate, dh, dt, rate / base, base))
         check(rate > DAEMONSET_LIFT * base, "3 rng lift the speed above %.1fx %.2f, got %.2f" % (
             DAEMONSET_LIFT, base, rate))
+        if self.screenshot:
+            self.save_page(rel, self.screenshot)
 
-    def step4_sigterm(self):
-        say("step 4: helm uninstall; every container stops on SIGTERM, none SIGKILLed")
-        self.stop_forward()
-        before = {p["metadata"]["name"]: p for p in self.pods() if p["status"].get("phase") == "Running"}
+    @staticmethod
+    def save_page(rel, path):
+        """A real headless Chromium's picture of the page (its chart holds the scale steps)."""
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+        options = webdriver.ChromeOptions()
+        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,1180", "--hide-scrollbars"):
+            options.add_argument(flag)
+        driver = webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"), options=options)
+        try:
+            driver.set_page_load_timeout(20)
+            driver.get("http://127.0.0.1:%d/" % rel.web.port)
+            wait_for("the page's speed and chart", lambda: driver.execute_script(
+                "const t = document.getElementById('speed').textContent.trim();"
+                "return t !== '' && t !== '\u2014'"), timeout=30, interval=0.5)
+            time.sleep(2)  # the chart animates its first draw; this is the picture, not a sync
+            driver.save_screenshot(path)
+            say("page saved to %s (verdict: %s)" % (path, driver.find_element("id", "verdict").text))
+        finally:
+            driver.quit()
+
+    def step5_bad_release(self, rel):
+        say("step 5: the bad release stalls with the old pods mining; helm rollback recovers")
+        before = {p["metadata"]["name"] for p in rel.role_pods("worker")}
+        rel.helm("upgrade", RELEASE, CHART, "--reuse-values", "--set", "badRelease.enabled=true", timeout=120)
+        t0 = time.monotonic()
+        status = subprocess.run([self.kubectl_bin, "-n", rel.ns, "rollout", "status", "deployment/%s-worker" % RELEASE,
+                                 "--timeout", "30s"], env=self.env, capture_output=True, text=True, timeout=90)
+        say("kubectl rollout status --timeout 30s: exit %d after %.0fs: %s" % (
+            status.returncode, time.monotonic() - t0, (status.stdout + status.stderr).strip().splitlines()[-1:]))
+        check(status.returncode != 0, "the bad release's rollout does not complete")
+        pods = rel.role_pods("worker")
+        new = [p for p in pods if p["metadata"]["name"] not in before]
+        old_ready = [p for p in pods if p["metadata"]["name"] in before and is_ready(p)]
+        say("worker pods: %d old Ready, %d new (%s)" % (
+            len(old_ready), len(new), ", ".join("%s ready=%s" % (p["metadata"]["name"], is_ready(p)) for p in new)))
+        check(len(old_ready) == 10, "every old worker pod is still Ready (%d)" % len(old_ready))
+        check(new and not any(is_ready(p) for p in new), "the new worker pods exist and are not Ready")
+        rel.ensure_web()
+        rate, dh, dt = self.speed(rel, 10.0)
+        say("during the stalled rollout: %.2f hashes/s" % rate)
+        check(rate > 0.5 * self.measured["daemonset_10"], "the old pods keep mining at speed (%.2f)" % rate)
+        t0 = time.monotonic()
+        rel.helm("rollback", RELEASE, "--wait", "--timeout", "3m", timeout=240)
+        self.wait_rollout(rel, "worker", 10)
+        self.wait_all_ready(rel, timeout=120)
+        self.measured["rollback_s"] = time.monotonic() - t0
+        say("helm rollback: every pod Ready %.1fs later" % self.measured["rollback_s"])
+        probes = {json.dumps(c.get("readinessProbe"), sort_keys=True)
+                  for p in rel.role_pods("worker") for c in p["spec"]["containers"]}
+        check(len(probes) == 1, "after the rollback every worker has the same readiness probe: %s" % probes)
+
+    def step6_sigterm(self, rel):
+        say("step 6: helm uninstall; every container stops on SIGTERM, none SIGKILLed")
+        rel.stop()
+        before = {p["metadata"]["name"]: p for p in rel.pods() if p["status"].get("phase") == "Running"}
         grace = {n: p["spec"].get("terminationGracePeriodSeconds", 30) for n, p in before.items()}
-        watch = subprocess.Popen([self.kubectl_bin, "get", "pods", "--watch", "--output-watch-events",
+        watch = subprocess.Popen([self.kubectl_bin, "-n", rel.ns, "get", "pods", "--watch", "--output-watch-events",
                                   "-o", "json"], env=self.env, stdout=subprocess.PIPE, text=True)
         seen = {}      # (pod, container) -> terminated state, the last one reported
         deleted_at = {}  # pod -> deletionTimestamp
@@ -395,7 +606,7 @@ class Suite:
         # The watch lists the existing pods first; wait until it has, so no event is missed.
         wait_for("the pod watch to list every pod", lambda: set(before) <= listed, timeout=30, interval=0.1)
         t0 = time.monotonic()
-        self.helm("uninstall", RELEASE, "--wait", "--timeout", "3m", timeout=240)
+        rel.helm("uninstall", RELEASE, "--wait", "--timeout", "3m", timeout=240)
         done.wait(timeout=120)
         elapsed = time.monotonic() - t0
         watch.terminate()
@@ -422,6 +633,189 @@ class Suite:
               % killed)
         self.measured["uninstall_s"] = elapsed
 
+    # --- release 2: faults, with broker, dispatcher and Redis pinned to the first node ----
+    def install_faults(self, rel):
+        say("release in namespace %s: broker, dispatcher, redis on %s; 2 rng, 2 hasher, 2 webui, 6 workers" % (
+            rel.ns, NODE_NAMES[0]))
+        pins = []
+        for role in ("broker", "dispatcher", "redis"):
+            pins += ["--set", "%s.nodeSelector.%s=%s" % (role, PIN, NODE_NAMES[0])]
+        rel.helm("install", RELEASE, CHART, "--create-namespace", "--set", "image.pullPolicy=Never",
+                 "--set", "rng.replicas=2", "--set", "hasher.replicas=2", "--set", "webui.replicas=2",
+                 "--set", "worker.replicas=6", *pins, "--wait", "--timeout", "5m", timeout=400)
+        self.wait_all_ready(rel)
+        pods = rel.pods()
+        say("pods: %s" % ", ".join("%s@%s" % (p["metadata"]["name"], p["spec"].get("nodeName")) for p in pods))
+        self.dispatcher_uid = rel.role_pods("dispatcher")[0]["metadata"]["uid"]
+        wait_for("Redis hashes to grow", lambda: (rel.redis_hashes() or 0) > 0, timeout=60, interval=0.5)
+
+    def step7_rolling(self, rel):
+        say("step 7: rolling update of the worker (maxUnavailable 0): hashes grow in every 2 s window")
+        with Sampler(rel.redis_hashes) as smp:
+            wait_for("two samples", lambda: len(smp.samples) >= 3, timeout=10, interval=0.2)
+            t0 = time.monotonic()
+            rel.helm("upgrade", RELEASE, CHART, "--reuse-values", "--set-json",
+                     'worker.extraEnv=[{"name":"DC_TEST_ROLLOUT","value":"2"}]', timeout=120)
+            self.kubectl("-n", rel.ns, "rollout", "status", "deployment/%s-worker" % RELEASE, "--timeout", "180s",
+                         timeout=200)
+            self.wait_rollout(rel, "worker", 6)
+            self.measured["rollout_s"] = time.monotonic() - t0
+            n = len(smp.samples)
+            wait_for("two samples after the rollout", lambda: len(smp.samples) >= n + 2, timeout=10, interval=0.2)
+        envs = {e["value"] for p in rel.role_pods("worker") for e in p["spec"]["containers"][0]["env"]
+                if e["name"] == "DC_TEST_ROLLOUT"}
+        stalls = smp.stalls(2.0)
+        say("rollout of 6 workers in %.1fs; Redis hashes: %s; stalls: %s" % (
+            self.measured["rollout_s"], smp.summary(), stalls or "none"))
+        check(envs == {"2"}, "every worker pod runs the new template (%s)" % envs)
+        check(not stalls, "hashes grow in every 2 s window of the rollout: %s" % stalls)
+
+    def step8_drain(self, rel):
+        node = NODE_NAMES[1]
+        say("step 8: kubectl drain %s with the chart's PodDisruptionBudgets" % node)
+        budget = {}
+        for role in ("worker", "rng", "hasher", "webui"):
+            budget[role] = rel.deployment(role)["spec"]["replicas"]
+        on_node = [p["metadata"]["name"] for p in rel.pods() if p["spec"].get("nodeName") == node]
+        say("on %s before the drain: %s" % (node, on_node))
+        check(on_node, "the drained node runs pods of the release")
+        worst = {}
+        stop = threading.Event()
+
+        def watch_ready():
+            while not stop.is_set():
+                try:
+                    pods = rel.pods()
+                except AssertionError:  # the API server busy for a moment: ask again
+                    pods = None
+                for role, want in budget.items() if pods is not None else ():
+                    ready = len([p for p in pods if component(p) == role and is_ready(p)])
+                    worst[role] = min(worst.get(role, want), ready)
+                stop.wait(0.5)
+        watcher = threading.Thread(target=watch_ready, daemon=True)
+        with Sampler(rel.redis_hashes) as smp:
+            watcher.start()
+            t0 = time.monotonic()
+            self.kubectl("drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout", "240s",
+                         timeout=300)
+            self.measured["drain_s"] = time.monotonic() - t0
+            for role, want in budget.items():
+                self.wait_rollout(rel, role, want)
+            n = len(smp.samples)
+            wait_for("two samples after the drain", lambda: len(smp.samples) >= n + 2, timeout=10, interval=0.2)
+            stop.set()
+            watcher.join()
+        left = [p["metadata"]["name"] for p in rel.pods() if p["spec"].get("nodeName") == node]
+        stalls = smp.stalls(3.0)
+        say("drain took %.1fs; fewest Ready pods per role during it: %s (replicas %s); Redis hashes: %s; stalls: %s"
+            % (self.measured["drain_s"], worst, budget, smp.summary(), stalls or "none"))
+        self.kubectl("uncordon", node)
+        check(not left, "no pod of the release left on %s: %s" % (node, left))
+        check(all(worst[r] >= budget[r] - 1 for r in budget), "the drain never took more than 1 pod of a role "
+              "(maxUnavailable): %s of %s" % (worst, budget))
+        check(not stalls, "hashes grow in every 3 s window of the drain: %s" % stalls)
+
+    def step9_stop_node(self, rel):
+        node = NODE_NAMES[2]
+        say("step 9: cluster stop-node %s (not the node holding Redis, broker, dispatcher)" % node)
+        budget = {role: rel.deployment(role)["spec"]["replicas"] for role in ("worker", "rng", "hasher", "webui")}
+        on_node = [p["metadata"]["name"] for p in rel.pods() if p["spec"].get("nodeName") == node]
+        say("on %s: %s" % (node, on_node))
+        t0 = time.monotonic()
+        self.cluster("stop-node", node, timeout=120)
+        self.stopped_node = node
+
+        def replaced():
+            pods = rel.pods()
+            for role, want in budget.items():
+                ok = [p for p in pods if component(p) == role and is_ready(p) and p["spec"].get("nodeName") != node]
+                if len(ok) < want:
+                    return None
+            return pods
+        pods = wait_for("every role back to its replicas on the other nodes", replaced, timeout=180, interval=1)
+        self.measured["node_replaced_s"] = time.monotonic() - t0
+        say("%.1fs after the stop every role has its replicas Ready elsewhere: %s" % (
+            self.measured["node_replaced_s"], ", ".join("%s@%s" % (p["metadata"]["name"], p["spec"].get("nodeName"))
+                                                         for p in pods if is_ready(p))))
+        h0 = rel.redis_hashes()
+        h1 = wait_for("hashes to grow after the node loss", lambda: (lambda h: h if h and h > h0 + 5 else None)(
+            rel.redis_hashes()), timeout=30, interval=0.5)
+        check(h1 > h0, "mining goes on without %s: %d -> %d" % (node, h0, h1))
+
+    def step10_books(self, rel):
+        say("step 10: the books: SIGTERM the dispatcher (alive since the install), compare with Redis")
+        disp = rel.role_pods("dispatcher")
+        check(len(disp) == 1 and disp[0]["metadata"]["uid"] == self.dispatcher_uid and
+              disp[0]["status"]["containerStatuses"][0]["restartCount"] == 0,
+              "the dispatcher pod is the one installed, never restarted")
+        r = rel.redis()
+        rel.kubectl("scale", "deployment/%s-dispatcher" % RELEASE, "--replicas=0")
+        wait_for("the dispatcher pod gone", lambda: not rel.role_pods("dispatcher") and not [
+            p for p in rel.pods(live=False) if component(p) == "dispatcher"], timeout=60, interval=0.2)
+        books = {k.decode(): v.decode() for k, v in r.hgetall("dc:stats:dispatcher").items()}
+        check(books, "the dispatcher's last stats are in Redis (they expire 10 s after its last write)")
+        issued, counted, in_flight = (int(books[k]) for k in ("issued", "counted", "in_flight"))
+        hashes, coins = int(r.get("hashes") or 0), int(books["coins"])
+        wallet = r.hgetall("wallet")
+        forged = [d for d, data in wallet.items()
+                  if hashlib.sha256(data).hexdigest() != d.decode() or not d.startswith(b"0")]
+        self.measured["books_hashes"] = hashes
+        say("books: issued %d = counted %d + in flight %d; hashes %s (Redis %d), coins %d (wallet %d entries), "
+            "reissued %s, duplicates %s, stale %s" % (issued, counted, in_flight, books["hashes"], hashes, coins,
+                                                      len(wallet), books.get("reissued"), books.get("duplicates"),
+                                                      books.get("stale")))
+        check(issued == counted + in_flight, "issued = counted + in flight")
+        check(int(books["hashes"]) == hashes, "Redis holds exactly the dispatcher's hashes")
+        check(len(wallet) == coins, "the wallet holds exactly the dispatcher's coins")
+        check(not forged, "every wallet entry is a real coin: %s" % forged[:3])
+
+    # --- page helpers ----------------------------------------------------------------------
+    def snapshot(self, rel, cond, timeout=30):
+        """The first /events snapshot for which cond(snapshot) holds (raises at the deadline)."""
+        deadline = time.monotonic() + timeout
+        last = None
+        with socket.create_connection(("127.0.0.1", rel.web.port), timeout=10) as sock:
+            sock.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
+            f = sock.makefile("rb")
+            status = f.readline().decode()
+            check(" 200 " in status, "/events answers 200, got %r" % status)
+            while f.readline().strip():
+                pass
+            kind, data = "message", []
+            while time.monotonic() < deadline:
+                line = f.readline()
+                if not line:
+                    break
+                line = line.decode().rstrip("\r\n")
+                if line == "":
+                    if data and kind == "message":
+                        last = json.loads("\n".join(data))
+                        if cond(last):
+                            return last
+                    kind, data = "message", []
+                elif line.startswith("event:"):
+                    kind = line[6:].strip()
+                elif line.startswith("data:"):
+                    data.append(line[5:].lstrip(" "))
+        raise AssertionError("no /events snapshot matched within %ds; last: %s" % (
+            timeout, json.dumps(last)[:2000] if last else None))
+
+    @staticmethod
+    def speed(rel, seconds=MEASURE_S):
+        """Hashes per second from the /json counter, between two of its changes >= seconds apart.
+        The dispatcher writes the counter once a second, so measuring from change to change
+        keeps the window aligned with its writes."""
+        def changed(since):
+            return lambda: (lambda h: (h, time.monotonic()) if h is not None and h != since else None)(
+                rel.hashes())
+        h0 = rel.hashes()
+        h_a, t_a = wait_for("the hash count to move", changed(h0), timeout=30, interval=0.1)
+        end = t_a + seconds
+        while time.monotonic() < end:
+            time.sleep(min(0.5, max(0.0, end - time.monotonic())))  # the window being measured
+        h_b, t_b = wait_for("the hash count to move", changed(rel.hashes()), timeout=30, interval=0.1)
+        return (h_b - h_a) / (t_b - t_a), h_b - h_a, t_b - t_a
+
 
 def _ts(s):
     """Seconds since the epoch of an RFC 3339 timestamp like 2026-12-02T14:00:00Z."""
@@ -430,21 +824,35 @@ def _ts(s):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dir", default=os.environ.get("DC_K8S_DIR") or os.path.join(ROOT, "build-k8s-test"),
+                    help="the cluster's state folder")
     ap.add_argument("--keep", action="store_true", help="leave the cluster running at the end")
+    ap.add_argument("--screenshot", metavar="PNG", help="save the page after the DaemonSet step (a real "
+                    "headless Chromium; docs/k8s-scaling.png is made this way)")
     args = ap.parse_args()
     why = skip_reason()
     if why:
         print("k8s: SKIP: " + why, flush=True)
         return 77
     t0 = time.monotonic()
-    s = Suite(os.path.abspath(os.environ.get("DC_K8S_DIR") or os.path.join(ROOT, "build-k8s-test")))
+    s = Suite(os.path.abspath(args.dir))
+    s.screenshot = args.screenshot and os.path.abspath(args.screenshot)
     ok = False
     try:
         s.prepare()
-        s.step1_install()
-        s.step2_scale()
-        s.step3_daemonset()
-        s.step4_sigterm()
+        rel = s.release("default")
+        s.step1_install(rel)
+        s.step2_secrets(rel)
+        s.step3_scale(rel)
+        s.step4_daemonset(rel)
+        s.step5_bad_release(rel)
+        s.step6_sigterm(rel)
+        rel = s.release(FAULTS_NS)
+        s.install_faults(rel)
+        s.step7_rolling(rel)
+        s.step8_drain(rel)
+        s.step9_stop_node(rel)
+        s.step10_books(rel)
         ok = True
     except BaseException:
         traceback.print_exc()
@@ -455,7 +863,7 @@ def main():
         except Exception as e:  # noqa: BLE001 - the bundle is best effort; the failure is reported above
             say("writing the log bundle failed: %s" % e)
     finally:
-        s.stop_forward()
+        s.cleanup()
         if not args.keep:
             p = subprocess.run([CLUSTER, "down", "--dir", s.dir], timeout=600)
             if p.returncode != 0:

@@ -4,7 +4,13 @@
     many it holds and how many it has received; a job goes only to a worker with credit
     left, so a stalled worker holds at most its capacity and the others carry on. A job
     whose result is later than a deadline derived from the observed job latency is
-    re-issued, to another worker when one has credit. */
+    re-issued, to another worker when one has credit.
+    Results survive a dispatcher crash: each accepted result is acknowledged (ACK, on the
+    results connection it came from) only once it is durable in Redis, and the workers
+    resend what is not acknowledged. Every counted job is recorded in a per-epoch ledger in
+    the same atomic script as the counts, so a result nobody here can place (a job of an
+    earlier epoch, or one answered again) is counted by Redis if, and only if, the ledger
+    does not have it yet (dc_redis_check). */
 #include "dc_dispatcher.h"
 #include "dc_hist.h"
 #include "dc_job.h"
@@ -16,7 +22,6 @@
 
 #define DC_DISPATCHER_TICK_MS 20
 #define DC_DISPATCHER_PEER_SILENT_MS 30000 /* a worker connection not heard of: forgotten */
-#define DC_DISPATCHER_LATE_FLOOR_MS 1000   /* re-issue deadline: never below this */
 #define DC_DISPATCHER_LATE_P99_FACTOR 4    /* ... else this many times the p99 job latency */
 #define DC_DISPATCHER_LATE_MIN_SAMPLES 10  /* latencies needed before the deadline adapts */
 #define DC_DISPATCHER_WORKER_SEEN_MS 5000
@@ -54,7 +59,22 @@ typedef struct {
 typedef struct {
     uint64_t issued, counted, sent, reissued, duplicates, stale, drops;
     uint64_t hashes, coins;
+    uint64_t checks, acked, ack_failures;
 } s_books_t;
+
+/*  A result to acknowledge once the hand-off that carries it is durable. */
+typedef struct {
+    uint64_t handoff;
+    uint64_t job_id;
+    zframe_t *rid; /* its results connection */
+} s_ack_t;
+
+/*  A result for Redis to count if its ledger does not have the job yet. */
+typedef struct {
+    uint64_t job_id;
+    uint32_t hashes;
+    zmsg_t *coins;
+} s_check_t;
 
 struct _dc_dispatcher_t {
     dc_dispatcher_cfg_t cfg;
@@ -74,6 +94,11 @@ struct _dc_dispatcher_t {
     s_books_t b;
     uint64_t unsent_hashes; /* counted, not yet handed to the Redis actor */
     zmsg_t *unsent_coins;
+    zchunk_t *unsent_seqs; /* their jobs' sequence numbers, for the ledger */
+    zlistx_t *unsent_checks;
+    uint64_t handoff; /* number of the last hand-off to the Redis actor */
+    zlistx_t *acks;   /* s_ack_t, in hand-off order */
+    char epoch_hex[9];
     uint64_t hashes_at_snapshot, counted_at_snapshot;
     int64_t snapshot_ms;
     bool paused; /* new jobs held back while Redis lags */
@@ -88,6 +113,43 @@ static void s_free(void **item)
 static void s_key(uint64_t id, char key[17])
 {
     snprintf(key, 17, "%016" PRIx64, id);
+}
+
+static void s_ack_free(void **item)
+{
+    s_ack_t *ack = *item;
+    zframe_destroy(&ack->rid);
+    free(ack);
+    *item = NULL;
+}
+
+static void s_check_free(void **item)
+{
+    s_check_t *check = *item;
+    zmsg_destroy(&check->coins);
+    free(check);
+    *item = NULL;
+}
+
+/*  Acknowledged once the next hand-off (or, with handoff 0, anything) is durable. */
+static void s_ack_later(dc_dispatcher_t *self, zframe_t *rid, uint64_t job_id, uint64_t handoff)
+{
+    s_ack_t *ack = calloc(1, sizeof *ack);
+    assert(ack);
+    ack->handoff = handoff;
+    ack->job_id = job_id;
+    ack->rid = zframe_dup(rid);
+    zlistx_add_end(self->acks, ack);
+}
+
+static zmsg_t *s_coin_frames(zmsg_t *msg)
+{
+    zmsg_t *coins = zmsg_new();
+    zmsg_first(msg);
+    zmsg_next(msg); /* coins are the frames after the header and the worker id */
+    for (zframe_t *f = zmsg_next(msg); f; f = zmsg_next(msg))
+        zmsg_append(coins, &(zframe_t *){zframe_dup(f)});
+    return coins;
 }
 
 static void s_peer_free(void **item)
@@ -242,15 +304,30 @@ static void s_count(dc_dispatcher_t *self, s_job_t *job, zmsg_t *msg, const dc_r
     self->b.hashes += r->hashes;
     self->b.coins += r->coins;
     self->unsent_hashes += r->hashes;
-    zmsg_first(msg);
-    zmsg_next(msg); /* coins are the frames after the header and the worker id */
-    for (zframe_t *f = zmsg_next(msg); f; f = zmsg_next(msg))
-        zmsg_append(self->unsent_coins, &(zframe_t *){zframe_dup(f)});
+    zmsg_t *coins = s_coin_frames(msg);
+    zframe_t *f;
+    while ((f = zmsg_pop(coins)))
+        zmsg_append(self->unsent_coins, &f);
+    zmsg_destroy(&coins);
+    char seq[16];
+    snprintf(seq, sizeof seq, "%u ", (unsigned)(job->id & 0xffffffffu));
+    zchunk_extend(self->unsent_seqs, seq, strlen(seq));
     if (job->resend_handle)
         zlistx_delete(self->resend, job->resend_handle);
     char key[17];
     s_key(job->id, key);
     zhashx_delete(self->inflight, key);
+}
+
+static void s_check_later(dc_dispatcher_t *self, zmsg_t *msg, const dc_result_t *r)
+{
+    s_check_t *check = calloc(1, sizeof *check);
+    assert(check);
+    check->job_id = r->job_id;
+    check->hashes = r->hashes;
+    check->coins = s_coin_frames(msg);
+    zlistx_add_end(self->unsent_checks, check);
+    self->b.checks++;
 }
 
 static int s_on_result(zloop_t *loop, zsock_t *results, void *arg)
@@ -261,27 +338,37 @@ static int s_on_result(zloop_t *loop, zsock_t *results, void *arg)
     if (!msg)
         return -1;
     zframe_t *rid = zmsg_pop(msg);
-    zframe_destroy(&rid);
     dc_result_t r;
     const char *reason;
     char key[17];
-    if (dc_result_decode(msg, &r, &reason) != 0)
-        s_drop(self, "result", reason);
+    if (!rid || dc_result_decode(msg, &r, &reason) != 0)
+        s_drop(self, "result", rid ? reason : "no routing id");
     else {
         s_key(r.job_id, key);
         s_job_t *job = zhashx_lookup(self->inflight, key);
+        bool ours = (r.job_id & ~0xffffffffULL) == self->epoch;
         if (job && job->batch == r.hashes) {
             s_note_worker(self, &r, zclock_mono());
             dc_hist_add(self->rtt_us, zclock_mono(), (uint32_t)(zclock_usecs() - job->issued_us));
             s_count(self, job, msg, &r);
+            s_ack_later(self, rid, r.job_id, self->handoff + 1);
         } else if (job)
             s_drop(self, "result", "hash count differs from the job's batch");
-        else if ((r.job_id & ~0xffffffffULL) == self->epoch &&
-                 (r.job_id & 0xffffffffu) < (self->next_seq & 0xffffffffu))
-            self->b.duplicates++; /* a re-issued job answered twice: counted once already */
-        else
-            self->b.stale++;
+        else if (ours && (r.job_id & 0xffffffffu) >= (self->next_seq & 0xffffffffu)) {
+            self->b.stale++; /* never issued: nothing to count, nothing to resend */
+            s_ack_later(self, rid, r.job_id, 0);
+        } else {
+            /* counted already (a re-issued job answered twice, or a result sent again),
+               or a job of an earlier epoch: Redis's ledger knows */
+            if (ours)
+                self->b.duplicates++;
+            else
+                self->b.stale++;
+            s_check_later(self, msg, &r);
+            s_ack_later(self, rid, r.job_id, self->handoff + 1);
+        }
     }
+    zframe_destroy(&rid);
     zmsg_destroy(&msg);
     s_fill(self);
     return 0;
@@ -342,13 +429,78 @@ static void s_check_timeouts(dc_dispatcher_t *self)
         }
 }
 
+static char *s_epoch_of(uint64_t job_id, char hex[9])
+{
+    snprintf(hex, 9, "%08x", (unsigned)(job_id >> 32));
+    return hex;
+}
+
+static void s_send_ack_list(dc_dispatcher_t *self, zlistx_t *list)
+{
+    uint64_t ids[DC_ACK_MAX];
+    s_ack_t *ack = zlistx_first(list);
+    zframe_t *rid = ack->rid;
+    while (ack) {
+        uint32_t n = 0;
+        for (; ack && n < DC_ACK_MAX; ack = zlistx_next(list))
+            ids[n++] = ack->job_id;
+        zmsg_t *msg = dc_ack_encode(ids, n);
+        zmsg_pushmem(msg, zframe_data(rid), zframe_size(rid));
+        if (zmsg_send(&msg, self->results) == 0)
+            self->b.acked += n;
+        else {
+            zmsg_destroy(&msg);
+            self->b.ack_failures += n;
+        }
+    }
+}
+
+/*  Hands the counts, then the checks, to the Redis actor as hand-off number handoff + 1:
+    the actor writes them in that order, so a check never runs before the count it may
+    duplicate. */
 static void s_handoff(dc_dispatcher_t *self)
 {
-    if (self->unsent_hashes == 0 && zmsg_size(self->unsent_coins) == 0)
+    if (self->unsent_hashes == 0 && zmsg_size(self->unsent_coins) == 0 &&
+        zlistx_size(self->unsent_checks) == 0)
         return;
-    dc_redis_count(self->redis, self->unsent_hashes, &self->unsent_coins);
+    self->handoff++;
+    zchunk_extend(self->unsent_seqs, "", 1); /* a C string */
+    dc_redis_count_jobs(self->redis, self->handoff, self->unsent_hashes, &self->unsent_coins,
+                        self->next_seq & 0xffffffffu, (const char *)zchunk_data(self->unsent_seqs));
     self->unsent_hashes = 0;
     self->unsent_coins = zmsg_new();
+    zchunk_set(self->unsent_seqs, NULL, 0);
+    for (s_check_t *c = zlistx_first(self->unsent_checks); c; c = zlistx_next(self->unsent_checks))
+        dc_redis_check(self->redis, self->handoff, s_epoch_of(c->job_id, (char[9]){0}),
+                       (uint32_t)(c->job_id & 0xffffffffu), c->hashes, &c->coins);
+    zlistx_purge(self->unsent_checks);
+}
+
+/*  Acknowledges every result whose hand-off is durable, one ACK per connection (and per
+    4,096 ids). A connection that is gone makes the send fail: its worker resends. */
+static void s_send_acks(dc_dispatcher_t *self)
+{
+    dc_redis_status_t st;
+    dc_redis_status(self->redis, &st);
+    s_ack_t *ack = zlistx_first(self->acks);
+    if (!ack || ack->handoff > st.durable_handoff)
+        return;
+    zhashx_t *by_rid = zhashx_new(); /* rid (hex) -> zlistx of s_ack_t */
+    zhashx_set_destructor(by_rid, (zhashx_destructor_fn *)zlistx_destroy);
+    while ((ack = zlistx_first(self->acks)) && ack->handoff <= st.durable_handoff) {
+        char key[2 * 255 + 1];
+        s_peer_key(ack->rid, key, sizeof key);
+        zlistx_t *list = zhashx_lookup(by_rid, key);
+        if (!list) {
+            list = zlistx_new();
+            zlistx_set_destructor(list, s_ack_free);
+            zhashx_insert(by_rid, key, list);
+        }
+        zlistx_add_end(list, zlistx_detach(self->acks, NULL));
+    }
+    for (zlistx_t *list = zhashx_first(by_rid); list; list = zhashx_next(by_rid))
+        s_send_ack_list(self, list);
+    zhashx_destroy(&by_rid);
 }
 
 static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
@@ -358,6 +510,7 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
     dc_dispatcher_t *self = arg;
     s_check_timeouts(self);
     s_handoff(self);
+    s_send_acks(self);
     s_fill(self);
     return 0;
 }
@@ -432,6 +585,15 @@ static void s_publish_books(dc_dispatcher_t *self, uint64_t per_s)
     s_add_field(f, "batch", self->cfg.batch);
     s_add_field(f, "window", self->cfg.window);
     s_add_field(f, "late_ms", (uint64_t)self->late_ms);
+    /* results counted by a ledger check (nobody had counted their job), refused checks,
+       results acknowledged as durable */
+    s_add_field(f, "recovered_jobs", st.recovered_jobs);
+    s_add_field(f, "recovered_hashes", st.recovered_hashes);
+    s_add_field(f, "recovered_coins", st.recovered_coins);
+    s_add_field(f, "refused_checks", st.refused_checks);
+    s_add_field(f, "checks", self->b.checks);
+    s_add_field(f, "acked", self->b.acked);
+    s_add_field(f, "unacked", zlistx_size(self->acks));
     s_add_field(f, "connections", zhashx_size(self->peers));
     /* times Redis lost the books under this dispatcher, and when it last did */
     s_add_field(f, "books_lost", st.books_lost);
@@ -453,18 +615,24 @@ static void s_publish_metrics(dc_dispatcher_t *self, uint64_t per_s)
         "\ndc_dispatcher_redis_connected %d\ndc_dispatcher_redis_pending_hashes %" PRIu64
         "\ndc_dispatcher_redis_pending_coins %" PRIu64 "\ndc_dispatcher_auth_refused_total %" PRIu64
         "\ndc_dispatcher_books_lost_total %" PRIu64 "\ndc_dispatcher_reissue_after_ms %" PRId64
-        "\ndc_dispatcher_worker_connections %zu\n",
+        "\ndc_dispatcher_worker_connections %zu\ndc_dispatcher_recovered_jobs_total %" PRIu64
+        "\ndc_dispatcher_recovered_hashes_total %" PRIu64
+        "\ndc_dispatcher_recovered_coins_total %" PRIu64
+        "\ndc_dispatcher_refused_checks_total %" PRIu64
+        "\ndc_dispatcher_acked_results_total %" PRIu64 "\ndc_dispatcher_ack_failures_total %" PRIu64
+        "\ndc_dispatcher_results_awaiting_ack %zu\n",
         self->b.issued, self->b.counted, zhashx_size(self->inflight), self->b.reissued,
         self->b.duplicates, self->b.stale, self->b.drops, self->b.hashes, self->b.coins, per_s,
         st.connected, st.pending_hashes, st.pending_coins,
         self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0, st.books_lost, self->late_ms,
-        zhashx_size(self->peers));
+        zhashx_size(self->peers), st.recovered_jobs, st.recovered_hashes, st.recovered_coins,
+        st.refused_checks, self->b.acked, self->b.ack_failures, zlistx_size(self->acks));
     dc_http_set_metrics(self->cfg.http, &text);
     dc_http_set_ready(self->cfg.http, st.connected, "Redis unreachable");
 }
 
 /*  The re-issue deadline follows the job latency (issue to result) of the last 10 s:
-    k x p99, at least the floor, at most --job-timeout-ms. */
+    k x p99, at least --reissue-min-ms, at most --job-timeout-ms. */
 static void s_update_deadline(dc_dispatcher_t *self, int64_t now)
 {
     size_t n = 0;
@@ -472,8 +640,8 @@ static void s_update_deadline(dc_dispatcher_t *self, int64_t now)
     if (n < DC_DISPATCHER_LATE_MIN_SAMPLES)
         return;
     int64_t late = (int64_t)p99 * DC_DISPATCHER_LATE_P99_FACTOR / 1000;
-    if (late < DC_DISPATCHER_LATE_FLOOR_MS)
-        late = DC_DISPATCHER_LATE_FLOOR_MS;
+    if (late < self->cfg.reissue_min_ms)
+        late = self->cfg.reissue_min_ms;
     self->late_ms = late < self->cfg.job_timeout_ms ? late : self->cfg.job_timeout_ms;
 }
 
@@ -538,6 +706,8 @@ dc_dispatcher_t *dc_dispatcher_new(const dc_dispatcher_cfg_t *cfg)
     zsock_set_sndtimeo(self->jobs, 0);
     zsock_set_maxmsgsize(self->jobs, 1024);
     zsock_set_maxmsgsize(self->results, 4 * 1024 * 1024);
+    zsock_set_router_mandatory(self->results, 1); /* an ACK for a gone worker: an error */
+    zsock_set_sndtimeo(self->results, 0);
     self->peers = zhashx_new();
     zhashx_set_destructor(self->peers, s_peer_free);
     self->late_ms = cfg->job_timeout_ms;
@@ -552,6 +722,13 @@ dc_dispatcher_t *dc_dispatcher_new(const dc_dispatcher_cfg_t *cfg)
     self->rng_us = dc_hist_new(DC_DISPATCHER_HIST_SAMPLES, DC_DISPATCHER_HIST_WINDOW_MS);
     self->hasher_us = dc_hist_new(DC_DISPATCHER_HIST_SAMPLES, DC_DISPATCHER_HIST_WINDOW_MS);
     self->unsent_coins = zmsg_new();
+    self->unsent_seqs = zchunk_new(NULL, 0);
+    self->unsent_checks = zlistx_new();
+    zlistx_set_destructor(self->unsent_checks, s_check_free);
+    self->acks = zlistx_new();
+    zlistx_set_destructor(self->acks, s_ack_free);
+    s_epoch_of(self->epoch, self->epoch_hex);
+    dc_redis_ledger(self->redis, self->epoch_hex, self->cfg.batch);
     self->snapshot_ms = zclock_mono();
     return self;
 }
@@ -586,6 +763,9 @@ void dc_dispatcher_destroy(dc_dispatcher_t **self_p)
         dc_hist_destroy(&self->rng_us);
         dc_hist_destroy(&self->hasher_us);
         zmsg_destroy(&self->unsent_coins);
+        zchunk_destroy(&self->unsent_seqs);
+        zlistx_destroy(&self->unsent_checks);
+        zlistx_destroy(&self->acks);
         free(self);
         *self_p = NULL;
     }
@@ -596,7 +776,7 @@ int dc_dispatcher_run(dc_dispatcher_t *self)
     zsys_info("dispatcher: jobs on %s, results on %s, batch %u, window %zu, re-issue after "
               "%d x p99 job latency, %d..%d ms",
               self->cfg.jobs, self->cfg.results, self->cfg.batch, self->cfg.window,
-              DC_DISPATCHER_LATE_P99_FACTOR, DC_DISPATCHER_LATE_FLOOR_MS, self->cfg.job_timeout_ms);
+              DC_DISPATCHER_LATE_P99_FACTOR, self->cfg.reissue_min_ms, self->cfg.job_timeout_ms);
     self->loop = zloop_new();
     zloop_reader(self->loop, self->jobs, s_on_ready, self);
     zloop_reader(self->loop, self->results, s_on_result, self);

@@ -17,6 +17,7 @@ typedef struct {
     const char *redis_password; /* AUTH, or NULL/"" */
     uint32_t batch;
     int job_timeout_ms;         /* late-job deadline at most (it follows the job latency) */
+    int reissue_min_ms;         /* ... and at least */
     size_t window;              /* jobs in flight at most (each worker's credit below that) */
     uint64_t max_pending_coins; /* unwritten coins before new jobs pause */
     dc_http_t *http;

@@ -9,6 +9,7 @@ static const dc_opt_spec_t s_specs[] = {
     {"batch", "DC_BATCH", "1", "N", "hashes per job, 1..4096 (raw mode: more is faster)"},
     {"job-timeout-ms", "DC_JOB_TIMEOUT_MS", "10000", "N",
      "re-issue a late job after 4 x p99 job latency (>= 1 s), at most this"},
+    {"reissue-min-ms", "DC_REISSUE_MIN_MS", "1000", "N", "re-issue a late job no sooner than this"},
     {"window", "DC_WINDOW", "256", "N", "jobs in flight at most"},
     {"max-pending-coins", "DC_MAX_PENDING_COINS", "1000000", "N",
      "coins held while Redis is away before new jobs pause"},
@@ -24,9 +25,10 @@ int main(int argc, char **argv)
                     s_specs, argc, argv, &code);
     if (!opts)
         return code;
-    long batch, timeout, window, pending;
+    long batch, timeout, window, pending, reissue_min;
     if (dc_opts_long(opts, "batch", 1, 4096, &batch) ||
         dc_opts_long(opts, "job-timeout-ms", 100, 3600000, &timeout) ||
+        dc_opts_long(opts, "reissue-min-ms", 100, 3600000, &reissue_min) ||
         dc_opts_long(opts, "window", 1, 1000000, &window) ||
         dc_opts_long(opts, "max-pending-coins", 1, 100000000, &pending)) {
         dc_opts_destroy(&opts);
@@ -44,6 +46,7 @@ int main(int argc, char **argv)
                                .redis_password = app.redis_password,
                                .batch = (uint32_t)batch,
                                .job_timeout_ms = (int)timeout,
+                               .reissue_min_ms = (int)reissue_min,
                                .window = (size_t)window,
                                .max_pending_coins = (uint64_t)pending,
                                .http = app.http,

@@ -20,6 +20,7 @@
     at raw batched speed (tens of thousands of coins a second), so no write, the last
     one at exit included, keeps Redis busy for long. */
 #define DC_REDIS_EARLY_COINS 8192
+#define DC_REDIS_LEDGER_TTL "3600"
 
 struct _dc_redis_t {
     zactor_t *actor;
@@ -39,8 +40,14 @@ typedef struct {
     zmsg_t *batch_coins;
     uint64_t pend_hashes; /* accepted since the batch was cut */
     zmsg_t *pend_coins;
-    zhashx_t *stats;  /* key -> zmsg_t of fields */
-    char *series_key; /* list of "ts_ms:hashes" samples, NULL: none */
+    char epoch[16];                   /* ledger epoch (hex), "" when no ledger */
+    char ledger_batch[16];            /* the epoch's batch, as text */
+    zchunk_t *pend_seqs, *batch_seqs; /* counted job sequence numbers, as text */
+    uint64_t pend_issued, batch_issued;
+    uint64_t pend_handoff, batch_handoff;
+    zlistx_t *pend_checks, *batch_checks; /* CHECK argument lists (zmsg_t) */
+    zhashx_t *stats;                      /* key -> zmsg_t of fields */
+    char *series_key;                     /* list of "ts_ms:hashes" samples, NULL: none */
     int series_keep;
     dc_redis_status_t status;
     bool logged_down;
@@ -161,17 +168,49 @@ static int s_append_hset(s_state_t *st, const char *key, zmsg_t *pairs)
     than the last one applied is a copy (its first send arrived late, over a connection
     we had given up on) and changes nothing. Returns 0 for a copy, 1 when applied, 2 when
     applied while the sequence key was missing (a fresh Redis, or one that lost its data). */
+/*  ARGV: batch sequence, hashes, the ledger's job sequence numbers (text), epoch ("":
+    no ledger), the epoch's batch and jobs issued, then the coins (digest, bytes pairs). */
 static const char s_books_script[] =
     "local seq = redis.call('GET', KEYS[1])\n"
     "local last = tonumber(seq or '0') or 0\n"
     "if last >= tonumber(ARGV[1]) then return 0 end\n"
     "redis.call('INCRBY', KEYS[2], ARGV[2])\n"
-    "for i = 3, #ARGV, 2000 do\n"
+    "for i = 7, #ARGV, 2000 do\n"
     "  redis.call('HSET', KEYS[3], unpack(ARGV, i, math.min(i + 1999, #ARGV)))\n"
+    "end\n"
+    "if ARGV[4] ~= '' then\n"
+    "  local ep = 'dc:epoch:' .. ARGV[4]\n"
+    "  redis.call('HSET', ep, 'batch', ARGV[5], 'issued', ARGV[6])\n"
+    "  redis.call('EXPIRE', ep, " DC_REDIS_LEDGER_TTL ")\n"
+    "  local touched = {}\n"
+    "  for s in string.gmatch(ARGV[3], '%d+') do\n"
+    "    local n = tonumber(s)\n"
+    "    local key = 'dc:ledger:' .. ARGV[4] .. ':' .. math.floor(n / 1048576)\n"
+    "    redis.call('SETBIT', key, n % 1048576, 1)\n"
+    "    touched[key] = true\n"
+    "  end\n"
+    "  for key in pairs(touched) do redis.call('EXPIRE', key, " DC_REDIS_LEDGER_TTL ") end\n"
     "end\n"
     "redis.call('SET', KEYS[1], ARGV[1])\n"
     "if seq then return 1 end\n"
     "return 2\n";
+
+/*  One result nobody can tell is counted. ARGV: epoch, job sequence, hashes, coins.
+    Returns 1 when it counted it, 0 when the ledger already had the job, -1 when the
+    epoch is unknown (expired, or never ours), the hashes are not its batch, or the
+    sequence is far beyond what it issued. */
+static const char s_check_script[] =
+    "local ep = 'dc:epoch:' .. ARGV[1]\n"
+    "local batch = redis.call('HGET', ep, 'batch')\n"
+    "local issued = tonumber(redis.call('HGET', ep, 'issued') or '0')\n"
+    "local n = tonumber(ARGV[2])\n"
+    "if not batch or batch ~= ARGV[3] or n >= issued + 65536 then return -1 end\n"
+    "local key = 'dc:ledger:' .. ARGV[1] .. ':' .. math.floor(n / 1048576)\n"
+    "if redis.call('SETBIT', key, n % 1048576, 1) == 1 then return 0 end\n"
+    "redis.call('EXPIRE', key, " DC_REDIS_LEDGER_TTL ")\n"
+    "redis.call('INCRBY', 'hashes', ARGV[3])\n"
+    "if #ARGV > 3 then redis.call('HSET', 'wallet', unpack(ARGV, 4)) end\n"
+    "return 1\n";
 
 /*  The books key vanished after this process wrote it: Redis lost the wallet and the
     counters (restarted without persistence or with its files gone, or flushed). Logged
@@ -210,14 +249,73 @@ static void s_cut_batch(s_state_t *st)
     while ((f = zmsg_pop(st->pend_coins)))
         zmsg_append(st->batch_coins, &f);
     st->pend_hashes = 0;
+    zchunk_t *seqs = st->batch_seqs; /* empty: the last batch landed */
+    st->batch_seqs = st->pend_seqs;
+    st->pend_seqs = seqs;
+    zlistx_t *checks = st->batch_checks;
+    st->batch_checks = st->pend_checks;
+    st->pend_checks = checks;
+    st->batch_issued = st->pend_issued;
+    st->batch_handoff = st->pend_handoff;
     st->seq++;
+}
+
+static bool s_batch_empty(s_state_t *st)
+{
+    return st->batch_hashes == 0 && zmsg_size(st->batch_coins) == 0 &&
+           zchunk_size(st->batch_seqs) == 0 && zlistx_size(st->batch_checks) == 0;
+}
+
+static void s_batch_landed(s_state_t *st)
+{
+    st->status.written_hashes += st->batch_hashes;
+    st->status.written_coins += st->batch_coins ? zmsg_size(st->batch_coins) / 2 : 0;
+    st->status.durable_handoff = st->batch_handoff;
+    st->batch_hashes = 0;
+    zmsg_destroy(&st->batch_coins);
+    zchunk_set(st->batch_seqs, NULL, 0);
+    zlistx_purge(st->batch_checks);
+}
+
+/*  Appends one EVAL of the check script per CHECK in the batch, after the books. */
+static int s_append_checks(s_state_t *st)
+{
+    for (zmsg_t *args = zlistx_first(st->batch_checks); args;
+         args = zlistx_next(st->batch_checks)) {
+        zlistx_t *argv = s_args("EVAL", s_check_script);
+        zlistx_add_end(argv, zframe_from("0"));
+        for (zframe_t *f = zmsg_first(args); f; f = zmsg_next(args))
+            zlistx_add_end(argv, zframe_dup(f));
+        s_append_argv(st, argv);
+        zlistx_destroy(&argv);
+    }
+    return (int)zlistx_size(st->batch_checks);
+}
+
+/*  Tallies what the checks of a batch did: replies 1 (counted), 0, -1 (refused). */
+static void s_tally_checks(s_state_t *st, const long long *replies)
+{
+    size_t i = 0;
+    for (zmsg_t *args = zlistx_first(st->batch_checks); args;
+         args = zlistx_next(st->batch_checks), i++) {
+        if (replies[i] == 1) {
+            st->status.recovered_jobs++;
+            zmsg_first(args);
+            zmsg_next(args);
+            char *hashes = zframe_strdup(zmsg_next(args));
+            st->status.recovered_hashes += strtoull(hashes, NULL, 10);
+            free(hashes);
+            st->status.recovered_coins += (zmsg_size(args) - 3) / 2;
+        } else if (replies[i] < 0)
+            st->status.refused_checks++;
+    }
 }
 
 /*  Appends the books script call; returns the number of replies to read (0 or 1). */
 static int s_append_books(s_state_t *st)
 {
     s_cut_batch(st);
-    if (st->batch_hashes == 0 && zmsg_size(st->batch_coins) == 0) {
+    if (s_batch_empty(st)) {
         zmsg_destroy(&st->batch_coins);
         return 0;
     }
@@ -231,11 +329,16 @@ static int s_append_books(s_state_t *st)
     zlistx_add_end(args, zframe_from(number));
     snprintf(number, sizeof number, "%" PRIu64, st->batch_hashes);
     zlistx_add_end(args, zframe_from(number));
+    zlistx_add_end(args, zframe_new(zchunk_data(st->batch_seqs), zchunk_size(st->batch_seqs)));
+    zlistx_add_end(args, zframe_from(st->epoch));
+    zlistx_add_end(args, zframe_from(st->ledger_batch));
+    snprintf(number, sizeof number, "%" PRIu64, st->batch_issued);
+    zlistx_add_end(args, zframe_from(number));
     for (zframe_t *f = zmsg_first(st->batch_coins); f; f = zmsg_next(st->batch_coins))
         zlistx_add_end(args, zframe_dup(f));
     s_append_argv(st, args);
     zlistx_destroy(&args);
-    return 1;
+    return 1 + s_append_checks(st);
 }
 
 /*  One sample of the `hashes` total, after the books of the same flush (the pipeline
@@ -272,9 +375,9 @@ static int s_append_stats(s_state_t *st)
     return replies;
 }
 
-/*  Reads n replies; the integer of reply number `want` goes to *value. Returns -1 on a
+/*  Reads n replies; their integers (-1 for any other reply) go to values. Returns -1 on a
     connection failure (then the batch's fate is unknown and it is sent again). */
-static int s_read_replies(s_state_t *st, int n, int want, long long *value)
+static int s_read_replies(s_state_t *st, int n, long long *values)
 {
     for (int i = 0; i < n; i++) {
         redisReply *r = NULL;
@@ -286,11 +389,34 @@ static int s_read_replies(s_state_t *st, int n, int want, long long *value)
             zsys_error("redis: %s", r->str);
             st->status.errors++;
         }
-        if (i == want)
-            *value = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+        values[i] = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
         freeReplyObject(r);
     }
     return 0;
+}
+
+/*  What the replies to the books (script, then checks) or to the books check say. */
+static void s_books_replied(s_state_t *st, int check, int books, const long long *replies)
+{
+    long long applied = replies[0];
+    if (check && applied == 0) {
+        s_books_lost(st);
+        st->books_written = false; /* nothing of ours is there any more to lose */
+    }
+    if (!books)
+        return;
+    if (applied == 2 && st->books_written)
+        s_books_lost(st);
+    if (applied >= 0)
+        st->books_written = true;
+    if (applied == 0)
+        zsys_info("redis: batch %" PRIu64 " had already landed (its first copy arrived late); "
+                  "not counted twice",
+                  st->seq);
+    else if (applied < 0)
+        return; /* refused (wrong type, out of memory): kept, tried again, logged above */
+    s_tally_checks(st, replies + 1);
+    s_batch_landed(st);
 }
 
 /*  Stats go first: they are small, and land even when the books take long; the series
@@ -315,29 +441,12 @@ static void s_flush(s_state_t *st, int timeout_ms, bool tick)
     if (reply_ms > DC_REDIS_REPLY_MAX_MS)
         reply_ms = DC_REDIS_REPLY_MAX_MS;
     redisSetTimeout(st->ctx, s_tv(reply_ms));
-    long long applied = 0;
-    if (s_read_replies(st, stats + books + check + series, stats, &applied) != 0)
-        return;
-    if (check && applied == 0) {
-        s_books_lost(st);
-        st->books_written = false; /* nothing of ours is there any more to lose */
-    }
-    if (!books)
-        return;
-    if (applied == 2 && st->books_written)
-        s_books_lost(st);
-    if (applied >= 0)
-        st->books_written = true;
-    if (applied == 0)
-        zsys_info("redis: batch %" PRIu64 " had already landed (its first copy arrived late); "
-                  "not counted twice",
-                  st->seq);
-    else if (applied < 0)
-        return; /* refused (wrong type, out of memory): kept, tried again, logged above */
-    st->status.written_hashes += st->batch_hashes;
-    st->status.written_coins += st->batch_coins ? zmsg_size(st->batch_coins) / 2 : 0;
-    st->batch_hashes = 0;
-    zmsg_destroy(&st->batch_coins);
+    int n = stats + books + check + series;
+    long long *values = calloc((size_t)n, sizeof *values);
+    assert(values);
+    if (s_read_replies(st, n, values) == 0)
+        s_books_replied(st, check, books, values + stats);
+    free(values);
 }
 
 static size_t s_pending_coins(s_state_t *st)
@@ -353,18 +462,45 @@ static void s_report(s_state_t *st, zsock_t *pipe)
     zsock_send(pipe, "sb", "STATUS", &st->status, sizeof st->status);
 }
 
+static uint64_t s_pop_u64(zmsg_t *msg)
+{
+    zframe_t *f = zmsg_pop(msg);
+    uint64_t v = 0;
+    if (f && zframe_size(f) == sizeof v)
+        memcpy(&v, zframe_data(f), sizeof v);
+    zframe_destroy(&f);
+    return v;
+}
+
 static void s_on_command(s_state_t *st, zmsg_t *msg)
 {
     char *cmd = zmsg_popstr(msg);
     if (cmd && streq(cmd, "COUNT")) {
-        zframe_t *n = zmsg_pop(msg);
-        uint64_t hashes = 0;
-        memcpy(&hashes, zframe_data(n), sizeof hashes);
-        zframe_destroy(&n);
+        uint64_t hashes = s_pop_u64(msg), handoff = s_pop_u64(msg), issued = s_pop_u64(msg);
+        zframe_t *seqs = zmsg_pop(msg);
         st->pend_hashes += hashes;
+        if (handoff) {
+            st->pend_handoff = handoff;
+            st->pend_issued = issued;
+        }
+        if (seqs && zframe_size(seqs)) {
+            zchunk_extend(st->pend_seqs, zframe_data(seqs), zframe_size(seqs));
+            zchunk_extend(st->pend_seqs, " ", 1);
+        }
+        zframe_destroy(&seqs);
         zframe_t *f;
         while ((f = zmsg_pop(msg)))
             zmsg_append(st->pend_coins, &f);
+    } else if (cmd && streq(cmd, "CHECK")) {
+        st->pend_handoff = s_pop_u64(msg);
+        zlistx_add_end(st->pend_checks, msg);
+        msg = NULL;
+    } else if (cmd && streq(cmd, "LEDGER")) {
+        char *epoch = zmsg_popstr(msg), *batch = zmsg_popstr(msg);
+        snprintf(st->epoch, sizeof st->epoch, "%s", epoch ? epoch : "");
+        snprintf(st->ledger_batch, sizeof st->ledger_batch, "%s", batch ? batch : "");
+        zstr_free(&epoch);
+        zstr_free(&batch);
     } else if (cmd && streq(cmd, "SERIES")) {
         zstr_free(&st->series_key);
         st->series_key = zmsg_popstr(msg);
@@ -387,7 +523,8 @@ static void s_on_command(s_state_t *st, zmsg_t *msg)
     when Redis is stopping too, as in `compose down`, a reconnect only delays the exit). */
 static void s_final_flush(s_state_t *st)
 {
-    if (!st->ctx && !st->pend_hashes && !st->batch_hashes && !s_pending_coins(st))
+    if (!st->ctx && !st->pend_hashes && !st->batch_hashes && !s_pending_coins(st) &&
+        zlistx_size(st->pend_checks) == 0 && zlistx_size(st->batch_checks) == 0)
         return;
     st->next_connect = 0;
     s_flush(st, DC_REDIS_FINAL_MS / 2, true);
@@ -403,6 +540,12 @@ static void s_actor(zsock_t *pipe, void *args)
 {
     s_state_t *st = args;
     st->pend_coins = zmsg_new();
+    st->pend_seqs = zchunk_new(NULL, 0);
+    st->batch_seqs = zchunk_new(NULL, 0);
+    st->pend_checks = zlistx_new();
+    st->batch_checks = zlistx_new();
+    zlistx_set_destructor(st->pend_checks, (zlistx_destructor_fn *)zmsg_destroy);
+    zlistx_set_destructor(st->batch_checks, (zlistx_destructor_fn *)zmsg_destroy);
     st->stats = zhashx_new();
     zhashx_set_destructor(st->stats, (zhashx_destructor_fn *)zmsg_destroy);
     st->seq = (uint64_t)zclock_time() * 1000;
@@ -425,8 +568,11 @@ static void s_actor(zsock_t *pipe, void *args)
             s_on_command(st, msg);
         }
         bool tick = zclock_mono() >= next_flush;
+        uint64_t durable = st->status.durable_handoff;
         if (tick || (st->books_key && s_pending_coins(st) >= DC_REDIS_EARLY_COINS))
             s_flush(st, 250, tick);
+        if (!tick && st->status.durable_handoff != durable)
+            s_report(st, pipe); /* the owner acknowledges what is durable at once */
         if (tick) {
             s_report(st, pipe);
             next_flush = zclock_mono() + DC_REDIS_FLUSH_MS;
@@ -438,6 +584,10 @@ static void s_actor(zsock_t *pipe, void *args)
         redisFree(st->ctx);
     zmsg_destroy(&st->pend_coins);
     zmsg_destroy(&st->batch_coins);
+    zchunk_destroy(&st->pend_seqs);
+    zchunk_destroy(&st->batch_seqs);
+    zlistx_destroy(&st->pend_checks);
+    zlistx_destroy(&st->batch_checks);
     zhashx_destroy(&st->stats);
     zstr_free(&st->series_key);
     free(st);
@@ -469,14 +619,44 @@ void dc_redis_destroy(dc_redis_t **self_p)
     }
 }
 
-void dc_redis_count(dc_redis_t *self, uint64_t hashes, zmsg_t **coins_p)
+void dc_redis_count_jobs(dc_redis_t *self, uint64_t handoff, uint64_t hashes, zmsg_t **coins_p,
+                         uint64_t issued, const char *seqs)
 {
     zmsg_t *msg = coins_p && *coins_p ? *coins_p : zmsg_new();
     if (coins_p)
         *coins_p = NULL;
+    zmsg_pushstr(msg, seqs ? seqs : "");
+    zmsg_pushmem(msg, &issued, sizeof issued);
+    zmsg_pushmem(msg, &handoff, sizeof handoff);
     zmsg_pushmem(msg, &hashes, sizeof hashes);
     zmsg_pushstr(msg, "COUNT");
     zmsg_send(&msg, self->actor);
+}
+
+void dc_redis_count(dc_redis_t *self, uint64_t hashes, zmsg_t **coins_p)
+{
+    dc_redis_count_jobs(self, 0, hashes, coins_p, 0, NULL);
+}
+
+void dc_redis_check(dc_redis_t *self, uint64_t handoff, const char *epoch, uint32_t seq,
+                    uint32_t hashes, zmsg_t **coins_p)
+{
+    zmsg_t *msg = coins_p && *coins_p ? *coins_p : zmsg_new();
+    if (coins_p)
+        *coins_p = NULL;
+    zmsg_pushstrf(msg, "%u", hashes);
+    zmsg_pushstrf(msg, "%u", seq);
+    zmsg_pushstr(msg, epoch);
+    zmsg_pushmem(msg, &handoff, sizeof handoff);
+    zmsg_pushstr(msg, "CHECK");
+    zmsg_send(&msg, self->actor);
+}
+
+void dc_redis_ledger(dc_redis_t *self, const char *epoch, uint32_t batch)
+{
+    char text[16];
+    snprintf(text, sizeof text, "%u", batch);
+    zstr_sendx(self->actor, "LEDGER", epoch, text, NULL);
 }
 
 void dc_redis_stats(dc_redis_t *self, const char *key, zmsg_t **fields_p)
@@ -643,6 +823,43 @@ static void s_test_books_lost(redisContext *c, const char *hostport)
     dc_redis_destroy(&r);
 }
 
+/*  The ledger: counted jobs' bits are set with the counts; a check counts its job only
+    when the bit is clear, the epoch known and the hashes the epoch's batch; the owner
+    learns which hand-off is durable. */
+static void s_test_ledger(redisContext *c, const char *hostport)
+{
+    freeReplyObject(redisCommand(c, "FLUSHALL"));
+    dc_redis_t *r = dc_redis_new(hostport, "dc:books:ledger", NULL);
+    dc_redis_ledger(r, "0000abcd", 1);
+    dc_redis_count_jobs(r, 1, 2, NULL, 10, "3 1048577");
+    zmsg_t *coins = zmsg_new();
+    zmsg_addstr(coins, "0abc");
+    zmsg_addmem(coins, "\x01", 1);
+    dc_redis_check(r, 2, "0000abcd", 3, 1, NULL);          /* counted already: nothing */
+    dc_redis_check(r, 2, "0000abcd", 4, 1, &coins);        /* nobody counted it: counted */
+    dc_redis_check(r, 2, "0000abcd", 5, 2, NULL);          /* not the epoch's batch: refused */
+    dc_redis_check(r, 2, "00000bad", 5, 1, NULL);          /* an unknown epoch: refused */
+    dc_redis_check(r, 2, "0000abcd", 10 + 65536, 1, NULL); /* far beyond issued: refused */
+    dc_redis_status_t status = {0};
+    int64_t deadline = zclock_mono() + 10000;
+    while (zclock_mono() < deadline && status.durable_handoff < 2) {
+        zclock_sleep(20);
+        dc_redis_status(r, &status);
+    }
+    assert(status.durable_handoff == 2);
+    assert(status.recovered_jobs == 1 && status.recovered_hashes == 1);
+    assert(status.recovered_coins == 1 && status.refused_checks == 3);
+    assert(s_get_int(c, "GET hashes") == 3 && s_get_int(c, "HLEN wallet") == 1);
+    assert(s_get_int(c, "GETBIT dc:ledger:0000abcd:0 3") == 1);
+    assert(s_get_int(c, "GETBIT dc:ledger:0000abcd:0 4") == 1);
+    assert(s_get_int(c, "GETBIT dc:ledger:0000abcd:0 5") == 0);
+    assert(s_get_int(c, "GETBIT dc:ledger:0000abcd:1 1") == 1);
+    assert(s_get_int(c, "HGET dc:epoch:0000abcd issued") == 10);
+    assert(s_get_int(c, "TTL dc:epoch:0000abcd") > 0);
+    assert(s_get_int(c, "TTL dc:ledger:0000abcd:1") > 0);
+    dc_redis_destroy(&r);
+}
+
 void dc_redis_test(bool verbose)
 {
     if (verbose)
@@ -688,20 +905,33 @@ void dc_redis_test(bool verbose)
     assert(samples >= 1 && total[samples - 1] == 12);
     assert(ts[samples - 1] > zclock_time() - 10000 && ts[samples - 1] <= zclock_time());
     /* a batch sent twice (the first copy late) counts once; an older one not at all */
-    const char *argv[] = {"EVAL",   s_books_script,     "3",   "dc:books:test", "hashes",
-                          "wallet", "9000000000000000", "100", "0def",          "xy"};
+    const char *argv[] = {"EVAL",
+                          s_books_script,
+                          "3",
+                          "dc:books:test",
+                          "hashes",
+                          "wallet",
+                          "9000000000000000",
+                          "100",
+                          "",
+                          "",
+                          "",
+                          "",
+                          "0def",
+                          "xy"};
     for (int i = 0; i < 2; i++) {
-        redisReply *reply = redisCommandArgv(c, 10, argv, NULL);
+        redisReply *reply = redisCommandArgv(c, 14, argv, NULL);
         assert(reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == (i == 0));
         freeReplyObject(reply);
     }
     argv[6] = "5";
-    redisReply *reply = redisCommandArgv(c, 10, argv, NULL);
+    redisReply *reply = redisCommandArgv(c, 14, argv, NULL);
     assert(reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0);
     freeReplyObject(reply);
     assert(s_get_int(c, "GET hashes") == 112 && s_get_int(c, "HLEN wallet") == 2);
     s_test_series(c, hostport);
     s_test_books_lost(c, hostport);
+    s_test_ledger(c, hostport);
     redisFree(c);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);

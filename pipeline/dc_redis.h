@@ -27,6 +27,12 @@ typedef struct {
     uint64_t errors;
     uint64_t books_lost;   /* times the books key vanished after this process wrote it */
     int64_t books_lost_ms; /* wall clock of the newest such loss, 0: none */
+    /* with a ledger (dc_redis_ledger): everything handed off with this number or lower
+       (dc_redis_count_jobs, dc_redis_check) is in Redis */
+    uint64_t durable_handoff;
+    uint64_t recovered_jobs; /* checks that counted their job: nobody had */
+    uint64_t recovered_hashes, recovered_coins;
+    uint64_t refused_checks; /* unknown epoch, or hashes not its batch: not counted */
 } dc_redis_status_t;
 
 /*  hostport "HOST:PORT"; books_key names the key holding the last written batch sequence
@@ -43,6 +49,24 @@ void dc_redis_destroy(dc_redis_t **self_p);
 
 /*  Adds hashes and coins to the books; coins_p holds pairs [hex digest, bytes]. */
 void dc_redis_count(dc_redis_t *self, uint64_t hashes, zmsg_t **coins_p);
+/*  The ledger of jobs counted: from now on the books script also records, for each job
+    handed off with dc_redis_count_jobs, that job `seq` of `epoch` (8 hex digits) is
+    counted (a bit in `dc:ledger:EPOCH:CHUNK`, 2^20 jobs a chunk, kept 1 h after its
+    last write), and `dc:epoch:EPOCH` holds the epoch's `batch` and `issued` (same TTL).
+    All in the same atomic script as the counts: a job is in the ledger exactly when
+    its hashes and coins are in the books. */
+void dc_redis_ledger(dc_redis_t *self, const char *epoch, uint32_t batch);
+/*  dc_redis_count for the owner of a ledger: `handoff` numbers this hand-off (it only
+    grows), `issued` is the number of jobs the epoch has issued so far, and `seqs` lists
+    the counted jobs' sequence numbers (decimal, separated by spaces). */
+void dc_redis_count_jobs(dc_redis_t *self, uint64_t handoff, uint64_t hashes, zmsg_t **coins_p,
+                         uint64_t issued, const char *seqs);
+/*  A result the owner cannot tell is counted (a job of an earlier epoch, or answered
+    again): in Redis, after every count handed off before it, its job `seq` of `epoch` is
+    counted with these hashes and coins if, and only if, the ledger does not have it
+    yet, the epoch is known and `hashes` is the epoch's batch. Idempotent. */
+void dc_redis_check(dc_redis_t *self, uint64_t handoff, const char *epoch, uint32_t seq,
+                    uint32_t hashes, zmsg_t **coins_p);
 /*  Replaces the Redis hash `key` (10 s expiry) with fields: pairs [name, value]. */
 void dc_redis_stats(dc_redis_t *self, const char *key, zmsg_t **fields_p);
 /*  From now on every flush (once a second, while Redis is reachable) also appends

@@ -2,7 +2,9 @@
     dispatcher re-issues it after its deadline, so stopping a worker never loses a job.
     Credit: the worker sends READY (capacity, jobs held, jobs received so far) when it
     starts, after each job, and once a second while idle; from that the dispatcher knows
-    how many more jobs it may send. See proto/jobs.md. */
+    how many more jobs it may send. Each result is kept until the dispatcher acknowledges
+    that it is durable in Redis (ACK), and sent again every 5 s until then, so a result
+    survives a dispatcher crash. See proto/jobs.md. */
 #include "dc_worker.h"
 #include "dc_client.h"
 #include "dc_job.h"
@@ -12,10 +14,22 @@
 #include <assert.h>
 #include <inttypes.h>
 
-#define DC_WORKER_READY_MS 1000 /* READY at least this often while idle */
+#define DC_WORKER_READY_MS 1000     /* READY at least this often while idle */
+#define DC_WORKER_RESEND_MS 5000    /* a result not acknowledged by then is sent again */
+#define DC_WORKER_KEEP_MS 1800000   /* ... for 30 min at most (the ledger keeps 1 h) */
+#define DC_WORKER_UNACKED_MAX 65536 /* results kept at most: past that, no new jobs */
+#define DC_WORKER_SCAN_MS 500
+
+/*  A result sent and not yet acknowledged. */
+typedef struct {
+    zmsg_t *msg;
+    uint32_t hashes, coins;
+    int64_t first_ms, sent_ms;
+} s_unacked_t;
 
 typedef struct {
     uint64_t jobs, hashes, coins, failed, drops;
+    uint64_t acked_hashes, acked_coins, resent, expired, ack_drops;
 } s_counters_t;
 
 struct _dc_worker_t {
@@ -28,7 +42,18 @@ struct _dc_worker_t {
     uint32_t held;     /* jobs received, not yet answered */
     int64_t next_ready;
     int64_t next_metrics;
+    zhashx_t *unacked; /* job id (hex) -> s_unacked_t */
+    int64_t next_scan;
+    bool full_logged;
 };
+
+static void s_unacked_free(void **item)
+{
+    s_unacked_t *u = *item;
+    zmsg_destroy(&u->msg);
+    free(u);
+    *item = NULL;
+}
 
 dc_worker_t *dc_worker_new(const dc_worker_cfg_t *cfg)
 {
@@ -41,7 +66,10 @@ dc_worker_t *dc_worker_new(const dc_worker_cfg_t *cfg)
     zsock_set_sndtimeo(self->jobs, 0);
     self->results = zsock_new(ZMQ_DEALER);
     zsock_set_linger(self->results, 300); /* a last result may still leave */
-    zsock_set_sndtimeo(self->results, 500);
+    zsock_set_sndtimeo(self->results, 0); /* one that cannot leave now is sent again later */
+    zsock_set_maxmsgsize(self->results, 1024 * 1024);
+    self->unacked = zhashx_new();
+    zhashx_set_destructor(self->unacked, s_unacked_free);
     if ((cfg->curve && (dc_curve_client(cfg->curve, self->jobs, "dispatcher") != 0 ||
                         dc_curve_client(cfg->curve, self->results, "dispatcher") != 0)) ||
         zsock_attach(self->jobs, cfg->jobs, false) != 0 ||
@@ -62,6 +90,7 @@ void dc_worker_destroy(dc_worker_t **self_p)
         zsock_destroy(&self->jobs);
         zsock_destroy(&self->results);
         dc_client_destroy(&self->client);
+        zhashx_destroy(&self->unacked);
         free(self);
         *self_p = NULL;
     }
@@ -114,6 +143,84 @@ static void s_pause(int ms)
         zclock_sleep(ms < 20 ? ms : 20);
 }
 
+static void s_send_copy(dc_worker_t *self, s_unacked_t *u)
+{
+    zmsg_t *copy = zmsg_dup(u->msg);
+    if (zmsg_send(&copy, self->results) != 0)
+        zmsg_destroy(&copy); /* no dispatcher now: sent again later */
+    u->sent_ms = zclock_mono();
+}
+
+/*  Sends a result and keeps it until it is acknowledged. */
+static void s_keep_and_send(dc_worker_t *self, const dc_result_t *r, zmsg_t *msg)
+{
+    s_unacked_t *u = calloc(1, sizeof *u);
+    assert(u);
+    u->msg = msg;
+    u->hashes = r->hashes;
+    u->coins = (uint32_t)((zmsg_size(msg) - 2) / 2);
+    u->first_ms = zclock_mono();
+    char key[17];
+    snprintf(key, sizeof key, "%016" PRIx64, r->job_id);
+    zhashx_update(self->unacked, key, u); /* the same job done twice: the newer result */
+    s_send_copy(self, u);
+}
+
+/*  An ACK: these results are durable, forget them. */
+static void s_on_ack(dc_worker_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->results);
+    uint32_t count;
+    const char *reason;
+    if (!msg || dc_ack_decode(msg, &count, &reason) != 0) {
+        self->n.ack_drops++;
+        zsys_warning("worker: dropped an ACK: %s", msg ? reason : "interrupted");
+        zmsg_destroy(&msg);
+        return;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        char key[17];
+        snprintf(key, sizeof key, "%016" PRIx64, dc_ack_id(msg, i));
+        s_unacked_t *u = zhashx_lookup(self->unacked, key);
+        if (u) {
+            self->n.acked_hashes += u->hashes;
+            self->n.acked_coins += u->coins;
+            zhashx_delete(self->unacked, key);
+        }
+    }
+    zmsg_destroy(&msg);
+}
+
+static void s_drain_acks(dc_worker_t *self)
+{
+    while (!zsys_interrupted && (zsock_events(self->results) & ZMQ_POLLIN))
+        s_on_ack(self);
+}
+
+/*  Sends again what is not acknowledged after 5 s; gives up on what is 30 min old. */
+static void s_scan_unacked(dc_worker_t *self)
+{
+    int64_t now = zclock_mono();
+    zlistx_t *expired = zlistx_new();
+    for (s_unacked_t *u = zhashx_first(self->unacked); u; u = zhashx_next(self->unacked)) {
+        if (now - u->first_ms > DC_WORKER_KEEP_MS)
+            zlistx_add_end(expired, (void *)zhashx_cursor(self->unacked));
+        else if (now - u->sent_ms >= DC_WORKER_RESEND_MS) {
+            s_send_copy(self, u);
+            self->n.resent++;
+        }
+    }
+    for (const char *key = zlistx_first(expired); key; key = zlistx_next(expired)) {
+        self->n.expired++;
+        zhashx_delete(self->unacked, key);
+    }
+    if (zlistx_size(expired))
+        zsys_error("worker: gave up on %zu results never acknowledged in 30 min",
+                   zlistx_size(expired));
+    zlistx_destroy(&expired);
+    self->next_scan = now + DC_WORKER_SCAN_MS;
+}
+
 static void s_do_job(dc_worker_t *self, const dc_job_t *job)
 {
     int64_t t0 = zclock_usecs();
@@ -137,17 +244,22 @@ static void s_do_job(dc_worker_t *self, const dc_job_t *job)
         self->n.coins += zmsg_size(coins) / 2;
         r.loop_us = (uint32_t)(zclock_usecs() - t0);
         zmsg_t *msg = dc_result_encode(&r, &coins);
-        if (zmsg_send(&msg, self->results) != 0) {
-            zmsg_destroy(&msg);
-            self->n.failed++;
-        } else {
-            self->n.jobs++;
-            self->n.hashes += job->batch;
-        }
+        s_keep_and_send(self, &r, msg);
+        self->n.jobs++;
+        self->n.hashes += job->batch;
     } else
         self->n.failed++;
     zframe_destroy(&bytes);
     zframe_destroy(&hex);
+}
+
+static int64_t s_oldest_unacked_ms(dc_worker_t *self)
+{
+    int64_t now = zclock_mono(), oldest = now;
+    for (s_unacked_t *u = zhashx_first(self->unacked); u; u = zhashx_next(self->unacked))
+        if (u->first_ms < oldest)
+            oldest = u->first_ms;
+    return now - oldest;
 }
 
 static void s_metrics(dc_worker_t *self)
@@ -157,9 +269,14 @@ static void s_metrics(dc_worker_t *self)
         "dc_worker_jobs_total %" PRIu64 "\ndc_worker_hashes_total %" PRIu64 "\n"
         "dc_worker_coins_total %" PRIu64 "\ndc_worker_failed_jobs_total %" PRIu64 "\n"
         "dc_worker_dropped_jobs_total %" PRIu64 "\ndc_worker_broker_timeouts_total %" PRIu64 "\n"
-        "dc_worker_broker_unavailable_total %" PRIu64 "\n",
+        "dc_worker_broker_unavailable_total %" PRIu64 "\n"
+        "dc_worker_acked_hashes_total %" PRIu64 "\ndc_worker_acked_coins_total %" PRIu64 "\n"
+        "dc_worker_results_unacked %zu\ndc_worker_results_resent_total %" PRIu64 "\n"
+        "dc_worker_results_expired_total %" PRIu64 "\ndc_worker_dropped_acks_total %" PRIu64 "\n"
+        "dc_worker_oldest_unacked_ms %" PRId64 "\n",
         self->n.jobs, self->n.hashes, self->n.coins, self->n.failed, self->n.drops, c->timeouts,
-        c->unavailable);
+        c->unavailable, self->n.acked_hashes, self->n.acked_coins, zhashx_size(self->unacked),
+        self->n.resent, self->n.expired, self->n.ack_drops, s_oldest_unacked_ms(self));
     dc_http_set_metrics(self->cfg.http, &text);
     bool up = dc_client_connected(self->client) || c->calls == 0;
     dc_http_set_ready(self->cfg.http, up, "broker not answering");
@@ -203,11 +320,23 @@ int dc_worker_run(dc_worker_t *self)
     zsys_info("worker %s: jobs from %s (credit %d), results to %s, broker %s, pause %d ms",
               self->cfg.id, self->cfg.jobs, self->cfg.credit, self->cfg.results, self->cfg.broker,
               self->cfg.delay_ms);
-    zpoller_t *poller = zpoller_new(self->jobs, NULL);
+    zpoller_t *poller = zpoller_new(self->jobs, self->results, NULL);
+    zpoller_t *acks_only = zpoller_new(self->results, NULL);
     s_ready(self);
     while (!zsys_interrupted) {
-        if (zpoller_wait(poller, 200) == self->jobs)
+        bool full = zhashx_size(self->unacked) >= DC_WORKER_UNACKED_MAX;
+        if (full != self->full_logged)
+            zsys_warning("worker %s: %s", self->cfg.id,
+                         full ? "65,536 results await acknowledgement: no new jobs until some "
+                                "are acknowledged"
+                              : "results acknowledged again: taking jobs");
+        self->full_logged = full;
+        void *which = zpoller_wait(full ? acks_only : poller, 200);
+        s_drain_acks(self);
+        if (which == self->jobs)
             s_on_job(self);
+        if (zclock_mono() >= self->next_scan)
+            s_scan_unacked(self);
         if (zclock_mono() >= self->next_ready)
             s_ready(self);
         if (zclock_mono() >= self->next_metrics) {
@@ -216,7 +345,12 @@ int dc_worker_run(dc_worker_t *self)
         }
     }
     zpoller_destroy(&poller);
+    zpoller_destroy(&acks_only);
     dc_http_set_ready(self->cfg.http, false, "shutting down");
+    if (zhashx_size(self->unacked))
+        zsys_info("worker %s: %zu results not yet acknowledged (durable unless the dispatcher "
+                  "is lost too)",
+                  self->cfg.id, zhashx_size(self->unacked));
     zsys_info("worker %s: stopped after %" PRIu64 " jobs, %" PRIu64 " hashes, %" PRIu64 " coins",
               self->cfg.id, self->n.jobs, self->n.hashes, self->n.coins);
     return 0;

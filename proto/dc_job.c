@@ -140,6 +140,47 @@ int dc_ready_decode(zmsg_t *msg, dc_ready_t *ready, const char **reason)
     return 0;
 }
 
+zmsg_t *dc_ack_encode(const uint64_t *ids, uint32_t count)
+{
+    byte hdr[DC_ACK_HDR_SIZE] = {DC_JOB_VERSION, DC_JOB_TYPE_ACK};
+    s_put32(hdr + 2, count);
+    byte *body = malloc((size_t)count * 8 + 1);
+    assert(body);
+    for (uint32_t i = 0; i < count; i++)
+        s_put64(body + (size_t)i * 8, ids[i]);
+    zmsg_t *msg = zmsg_new();
+    zmsg_addmem(msg, hdr, sizeof hdr);
+    zmsg_addmem(msg, body, (size_t)count * 8);
+    free(body);
+    return msg;
+}
+
+int dc_ack_decode(zmsg_t *msg, uint32_t *count, const char **reason)
+{
+    zframe_t *f = zmsg_first(msg);
+    if (zmsg_size(msg) != 2 || zframe_size(f) != DC_ACK_HDR_SIZE) {
+        *reason = "ack: want a 6-byte header and a frame of job ids";
+        return -1;
+    }
+    const byte *p = zframe_data(f);
+    if (p[0] != DC_JOB_VERSION || p[1] != DC_JOB_TYPE_ACK) {
+        *reason = "ack: unknown version or type";
+        return -1;
+    }
+    *count = s_get32(p + 2);
+    if (*count < 1 || *count > DC_ACK_MAX || zframe_size(zmsg_next(msg)) != (size_t)*count * 8) {
+        *reason = "ack: count outside 1..4096 or not the number of ids";
+        return -1;
+    }
+    return 0;
+}
+
+uint64_t dc_ack_id(zmsg_t *msg, uint32_t i)
+{
+    zmsg_first(msg);
+    return s_get64(zframe_data(zmsg_next(msg)) + (size_t)i * 8);
+}
+
 static int s_check_coin(zframe_t *digest, zframe_t *bytes, const char **reason)
 {
     char hex[DC_HEX_DIGEST_LEN + 1];
@@ -269,6 +310,17 @@ void dc_job_test(bool verbose)
     assert(dc_ready_decode(msg, &rd, &reason) == -1 && strstr(reason, "18-byte"));
     zmsg_destroy(&msg);
 
+    uint64_t ids[3] = {1, 0xfedcba9876543210ULL, 3};
+    uint32_t count;
+    msg = dc_ack_encode(ids, 3);
+    assert(dc_ack_decode(msg, &count, &reason) == 0 && count == 3);
+    assert(dc_ack_id(msg, 1) == ids[1] && dc_ack_id(msg, 2) == 3);
+    zframe_data(zmsg_first(msg))[5] = 4; /* claims more ids than the frame holds */
+    assert(dc_ack_decode(msg, &count, &reason) == -1 && strstr(reason, "count"));
+    zmsg_destroy(&msg);
+    msg = dc_ack_encode(ids, 0);
+    assert(dc_ack_decode(msg, &count, &reason) == -1);
+    zmsg_destroy(&msg);
     if (verbose)
         printf("OK\n");
 }

@@ -9,10 +9,13 @@
 #define DC_JOB_TYPE_JOB 1
 #define DC_JOB_TYPE_RESULT 2
 #define DC_JOB_TYPE_READY 3
+#define DC_JOB_TYPE_ACK 4
 #define DC_JOB_SIZE 18
 #define DC_RESULT_HDR_SIZE 30
 #define DC_READY_SIZE 18
 #define DC_READY_CAPACITY_MAX 64 /* jobs a worker may ask to hold at once */
+#define DC_ACK_HDR_SIZE 6
+#define DC_ACK_MAX 4096 /* job ids per ACK */
 #define DC_JOB_BATCH_MAX 4096
 #define DC_WORKER_ID_MAX 64
 #define DC_COIN_BYTES_MAX 4096
@@ -54,6 +57,13 @@ int dc_result_decode(zmsg_t *msg, dc_result_t *result, const char **reason);
 
 zmsg_t *dc_ready_encode(const dc_ready_t *ready);
 int dc_ready_decode(zmsg_t *msg, dc_ready_t *ready, const char **reason);
+
+/*  ACK: the results of these jobs are durable in Redis (counted, or recognised as already
+    counted); 1..4096 job ids. */
+zmsg_t *dc_ack_encode(const uint64_t *ids, uint32_t count);
+int dc_ack_decode(zmsg_t *msg, uint32_t *count, const char **reason);
+/*  Id i (0 <= i < count) of an ACK that decoded. */
+uint64_t dc_ack_id(zmsg_t *msg, uint32_t i);
 
 void dc_job_test(bool verbose);
 

@@ -1,4 +1,4 @@
-/*  libFuzzer target: the job, READY and result decoders (the result one re-hashes coins). */
+/*  libFuzzer target: the job, READY, ACK and result decoders (the result one re-hashes coins). */
 #include "dc_job.h"
 #include "fuzz_frames.h"
 
@@ -14,6 +14,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (dc_ready_decode(msg, &ready, &reason) == 0 &&
         (ready.capacity < 1 || ready.capacity > DC_READY_CAPACITY_MAX || !ready.worker[0]))
         __builtin_trap();
+    uint32_t acked;
+    if (dc_ack_decode(msg, &acked, &reason) == 0) {
+        if (acked < 1 || acked > DC_ACK_MAX)
+            __builtin_trap();
+        (void)dc_ack_id(msg, acked - 1); /* in bounds, or ASan says so */
+    }
     if (dc_result_decode(msg, &result, &reason) == 0 &&
         (result.coins > result.hashes || zmsg_size(msg) != 2 + 2 * (size_t)result.coins))
         __builtin_trap();

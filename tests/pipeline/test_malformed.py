@@ -171,6 +171,7 @@ with Rig() as rig:
     jobs_port, results_port = free_port(), free_port()
     jobs = sock(zmq.ROUTER, "tcp://127.0.0.1:%d" % jobs_port, bind=True, server="dispatcher")
     results = sock(zmq.ROUTER, "tcp://127.0.0.1:%d" % results_port, bind=True, server="dispatcher")
+    results.rcvtimeo = 10000  # the worker sends an unacknowledged result again after 5 s
     rig.spawn("fed", [os.path.join(rig.bin, "dc-worker"), "--broker", ">" + broker,
                       "--jobs", ">tcp://127.0.0.1:%d" % jobs_port, "--results",
                       ">tcp://127.0.0.1:%d" % results_port, "--raw", "--id", "fed",
@@ -183,7 +184,7 @@ with Rig() as rig:
                    [struct.pack(">BBQII", 1, 1, 1, 1, 0), b"extra"]]:
         jobs.send_multipart([rid] + frames)
     jobs.send_multipart([rid, struct.pack(">BBQII", 1, 1, 77, 64, 0)])
-    r = results.recv_multipart()[1:]
+    r = results.recv_multipart()[1:]  # its routing id first
     ver, kind, job_id, hashes, coins = struct.unpack(">BBQII", r[0][:18])
     check((ver, kind, job_id, hashes, len(r)) == (1, 2, 77, 64, 2 + 2 * coins), "fed worker result")
     for i in range(coins):
@@ -191,6 +192,23 @@ with Rig() as rig:
         check(hashlib.sha256(data).hexdigest().encode() == digest and digest[:1] == b"0", "coin")
     check.until("fed worker drops counted",
                 lambda: rig.metric("fed", "dc_worker_dropped_jobs_total") == 5, timeout=5)
+    # not acknowledged: the same result comes again (after 5 s); bad ACKs are counted drops
+    results_rid = results.recv_multipart()  # routing id first, then the result again
+    check(results_rid[1:] == r, "an unacknowledged result is sent again, unchanged")
+    rrid = results_rid[0]
+    bad_acks = [[b"junk"], [struct.pack(">BBI", 9, 4, 1), struct.pack(">Q", 77)],
+                [struct.pack(">BBI", 1, 4, 2), struct.pack(">Q", 77)],
+                [struct.pack(">BBI", 1, 4, 0), b""], [struct.pack(">BBI", 1, 4, 1)]]
+    for frames in bad_acks:
+        results.send_multipart([rrid] + frames)
+    check.until("fed worker ACK drops counted",
+                lambda: rig.metric("fed", "dc_worker_dropped_acks_total") == len(bad_acks),
+                timeout=5)
+    check(rig.metric("fed", "dc_worker_results_unacked") == 1, "the result still kept")
+    results.send_multipart([rrid, struct.pack(">BBI", 1, 4, 1), struct.pack(">Q", 77)])
+    check.until("an ACK makes the worker forget the result",
+                lambda: rig.metric("fed", "dc_worker_results_unacked") == 0, timeout=5)
+    check(rig.metric("fed", "dc_worker_acked_hashes_total") == 64, "acknowledged totals")
 
     # --- an rng fed by a fake broker -------------------------------------------------------
     fake_port = free_port()

@@ -444,7 +444,7 @@ static void s_flush(s_state_t *st, int timeout_ms, bool tick)
     int n = stats + books + check + series;
     long long *values = calloc((size_t)n, sizeof *values);
     assert(values);
-    if (s_read_replies(st, n, values) == 0)
+    if (s_read_replies(st, n, values) == 0 && (books || check))
         s_books_replied(st, check, books, values + stats);
     free(values);
 }

@@ -2,13 +2,13 @@
 (2.5 s, liveness 3, the reference implementations' values):
 
 - a Python worker written like the reference mdwrkapi (heartbeats every 2.5 s while it
-  waits, none while it serves) serves a 4 s request, stays registered through 30 s of
+  waits, none while it serves) serves a 4 s request, stays registered through 60 s of
   idleness, and serves again; `mmi.service` answers 200 every 0.5 s all along, and the
   worker never sees DISCONNECT nor reconnects;
 - a Python worker that holds a request past the broker's --request-timeout-ms, silent
   all the while: it is not expired by silence (3 heartbeats), the client gets 504 at the
   deadline, and its late reply is counted as dropped;
-- our rng and hasher behind that broker serve for 20 s without a reconnect;
+- our rng and hasher behind that broker serve for 60 s without a reconnect;
 - kill -9 of an rng under load: the request it held is requeued and served by the other
   rng within a few seconds (the time is printed).
 
@@ -24,7 +24,8 @@ from dcrig import Checks, Rig, wait_for
 HEARTBEAT = 2.5        # seconds, the reference mdwrkapi/mdbroker value
 LIVENESS = 3
 REQUEST_TIMEOUT_MS = 10000
-IDLE_GAP = 30.0
+IDLE_GAP = 60.0       # at least the reference's 30 s between calls, for 60 s as asked
+LOAD_WINDOW = 60.0
 ctx = zmq.Context.instance()
 check = Checks()
 
@@ -196,8 +197,8 @@ with Rig(secure=False) as rig:
     check(muted.served == 1, "the silent worker did send its late reply")
     check(rig.metric("broker", "dc_broker_request_timeouts_total") >= 1, "timeout counted")
 
-    # our rng and hasher behind the 2.5 s broker, under load for 20 s
-    time.sleep(max(0.0, 20.0 - (time.monotonic() - load_t0)))  # a window of service, not a sync
+    # our rng and hasher behind the 2.5 s broker, under load for LOAD_WINDOW s
+    time.sleep(max(0.0, LOAD_WINDOW - (time.monotonic() - load_t0)))  # a window of service, not a sync
     served = sum(len(ld.rng_calls) for ld in loads)
     print(f"rng calls in {time.monotonic() - load_t0:.1f} s under load: {served}")
     check(served >= 100, f"rng served under load: {served}")
@@ -234,7 +235,7 @@ with Rig(secure=False) as rig:
         ld.join(20)
     check(not any(ld.failures for ld in loads), [ld.failures for ld in loads])
 
-    # the rest of the 30 s idle gap, then the echo worker serves again
+    # the rest of the idle gap, then the echo worker serves again
     time.sleep(max(0.0, IDLE_GAP - (time.monotonic() - t_idle)))  # the idleness under test
     body, took = call(broker, b"echo", b"4")
     check(body == [b"200", b"4"], f"4 s request after {IDLE_GAP:.0f} s idle: {body}")

@@ -1,6 +1,6 @@
 # dockercoins: one image for every role (the command picks it: dc-broker, dc-rng,
-# dc-hasher, dc-dispatcher, dc-worker, dc-webui, dc-keygen), plus a small Redis image built from the
-# same Debian 12 base (target "redis").
+# dc-hasher, dc-dispatcher, dc-worker, dc-webui, dc-keygen, the batch job dc-audit),
+# plus a small Redis image built from the same Debian 12 base (target "redis").
 #
 #   docker build -t dockercoins .                          # FROM debian:bookworm-slim
 #   compose/make-base-image                                # where no registry is reachable:
@@ -52,7 +52,7 @@ RUN mkdir -p tests && echo "# tests are not built into the image" > tests/meson.
             install -s -m 0755 "$f" /out/usr/local/bin/; \
         fi; \
     done \
- && for b in dc-broker dc-rng dc-hasher dc-dispatcher dc-worker dc-webui dc-keygen; do \
+ && for b in dc-broker dc-rng dc-hasher dc-dispatcher dc-worker dc-webui dc-keygen dc-audit; do \
         [ -x "/out/usr/local/bin/$b" ] || { echo "Dockerfile: $b was not built" >&2; exit 1; }; \
     done
 

@@ -51,12 +51,14 @@ int dc_app_start(dc_app_t *app, const char *prog, dc_opts_t *opts, const char *r
     zsys_set_logident(prog);
     zsys_set_logstream(stderr);
     zsys_set_logsystem(false);
-    const char *listen = dc_opts_str(opts, "http");
+    const char *listen = dc_opts_has(opts, "http") ? dc_opts_str(opts, "http") : "";
     if (*listen && !(app->http = dc_http_new(listen)))
         return -1;
     if (dc_opts_has(opts, "redis-password") &&
         dc_app_redis_password(opts, app->redis_password, sizeof app->redis_password) != 0)
         return -1;
+    if (!role)
+        return 0; /* a tool that speaks no ZeroMQ */
     app->curve = s_curve(opts, role);
     return app->curve ? 0 : -1;
 }

@@ -14,8 +14,9 @@ typedef struct {
     char redis_password[256]; /* when the binary takes DC_APP_REDIS_OPTS; else "" */
 } dc_app_t;
 
-/*  Sets up logging, the --http listener, CURVE for `role` ("broker", "dispatcher",
-    "service", "worker") and the Redis password when the options have one. Returns -1
+/*  Sets up logging, the --http listener (when the options have one), CURVE for `role`
+    ("broker", "dispatcher", "service", "worker"; NULL for a tool that speaks no ZeroMQ,
+    e.g. dc-audit) and the Redis password when the options have one. Returns -1
     (and logs why) on any failure; call dc_app_stop either way. */
 int dc_app_start(dc_app_t *app, const char *prog, dc_opts_t *opts, const char *role);
 /*  The two options every ZeroMQ binary takes, for its spec table. */

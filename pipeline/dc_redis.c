@@ -87,37 +87,45 @@ static void s_connect_failed(s_state_t *st, const char *why)
 }
 
 /*  AUTH when a password is set, then PING: a server that wants a password we lack (or
-    refuses ours) is "not connected", with a log line that says which setting to fix. */
-static int s_handshake(s_state_t *st)
+    refuses ours) is "not connected", with a reason that says which setting to fix. */
+redisContext *dc_redis_connect(const char *host, int port, const char *password, int timeout_ms,
+                               char *why, size_t why_size)
 {
-    redisReply *r = st->password[0] ? redisCommand(st->ctx, "AUTH %s", st->password)
-                                    : redisCommand(st->ctx, "PING");
-    int rc = r && r->type != REDIS_REPLY_ERROR ? 0 : -1;
-    char why[256];
-    snprintf(why, sizeof why, "%s%s", r && r->type == REDIS_REPLY_ERROR ? r->str : st->ctx->errstr,
-             r && r->type == REDIS_REPLY_ERROR
-                 ? (st->password[0] ? ": wrong password? see --redis-password-file"
-                                    : ": it wants a password: set --redis-password-file")
-                 : "");
+    redisContext *ctx = redisConnectWithTimeout(host, port, s_tv(timeout_ms));
+    if (!ctx || ctx->err) {
+        snprintf(why, why_size, "%s", ctx ? ctx->errstr : "out of memory");
+        if (ctx)
+            redisFree(ctx);
+        return NULL;
+    }
+    redisSetTimeout(ctx, s_tv(timeout_ms));
+    bool auth = password && *password;
+    redisReply *r = auth ? redisCommand(ctx, "AUTH %s", password) : redisCommand(ctx, "PING");
+    bool ok = r && r->type != REDIS_REPLY_ERROR;
+    if (!ok)
+        snprintf(why, why_size, "%s%s", r ? r->str : ctx->errstr,
+                 !r     ? ""
+                 : auth ? ": wrong password? see --redis-password-file"
+                        : ": it wants a password: set --redis-password-file");
     if (r)
         freeReplyObject(r);
-    if (rc != 0)
-        s_connect_failed(st, why);
-    return rc;
+    if (!ok) {
+        redisFree(ctx);
+        return NULL;
+    }
+    return ctx;
 }
 
 static void s_connect(s_state_t *st, int timeout_ms)
 {
     if (st->ctx || zclock_mono() < st->next_connect)
         return;
-    st->ctx = redisConnectWithTimeout(st->host, st->port, s_tv(timeout_ms));
-    if (!st->ctx || st->ctx->err) {
-        s_connect_failed(st, st->ctx ? st->ctx->errstr : "out of memory");
+    char why[256];
+    st->ctx = dc_redis_connect(st->host, st->port, st->password, timeout_ms, why, sizeof why);
+    if (!st->ctx) {
+        s_connect_failed(st, why);
         return;
     }
-    redisSetTimeout(st->ctx, s_tv(timeout_ms));
-    if (s_handshake(st) != 0)
-        return;
     st->backoff_ms = 0;
     st->logged_down = false;
     st->status.connected = true;
@@ -175,9 +183,12 @@ static const char s_books_script[] =
     "local last = tonumber(seq or '0') or 0\n"
     "if last >= tonumber(ARGV[1]) then return 0 end\n"
     "redis.call('INCRBY', KEYS[2], ARGV[2])\n"
+    "local added = 0\n"
     "for i = 7, #ARGV, 2000 do\n"
-    "  redis.call('HSET', KEYS[3], unpack(ARGV, i, math.min(i + 1999, #ARGV)))\n"
+    "  added = added + redis.call('HSET', KEYS[3], unpack(ARGV, i, math.min(i + 1999, #ARGV)))\n"
     "end\n"
+    "redis.call('HINCRBY', '" DC_REDIS_TOTALS_KEY "', 'hashes', ARGV[2])\n"
+    "redis.call('HINCRBY', '" DC_REDIS_TOTALS_KEY "', 'coins', added)\n"
     "if ARGV[4] ~= '' then\n"
     "  local ep = 'dc:epoch:' .. ARGV[4]\n"
     "  redis.call('HSET', ep, 'batch', ARGV[5], 'issued', ARGV[6])\n"
@@ -209,7 +220,10 @@ static const char s_check_script[] =
     "if redis.call('SETBIT', key, n % 1048576, 1) == 1 then return 0 end\n"
     "redis.call('EXPIRE', key, " DC_REDIS_LEDGER_TTL ")\n"
     "redis.call('INCRBY', 'hashes', ARGV[3])\n"
-    "if #ARGV > 3 then redis.call('HSET', 'wallet', unpack(ARGV, 4)) end\n"
+    "local added = 0\n"
+    "if #ARGV > 3 then added = redis.call('HSET', 'wallet', unpack(ARGV, 4)) end\n"
+    "redis.call('HINCRBY', '" DC_REDIS_TOTALS_KEY "', 'hashes', ARGV[3])\n"
+    "redis.call('HINCRBY', '" DC_REDIS_TOTALS_KEY "', 'coins', added)\n"
     "return 1\n";
 
 /*  The books key vanished after this process wrote it: Redis lost the wallet and the
@@ -850,6 +864,9 @@ static void s_test_ledger(redisContext *c, const char *hostport)
     assert(status.recovered_jobs == 1 && status.recovered_hashes == 1);
     assert(status.recovered_coins == 1 && status.refused_checks == 3);
     assert(s_get_int(c, "GET hashes") == 3 && s_get_int(c, "HLEN wallet") == 1);
+    /* a check that counts adds to the totals too; a refused one does not */
+    assert(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " hashes") == 3);
+    assert(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " coins") == 1);
     assert(s_get_int(c, "GETBIT dc:ledger:0000abcd:0 3") == 1);
     assert(s_get_int(c, "GETBIT dc:ledger:0000abcd:0 4") == 1);
     assert(s_get_int(c, "GETBIT dc:ledger:0000abcd:0 5") == 0);
@@ -929,6 +946,10 @@ void dc_redis_test(bool verbose)
     assert(reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0);
     freeReplyObject(reply);
     assert(s_get_int(c, "GET hashes") == 112 && s_get_int(c, "HLEN wallet") == 2);
+    /* the books' own totals follow hashes and wallet, a copy counting nothing */
+    assert(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " hashes") == 112);
+    assert(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " coins") == 2);
+    assert(s_get_int(c, "TTL " DC_REDIS_TOTALS_KEY) == -1);
     s_test_series(c, hostport);
     s_test_books_lost(c, hostport);
     s_test_ledger(c, hostport);

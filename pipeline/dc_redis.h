@@ -18,6 +18,20 @@
 
 typedef struct _dc_redis_t dc_redis_t;
 
+/*  The books' own totals, a Redis hash that never expires: `hashes` and `coins` are what
+    the books script (and the ledger's check script) added to `hashes` and to `wallet`
+    (new fields only), in the same atomic EVAL. So `GET hashes` equals its `hashes` and
+    `HLEN wallet` its `coins` unless something else wrote them (dc-audit checks this). */
+#define DC_REDIS_TOTALS_KEY "dc:books:totals"
+
+/*  One blocking connection to host:port (dc_opts_hostport splits "HOST:PORT"): connects,
+    sets timeout_ms on every call, then AUTH with password (NULL or "": PING). Returns
+    the context, or NULL with the reason, naming the setting to fix, in why. The actor
+    below and one-shot tools (dc-audit) connect through it. */
+struct redisContext;
+struct redisContext *dc_redis_connect(const char *host, int port, const char *password,
+                                      int timeout_ms, char *why, size_t why_size);
+
 typedef struct {
     bool connected;
     uint64_t pending_hashes; /* accepted but not yet written */

@@ -22,7 +22,7 @@ if between "$rebuild" 0 30; then ok "rebuild with nothing changed: $rebuild s (c
 user=$(docker run --rm "$image" id -u)
 [ "$user" != 0 ] && ok "runs as uid $user" || not_ok "runs as root"
 
-for b in dc-broker dc-rng dc-hasher dc-dispatcher dc-worker dc-webui dc-keygen dc-compose-secrets; do
+for b in dc-broker dc-rng dc-hasher dc-dispatcher dc-worker dc-webui dc-keygen dc-audit dc-compose-secrets; do
     if docker run --rm "$image" "$b" --help >/dev/null 2>&1; then ok "$b --help"; else not_ok "$b --help"; fi
 done
 

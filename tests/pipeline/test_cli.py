@@ -72,6 +72,20 @@ r = run(os.path.join(bindir(), "dc-rng"), "--concurrency", "2")
 assert r.returncode == 2 and "unknown option" in r.stderr, "rng serves one request at a time"
 checks += 5
 
+# dc-audit: a tool (no --http), usage errors exit 2, an unreachable Redis exit 3
+audit = os.path.join(bindir(), "dc-audit")
+r = run(audit, "--help")
+assert r.returncode == 0 and "--http" not in r.stdout, r.stdout
+for var in ("DC_REDIS", "DC_REDIS_PASSWORD_FILE", "DC_REDIS_PASSWORD", "DC_AUDIT_SHOW"):
+    assert var in r.stdout, var
+r = run(audit, "--show", "-1")
+assert r.returncode == 2 and "--show" in r.stderr, r
+r = run(audit, "--redis", "nohostport:x")
+assert r.returncode == 2 and "--redis" in r.stderr, r
+r = run(audit, "--redis", "127.0.0.1:1")
+assert r.returncode == 3 and r.stdout.startswith("dc-audit: UNREAD: 127.0.0.1:1"), r
+checks += 4
+
 # dc-keygen makes a key directory and never overwrites one
 import tempfile
 d = tempfile.mkdtemp()

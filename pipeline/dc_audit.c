@@ -121,6 +121,7 @@ static int s_scan(redisContext *ctx, const dc_audit_cfg_t *cfg, FILE *out, s_tal
 /*  What one snapshot says: -1 for a key that is absent. */
 typedef struct {
     long long hashes, coins, total_hashes, total_coins;
+    long long adopted_hashes, adopted_coins; /* found by the totals when they began */
 } s_books_t;
 
 /*  An integer reply, or a string holding one; -1 for nil; -2 (mismatch: text in bad) else. */
@@ -150,7 +151,8 @@ static int s_snapshot(redisContext *ctx, s_books_t *b, FILE *out, s_tally_t *t, 
     redisAppendCommand(ctx, "MULTI");
     redisAppendCommand(ctx, "GET hashes");
     redisAppendCommand(ctx, "HLEN wallet");
-    redisAppendCommand(ctx, "HMGET " DC_REDIS_TOTALS_KEY " hashes coins");
+    redisAppendCommand(ctx,
+                       "HMGET " DC_REDIS_TOTALS_KEY " hashes coins adopted_hashes adopted_coins");
     redisAppendCommand(ctx, "EXEC");
     redisReply *r = NULL;
     int rc = 0;
@@ -167,18 +169,24 @@ static int s_snapshot(redisContext *ctx, s_books_t *b, FILE *out, s_tally_t *t, 
         }
     }
     if (rc == 0 && (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-                    r->element[2]->type != REDIS_REPLY_ARRAY || r->element[2]->elements != 2)) {
+                    r->element[2]->type != REDIS_REPLY_ARRAY || r->element[2]->elements != 4)) {
         snprintf(why, why_size, "reading the books: unexpected reply to EXEC");
         rc = -1;
     }
     if (rc == 0) {
         char bad[300];
-        redisReply *num[4] = {r->element[0], r->element[1], r->element[2]->element[0],
-                              r->element[2]->element[1]};
-        const char *what[4] = {"hashes", "HLEN wallet", DC_REDIS_TOTALS_KEY " hashes",
-                               DC_REDIS_TOTALS_KEY " coins"};
-        long long *into[4] = {&b->hashes, &b->coins, &b->total_hashes, &b->total_coins};
-        for (int i = 0; i < 4; i++)
+        redisReply *totals = r->element[2];
+        redisReply *num[6] = {r->element[0],      r->element[1],      totals->element[0],
+                              totals->element[1], totals->element[2], totals->element[3]};
+        const char *what[6] = {"hashes",
+                               "HLEN wallet",
+                               DC_REDIS_TOTALS_KEY " hashes",
+                               DC_REDIS_TOTALS_KEY " coins",
+                               DC_REDIS_TOTALS_KEY " adopted_hashes",
+                               DC_REDIS_TOTALS_KEY " adopted_coins"};
+        long long *into[6] = {&b->hashes,      &b->coins,          &b->total_hashes,
+                              &b->total_coins, &b->adopted_hashes, &b->adopted_coins};
+        for (int i = 0; i < 6; i++)
             if ((*into[i] = s_number(num[i], what[i], bad, sizeof bad)) == -2) {
                 fprintf(out, "dc-audit: books: %s\n", bad);
                 t->mismatches++;
@@ -198,8 +206,9 @@ static void s_compare(const s_books_t *b, FILE *out, s_tally_t *t)
         if (hashes || coins) {
             fprintf(out,
                     "dc-audit: books: %s is missing, yet Redis holds %lld hashes and %lld coins: "
-                    "nothing accounts for them (written by a dispatcher older than the totals, "
-                    "by something else, or the key was deleted)\n",
+                    "nothing accounts for them (written before the books kept totals and no "
+                    "batch landed since: a dispatcher adopts them at its next batch; or written "
+                    "by something else)\n",
                     DC_REDIS_TOTALS_KEY, hashes, coins);
             t->mismatches++;
         }
@@ -251,9 +260,15 @@ int dc_audit_run(redisContext *ctx, const dc_audit_cfg_t *cfg, FILE *out)
     }
     fprintf(out,
             "dc-audit: OK: %s: %" PRIu64 " coins checked, wallet %lld = books %lld coins, hashes "
-            "%lld = books %lld\n",
+            "%lld = books %lld",
             cfg->where, t.scanned, b.coins, b.total_coins < 0 ? 0 : b.total_coins,
             b.hashes < 0 ? 0 : b.hashes, b.total_hashes < 0 ? 0 : b.total_hashes);
+    if (b.adopted_hashes > 0 || b.adopted_coins > 0)
+        fprintf(
+            out,
+            " (of which adopted, written before the books kept totals: %lld hashes, %lld coins)",
+            b.adopted_hashes < 0 ? 0 : b.adopted_hashes, b.adopted_coins < 0 ? 0 : b.adopted_coins);
+    fprintf(out, "\n");
     return DC_AUDIT_EXIT_OK;
 }
 

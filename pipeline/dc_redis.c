@@ -172,6 +172,18 @@ static int s_append_hset(s_state_t *st, const char *key, zmsg_t *pairs)
     return commands;
 }
 
+/*  The books' totals (DC_REDIS_TOTALS_KEY) start from what Redis holds when they are
+    missing: hashes and a wallet written before the totals existed (an upgrade over a
+    persistent Redis) are adopted, and recorded as such (adopted_hashes, adopted_coins)
+    so that dc-audit can say which part of the counts it found rather than saw added. */
+#define S_TOTALS_ADOPT                                                                             \
+    "if redis.call('EXISTS', '" DC_REDIS_TOTALS_KEY "') == 0 then\n"                               \
+    "  local h = tonumber(redis.call('GET', 'hashes') or '0') or 0\n"                              \
+    "  local c = redis.call('HLEN', 'wallet')\n"                                                   \
+    "  redis.call('HSET', '" DC_REDIS_TOTALS_KEY "', 'hashes', h, 'coins', c,\n"                   \
+    "             'adopted_hashes', h, 'adopted_coins', c)\n"                                      \
+    "end\n"
+
 /*  Applies a batch at most once, atomically: a batch whose sequence number is not newer
     than the last one applied is a copy (its first send arrived late, over a connection
     we had given up on) and changes nothing. Returns 0 for a copy, 1 when applied, 2 when
@@ -181,7 +193,7 @@ static int s_append_hset(s_state_t *st, const char *key, zmsg_t *pairs)
 static const char s_books_script[] =
     "local seq = redis.call('GET', KEYS[1])\n"
     "local last = tonumber(seq or '0') or 0\n"
-    "if last >= tonumber(ARGV[1]) then return 0 end\n"
+    "if last >= tonumber(ARGV[1]) then return 0 end\n" S_TOTALS_ADOPT
     "redis.call('INCRBY', KEYS[2], ARGV[2])\n"
     "local added = 0\n"
     "for i = 7, #ARGV, 2000 do\n"
@@ -218,7 +230,7 @@ static const char s_check_script[] =
     "if not batch or batch ~= ARGV[3] or n >= issued + 65536 then return -1 end\n"
     "local key = 'dc:ledger:' .. ARGV[1] .. ':' .. math.floor(n / 1048576)\n"
     "if redis.call('SETBIT', key, n % 1048576, 1) == 1 then return 0 end\n"
-    "redis.call('EXPIRE', key, " DC_REDIS_LEDGER_TTL ")\n"
+    "redis.call('EXPIRE', key, " DC_REDIS_LEDGER_TTL ")\n" S_TOTALS_ADOPT
     "redis.call('INCRBY', 'hashes', ARGV[3])\n"
     "local added = 0\n"
     "if #ARGV > 3 then added = redis.call('HSET', 'wallet', unpack(ARGV, 4)) end\n"
@@ -837,6 +849,28 @@ static void s_test_books_lost(redisContext *c, const char *hostport)
     dc_redis_destroy(&r);
 }
 
+/*  Books written before the totals existed are adopted once, and marked as adopted. */
+static void s_test_adopt(redisContext *c, const char *hostport)
+{
+    freeReplyObject(redisCommand(c, "FLUSHALL"));
+    freeReplyObject(redisCommand(c, "SET hashes 50"));
+    freeReplyObject(redisCommand(c, "HSET wallet 0old x"));
+    dc_redis_t *r = dc_redis_new(hostport, "dc:books:adopt", NULL);
+    zmsg_t *coins = zmsg_new();
+    zmsg_addstr(coins, "0new");
+    zmsg_addmem(coins, "\x03", 1);
+    dc_redis_count(r, 5, &coins);
+    s_wait_written(r, 5);
+    dc_redis_count(r, 2, NULL);
+    s_wait_written(r, 7);
+    assert(s_get_int(c, "GET hashes") == 57 && s_get_int(c, "HLEN wallet") == 2);
+    assert(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " hashes") == 57);
+    assert(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " coins") == 2);
+    assert(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " adopted_hashes") == 50);
+    assert(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " adopted_coins") == 1);
+    dc_redis_destroy(&r);
+}
+
 /*  The ledger: counted jobs' bits are set with the counts; a check counts its job only
     when the bit is clear, the epoch known and the hashes the epoch's batch; the owner
     learns which hand-off is durable. */
@@ -950,9 +984,11 @@ void dc_redis_test(bool verbose)
     assert(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " hashes") == 112);
     assert(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " coins") == 2);
     assert(s_get_int(c, "TTL " DC_REDIS_TOTALS_KEY) == -1);
+    assert(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " adopted_hashes") == 0); /* fresh books */
     s_test_series(c, hostport);
     s_test_books_lost(c, hostport);
     s_test_ledger(c, hostport);
+    s_test_adopt(c, hostport);
     redisFree(c);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);

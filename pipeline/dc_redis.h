@@ -21,7 +21,9 @@ typedef struct _dc_redis_t dc_redis_t;
 /*  The books' own totals, a Redis hash that never expires: `hashes` and `coins` are what
     the books script (and the ledger's check script) added to `hashes` and to `wallet`
     (new fields only), in the same atomic EVAL. So `GET hashes` equals its `hashes` and
-    `HLEN wallet` its `coins` unless something else wrote them (dc-audit checks this). */
+    `HLEN wallet` its `coins` unless something else wrote them (dc-audit checks this).
+    When the key is missing, the next script first adopts what Redis holds (books written
+    before the totals existed), also as `adopted_hashes` and `adopted_coins`. */
 #define DC_REDIS_TOTALS_KEY "dc:books:totals"
 
 /*  One blocking connection to host:port (dc_opts_hostport splits "HOST:PORT"): connects,

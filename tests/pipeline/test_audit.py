@@ -2,7 +2,8 @@
 it passes on the books a real dispatcher wrote (while it mines, and once it stopped), and
 fails, naming what disagrees, on a forged wallet entry (a key that is not the SHA-256 of
 its value; a real SHA-256 not starting with 0) and on `hashes` changed behind the
-dispatcher's back. It writes nothing: every forgery is undone by the test itself."""
+dispatcher's back; and says which counts it adopted from books older than the totals.
+It writes nothing: every forgery is undone by the test itself."""
 import hashlib
 import os
 import subprocess
@@ -77,4 +78,15 @@ with Rig(redis_password=PASSWORD) as rig:
           (code, out))
     # it wrote nothing: the books are still the dispatcher's
     check(rig.hashes() == books["hashes"] and rig.check_wallet() == books["coins"], books)
+
+    # books from before the totals existed (an upgrade over a persistent Redis): nothing
+    # accounts for them until a dispatcher adopts them at its next batch, said as such
+    rig.r.delete("dc:books:totals")
+    expect_failed(rig, "no totals", "dc:books:totals is missing, yet Redis holds %d hashes"
+                  % books["hashes"])
+    rig.start_dispatcher()
+    wait_for("the totals adopted", lambda: rig.r.exists("dc:books:totals"), timeout=15)
+    line = expect_ok(rig, "adopted")
+    check("adopted, written before the books kept totals: %d hashes, %d coins"
+          % (books["hashes"], books["coins"]) in line, line)
 print(f"{check.passed} passed, 0 failed")

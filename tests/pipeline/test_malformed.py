@@ -5,7 +5,6 @@ our broker."""
 import hashlib
 import os
 import struct
-import time
 
 import zmq
 

@@ -8,10 +8,8 @@ Redis with requirepass: a wrong password keeps the dispatcher unready with an er
 names the setting, the right one works."""
 import os
 import shutil
-import signal
 import struct
 import subprocess
-import time
 
 import zmq
 import zmq.auth

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from dcrig import Checks, RedisServer, Webui, http_get, wait_for
+from dcrig import Checks, RedisServer, Webui, http_get
 
 webui = sys.argv[1]
 check = Checks()

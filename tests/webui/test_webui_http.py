@@ -6,7 +6,6 @@ import json
 import math
 import re
 import sys
-import threading
 import time
 import unittest
 

@@ -5,21 +5,18 @@
 src=$(cd "${1:-$(dirname "${BASH_SOURCE[0]}")/../..}" && pwd)
 # shellcheck source=tests/docker-lib.sh
 source "$src/tests/docker-lib.sh"
+# shellcheck source=tests/tap.sh
+source "$src/tests/tap.sh"
 cd "$src" || exit 1
 PY=/usr/bin/python3
 
-log() { printf '%s %s\n' "$(date +%T)" "$*"; }
-fails=0
-ok() { log "ok - $*"; }
-not_ok() { log "not ok - $*"; fails=$((fails + 1)); }
+# Progress lines are TAP comments; results go through tests/tap.sh (ok, not_ok).
+log() { printf '# %s %s\n' "$(date +%T)" "$*"; }
 die() { not_ok "$*"; exit 1; }
 
-# Exit 77 (meson: skipped) only when no Docker engine answers.
+# Skipped (TAP 1..0 # SKIP) only when no Docker engine answers.
 need_engine() {
-    if ! docker info >/dev/null 2>&1; then
-        echo "SKIP: no Docker engine answers (docker info failed)"
-        exit 77
-    fi
+    docker info >/dev/null 2>&1 || skip_all "no Docker engine answers (docker info failed)"
 }
 
 # The Compose tool: DC_COMPOSE if set (e.g. "docker-compose"), else the `docker compose`

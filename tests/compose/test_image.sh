@@ -6,7 +6,7 @@
 set -uo pipefail
 source "$(dirname "$0")/lib.sh" "${1:-}"
 need_engine
-trap 'log "$([ "$fails" = 0 ] && echo PASS || echo FAIL)"; [ -n "${probe:-}" ] && docker rm -f "$probe" >/dev/null 2>&1; [ "$fails" = 0 ] || exit 1' EXIT
+trap '[ -n "${probe:-}" ] && docker rm -f "$probe" >/dev/null 2>&1; finish || exit 1' EXIT
 
 build_images
 ok "base, redis and runtime images built"

@@ -47,7 +47,7 @@ teardown() {
     local rc=$?
     rm -f "$UP_LOG"
     if [ "$downed" = 0 ]; then
-        if [ "$rc" != 0 ] || [ "$fails" != 0 ]; then
+        if [ "$rc" != 0 ] || [ "$tap_failed" != 0 ]; then
             mkdir -p "$ARTIFACTS"
             "${COMPOSE[@]}" logs --no-color --timestamps >"$ARTIFACTS/$COMPOSE_PROJECT_NAME.log" 2>&1
             log "logs: $ARTIFACTS/$COMPOSE_PROJECT_NAME.log"
@@ -63,9 +63,9 @@ teardown() {
     left=$(volumes_of)
     [ -n "$left" ] && docker volume rm $left >/dev/null 2>&1
     docker rmi "$DC_IMAGE" "$DC_REDIS_IMAGE" >/dev/null 2>&1
-    [ -n "${EVENTS_PID:-}" ] && kill "$EVENTS_PID" 2>/dev/null
-    if [ "$fails" != 0 ] && [ "$rc" = 0 ]; then rc=1; fi
+    if [ "$tap_failed" != 0 ] && [ "$rc" = 0 ]; then rc=1; fi
     log "$([ "$rc" = 0 ] && echo PASS || echo FAIL) ($COMPOSE_PROJECT_NAME, $COMPOSE_NAME $COMPOSE_VERSION)"
+    finish
     exit "$rc"
 }
 trap teardown EXIT
@@ -91,7 +91,7 @@ fi
 
 # --- 2. up and healthy, the keys ----------------------------------------------------
 t0=$SECONDS
-up || { tail -n 20 "$UP_LOG"; die "docker compose up -d"; }
+up || { tail -n 20 "$UP_LOG" | diag; die "docker compose up -d"; }
 log "first up (build through compose, keys, start) returned in $((SECONDS - t0)) s"
 wait_healthy 120 || die "stack healthy"
 ok "stack up and healthy in $((SECONDS - t0)) s"
@@ -177,7 +177,9 @@ measure() { # label workers rng expected name -- the README's up command
     up "$@" || { not_ok "$label: docker compose up -d $*: $(tail -n 3 "$UP_LOG")"; return; }
     wait_field dc:stats:worker workers "$w" 60 &&
         wait_field dc:stats:rng workers "$r" 30 || { not_ok "$label: replicas seen"; return; }
-    sleep 3 # let queues fill to their steady state before the window opens
+    # the new regime runs (each worker has finished a loop in it, on average) before the
+    # window opens
+    wait_progress "$w" 30 || { not_ok "$label: no progress after scaling"; return; }
     rate=$(rate_over "$WINDOW")
     lo=$(awk -v x="$want" 'BEGIN { printf "%.2f", x * 0.80 }')
     hi=$(awk -v x="$want" 'BEGIN { printf "%.2f", x * 1.05 }')
@@ -287,7 +289,7 @@ up --scale worker=10 || not_ok "up --scale worker=10 after the faults"
 wait_healthy 90 || not_ok "stack healthy before down"
 
 # --- 5. down ------------------------------------------------------------------------
-if [ "$fails" != 0 ]; then # keep the evidence before down removes it
+if [ "$tap_failed" != 0 ]; then # keep the evidence before down removes it
     mkdir -p "$ARTIFACTS"
     "${COMPOSE[@]}" logs --no-color --timestamps >"$ARTIFACTS/$COMPOSE_PROJECT_NAME.log" 2>&1
     log "logs: $ARTIFACTS/$COMPOSE_PROJECT_NAME.log"
@@ -302,11 +304,16 @@ engine_floor() { # count -> seconds for `docker stop` of that many trivial conta
         names+=("${COMPOSE_PROJECT_NAME}-floor-$i")
         docker run -d --name "${names[-1]}" --network "${COMPOSE_PROJECT_NAME}_dockercoins" \
             --read-only --cap-drop ALL --entrypoint bash "${DC_IMAGE:-dockercoins:latest}" \
-            -c 'trap "exit 0" TERM; while :; do sleep 0.05; done' >/dev/null
+            -c 'trap "exit 0" TERM; echo ready; while :; do sleep 0.05; done' >/dev/null
     done
+    # each has set its trap (a SIGTERM before that is ignored by PID 1: the engine would
+    # wait its 10 s and SIGKILL, and the floor would say 10 s)
     deadline=$((SECONDS + 30))
-    while [ "$(docker ps -q --filter "name=${COMPOSE_PROJECT_NAME}-floor-" | wc -l)" -lt "$n" ] &&
-        [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+    for i in "${names[@]}"; do
+        until [ "$(docker logs "$i" 2>/dev/null)" = ready ] || [ $SECONDS -ge $deadline ]; do
+            sleep 0.2
+        done
+    done
     t0=$(date +%s%N)
     docker stop -t 10 "${names[@]}" >/dev/null
     t1=$(date +%s%N)
@@ -314,24 +321,22 @@ engine_floor() { # count -> seconds for `docker stop` of that many trivial conta
     awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1e9 }'
 }
 
-# Times `down`; docker events give each container's kill -> die gap and show whether any
-# container had to be SIGKILLed after its grace period. Sets DOWN_S, DOWN_N, DOWN_WORST,
-# DOWN_WORST_NAME, DOWN_KILLED.
+# Times `down`; docker events (replayed from the engine's log afterwards: --since/--until)
+# give each container's kill -> die gap and show whether any container had to be
+# SIGKILLed after its grace period. Sets DOWN_S, DOWN_N, DOWN_WORST, DOWN_WORST_NAME,
+# DOWN_KILLED.
 timed_down() {
     local events=${TMPDIR:-/tmp}/$COMPOSE_PROJECT_NAME.events t0 t1
-    docker events --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" \
-        --filter event=kill --filter event=die \
-        --format '{{.TimeNano}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.signal}}' \
-        >"$events" &
-    EVENTS_PID=$!
-    sleep 1 # the event stream is subscribed before down starts
     DOWN_N=$(ids | wc -l)
     t0=$(date +%s%N)
     "${COMPOSE[@]}" down >/dev/null 2>&1
     t1=$(date +%s%N)
-    sleep 1
-    kill "$EVENTS_PID" 2>/dev/null
-    EVENTS_PID=""
+    docker events --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" \
+        --filter event=kill --filter event=die \
+        --since "$(awk -v a="$t0" 'BEGIN { printf "%.3f", a / 1e9 - 1 }')" \
+        --until "$(awk -v b="$t1" 'BEGIN { printf "%.3f", b / 1e9 + 0.001 }')" \
+        --format '{{.TimeNano}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.signal}}' \
+        >"$events"
     DOWN_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
     read -r DOWN_WORST DOWN_WORST_NAME DOWN_KILLED <<<"$(awk '
         $2 == "kill" && $4 == 9 { k9[$3] = 1 }

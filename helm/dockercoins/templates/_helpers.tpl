@@ -54,6 +54,16 @@ app.kubernetes.io/part-of: dockercoins
 {{- printf "%s-%s" (include "dockercoins.fullname" .root) .component }}
 {{- end }}
 
+{{- /* The PriorityClass of a class ("pipeline" or "worker"): created by the chart
+(priorityclass.yaml) or named in priority.existing; empty when neither. */}}
+{{- define "dockercoins.priorityClassName" -}}
+{{- if .root.Values.priority.enabled }}
+{{- printf "%s-%s-%s" .root.Release.Namespace (include "dockercoins.fullname" .root) .class | trunc 253 }}
+{{- else }}
+{{- index .root.Values.priority.existing .class }}
+{{- end }}
+{{- end }}
+
 {{- define "dockercoins.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "dockercoins.fullname" .) .Values.serviceAccount.name }}
@@ -280,6 +290,9 @@ metadata:
 spec:
   serviceAccountName: {{ include "dockercoins.serviceAccountName" $root }}
   automountServiceAccountToken: false
+  {{- with include "dockercoins.priorityClassName" (dict "root" $root "class" (ternary "worker" "pipeline" (eq .component "worker"))) }}
+  priorityClassName: {{ . }}
+  {{- end }}
   enableServiceLinks: false
   terminationGracePeriodSeconds: {{ $v.terminationGracePeriodSeconds }}
   {{- with $v.imagePullSecrets }}

@@ -1,6 +1,7 @@
 /*  dc_redis: see the header for why this is an actor. Inside, everything is blocking
     hiredis with short timeouts; the owner never waits on it. */
 #include "dc_redis.h"
+#include "dc_check.h"
 #include "dc_opts.h"
 
 #include <assert.h>
@@ -774,12 +775,12 @@ static void s_test_series(redisContext *c, const char *hostport)
             break;
         zclock_sleep(50);
     }
-    assert(n == 3 && ts[0] != first);
+    DC_CHECK(n == 3 && ts[0] != first);
     int64_t now = zclock_time();
     for (size_t i = 0; i < n; i++) {
-        assert(total[i] == s_get_int(c, "GET hashes")); /* nothing mined: a flat line */
-        assert(ts[i] > now - 10000 && ts[i] <= now);
-        assert(i == 0 || (ts[i] - ts[i - 1] >= 900 && ts[i] - ts[i - 1] < 5000));
+        DC_CHECK(total[i] == s_get_int(c, "GET hashes")); /* nothing mined: a flat line */
+        DC_CHECK(ts[i] > now - 10000 && ts[i] <= now);
+        DC_CHECK(i == 0 || (ts[i] - ts[i - 1] >= 900 && ts[i] - ts[i - 1] < 5000));
     }
     dc_redis_destroy(&r);
 }
@@ -795,7 +796,7 @@ static dc_redis_status_t s_wait_written(dc_redis_t *r, uint64_t written)
             break;
         zclock_sleep(20);
     }
-    assert(status.written_hashes == written);
+    DC_CHECK(status.written_hashes == written);
     return status;
 }
 
@@ -808,7 +809,7 @@ static void s_wait_flushes(redisContext *c, const char *key, long long samples)
     int64_t deadline = zclock_mono() + 10000;
     while (zclock_mono() < deadline && s_get_int(c, cmd) < samples)
         zclock_sleep(20);
-    assert(s_get_int(c, cmd) >= samples);
+    DC_CHECK(s_get_int(c, cmd) >= samples);
 }
 
 /*  Redis losing its data between flushes (FLUSHALL, as a restart without persistence
@@ -821,16 +822,16 @@ static void s_test_books_lost(redisContext *c, const char *hostport)
     dc_redis_series(r, "dc:series:lost", 600);
     dc_redis_count(r, 5, NULL);
     dc_redis_status_t status = s_wait_written(r, 5);
-    assert(status.books_lost == 0 && status.books_lost_ms == 0); /* a fresh Redis: no loss */
+    DC_CHECK(status.books_lost == 0 && status.books_lost_ms == 0); /* a fresh Redis: no loss */
     freeReplyObject(redisCommand(c, "FLUSHALL"));
     zmsg_t *coins = zmsg_new();
     zmsg_addstr(coins, "0fed");
     zmsg_addmem(coins, "\x02", 1);
     dc_redis_count(r, 7, &coins);
     status = s_wait_written(r, 12);
-    assert(status.books_lost == 1);
-    assert(status.books_lost_ms > zclock_time() - 10000 && status.books_lost_ms <= zclock_time());
-    assert(s_get_int(c, "GET hashes") == 7 && s_get_int(c, "HLEN wallet") == 1);
+    DC_CHECK(status.books_lost == 1);
+    DC_CHECK(status.books_lost_ms > zclock_time() - 10000 && status.books_lost_ms <= zclock_time());
+    DC_CHECK(s_get_int(c, "GET hashes") == 7 && s_get_int(c, "HLEN wallet") == 1);
     /* lost while idle: the check finds it without a batch to write */
     freeReplyObject(redisCommand(c, "FLUSHALL"));
     int64_t deadline = zclock_mono() + 10000;
@@ -838,14 +839,14 @@ static void s_test_books_lost(redisContext *c, const char *hostport)
         zclock_sleep(20);
         dc_redis_status(r, &status);
     }
-    assert(status.books_lost == 2);
+    DC_CHECK(status.books_lost == 2);
     /* flushed again before this process wrote anything new: none of ours was lost */
     freeReplyObject(redisCommand(c, "FLUSHALL"));
     s_wait_flushes(c, "dc:series:lost", 3);
     dc_redis_count(r, 3, NULL);
     status = s_wait_written(r, 15);
-    assert(status.books_lost == 2);
-    assert(s_get_int(c, "GET hashes") == 3 && s_get_int(c, "GET dc:books:lost") > 0);
+    DC_CHECK(status.books_lost == 2);
+    DC_CHECK(s_get_int(c, "GET hashes") == 3 && s_get_int(c, "GET dc:books:lost") > 0);
     dc_redis_destroy(&r);
 }
 
@@ -863,11 +864,11 @@ static void s_test_adopt(redisContext *c, const char *hostport)
     s_wait_written(r, 5);
     dc_redis_count(r, 2, NULL);
     s_wait_written(r, 7);
-    assert(s_get_int(c, "GET hashes") == 57 && s_get_int(c, "HLEN wallet") == 2);
-    assert(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " hashes") == 57);
-    assert(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " coins") == 2);
-    assert(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " adopted_hashes") == 50);
-    assert(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " adopted_coins") == 1);
+    DC_CHECK(s_get_int(c, "GET hashes") == 57 && s_get_int(c, "HLEN wallet") == 2);
+    DC_CHECK(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " hashes") == 57);
+    DC_CHECK(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " coins") == 2);
+    DC_CHECK(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " adopted_hashes") == 50);
+    DC_CHECK(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " adopted_coins") == 1);
     dc_redis_destroy(&r);
 }
 
@@ -894,20 +895,20 @@ static void s_test_ledger(redisContext *c, const char *hostport)
         zclock_sleep(20);
         dc_redis_status(r, &status);
     }
-    assert(status.durable_handoff == 2);
-    assert(status.recovered_jobs == 1 && status.recovered_hashes == 1);
-    assert(status.recovered_coins == 1 && status.refused_checks == 3);
-    assert(s_get_int(c, "GET hashes") == 3 && s_get_int(c, "HLEN wallet") == 1);
+    DC_CHECK(status.durable_handoff == 2);
+    DC_CHECK(status.recovered_jobs == 1 && status.recovered_hashes == 1);
+    DC_CHECK(status.recovered_coins == 1 && status.refused_checks == 3);
+    DC_CHECK(s_get_int(c, "GET hashes") == 3 && s_get_int(c, "HLEN wallet") == 1);
     /* a check that counts adds to the totals too; a refused one does not */
-    assert(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " hashes") == 3);
-    assert(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " coins") == 1);
-    assert(s_get_int(c, "GETBIT dc:ledger:0000abcd:0 3") == 1);
-    assert(s_get_int(c, "GETBIT dc:ledger:0000abcd:0 4") == 1);
-    assert(s_get_int(c, "GETBIT dc:ledger:0000abcd:0 5") == 0);
-    assert(s_get_int(c, "GETBIT dc:ledger:0000abcd:1 1") == 1);
-    assert(s_get_int(c, "HGET dc:epoch:0000abcd issued") == 10);
-    assert(s_get_int(c, "TTL dc:epoch:0000abcd") > 0);
-    assert(s_get_int(c, "TTL dc:ledger:0000abcd:1") > 0);
+    DC_CHECK(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " hashes") == 3);
+    DC_CHECK(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " coins") == 1);
+    DC_CHECK(s_get_int(c, "GETBIT dc:ledger:0000abcd:0 3") == 1);
+    DC_CHECK(s_get_int(c, "GETBIT dc:ledger:0000abcd:0 4") == 1);
+    DC_CHECK(s_get_int(c, "GETBIT dc:ledger:0000abcd:0 5") == 0);
+    DC_CHECK(s_get_int(c, "GETBIT dc:ledger:0000abcd:1 1") == 1);
+    DC_CHECK(s_get_int(c, "HGET dc:epoch:0000abcd issued") == 10);
+    DC_CHECK(s_get_int(c, "TTL dc:epoch:0000abcd") > 0);
+    DC_CHECK(s_get_int(c, "TTL dc:ledger:0000abcd:1") > 0);
     dc_redis_destroy(&r);
 }
 
@@ -929,6 +930,10 @@ void dc_redis_test(bool verbose)
             printf("skipped (no redis-server)\n");
         if (c)
             redisFree(c);
+        if (pid > 0) { /* started but never answered: not left running */
+            kill(pid, SIGTERM);
+            waitpid(pid, NULL, 0);
+        }
         return;
     }
     char hostport[32];
@@ -945,16 +950,16 @@ void dc_redis_test(bool verbose)
     zmsg_addstr(fields, "3");
     dc_redis_stats(r, "dc:stats:test", &fields);
     dc_redis_destroy(&r); /* the final flush writes everything */
-    assert(s_get_int(c, "GET hashes") == 12);
-    assert(s_get_int(c, "HLEN wallet") == 1);
-    assert(s_get_int(c, "HGET dc:stats:test workers") == 3);
-    assert(s_get_int(c, "TTL dc:stats:test") > 0);
+    DC_CHECK(s_get_int(c, "GET hashes") == 12);
+    DC_CHECK(s_get_int(c, "HLEN wallet") == 1);
+    DC_CHECK(s_get_int(c, "HGET dc:stats:test workers") == 3);
+    DC_CHECK(s_get_int(c, "TTL dc:stats:test") > 0);
     /* the last sample of the series holds the total the same flush wrote */
     int64_t ts[4];
     long long total[4];
     size_t samples = s_series(c, "dc:series:test", ts, total, 4);
-    assert(samples >= 1 && total[samples - 1] == 12);
-    assert(ts[samples - 1] > zclock_time() - 10000 && ts[samples - 1] <= zclock_time());
+    DC_CHECK(samples >= 1 && total[samples - 1] == 12);
+    DC_CHECK(ts[samples - 1] > zclock_time() - 10000 && ts[samples - 1] <= zclock_time());
     /* a batch sent twice (the first copy late) counts once; an older one not at all */
     const char *argv[] = {"EVAL",
                           s_books_script,
@@ -972,19 +977,19 @@ void dc_redis_test(bool verbose)
                           "xy"};
     for (int i = 0; i < 2; i++) {
         redisReply *reply = redisCommandArgv(c, 14, argv, NULL);
-        assert(reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == (i == 0));
+        DC_CHECK(reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == (i == 0));
         freeReplyObject(reply);
     }
     argv[6] = "5";
     redisReply *reply = redisCommandArgv(c, 14, argv, NULL);
-    assert(reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0);
+    DC_CHECK(reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0);
     freeReplyObject(reply);
-    assert(s_get_int(c, "GET hashes") == 112 && s_get_int(c, "HLEN wallet") == 2);
+    DC_CHECK(s_get_int(c, "GET hashes") == 112 && s_get_int(c, "HLEN wallet") == 2);
     /* the books' own totals follow hashes and wallet, a copy counting nothing */
-    assert(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " hashes") == 112);
-    assert(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " coins") == 2);
-    assert(s_get_int(c, "TTL " DC_REDIS_TOTALS_KEY) == -1);
-    assert(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " adopted_hashes") == 0); /* fresh books */
+    DC_CHECK(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " hashes") == 112);
+    DC_CHECK(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " coins") == 2);
+    DC_CHECK(s_get_int(c, "TTL " DC_REDIS_TOTALS_KEY) == -1);
+    DC_CHECK(s_get_int(c, "HGET " DC_REDIS_TOTALS_KEY " adopted_hashes") == 0); /* fresh books */
     s_test_series(c, hostport);
     s_test_books_lost(c, hostport);
     s_test_ledger(c, hostport);

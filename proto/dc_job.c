@@ -1,6 +1,7 @@
 /*  dc_job: job and result codec. The dispatcher trusts nothing a worker sends: a
     result's coins are re-hashed before they can reach the wallet. */
 #include "dc_job.h"
+#include "dc_check.h"
 #include "dc_svc.h"
 
 #include <assert.h>
@@ -258,18 +259,18 @@ void dc_job_test(bool verbose)
 {
     if (verbose)
         printf(" * dc_job: ");
-    assert(sodium_init() >= 0);
+    DC_CHECK(sodium_init() >= 0);
     const char *reason;
     dc_job_t job = {.id = 0x0102030405060708ULL, .batch = 7, .attempt = 2}, got;
     zmsg_t *msg = dc_job_encode(&job);
-    assert(dc_job_decode(msg, &got, &reason) == 0);
-    assert(got.id == job.id && got.batch == 7 && got.attempt == 2);
+    DC_CHECK(dc_job_decode(msg, &got, &reason) == 0);
+    DC_CHECK(got.id == job.id && got.batch == 7 && got.attempt == 2);
     zframe_data(zmsg_first(msg))[0] = 9;
-    assert(dc_job_decode(msg, &got, &reason) == -1 && strstr(reason, "version"));
+    DC_CHECK(dc_job_decode(msg, &got, &reason) == -1 && strstr(reason, "version"));
     zmsg_destroy(&msg);
     job.batch = 0;
     msg = dc_job_encode(&job);
-    assert(dc_job_decode(msg, &got, &reason) == -1 && strstr(reason, "batch"));
+    DC_CHECK(dc_job_decode(msg, &got, &reason) == -1 && strstr(reason, "batch"));
     zmsg_destroy(&msg);
 
     dc_result_t r = {.job_id = 42, .hashes = 3, .rng_us = 5, .loop_us = 9}, rgot;
@@ -277,49 +278,49 @@ void dc_job_test(bool verbose)
     zmsg_t *coins = zmsg_new();
     s_make_coin(coins);
     msg = dc_result_encode(&r, &coins);
-    assert(coins == NULL);
-    assert(dc_result_decode(msg, &rgot, &reason) == 0);
-    assert(rgot.job_id == 42 && rgot.hashes == 3 && rgot.coins == 1 && streq(rgot.worker, "w-1"));
+    DC_CHECK(coins == NULL);
+    DC_CHECK(dc_result_decode(msg, &rgot, &reason) == 0);
+    DC_CHECK(rgot.job_id == 42 && rgot.hashes == 3 && rgot.coins == 1 && streq(rgot.worker, "w-1"));
     /* a forged coin: flip a byte of the random bytes */
     zframe_t *bytes = zmsg_last(msg);
     zframe_data(bytes)[0] ^= 1;
-    assert(dc_result_decode(msg, &rgot, &reason) == -1 && strstr(reason, "coin"));
+    DC_CHECK(dc_result_decode(msg, &rgot, &reason) == -1 && strstr(reason, "coin"));
     zmsg_destroy(&msg);
 
     r.hashes = 0;
     msg = dc_result_encode(&r, NULL);
-    assert(dc_result_decode(msg, &rgot, &reason) == -1 && strstr(reason, "count"));
+    DC_CHECK(dc_result_decode(msg, &rgot, &reason) == -1 && strstr(reason, "count"));
     zmsg_destroy(&msg);
     strcpy(r.worker, "bad id");
     r.hashes = 1;
     msg = dc_result_encode(&r, NULL);
-    assert(dc_result_decode(msg, &rgot, &reason) == -1 && strstr(reason, "worker id"));
+    DC_CHECK(dc_result_decode(msg, &rgot, &reason) == -1 && strstr(reason, "worker id"));
     zmsg_destroy(&msg);
 
     dc_ready_t ready = {.capacity = 2, .held = 1, .received = 0x0102030405ULL}, rd;
     strcpy(ready.worker, "w-2");
     msg = dc_ready_encode(&ready);
-    assert(dc_ready_decode(msg, &rd, &reason) == 0);
-    assert(rd.capacity == 2 && rd.held == 1 && rd.received == ready.received);
-    assert(streq(rd.worker, "w-2"));
+    DC_CHECK(dc_ready_decode(msg, &rd, &reason) == 0);
+    DC_CHECK(rd.capacity == 2 && rd.held == 1 && rd.received == ready.received);
+    DC_CHECK(streq(rd.worker, "w-2"));
     zmsg_destroy(&msg);
     ready.capacity = 0;
     msg = dc_ready_encode(&ready);
-    assert(dc_ready_decode(msg, &rd, &reason) == -1 && strstr(reason, "capacity"));
+    DC_CHECK(dc_ready_decode(msg, &rd, &reason) == -1 && strstr(reason, "capacity"));
     zmsg_addstr(msg, "extra");
-    assert(dc_ready_decode(msg, &rd, &reason) == -1 && strstr(reason, "18-byte"));
+    DC_CHECK(dc_ready_decode(msg, &rd, &reason) == -1 && strstr(reason, "18-byte"));
     zmsg_destroy(&msg);
 
     uint64_t ids[3] = {1, 0xfedcba9876543210ULL, 3};
     uint32_t count;
     msg = dc_ack_encode(ids, 3);
-    assert(dc_ack_decode(msg, &count, &reason) == 0 && count == 3);
-    assert(dc_ack_id(msg, 1) == ids[1] && dc_ack_id(msg, 2) == 3);
+    DC_CHECK(dc_ack_decode(msg, &count, &reason) == 0 && count == 3);
+    DC_CHECK(dc_ack_id(msg, 1) == ids[1] && dc_ack_id(msg, 2) == 3);
     zframe_data(zmsg_first(msg))[5] = 4; /* claims more ids than the frame holds */
-    assert(dc_ack_decode(msg, &count, &reason) == -1 && strstr(reason, "count"));
+    DC_CHECK(dc_ack_decode(msg, &count, &reason) == -1 && strstr(reason, "count"));
     zmsg_destroy(&msg);
     msg = dc_ack_encode(ids, 0);
-    assert(dc_ack_decode(msg, &count, &reason) == -1);
+    DC_CHECK(dc_ack_decode(msg, &count, &reason) == -1);
     zmsg_destroy(&msg);
     if (verbose)
         printf("OK\n");

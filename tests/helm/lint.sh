@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # helm lint --strict and helm template, with the defaults and every ci/ values file;
-# every values.yaml key documented; and what each rendering must hold (STYLE.md, issue
-# 5): standard labels on every object, no hard-coded namespace, and on every container
+# every values.yaml key documented; and what each rendering must hold (STYLE.md):
+# standard labels on every object, no hard-coded namespace, and on every container
 # a read-only root, no capabilities, probes; no ServiceAccount token anywhere.
 . "$(dirname "$0")/common.sh"
 

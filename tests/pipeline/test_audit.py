@@ -1,4 +1,4 @@
-"""dc-audit (issue 14, item 3) on the real rig and a real redis-server with a password:
+"""dc-audit on the real rig and a real redis-server with a password:
 it passes on the books a real dispatcher wrote (while it mines, and once it stopped), and
 fails, naming what disagrees, on a forged wallet entry (a key that is not the SHA-256 of
 its value; a real SHA-256 not starting with 0) and on `hashes` changed behind the

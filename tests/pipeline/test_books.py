@@ -1,4 +1,4 @@
-"""Redis keeps the books (issue 12), on the real binaries and a real redis-server:
+"""Redis keeps the books, on the real binaries and a real redis-server:
 (a) Redis stopped with SIGTERM and started again on the same port and data directory,
     append-only: nothing is lost, and the dispatcher does not mistake it for a loss;
 (b) Redis restarted empty (stopped, its files deleted, started): the dispatcher logs the

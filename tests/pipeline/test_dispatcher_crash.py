@@ -1,5 +1,5 @@
-"""Results survive a dispatcher crash (issue 12): kill -9 of the dispatcher mid-run (raw
-mode, 4 workers), a new one started on the same ports. Workers keep every result until
+"""Results survive a dispatcher crash: kill -9 of the dispatcher mid-run (4 workers, no
+delays), a new one started on the same ports. Workers keep every result until
 the dispatcher acknowledges it durable in Redis and send it again to the new one; the
 per-epoch ledger in Redis, written in the same script as the counts, makes each job count
 exactly once. Re-issues are turned off (--reissue-min-ms 60000), so no job is computed

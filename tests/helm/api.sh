@@ -79,13 +79,14 @@ run_file() {  # run_file VALUES_FILE
         objects "$ns" "$rel" | diag
     fi
 
-    # the helm test hook Pod, now that its ServiceAccount exists
+    # the helm test hook Pods, now that their ServiceAccount exists
     if "$HELM" template "$rel" "$CHART" -f "$f" -n "$ns" -s templates/tests/test-hashes-increasing.yaml \
-            > "$out/test-pod.yaml" 2> "$out/template.err" \
+            -s templates/tests/test-audit.yaml > "$out/test-pod.yaml" 2> "$out/template.err" \
+        && [ "$(grep -c '^kind: Pod$' "$out/test-pod.yaml")" = 2 ] \
         && "$K" strict-dry-run -n "$ns" "$out/test-pod.yaml" > "$out/dry-run.out" 2>&1; then
-        ok "$name: helm test Pod accepted (dryRun, fieldValidation=Strict)"
+        ok "$name: helm test Pods (hashes, audit) accepted (dryRun, fieldValidation=Strict)"
     else
-        not_ok "$name: helm test Pod strict validation"
+        not_ok "$name: helm test Pods strict validation"
         cat "$out/template.err" "$out/dry-run.out" | diag
     fi
 

@@ -48,6 +48,11 @@ reject "priority above the user range" "at '/priority/worker': maximum" --set pr
 reject "viewer without subjects" "viewer.enabled needs viewer.subjects" --set viewer.enabled=true
 reject "viewer subject of an unknown kind" "at '/viewer/subjects/0/kind': value must be one of" \
     --set-json 'viewer.subjects=[{"kind":"Robot","name":"r2"}]'
+reject "audit schedule that is not cron syntax" \
+    "at '/audit/cronJob/schedule': '30 minutes' does not match pattern" \
+    --set audit.cronJob.enabled=true --set "audit.cronJob.schedule=30 minutes"
+reject "audit: unknown nested key" \
+    "at '/audit/cronJob': additional properties 'enable' not allowed" --set audit.cronJob.enable=true
 
 # And the good neighbours of those values pass.
 check "replicas 0 is allowed" "$HELM" template dockercoins "$CHART" --set worker.replicas=0
@@ -57,4 +62,6 @@ check "existing PriorityClasses instead of the chart's" "$HELM" template dockerc
     --set priority.enabled=false --set priority.existing.worker=low --set priority.existing.pipeline=high
 check "external Redis with a host" "$HELM" template dockercoins "$CHART" \
     --set redis.enabled=false --set externalRedis.host=redis.example
+check "audit CronJob every hour (a macro)" "$HELM" template dockercoins "$CHART" \
+    --set audit.cronJob.enabled=true --set audit.cronJob.schedule=@hourly
 finish

@@ -137,7 +137,7 @@ the Redis clients. Call with (dict "root" $ "component" "broker").
   value: "1"
 {{- end }}
 {{- end }}
-{{- if and (has .component (list "broker" "dispatcher" "webui")) (include "dockercoins.redisAuth" $root) }}
+{{- if and (has .component (list "broker" "dispatcher" "webui" "audit")) (include "dockercoins.redisAuth" $root) }}
 - name: DC_REDIS_PASSWORD_FILE
   value: {{ printf "%s/redis-password" $dir | quote }}
 {{- end }}
@@ -154,7 +154,7 @@ Redis password). Same call as dockercoins.env.security.
 - key: curve-key-seed
   path: curve-key-seed
 {{- end }}
-{{- if and (has .component (list "broker" "dispatcher" "webui")) (include "dockercoins.redisAuth" $root) }}
+{{- if and (has .component (list "broker" "dispatcher" "webui" "audit")) (include "dockercoins.redisAuth" $root) }}
 - key: redis-password
   path: redis-password
 {{- end }}
@@ -416,6 +416,67 @@ spec:
           {{- include "dockercoins.secretItems" . | nindent 10 }}
     {{- end }}
   {{- with include "dockercoins.scheduling" (dict "root" $root "cfg" $cfg) | trim }}{{ . | nindent 2 }}{{ end }}
+{{- end }}
+
+{{/*
+Pod spec of dc-audit, the batch job (docs/runtime.md): the `helm test` hook Pod and the
+optional CronJob's Jobs. Read-only on Redis; of the Secret it sees the Redis password
+only. Run once: no probes, restartPolicy Never (a failed audit is the answer, not a
+crash to restart).
+*/}}
+{{- define "dockercoins.auditPodSpec" -}}
+{{- $v := .Values }}
+{{- $ctx := dict "root" . "component" "audit" }}
+{{- $secret := and (include "dockercoins.secretEnabled" .) (include "dockercoins.env.security" $ctx | trim) }}
+restartPolicy: Never
+serviceAccountName: {{ include "dockercoins.serviceAccountName" . }}
+automountServiceAccountToken: false
+{{- /* a batch job: the workers' class, below the roles everyone shares */}}
+{{- with include "dockercoins.priorityClassName" (dict "root" . "class" "worker") }}
+priorityClassName: {{ . }}
+{{- end }}
+enableServiceLinks: false
+{{- with $v.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml $v.podSecurityContext | nindent 2 }}
+containers:
+  - name: audit
+    image: {{ include "dockercoins.image" . | quote }}
+    imagePullPolicy: {{ $v.image.pullPolicy }}
+    command: ["dc-audit"]
+    env:
+      - name: DC_REDIS
+        value: {{ include "dockercoins.redisAddr" . | quote }}
+      {{- with include "dockercoins.env.security" $ctx | trim }}
+      {{- . | nindent 6 }}
+      {{- end }}
+    {{- with $v.audit.resources }}
+    resources:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    securityContext:
+      {{- toYaml $v.securityContext | nindent 6 }}
+    {{- if $secret }}
+    volumeMounts:
+      - name: secret
+        mountPath: {{ include "dockercoins.secretDir" . }}
+        readOnly: true
+    {{- end }}
+{{- if $secret }}
+volumes:
+  - name: secret
+    secret:
+      secretName: {{ include "dockercoins.secretName" . }}
+      defaultMode: 0440
+      items:
+        {{- include "dockercoins.secretItems" $ctx | trim | nindent 8 }}
+{{- end }}
+{{- with include "dockercoins.scheduling" (dict "root" . "cfg" (dict "nodeSelector" (dict))) | trim }}
+{{ . }}
+{{- end }}
 {{- end }}
 
 {{/* nodeSelector (role merged over global), tolerations and affinity (role replaces global). */}}

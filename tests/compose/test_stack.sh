@@ -344,18 +344,21 @@ timed_down() {
         $2 == "die" && ($3 in k) { d = ($1 - k[$3]) / 1e9; if (d > m) { m = d; w = $3 } }
         END { n9 = 0; for (c in k9) n9++; printf "%.2f %s %d\n", m, w ? w : "-", n9 }' "$events")"
     rm -f "$events"
-    if [ "${DOWN_KILLED:-1}" = 0 ]; then
-        ok "no container needed SIGKILL; slowest SIGTERM -> exit: $DOWN_WORST s ($DOWN_WORST_NAME)"
+    if [ "${DOWN_KILLED:-1}" = 0 ] && between "$DOWN_WORST" 0 1; then
+        ok "no container needed SIGKILL; slowest SIGTERM -> exit: $DOWN_WORST s ($DOWN_WORST_NAME), within 1 s"
+    elif [ "${DOWN_KILLED:-1}" = 0 ]; then
+        not_ok "slowest SIGTERM -> exit: $DOWN_WORST s ($DOWN_WORST_NAME), over the promised 1 s"
     else
         not_ok "$DOWN_KILLED containers ignored SIGTERM until SIGKILL; slowest $DOWN_WORST s ($DOWN_WORST_NAME)"
     fi
 }
 
 # (a) The scaled stack (10 workers): down has two tiers, first 14 containers (workers,
-# rng, hasher, dispatcher, webui) at once, then the broker and Redis. Our processes may
-# add at most 1 s to the engine's own floor for the first tier: the second tier (two
-# containers, ~0.2 s each here), removing the network and compose's own start (~0.3 s)
-# fit in that.
+# rng, hasher, dispatcher, webui) at once, then the broker and Redis. Each of our
+# processes exits within 1 s of SIGTERM (checked above from the engine's events); the
+# whole down may take 3 s, or the engine's own floor for the first tier + 2 s: 1 s for
+# our processes per tier, the network and compose's own start fitting in that on an
+# idle machine (floor ~1.2 s, down ~2.3 s) and a busy one (floor 1.65 s, down 3.35 s).
 tier1=$(( $(service_ids | wc -l) - 2 ))
 floor=$(engine_floor "$tier1")
 rh_down=$(rcli get hashes) rc_down=$(rcli hlen wallet)
@@ -373,8 +376,8 @@ check_down() {
     fi
     [ -z "$(ids)" ] || not_ok "containers left after down of $1"
 }
-check_down "the scaled stack" "$(awk -v f="$floor" 'BEGIN { l = f + 1.0; printf "%.2f", l < 3 ? 3 : l }')" \
-    "3 s, or the engine's own $floor s for $tier1 idle containers + 1 s"
+check_down "the scaled stack" "$(awk -v f="$floor" 'BEGIN { l = f + 2.0; printf "%.2f", l < 3 ? 3 : l }')" \
+    "3 s, or the engine's own $floor s for $tier1 idle containers + 2 s"
 
 # down keeps the key volumes, so the next up uses the same keys, and Redis's data.
 n=$(volumes_of | wc -l)
@@ -395,7 +398,12 @@ else
 fi
 [ "$(key_of webui redis_password)" = "$pw0" ] && [ "$(key_of worker dc/broker.cert)" = "$pub0" ] &&
     ok "up after down: the same keys" || not_ok "up after down made new keys"
+# 3 s as promised, unless the engine itself needs more than 2 s to stop as many idle
+# containers right now (a busy machine: 3.10 s was seen with other builds running).
+tier1=$(( $(service_ids | wc -l) - 2 ))
+floor=$(engine_floor "$tier1")
 timed_down
 downed=1
-check_down "the default stack" "${DC_DOWN_LIMIT_S:-3}" "the promised 3 s"
+check_down "the default stack" "${DC_DOWN_LIMIT_S:-$(awk -v f="$floor" 'BEGIN { l = f + 1.0; printf "%.2f", l < 3 ? 3 : l }')}" \
+    "the promised 3 s, or the engine's own $floor s for $tier1 idle containers + 1 s"
 exit 0

@@ -8,7 +8,8 @@ then runs two releases of the chart, each step an assertion that can fail.
 Release "dockercoins" in namespace default, the chart's defaults (CURVE, Redis AUTH,
 NetworkPolicies, PDBs) with pullPolicy Never:
   1. `helm install --wait`: every pod Ready; /json through `kubectl port-forward`
-     (127.0.0.1, a free port) shows the hash count growing; `helm test` passes.
+     (127.0.0.1, a free port) shows the hash count growing; `helm test` passes (both hook
+     Pods: the hash count grows, and dc-audit).
   2. Secrets: every pod holds exactly its role's keys, equal to the Secret's; Redis
      answers NOAUTH without the password; the broker refuses an rng without CURVE and one
      keyed from another seed (its auth_refused grows, neither registers nor gets ready).
@@ -23,9 +24,13 @@ NetworkPolicies, PDBs) with pullPolicy Never:
   6. `helm uninstall`: every container stops on SIGTERM within its grace period with exit
      code 0 (137 would be SIGKILL), read from a watch on the pods until they are gone.
 
-Release "dockercoins" in namespace faults, with broker, dispatcher and Redis pinned to the
-first node (nodeSelector), 2 rng, 2 hasher, 2 webui and 6 worker pods. Mining is read from
-Redis through a port-forward to its pod, which never moves:
+Release "dockercoins" in namespace faults, installed before step 6, with broker, dispatcher
+and Redis pinned to the first node (nodeSelector), 2 rng, 2 hasher, 2 webui and 6 worker
+pods, the audit CronJob and a viewer Role. Mining is read from Redis through a port-forward
+to its pod, which never moves:
+  -  Namespaces: both releases mine at once, each counting only its own pods; after step 6
+     the faults release has the same pods, all Ready, mining.
+  -  Access control: `kubectl auth can-i --as workshop-viewer`: look yes, touch no.
   7. Rolling update of the worker (a changed env, maxUnavailable 0): hashes grow in every
      2 s window of the rollout.
   8. `kubectl drain` of the second node: the drain respects the PodDisruptionBudgets (no
@@ -34,7 +39,10 @@ Redis through a port-forward to its pod, which never moves:
   9. `cluster stop-node` of the third node: its pods are replaced on the others, mining
      goes on.
  10. The books: the dispatcher (alive since the install) is stopped with SIGTERM; its
-     books equal Redis (hashes, and coins = wallet entries, each a real coin).
+     books equal Redis (hashes, and coins = wallet entries, each a real coin); dc-audit as
+     a Job passes, and fails naming a forged wallet entry.
+ 11. Priorities: a full cluster (big CPU requests) preempts workers, never the shared
+     roles, to run 3 rng pods; mining goes on.
 
 `cluster down` always runs at the end; on failure `cluster logs` writes a log bundle first
 and its path is printed. Exits 0 when every check passed, 1 on failure, 77 (skip) only
@@ -86,6 +94,11 @@ KEYS = {"broker": {"curve-key-seed", "redis-password"}, "dispatcher": {"curve-ke
         "webui": {"redis-password"}}
 SECRET_DIR = "/etc/dockercoins/secret"
 FAULTS_NS = "faults"
+VIEWER = "workshop-viewer"
+# Step 11 fills the (then 2-node) cluster: workers and rng ask this much CPU each.
+FILL_CPU = "600m"
+FILL_WORKERS = 12
+FILL_RNG = 3
 PIN = "kubernetes\\.io/hostname"
 
 check = Checks()
@@ -395,7 +408,8 @@ class Suite:
         out = rel.helm("test", RELEASE, "--timeout", "3m", timeout=240)
         phase = [line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Phase:")]
         say("helm test: phase %s in %.1fs" % (phase, time.monotonic() - t0))
-        check(phase == ["Succeeded"], "helm test passes:\n" + out)
+        # two hook Pods: the hash count grows (webui), and dc-audit (the wallet agrees with the books)
+        check(phase == ["Succeeded", "Succeeded"] and "test-audit" in out, "helm test passes, both Pods:\n" + out)
 
     def step2_secrets(self, rel):
         say("step 2: each pod holds only its role's keys; Redis and the broker refuse strangers")
@@ -507,8 +521,29 @@ class Suite:
             rate, dh, dt, rate / base, base))
         check(rate > DAEMONSET_LIFT * base, "3 rng lift the speed above %.1fx %.2f, got %.2f" % (
             DAEMONSET_LIFT, base, rate))
+        self.measured["cluster_rss_mib"] = self.cluster_rss() / 1024.0
+        say("memory: %.0f MiB RSS in the cluster's processes and pods (%d pods)" % (
+            self.measured["cluster_rss_mib"], len(rel.pods())))
         if self.screenshot:
             self.save_page(rel, self.screenshot)
+
+    def cluster_rss(self):
+        """KiB of RSS of every process of the cluster: the control plane and node daemons
+        (their arguments name its folder) and everything in the nodes' cgroups (the pods)."""
+        total = 0
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    mine = self.dir.encode() in f.read()
+                if not mine:
+                    with open("/proc/%s/cgroup" % pid) as f:
+                        mine = any(":/dck8s-n" in line for line in f)
+                if mine:
+                    with open("/proc/%s/status" % pid) as f:
+                        total += sum(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+            except OSError:
+                pass  # the process ended while being read
+        return total
 
     @staticmethod
     def save_page(rel, path):
@@ -642,7 +677,10 @@ class Suite:
             pins += ["--set", "%s.nodeSelector.%s=%s" % (role, PIN, NODE_NAMES[0])]
         rel.helm("install", RELEASE, CHART, "--create-namespace", "--set", "image.pullPolicy=Never",
                  "--set", "rng.replicas=2", "--set", "hasher.replicas=2", "--set", "webui.replicas=2",
-                 "--set", "worker.replicas=6", *pins, "--wait", "--timeout", "5m", timeout=400)
+                 "--set", "worker.replicas=6", "--set", "audit.cronJob.enabled=true",
+                 "--set", "audit.cronJob.schedule=0 0 1 1 *", "--set", "viewer.enabled=true", "--set-json",
+                 'viewer.subjects=[{"kind":"User","name":"%s","apiGroup":"rbac.authorization.k8s.io"}]' % VIEWER,
+                 *pins, "--wait", "--timeout", "5m", timeout=400)
         self.wait_all_ready(rel)
         pods = rel.pods()
         say("pods: %s" % ", ".join("%s@%s" % (p["metadata"]["name"], p["spec"].get("nodeName")) for p in pods))
@@ -769,6 +807,126 @@ class Suite:
         check(len(wallet) == coins, "the wallet holds exactly the dispatcher's coins")
         check(not forged, "every wallet entry is a real coin: %s" % forged[:3])
 
+    def step_namespaces(self, a, b):
+        """Two releases at once in two namespaces: each its own Redis and pipeline."""
+        say("namespaces: releases in %s and %s mine at once, each with its own Redis and pipeline" % (a.ns, b.ns))
+        for rel in (a, b):
+            r = rel.redis()
+            h0 = int(r.get("hashes") or 0)
+            wait_for("%s's hashes to grow" % rel.ns, lambda: int(r.get("hashes") or 0) > h0 + 5, timeout=30,
+                     interval=0.5)
+            rngs, workers = len(rel.role_pods("rng")), len(rel.role_pods("worker"))
+            seen = wait_for("%s's broker and dispatcher to count only its own pods" % rel.ns, lambda: (
+                lambda st: st if st[0] == rngs and st[1] == workers else None)(
+                (int(r.hget("dc:stats:rng", "processes") or 0), int(r.hget("dc:stats:worker", "workers") or 0))),
+                timeout=30, interval=0.5)
+            say("%s: hashes grow from %d; its broker sees %d rng processes and its dispatcher %d workers "
+                "(its own pods: %d rng, %d workers)" % (rel.ns, h0, seen[0], seen[1], rngs, workers))
+            check(seen == (rngs, workers), "%s counts only its own rng and workers" % rel.ns)
+        self.faults_uids = {p["metadata"]["uid"] for p in b.pods()}
+
+    def step_untouched(self, rel):
+        """After the other release's uninstall, this one has the same pods, all Ready, mining."""
+        pods = rel.pods()
+        uids = {p["metadata"]["uid"] for p in pods}
+        h0 = rel.redis_hashes()
+        h1 = wait_for("%s's hashes to grow" % rel.ns, lambda: (lambda h: h if h and h > h0 + 5 else None)(
+            rel.redis_hashes()), timeout=30, interval=0.5)
+        say("%s after the other release's uninstall: %d pods, the same %s, all Ready: %s; hashes %d -> %d" % (
+            rel.ns, len(pods), uids == self.faults_uids, all(is_ready(p) for p in pods), h0, h1))
+        check(uids == self.faults_uids and all(is_ready(p) for p in pods),
+              "uninstalling one release leaves the other's pods untouched")
+
+    def step_viewer(self, rel):
+        say("access control: %s (the chart's viewer Role) can look but not touch" % VIEWER)
+        want = {("get", "pods"): "yes", ("list", "deployments"): "yes", ("get", "pods/log"): "yes",
+                ("delete", "pods"): "no", ("get", "secrets"): "no", ("create", "pods/exec"): "no",
+                ("patch", "deployments"): "no"}
+        got = {}
+        for (verb, res), ans in want.items():
+            got[(verb, res)] = rel.kubectl("auth", "can-i", verb, res, "--as", VIEWER, check_rc=False,
+                                           quiet=True).strip()
+        other = self.kubectl("-n", "kube-system", "auth", "can-i", "get", "pods", "--as", VIEWER, check_rc=False,
+                             quiet=True).strip()
+        say("kubectl auth can-i --as %s: %s; get pods in kube-system: %s" % (
+            VIEWER, ", ".join("%s %s %s" % (v, r, a) for (v, r), a in got.items()), other))
+        check(got == want, "the viewer may get/list/watch and read logs, not delete, patch, exec or read "
+              "Secrets: %s" % got)
+        check(other == "no", "the viewer sees nothing outside the release's namespace")
+        sa = [p["metadata"]["name"] for p in rel.pods() if p["spec"].get("automountServiceAccountToken") is not False]
+        check(not sa, "no pod mounts a ServiceAccount token: %s" % sa)
+
+    def step10b_audit(self, rel):
+        """dc-audit as a Job of the chart's CronJob: passes on the real books, fails at once
+        naming one forged entry."""
+        say("step 10b: dc-audit as a batch Job: passes on these books, fails on a forged coin")
+        r = rel.redis()
+
+        def job(name):
+            rel.kubectl("create", "job", name, "--from=cronjob/%s-audit" % RELEASE)
+            st = wait_for("job %s to finish" % name, lambda: (lambda st: st if st.get("succeeded") or st.get(
+                "failed") else None)(json.loads(rel.kubectl("get", "job", name, "-o", "json", quiet=True))["status"]),
+                timeout=120, interval=0.5)
+            return st, rel.kubectl("logs", "job/" + name, quiet=True)
+        st, log = job("audit-ok")
+        say("audit-ok: %s; %s" % ({k: v for k, v in st.items() if k in ("succeeded", "failed")},
+                                  log.strip().splitlines()[-1:]))
+        check(st.get("succeeded") == 1 and "dc-audit: OK" in log, "dc-audit passes on the books:\n" + log)
+        forged = "0" * 64
+        r.hset("wallet", forged, b"forged")
+        try:
+            st, log = job("audit-forged")
+            say("audit-forged: %s; %s" % ({k: v for k, v in st.items() if k in ("succeeded", "failed")},
+                                          log.strip().splitlines()[-1:]))
+            check(st.get("failed") == 1 and "Failed" in {c["type"] for c in st.get("conditions", [])},
+                  "a forged entry fails the Job at once, no retry: %s" % st)
+            check(forged in log and "dc-audit: FAILED" in log, "its log names the entry:\n" + log)
+        finally:
+            r.hdel("wallet", forged)
+
+    def step11_priorities(self, rel):
+        say("step 11: a full cluster preempts workers, never the pipeline's shared roles")
+        classes = {p["spec"].get("priorityClassName") for p in rel.pods() if component(p) != "worker"}
+        wclasses = {p["spec"].get("priorityClassName") for p in rel.role_pods("worker")}
+        say("priority classes: shared roles %s, workers %s" % (classes, wclasses))
+        check(classes == {"%s-%s-pipeline" % (rel.ns, RELEASE)} and wclasses == {"%s-%s-worker" % (rel.ns, RELEASE)},
+              "every pod has its class")
+        rel.kubectl("scale", "deployment/%s-dispatcher" % RELEASE, "--replicas=1")
+        rel.kubectl("scale", "deployment/%s-worker" % RELEASE, "--replicas=0")
+        self.wait_rollout(rel, "dispatcher", 1)
+        # Big CPU requests make the nodes full with a few pods; the sleeping roles use
+        # next to nothing, so the machine itself is not loaded by this.
+        rel.helm("upgrade", RELEASE, CHART, "--reuse-values", "--set", "worker.replicas=%d" % FILL_WORKERS,
+                 "--set", "worker.resources.requests.cpu=%s" % FILL_CPU, "--set", "rng.replicas=1",
+                 "--set", "rng.resources.requests.cpu=%s" % FILL_CPU, timeout=120)
+        self.wait_rollout(rel, "rng", 1)
+
+        def full():
+            pods = rel.role_pods("worker")
+            running = [p for p in pods if is_ready(p)]
+            pending = [p for p in pods if any(c["type"] == "PodScheduled" and c["status"] == "False"
+                                              for c in p["status"].get("conditions", []))]
+            return (running, pending) if running and pending and len(running) + len(pending) == len(pods) else None
+        running, pending = wait_for("the cluster full: workers Ready and workers Pending", full, timeout=180,
+                                    interval=1)
+        say("cluster full: %d workers Ready, %d Pending (each asks %s CPU)" % (len(running), len(pending), FILL_CPU))
+        t0 = time.monotonic()
+        rel.kubectl("scale", "deployment/%s-rng" % RELEASE, "--replicas=%d" % FILL_RNG)
+        self.wait_rollout(rel, "rng", FILL_RNG)
+        self.measured["preempt_s"] = time.monotonic() - t0
+        events = json.loads(rel.kubectl("get", "events", "--field-selector", "reason=Preempted", "-o", "json",
+                                        quiet=True))["items"]
+        victims = sorted({e["involvedObject"]["name"] for e in events})
+        ready_workers = [p for p in rel.role_pods("worker") if is_ready(p)]
+        say("%d rng pods Ready %.1fs after the scale; preempted: %s; %d workers still Ready" % (
+            FILL_RNG, self.measured["preempt_s"], victims, len(ready_workers)))
+        check(victims and all(v.startswith("%s-worker-" % RELEASE) for v in victims),
+              "the new rng pods preempted workers, and only workers: %s" % victims)
+        h0 = rel.redis_hashes()
+        h1 = wait_for("hashes to grow after the preemption", lambda: (lambda h: h if h and h > h0 + 5 else None)(
+            rel.redis_hashes()), timeout=30, interval=0.5)
+        check(h1 > h0, "mining goes on: %d -> %d" % (h0, h1))
+
     # --- page helpers ----------------------------------------------------------------------
     def snapshot(self, rel, cond, timeout=30):
         """The first /events snapshot for which cond(snapshot) holds (raises at the deadline)."""
@@ -846,13 +1004,19 @@ def main():
         s.step3_scale(rel)
         s.step4_daemonset(rel)
         s.step5_bad_release(rel)
+        faults = s.release(FAULTS_NS)
+        s.install_faults(faults)
+        s.step_namespaces(rel, faults)
         s.step6_sigterm(rel)
-        rel = s.release(FAULTS_NS)
-        s.install_faults(rel)
+        rel = faults
+        s.step_untouched(rel)
+        s.step_viewer(rel)
         s.step7_rolling(rel)
         s.step8_drain(rel)
         s.step9_stop_node(rel)
         s.step10_books(rel)
+        s.step10b_audit(rel)
+        s.step11_priorities(rel)
         ok = True
     except BaseException:
         traceback.print_exc()

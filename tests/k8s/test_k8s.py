@@ -74,7 +74,7 @@ import redis
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "pipeline"))
-from dcrig import Checks, free_port, wait_for  # noqa: E402
+from dcrig import Checks, end_process, free_port, wait_for  # noqa: E402
 
 CLUSTER = os.path.join(HERE, "cluster")
 RELEASE = "dockercoins"
@@ -172,13 +172,7 @@ class Forward:
                 print("port-forward %s: %s" % (self.target, line.rstrip()), flush=True)
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_process(self.proc, 10)
 
 
 class Release:
@@ -251,6 +245,14 @@ class Release:
             return int(self.redis().get("hashes") or 0)
         except (redis.RedisError, AssertionError):
             return None
+
+    def wait_mining(self, what, timeout=30):
+        """(before, after): Redis's hash count now, then once it has grown by more than 5."""
+        h0 = self.redis_hashes()
+        h1 = wait_for("%s's hashes to grow %s" % (self.ns, what), lambda: (
+            lambda h: h if h is not None and h0 is not None and h > h0 + 5 else None)(self.redis_hashes()),
+            timeout=timeout, interval=0.5)
+        return h0, h1
 
     def stop(self):
         self.web.stop()
@@ -775,9 +777,7 @@ class Suite:
         say("%.1fs after the stop every role has its replicas Ready elsewhere: %s" % (
             self.measured["node_replaced_s"], ", ".join("%s@%s" % (p["metadata"]["name"], p["spec"].get("nodeName"))
                                                          for p in pods if is_ready(p))))
-        h0 = rel.redis_hashes()
-        h1 = wait_for("hashes to grow after the node loss", lambda: (lambda h: h if h and h > h0 + 5 else None)(
-            rel.redis_hashes()), timeout=30, interval=0.5)
+        h0, h1 = rel.wait_mining("after the node loss")
         check(h1 > h0, "mining goes on without %s: %d -> %d" % (node, h0, h1))
 
     def step10_books(self, rel):
@@ -812,9 +812,7 @@ class Suite:
         say("namespaces: releases in %s and %s mine at once, each with its own Redis and pipeline" % (a.ns, b.ns))
         for rel in (a, b):
             r = rel.redis()
-            h0 = int(r.get("hashes") or 0)
-            wait_for("%s's hashes to grow" % rel.ns, lambda: int(r.get("hashes") or 0) > h0 + 5, timeout=30,
-                     interval=0.5)
+            h0, _ = rel.wait_mining("with both releases up")
             rngs, workers = len(rel.role_pods("rng")), len(rel.role_pods("worker"))
             seen = wait_for("%s's broker and dispatcher to count only its own pods" % rel.ns, lambda: (
                 lambda st: st if st[0] == rngs and st[1] == workers else None)(
@@ -829,9 +827,7 @@ class Suite:
         """After the other release's uninstall, this one has the same pods, all Ready, mining."""
         pods = rel.pods()
         uids = {p["metadata"]["uid"] for p in pods}
-        h0 = rel.redis_hashes()
-        h1 = wait_for("%s's hashes to grow" % rel.ns, lambda: (lambda h: h if h and h > h0 + 5 else None)(
-            rel.redis_hashes()), timeout=30, interval=0.5)
+        h0, h1 = rel.wait_mining("after the other release's uninstall")
         say("%s after the other release's uninstall: %d pods, the same %s, all Ready: %s; hashes %d -> %d" % (
             rel.ns, len(pods), uids == self.faults_uids, all(is_ready(p) for p in pods), h0, h1))
         check(uids == self.faults_uids and all(is_ready(p) for p in pods),
@@ -922,9 +918,7 @@ class Suite:
             FILL_RNG, self.measured["preempt_s"], victims, len(ready_workers)))
         check(victims and all(v.startswith("%s-worker-" % RELEASE) for v in victims),
               "the new rng pods preempted workers, and only workers: %s" % victims)
-        h0 = rel.redis_hashes()
-        h1 = wait_for("hashes to grow after the preemption", lambda: (lambda h: h if h and h > h0 + 5 else None)(
-            rel.redis_hashes()), timeout=30, interval=0.5)
+        h0, h1 = rel.wait_mining("after the preemption")
         check(h1 > h0, "mining goes on: %d -> %d" % (h0, h1))
 
     # --- page helpers ----------------------------------------------------------------------

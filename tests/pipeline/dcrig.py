@@ -86,6 +86,18 @@ def exit_bound(exe):
     return 3.0 if sanitized(exe) else 1.0
 
 
+def end_process(proc, grace):
+    """SIGTERM proc if it still runs, then SIGKILL after grace seconds; reaps it."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def bindir():
     d = os.environ.get("DC_BIN")
     if not d:
@@ -125,13 +137,7 @@ class RedisServer:
         return self.r.ping()
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_process(self.proc, 5)
         self.proc = None
 
     def close(self):

@@ -32,7 +32,8 @@ to its pod, which never moves:
      the faults release has the same pods, all Ready, mining.
   -  Access control: `kubectl auth can-i --as workshop-viewer`: look yes, touch no.
   7. Rolling update of the worker (a changed env, maxUnavailable 0): hashes grow in every
-     2 s window of the rollout.
+     2 s window of the rollout. Then the Redis pod is deleted: it returns on the same
+     claim and volume with the wallet and the counts, and mining goes on.
   8. `kubectl drain` of the second node: the drain respects the PodDisruptionBudgets (no
      role ever has more than maxUnavailable pods missing) and hashes grow in every 3 s
      window; then uncordon.
@@ -146,25 +147,36 @@ def component(pod):
 
 class Forward:
     """`kubectl port-forward` of one target to a free port on 127.0.0.1. It binds to one pod,
-    so it is restarted when it dies (its pod went away)."""
+    so it is restarted when it dies, or when it runs but nothing answers through it (kubectl
+    keeps running after its pod is deleted, refusing every connection)."""
 
     def __init__(self, suite, ns, target, remote):
         self.suite, self.ns, self.target, self.remote = suite, ns, target, remote
         self.proc = None
         self.port = None
 
-    def ensure(self, ready):
-        """Starts the forward unless it runs, then waits until ready() holds."""
-        if self.proc is None or self.proc.poll() is not None:
-            self.port = free_port()
-            self.proc = subprocess.Popen(
-                [self.suite.kubectl_bin, "-n", self.ns, "port-forward", "--address", "127.0.0.1", self.target,
-                 "%d:%d" % (self.port, self.remote)],
-                env=self.suite.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            threading.Thread(target=self._drain, args=(self.proc,), daemon=True).start()
-            say("kubectl -n %s port-forward %s on 127.0.0.1:%d" % (self.ns, self.target, self.port))
-        wait_for("%s through port-forward on 127.0.0.1:%d" % (self.target, self.port), ready, timeout=60,
-                 interval=0.5)
+    def ensure(self, ready, timeout=60):
+        """Starts the forward unless it runs, then waits until ready() holds; a forward that
+        gets no answer for 10 s is replaced by a new one, until the deadline."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc is None or self.proc.poll() is not None:
+                self.port = free_port()
+                self.proc = subprocess.Popen(
+                    [self.suite.kubectl_bin, "-n", self.ns, "port-forward", "--address", "127.0.0.1", self.target,
+                     "%d:%d" % (self.port, self.remote)],
+                    env=self.suite.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                threading.Thread(target=self._drain, args=(self.proc,), daemon=True).start()
+                say("kubectl -n %s port-forward %s on 127.0.0.1:%d" % (self.ns, self.target, self.port))
+            left = deadline - time.monotonic()
+            try:
+                return wait_for("%s through port-forward on 127.0.0.1:%d" % (self.target, self.port), ready,
+                                timeout=max(1.0, min(10.0, left)), interval=0.5)
+            except AssertionError:
+                if time.monotonic() >= deadline:
+                    raise
+                say("nothing answers through the port-forward of %s: a new one" % self.target)
+                end_process(self.proc, 5)
 
     def _drain(self, proc):
         for line in proc.stdout:
@@ -227,16 +239,10 @@ class Release:
     def redis(self):
         """A client of the release's Redis (port-forward to its pod, the Secret's password)."""
         def ping():
-            if self._redis is None:
+            if self._redis is None or self._redis.connection_pool.connection_kwargs["port"] != self.rfwd.port:
                 self._redis = redis.Redis(host="127.0.0.1", port=self.rfwd.port, password=self.secret().get(
                     "redis-password"), socket_timeout=5)
-            try:
-                return self._redis.ping()
-            except redis.RedisError:
-                self._redis = None
-                raise
-        if self.rfwd.proc is None or self.rfwd.proc.poll() is not None:
-            self._redis = None
+            return self._redis.ping()
         self.rfwd.ensure(ping)
         return self._redis
 
@@ -710,6 +716,40 @@ class Suite:
         check(envs == {"2"}, "every worker pod runs the new template (%s)" % envs)
         check(not stalls, "hashes grow in every 2 s window of the rollout: %s" % stalls)
 
+    def step7b_redis_restart(self, rel):
+        """Redis's pod deleted: the StatefulSet brings it back on the same claim, with the
+        wallet and the counts (append-only file on the PersistentVolume)."""
+        say("step 7b: delete the Redis pod; it returns on the same claim with the books")
+        pod = "%s-redis-0" % RELEASE
+
+        def volume():
+            p = json.loads(rel.kubectl("get", "pod", pod, "-o", "json", quiet=True))
+            claim = [v["persistentVolumeClaim"]["claimName"] for v in p["spec"]["volumes"]
+                     if "persistentVolumeClaim" in v][0]
+            pvc = json.loads(rel.kubectl("get", "pvc", claim, "-o", "json", quiet=True))
+            return p["metadata"]["uid"], claim, pvc["metadata"]["uid"], pvc["spec"]["volumeName"]
+        uid0, claim, pvc0, pv0 = volume()
+        r = rel.redis()
+        h0, c0 = int(r.get("hashes") or 0), r.hlen("wallet")
+        t0 = time.monotonic()
+        rel.kubectl("delete", "pod", pod, "--wait=true", timeout=120)
+        wait_for("the Redis pod back and Ready", lambda: (lambda p: p if p and is_ready(p[0]) and p[0][
+            "metadata"]["uid"] != uid0 else None)(rel.role_pods("redis")), timeout=120, interval=0.5)
+        self.measured["redis_restart_s"] = time.monotonic() - t0
+        uid1, claim1, pvc1, pv1 = volume()
+        r = rel.redis()
+        h1, c1 = int(r.get("hashes") or 0), r.hlen("wallet")
+        say("Redis pod back %.1fs after the delete on claim %s (volume %s, same: %s); hashes %d -> %d, "
+            "wallet %d -> %d" % (self.measured["redis_restart_s"], claim1, pv1, (claim1, pvc1, pv1) == (
+                claim, pvc0, pv0), h0, h1, c0, c1))
+        check((claim1, pvc1, pv1) == (claim, pvc0, pv0), "the new Redis pod uses the same claim and volume")
+        check(h1 >= h0 and c1 >= c0, "the wallet and the counts survive the Redis pod: hashes %d -> %d, wallet "
+              "%d -> %d" % (h0, h1, c0, c1))
+        books_lost = int(r.hget("dc:stats:dispatcher", "books_lost") or 0)
+        check(books_lost == 0, "the dispatcher never found its books gone (books_lost %d)" % books_lost)
+        h2, h3 = rel.wait_mining("after the Redis restart", timeout=60)
+        check(h3 > h2, "mining goes on after the Redis restart: %d -> %d" % (h2, h3))
+
     def step8_drain(self, rel):
         node = NODE_NAMES[1]
         say("step 8: kubectl drain %s with the chart's PodDisruptionBudgets" % node)
@@ -1006,6 +1046,7 @@ def main():
         s.step_untouched(rel)
         s.step_viewer(rel)
         s.step7_rolling(rel)
+        s.step7b_redis_restart(rel)
         s.step8_drain(rel)
         s.step9_stop_node(rel)
         s.step10_books(rel)

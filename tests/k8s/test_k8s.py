@@ -729,6 +729,11 @@ class Suite:
             pvc = json.loads(rel.kubectl("get", "pvc", claim, "-o", "json", quiet=True))
             return p["metadata"]["uid"], claim, pvc["metadata"]["uid"], pvc["spec"]["volumeName"]
         uid0, claim, pvc0, pv0 = volume()
+        pv = json.loads(self.kubectl("get", "pv", pv0, "-o", "json", quiet=True))
+        by = pv["metadata"].get("annotations", {}).get("pv.kubernetes.io/provisioned-by")
+        say("Redis's claim %s is bound to %s, provisioned by %s (class %s, hostPath %s)" % (
+            claim, pv0, by, pv["spec"].get("storageClassName"), pv["spec"].get("hostPath", {}).get("path")))
+        check(by == "rancher.io/local-path", "the Redis volume was made on demand by the provisioner: %s" % by)
         r = rel.redis()
         h0, c0 = int(r.get("hashes") or 0), r.hlen("wallet")
         t0 = time.monotonic()

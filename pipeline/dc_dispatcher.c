@@ -29,6 +29,8 @@
 #define DC_DISPATCHER_HIST_WINDOW_MS 10000
 #define DC_DISPATCHER_SERIES_KEY "dc:series" /* "ts_ms:hashes" once a second, for the webui */
 #define DC_DISPATCHER_SERIES_KEEP 600        /* 10 minutes of samples */
+#define DC_DISPATCHER_TRACKS_MAX 8           /* release tracks counted apart; more: untracked */
+#define DC_DISPATCHER_TRACK_WINDOW 10        /* snapshots (s) behind a track's recent hashes */
 
 typedef struct {
     uint64_t id;
@@ -38,6 +40,7 @@ typedef struct {
     int64_t issued_us;
     int64_t first_ms;    /* when first issued */
     uint64_t peer_no;    /* the worker connection it was last sent to */
+    int track;           /* that connection's track (index), -1: untracked */
     void *resend_handle; /* its place in the resend list, when due again */
 } s_job_t;
 
@@ -53,8 +56,18 @@ typedef struct {
     uint64_t received; /* as of its last READY */
     uint64_t sent;     /* jobs sent to it by this process */
     int64_t heard_ms;
-    bool blocked; /* a send would block: no jobs until it reports again */
+    bool blocked;                      /* a send would block: no jobs until it reports again */
+    char track_name[DC_TRACK_MAX + 1]; /* as its last READY said */
+    int track;                         /* its index in the dispatcher's tracks, -1: untracked */
 } s_peer_t;
+
+/*  A release track (the workers' --track): the hashes of the jobs counted that were last
+    sent to one of its workers, in total and as of each of the last snapshots. */
+typedef struct {
+    char name[DC_TRACK_MAX + 1];
+    uint64_t hashes;
+    uint64_t past[DC_DISPATCHER_TRACK_WINDOW]; /* hashes at the last snapshots, a ring */
+} s_track_t;
 
 typedef struct {
     uint64_t issued, counted, sent, reissued, duplicates, stale, drops;
@@ -102,6 +115,10 @@ struct _dc_dispatcher_t {
     uint64_t hashes_at_snapshot, counted_at_snapshot;
     int64_t snapshot_ms;
     bool paused; /* new jobs held back while Redis lags */
+    s_track_t tracks[DC_DISPATCHER_TRACKS_MAX];
+    int ntracks;
+    uint64_t untracked_hashes; /* counted for workers of tracks beyond the limit */
+    unsigned track_tick;       /* snapshots taken, for the tracks' rings */
 };
 
 static void s_free(void **item)
@@ -224,6 +241,7 @@ static int s_send_job(dc_dispatcher_t *self, s_peer_t *peer, s_job_t *job)
     job->issued_ms = zclock_mono();
     job->issued_us = zclock_usecs();
     job->peer_no = peer->no;
+    job->track = peer->track;
     peer->sent++;
     self->b.sent++;
     return 0;
@@ -304,6 +322,10 @@ static void s_count(dc_dispatcher_t *self, s_job_t *job, zmsg_t *msg, const dc_r
     self->b.hashes += r->hashes;
     self->b.coins += r->coins;
     self->unsent_hashes += r->hashes;
+    if (job->track >= 0)
+        self->tracks[job->track].hashes += r->hashes;
+    else
+        self->untracked_hashes += r->hashes;
     zmsg_t *coins = s_coin_frames(msg);
     zframe_t *f;
     while ((f = zmsg_pop(coins)))
@@ -374,6 +396,23 @@ static int s_on_result(zloop_t *loop, zsock_t *results, void *arg)
     return 0;
 }
 
+/*  The index of a track, added when new; -1 when DC_DISPATCHER_TRACKS_MAX are known. */
+static int s_track_index(dc_dispatcher_t *self, const char *name)
+{
+    for (int i = 0; i < self->ntracks; i++)
+        if (streq(self->tracks[i].name, name))
+            return i;
+    if (self->ntracks == DC_DISPATCHER_TRACKS_MAX) {
+        zsys_warning("dispatcher: track %s: already %d tracks, its hashes count as untracked", name,
+                     DC_DISPATCHER_TRACKS_MAX);
+        return -1;
+    }
+    s_track_t *t = &self->tracks[self->ntracks];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    zsys_info("dispatcher: track %s: first worker", name);
+    return self->ntracks++;
+}
+
 /*  A worker's READY: creates or updates its connection's credit, then hands out jobs. */
 static int s_on_ready(zloop_t *loop, zsock_t *jobs, void *arg)
 {
@@ -399,8 +438,12 @@ static int s_on_ready(zloop_t *loop, zsock_t *jobs, void *arg)
             peer->no = ++self->next_peer_no;
             peer->base = ready.received;
             zhashx_insert(self->peers, key, peer);
-            zsys_info("dispatcher: worker %s connected for jobs (capacity %u)", ready.worker,
-                      ready.capacity);
+            zsys_info("dispatcher: worker %s connected for jobs (capacity %u, track %s)",
+                      ready.worker, ready.capacity, ready.track);
+        }
+        if (!streq(peer->track_name, ready.track)) {
+            snprintf(peer->track_name, sizeof peer->track_name, "%s", ready.track);
+            peer->track = s_track_index(self, ready.track);
         }
         snprintf(peer->worker, sizeof peer->worker, "%s", ready.worker);
         peer->capacity = ready.capacity;
@@ -555,6 +598,27 @@ static void s_publish_workers(dc_dispatcher_t *self, int64_t now, int64_t span)
     dc_redis_stats(self->redis, "dc:stats:worker", &f);
 }
 
+/*  Per track: hashes counted in total and over the last DC_DISPATCHER_TRACK_WINDOW
+    snapshots (what the page's shares are made of). Also steps the tracks' rings. */
+static void s_publish_tracks(dc_dispatcher_t *self)
+{
+    zmsg_t *f = zmsg_new();
+    unsigned slot = self->track_tick++ % DC_DISPATCHER_TRACK_WINDOW;
+    for (int i = 0; i < self->ntracks; i++) {
+        s_track_t *t = &self->tracks[i];
+        char name[DC_TRACK_MAX + 16];
+        snprintf(name, sizeof name, "hashes.%s", t->name);
+        s_add_field(f, name, t->hashes);
+        snprintf(name, sizeof name, "recent.%s", t->name);
+        s_add_field(f, name, t->hashes - t->past[slot]);
+        t->past[slot] = t->hashes;
+    }
+    s_add_field(f, "untracked_hashes", self->untracked_hashes);
+    s_add_field(f, "window_s", DC_DISPATCHER_TRACK_WINDOW);
+    s_add_field(f, "ts_ms", (uint64_t)zclock_time());
+    dc_redis_stats(self->redis, "dc:stats:tracks", &f);
+}
+
 /*  Age of the oldest job still waiting for its result: stays under the re-issue timeout
     plus a loop unless a job is stuck, which is what "no job lost" means over time. */
 static uint64_t s_oldest_ms(dc_dispatcher_t *self, int64_t now)
@@ -620,13 +684,21 @@ static void s_publish_metrics(dc_dispatcher_t *self, uint64_t per_s)
         "\ndc_dispatcher_recovered_coins_total %" PRIu64
         "\ndc_dispatcher_refused_checks_total %" PRIu64
         "\ndc_dispatcher_acked_results_total %" PRIu64 "\ndc_dispatcher_ack_failures_total %" PRIu64
-        "\ndc_dispatcher_results_awaiting_ack %zu\n",
+        "\ndc_dispatcher_results_awaiting_ack %zu\ndc_dispatcher_untracked_hashes_total %" PRIu64
+        "\n",
         self->b.issued, self->b.counted, zhashx_size(self->inflight), self->b.reissued,
         self->b.duplicates, self->b.stale, self->b.drops, self->b.hashes, self->b.coins, per_s,
         st.connected, st.pending_hashes, st.pending_coins,
         self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0, st.books_lost, self->late_ms,
         zhashx_size(self->peers), st.recovered_jobs, st.recovered_hashes, st.recovered_coins,
-        st.refused_checks, self->b.acked, self->b.ack_failures, zlistx_size(self->acks));
+        st.refused_checks, self->b.acked, self->b.ack_failures, zlistx_size(self->acks),
+        self->untracked_hashes);
+    for (int i = 0; i < self->ntracks; i++) {
+        char *more = zsys_sprintf("%sdc_dispatcher_track_hashes_total{track=\"%s\"} %" PRIu64 "\n",
+                                  text, self->tracks[i].name, self->tracks[i].hashes);
+        zstr_free(&text);
+        text = more;
+    }
     dc_http_set_metrics(self->cfg.http, &text);
     dc_http_set_ready(self->cfg.http, st.connected, "Redis unreachable");
 }
@@ -669,6 +741,7 @@ static int s_on_snapshot(zloop_t *loop, int timer_id, void *arg)
         span > 0 ? (self->b.hashes - self->hashes_at_snapshot) * 1000 / (uint64_t)span : 0;
     s_publish_books(self, per_s);
     s_publish_workers(self, now, span);
+    s_publish_tracks(self);
     s_publish_metrics(self, per_s);
     self->hashes_at_snapshot = self->b.hashes;
     self->counted_at_snapshot = self->b.counted;

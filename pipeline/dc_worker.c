@@ -289,6 +289,8 @@ static void s_ready(dc_worker_t *self)
     dc_ready_t ready = {
         .capacity = (uint32_t)self->cfg.credit, .held = self->held, .received = self->received};
     snprintf(ready.worker, sizeof ready.worker, "%s", self->cfg.id);
+    snprintf(ready.track, sizeof ready.track, "%s",
+             self->cfg.track ? self->cfg.track : DC_TRACK_DEFAULT);
     zmsg_t *msg = dc_ready_encode(&ready);
     if (zmsg_send(&msg, self->jobs) != 0)
         zmsg_destroy(&msg);
@@ -317,9 +319,10 @@ static void s_on_job(dc_worker_t *self)
 
 int dc_worker_run(dc_worker_t *self)
 {
-    zsys_info("worker %s: jobs from %s (credit %d), results to %s, broker %s, pause %d ms",
-              self->cfg.id, self->cfg.jobs, self->cfg.credit, self->cfg.results, self->cfg.broker,
-              self->cfg.delay_ms);
+    zsys_info("worker %s: track %s, jobs from %s (credit %d), results to %s, broker %s, pause "
+              "%d ms",
+              self->cfg.id, self->cfg.track ? self->cfg.track : DC_TRACK_DEFAULT, self->cfg.jobs,
+              self->cfg.credit, self->cfg.results, self->cfg.broker, self->cfg.delay_ms);
     zpoller_t *poller = zpoller_new(self->jobs, self->results, NULL);
     zpoller_t *acks_only = zpoller_new(self->results, NULL);
     s_ready(self);

@@ -17,8 +17,9 @@ typedef struct {
     const char *jobs;    /* ">tcp://127.0.0.1:5556" */
     const char *results; /* ">tcp://127.0.0.1:5557" */
     const char *id;
-    int credit;   /* jobs held at most (working on one, the others waiting), 1..64 */
-    int delay_ms; /* pause per job, the original's sleep(0.1) */
+    const char *track; /* release track named in READY ("stable", "canary"); NULL: stable */
+    int credit;        /* jobs held at most (working on one, the others waiting), 1..64 */
+    int delay_ms;      /* pause per job, the original's sleep(0.1) */
     int timeout_ms;
     dc_http_t *http;
     dc_curve_t *curve; /* NULL: plain TCP */

@@ -1,5 +1,6 @@
 /*  dc-worker: the miner. */
 #include "dc_app.h"
+#include "dc_job.h"
 #include "dc_worker.h"
 
 #include <unistd.h>
@@ -13,6 +14,8 @@ static const dc_opt_spec_t s_specs[] = {
     {"raw", "DC_RAW", NULL, NULL, "raw mode: no pause"},
     {"timeout-ms", "DC_TIMEOUT_MS", "5000", "N", "no broker reply by then: reconnect, resend"},
     {"id", "DC_WORKER_ID", "", "NAME", "worker name in stats (default HOSTNAME-PID)"},
+    {"track", "DC_TRACK", DC_TRACK_DEFAULT, "NAME",
+     "release track the dispatcher counts hashes under (canary...): 1..16 of [a-z0-9-]"},
     DC_APP_CURVE_OPTS,
     {NULL, NULL, NULL, NULL, NULL}};
 
@@ -28,6 +31,12 @@ int main(int argc, char **argv)
     if (dc_opts_long(opts, "delay-ms", 0, 10000, &delay) ||
         dc_opts_long(opts, "credit", 1, 64, &credit) ||
         dc_opts_long(opts, "timeout-ms", 100, 600000, &timeout)) {
+        dc_opts_destroy(&opts);
+        return 2;
+    }
+    const char *track = dc_opts_str(opts, "track");
+    if (!dc_track_valid(track)) {
+        fprintf(stderr, "dc-worker: --track / DC_TRACK '%s': want 1..16 of [a-z0-9-]\n", track);
         dc_opts_destroy(&opts);
         return 2;
     }
@@ -50,6 +59,7 @@ int main(int argc, char **argv)
                            .jobs = dc_opts_str(opts, "jobs"),
                            .results = dc_opts_str(opts, "results"),
                            .id = id,
+                           .track = track,
                            .credit = (int)credit,
                            .delay_ms = dc_opts_flag(opts, "raw") ? 0 : (int)delay,
                            .timeout_ms = (int)timeout,

@@ -101,7 +101,35 @@ zmsg_t *dc_ready_encode(const dc_ready_t *ready)
     zmsg_t *msg = zmsg_new();
     zmsg_addmem(msg, buf, sizeof buf);
     zmsg_addstr(msg, ready->worker);
+    if (*ready->track && !streq(ready->track, DC_TRACK_DEFAULT))
+        zmsg_addstr(msg, ready->track);
     return msg;
+}
+
+bool dc_track_valid(const char *track)
+{
+    size_t n = strlen(track);
+    if (n < 1 || n > DC_TRACK_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((track[i] >= 'a' && track[i] <= 'z') || (track[i] >= '0' && track[i] <= '9') ||
+              track[i] == '-'))
+            return false;
+    return true;
+}
+
+static bool s_track(zframe_t *f, char *out)
+{
+    if (!f) {
+        strcpy(out, DC_TRACK_DEFAULT);
+        return true;
+    }
+    size_t n = zframe_size(f);
+    if (n < 1 || n > DC_TRACK_MAX)
+        return false;
+    memcpy(out, zframe_data(f), n);
+    out[n] = 0;
+    return strlen(out) == n && dc_track_valid(out);
 }
 
 static bool s_worker_id(zframe_t *id, char *out)
@@ -118,8 +146,8 @@ int dc_ready_decode(zmsg_t *msg, dc_ready_t *ready, const char **reason)
 {
     memset(ready, 0, sizeof *ready);
     zframe_t *f = zmsg_first(msg);
-    if (zmsg_size(msg) != 2 || zframe_size(f) != DC_READY_SIZE) {
-        *reason = "ready: want an 18-byte header and a worker id";
+    if (zmsg_size(msg) < 2 || zmsg_size(msg) > 3 || zframe_size(f) != DC_READY_SIZE) {
+        *reason = "ready: want an 18-byte header, a worker id and maybe a track";
         return -1;
     }
     const byte *p = zframe_data(f);
@@ -136,6 +164,10 @@ int dc_ready_decode(zmsg_t *msg, dc_ready_t *ready, const char **reason)
     }
     if (!s_worker_id(zmsg_next(msg), ready->worker)) {
         *reason = "ready: worker id must be 1..64 printable bytes";
+        return -1;
+    }
+    if (!s_track(zmsg_next(msg), ready->track)) {
+        *reason = "ready: track must be 1..16 bytes of [a-z0-9-]";
         return -1;
     }
     return 0;
@@ -303,10 +335,32 @@ void dc_job_test(bool verbose)
     DC_CHECK(dc_ready_decode(msg, &rd, &reason) == 0);
     DC_CHECK(rd.capacity == 2 && rd.held == 1 && rd.received == ready.received);
     DC_CHECK(streq(rd.worker, "w-2"));
+    DC_CHECK(zmsg_size(msg) == 2 && streq(rd.track, DC_TRACK_DEFAULT)); /* no track frame */
+    zmsg_destroy(&msg);
+    strcpy(ready.track, "canary-2");
+    msg = dc_ready_encode(&ready);
+    DC_CHECK(zmsg_size(msg) == 3);
+    DC_CHECK(dc_ready_decode(msg, &rd, &reason) == 0 && streq(rd.track, "canary-2"));
+    zmsg_destroy(&msg);
+    DC_CHECK(dc_track_valid("stable") && dc_track_valid("v2-1") && !dc_track_valid(""));
+    DC_CHECK(!dc_track_valid("Canary") && !dc_track_valid("a_b") && !dc_track_valid("a b"));
+    DC_CHECK(!dc_track_valid("0123456789abcdefg"));
+    const char *bad_tracks[] = {"", "Canary", "a/b", "0123456789abcdefg"};
+    for (size_t i = 0; i < sizeof bad_tracks / sizeof *bad_tracks; i++) {
+        strcpy(ready.track, "x");
+        msg = dc_ready_encode(&ready);
+        zframe_reset(zmsg_last(msg), bad_tracks[i], strlen(bad_tracks[i]));
+        DC_CHECK(dc_ready_decode(msg, &rd, &reason) == -1 && strstr(reason, "track"));
+        zmsg_destroy(&msg);
+    }
+    msg = dc_ready_encode(&ready);
+    zframe_reset(zmsg_last(msg), "a\0b", 3); /* a NUL inside the track */
+    DC_CHECK(dc_ready_decode(msg, &rd, &reason) == -1 && strstr(reason, "track"));
     zmsg_destroy(&msg);
     ready.capacity = 0;
     msg = dc_ready_encode(&ready);
     DC_CHECK(dc_ready_decode(msg, &rd, &reason) == -1 && strstr(reason, "capacity"));
+    zmsg_addstr(msg, "extra");
     zmsg_addstr(msg, "extra");
     DC_CHECK(dc_ready_decode(msg, &rd, &reason) == -1 && strstr(reason, "18-byte"));
     zmsg_destroy(&msg);

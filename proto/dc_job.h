@@ -19,6 +19,8 @@
 #define DC_JOB_BATCH_MAX 4096
 #define DC_WORKER_ID_MAX 64
 #define DC_COIN_BYTES_MAX 4096
+#define DC_TRACK_MAX 16           /* bytes of a track name: [a-z0-9-] */
+#define DC_TRACK_DEFAULT "stable" /* the track of a READY that names none */
 
 typedef struct {
     uint64_t id;
@@ -44,6 +46,7 @@ typedef struct {
     uint32_t held;     /* received and not yet answered */
     uint64_t received; /* jobs received since the worker started */
     char worker[DC_WORKER_ID_MAX + 1];
+    char track[DC_TRACK_MAX + 1]; /* the worker's release track: "stable", "canary", ... */
 } dc_ready_t;
 
 zmsg_t *dc_job_encode(const dc_job_t *job);
@@ -55,7 +58,13 @@ zmsg_t *dc_result_encode(const dc_result_t *result, zmsg_t **coins_p);
     start with '0'). On success the coins are frames 2.. of msg, in pairs. */
 int dc_result_decode(zmsg_t *msg, dc_result_t *result, const char **reason);
 
+/*  A track name: 1..16 bytes of [a-z0-9-]. */
+bool dc_track_valid(const char *track);
+
+/*  The track travels as a third frame, left out for "stable" (or an empty track), so a
+    stable worker's READY is the same as one from a worker that knows no tracks. */
 zmsg_t *dc_ready_encode(const dc_ready_t *ready);
+/*  A READY without a track frame is from track "stable". */
 int dc_ready_decode(zmsg_t *msg, dc_ready_t *ready, const char **reason);
 
 /*  ACK: the results of these jobs are durable in Redis (counted, or recognised as already

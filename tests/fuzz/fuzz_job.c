@@ -12,7 +12,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (dc_job_decode(msg, &job, &reason) == 0 && (job.batch < 1 || job.batch > 4096))
         __builtin_trap();
     if (dc_ready_decode(msg, &ready, &reason) == 0 &&
-        (ready.capacity < 1 || ready.capacity > DC_READY_CAPACITY_MAX || !ready.worker[0]))
+        (ready.capacity < 1 || ready.capacity > DC_READY_CAPACITY_MAX || !ready.worker[0] ||
+         !dc_track_valid(ready.track)))
         __builtin_trap();
     uint32_t acked;
     if (dc_ack_decode(msg, &acked, &reason) == 0) {

@@ -34,6 +34,7 @@ write("svc", "reply-error", frames(b"503", b"queue full"))
 write("job", "job", frames(struct.pack(">BBQII", 1, 1, 42, 8, 0)))
 write("job", "ack", frames(struct.pack(">BBI", 1, 4, 2), struct.pack(">QQ", 42, 43)))
 write("job", "ready", frames(struct.pack(">BBIIQ", 1, 3, 2, 1, 12345), b"w1"))
+write("job", "ready-track", frames(struct.pack(">BBIIQ", 1, 3, 2, 1, 12345), b"w1", b"canary"))
 data = os.urandom(32)
 while not hashlib.sha256(data).hexdigest().startswith("0"):
     data = os.urandom(32)

@@ -146,7 +146,8 @@ with Rig() as rig:
     before = rig.metric("dispatcher", "dc_dispatcher_drops_total")
     bad_readies = [[b"junk"], [ready(version=9), b"w"], [ready(kind=1), b"w"],
                    [ready(capacity=0), b"w"], [ready(capacity=65), b"w"], [ready(), b"bad id"],
-                   [ready()], [ready(), b"w", b"extra"]]
+                   [ready()], [ready(), b"w", b"canary", b"extra"], [ready(), b"w", b"Bad_Track"],
+                   [ready(), b"w", b""], [ready(), b"w", b"a" * 17]]
     for frames in bad_readies:
         dealer.send_multipart(frames)
     wait_for("READY drops counted",

@@ -49,7 +49,10 @@ struct _s_service_t {
     zhashx_t *processes; /* process name -> its slots registered (as a pointer-sized count) */
     size_t queue_max;    /* deepest queue since the last snapshot */
     uint64_t served, errors, served_at_snapshot;
-    int64_t busy_us; /* worker time spent on requests since the last snapshot */
+    int64_t busy_us;   /* worker time spent on requests since the last snapshot */
+    int64_t queued_us; /* time requests spent queued since the last snapshot */
+    double demand;     /* requests in the service (served or queued), averaged over the
+                          last snapshot's interval */
     dc_hist_t *wait, *svc;
     bool saturated;
     int64_t empty_since_us; /* no workers and no queue since then; 0 while it has some */
@@ -164,6 +167,12 @@ static bool s_send_worker(dc_broker_t *self, s_worker_t *w, int command, zframe_
 
 static void s_worker_forget(dc_broker_t *self, s_worker_t *w, const char *why);
 
+/*  The part of the time from `from_us` to `now` that falls in the current stats interval. */
+static int64_t s_since_snapshot(dc_broker_t *self, int64_t from_us, int64_t now)
+{
+    return now - (from_us > self->snapshot_us ? from_us : self->snapshot_us);
+}
+
 /*  Hands queued requests to idle workers, least recently used first. A worker whose
     connection turns out to be gone is forgotten and its request goes to the next one. */
 static void s_dispatch(dc_broker_t *self, s_service_t *svc)
@@ -173,6 +182,7 @@ static void s_dispatch(dc_broker_t *self, s_service_t *svc)
         w->idle_handle = NULL;
         s_request_t *req = zlistx_detach(svc->queue, NULL);
         req->started_us = s_now_us();
+        svc->queued_us += s_since_snapshot(self, req->queued_us, req->started_us);
         dc_hist_add(svc->wait, req->started_us / 1000,
                     (uint32_t)(req->started_us - req->queued_us));
         zmsg_t *body = zmsg_dup(req->body);
@@ -195,7 +205,7 @@ static void s_worker_alive(dc_broker_t *self, s_worker_t *w)
 /*  The part of a request's service time that falls in the current stats interval. */
 static int64_t s_busy_since_snapshot(dc_broker_t *self, s_request_t *req, int64_t now)
 {
-    return now - (req->started_us > self->snapshot_us ? req->started_us : self->snapshot_us);
+    return s_since_snapshot(self, req->started_us, now);
 }
 
 static void s_worker_idle(s_worker_t *w)
@@ -309,9 +319,9 @@ static char *s_mmi_stats(dc_broker_t *self)
         s_json_name(out, s->name);
         fprintf(out,
                 "\":{\"workers\":%zu,\"processes\":%zu,\"idle\":%zu,\"queue\":%zu,"
-                "\"served\":%" PRIu64 ",\"errors\":%" PRIu64 "}",
+                "\"served\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"demand\":%.2f}",
                 s->workers, zhashx_size(s->processes), zlistx_size(s->idle), zlistx_size(s->queue),
-                s->served, s->errors);
+                s->served, s->errors, s->demand);
         sep = ",";
     }
     fprintf(out, "}");
@@ -557,6 +567,7 @@ static int s_on_expiry(zloop_t *loop, int timer_id, void *arg)
         while ((req = zlistx_first(svc->queue)) &&
                (req->queued_us < limit || req->deadline_us < now)) {
             zlistx_detach(svc->queue, NULL);
+            svc->queued_us += s_since_snapshot(self, req->queued_us, now);
             char reason[128];
             if (req->deadline_us < now) {
                 snprintf(reason, sizeof reason, "no reply within the request timeout (%d ms)",
@@ -586,6 +597,7 @@ static void s_add_field(zmsg_t *fields, const char *name, uint64_t value)
 typedef struct {
     size_t idle, queue;
     uint64_t busy_pct, served_per_s;
+    double demand; /* requests in the service, served or queued, on average */
     uint32_t wait50, wait99, svc50, svc99; /* microseconds */
 } s_snapshot_t;
 
@@ -596,6 +608,13 @@ static s_snapshot_t s_service_snapshot(dc_broker_t *self, s_service_t *svc, int6
     for (s_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers))
         if (w->service == svc && w->request)
             svc->busy_us += s_busy_since_snapshot(self, w->request, now);
+    for (s_request_t *req = zlistx_first(svc->queue); req; req = zlistx_next(svc->queue))
+        svc->queued_us += s_since_snapshot(self, req->queued_us, now);
+    /* Little's law: the average number in the service is its busy plus queued time over
+       the interval. Unlike busy_pct it does not stop at 100 %: it says how many slots
+       the load would keep busy. */
+    s.demand = span > 0 ? (double)(svc->busy_us + svc->queued_us) / (double)span : 0;
+    svc->demand = s.demand;
     s.busy_pct = svc->workers && span > 0
                      ? (uint64_t)(100 * svc->busy_us / (span * (int64_t)svc->workers))
                      : 0;
@@ -629,6 +648,7 @@ static void s_publish_service(dc_broker_t *self, s_service_t *svc, const s_snaps
         s_add_field(f, "processes", zhashx_size(svc->processes));
         s_add_field(f, "idle", s->idle);
         s_add_field(f, "busy_pct", s->busy_pct);
+        s_add_field(f, "demand_pct", (uint64_t)(s->demand * 100 + 0.5));
         s_add_field(f, "queue", s->queue);
         s_add_field(f, "queue_max", svc->queue_max);
         s_add_field(f, "served", svc->served);
@@ -654,6 +674,7 @@ static void s_publish_service(dc_broker_t *self, s_service_t *svc, const s_snaps
             "dc_broker_service_idle{service=\"%s\"} %zu\n"
             "dc_broker_service_queue{service=\"%s\"} %zu\n"
             "dc_broker_service_busy_ratio{service=\"%s\"} %.2f\n"
+            "dc_broker_service_demand{service=\"%s\"} %.2f\n"
             "dc_broker_service_served_total{service=\"%s\"} %" PRIu64 "\n"
             "dc_broker_service_errors_total{service=\"%s\"} %" PRIu64 "\n"
             "dc_broker_service_wait_seconds{service=\"%s\",quantile=\"0.5\"} %.6f\n"
@@ -661,9 +682,9 @@ static void s_publish_service(dc_broker_t *self, s_service_t *svc, const s_snaps
             "dc_broker_service_time_seconds{service=\"%s\",quantile=\"0.5\"} %.6f\n"
             "dc_broker_service_time_seconds{service=\"%s\",quantile=\"0.99\"} %.6f\n",
             svc->name, svc->workers, svc->name, zhashx_size(svc->processes), svc->name, s->idle,
-            svc->name, s->queue, svc->name, (double)s->busy_pct / 100, svc->name, svc->served,
-            svc->name, svc->errors, svc->name, s->wait50 / 1e6, svc->name, s->wait99 / 1e6,
-            svc->name, s->svc50 / 1e6, svc->name, s->svc99 / 1e6);
+            svc->name, s->queue, svc->name, (double)s->busy_pct / 100, svc->name, s->demand,
+            svc->name, svc->served, svc->name, svc->errors, svc->name, s->wait50 / 1e6, svc->name,
+            s->wait99 / 1e6, svc->name, s->svc50 / 1e6, svc->name, s->svc99 / 1e6);
     fclose(out);
 }
 
@@ -773,6 +794,7 @@ static int s_on_snapshot(zloop_t *loop, int timer_id, void *arg)
         all = joined;
         svc->queue_max = zlistx_size(svc->queue);
         svc->busy_us = 0;
+        svc->queued_us = 0;
         svc->served_at_snapshot = svc->served;
     }
     s_publish_broker(self, cpu_pct);
@@ -1004,6 +1026,59 @@ static void s_test_deadline(zsock_t *client, const char *endpoint, int timeout_m
     zsock_destroy(&w);
 }
 
+/*  "demand" in mmi.stats: the requests in a service, served or queued, averaged over the
+    last 1 s snapshot. One worker holds a request and two more wait for it: a whole
+    interval later the demand is 3 (busy_pct alone would only say 100 %). */
+static double s_test_demand_of(zsock_t *client, const char *service)
+{
+    zmsg_t *r = s_test_call(client, "mmi.stats", "");
+    char *json = zframe_strdup(zmsg_last(r));
+    char key[64];
+    snprintf(key, sizeof key, "\"%s\":{", service);
+    const char *at = strstr(json, key);
+    const char *d = at ? strstr(at, "\"demand\":") : NULL;
+    double demand = d ? atof(d + strlen("\"demand\":")) : -1;
+    zstr_free(&json);
+    zmsg_destroy(&r);
+    return demand;
+}
+
+static void s_test_demand(void)
+{
+    dc_broker_cfg_t cfg = {.endpoint = "@inproc://dc-broker-demand",
+                           .heartbeat_ms = 1000,
+                           .max_queue = 10,
+                           .max_wait_ms = 8000,
+                           .request_timeout_ms = 8000,
+                           .service_ttl_ms = 10000};
+    zactor_t *broker = zactor_new(dc_broker_actor, &cfg);
+    zsock_t *client = zsock_new_dealer(">inproc://dc-broker-demand");
+    zsock_set_rcvtimeo(client, 2000);
+    zsock_set_linger(client, 0);
+    zsock_t *w = s_test_worker(">inproc://dc-broker-demand", "load");
+    zsock_set_rcvtimeo(w, 2000);
+    zsock_set_linger(w, 0);
+    for (int i = 0; i < 3; i++) {
+        zmsg_t *b = zmsg_new();
+        zmsg_addstr(b, "work");
+        zmsg_t *msg = dc_mdp_client_request("load", &b);
+        zmsg_send(&msg, client);
+    }
+    dc_mdp_msg_t m;
+    s_test_wait_request(w, &m); /* it holds the first; the other two stay queued */
+    dc_mdp_msg_clear(&m);
+    double demand = 0, most = 0;
+    for (int64_t end = zclock_mono() + 4000; zclock_mono() < end && demand < 2.9;) {
+        demand = s_test_demand_of(client, "load");
+        most = demand > most ? demand : most;
+        zclock_sleep(50);
+    }
+    DC_CHECK(demand >= 2.9 && most <= 3.05);
+    zsock_destroy(&w);
+    zsock_destroy(&client);
+    zactor_destroy(&broker);
+}
+
 void dc_broker_test(bool verbose)
 {
     if (verbose)
@@ -1072,6 +1147,7 @@ void dc_broker_test(bool verbose)
     s_test_processes(client, ">inproc://dc-broker-test");
     s_test_deadline(client, ">inproc://dc-broker-test", cfg.request_timeout_ms);
     s_test_forget(client, ">inproc://dc-broker-test", cfg.service_ttl_ms);
+    s_test_demand();
     zsock_destroy(&w2);
     zsock_destroy(&client);
     zactor_destroy(&broker);

@@ -3,7 +3,7 @@
     as an optional CronJob. */
 #include "dc_app.h"
 #include "dc_audit.h"
-#include "dc_redis.h"
+#include "dc_rconn.h"
 
 #include <hiredis/hiredis.h>
 
@@ -53,7 +53,7 @@ int main(int argc, char **argv)
     }
     char why[300];
     redisContext *ctx =
-        dc_redis_connect(host, port, app.redis_password, S_TIMEOUT_MS, why, sizeof why);
+        dc_rconn_connect(host, port, app.redis_password, S_TIMEOUT_MS, why, sizeof why);
     int rc = DC_AUDIT_EXIT_UNREAD;
     if (ctx) {
         dc_audit_cfg_t cfg = {.scan_count = (int)scan_count, .show = (int)show, .where = where};

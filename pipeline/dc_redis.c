@@ -2,7 +2,7 @@
     hiredis with short timeouts; the owner never waits on it. */
 #include "dc_redis.h"
 #include "dc_check.h"
-#include "dc_opts.h"
+#include "dc_rconn.h"
 
 #include <assert.h>
 #include <hiredis/hiredis.h>
@@ -29,13 +29,9 @@ struct _dc_redis_t {
 };
 
 typedef struct {
-    char host[256];
-    int port;
-    char password[256];
+    dc_rconn_t *conn;
     const char *books_key;
-    redisContext *ctx;
-    int64_t next_connect;
-    int backoff_ms;
+    redisContext *ctx;     /* the connection's context while connected, else NULL */
     uint64_t seq;          /* sequence of the batch below */
     uint64_t batch_hashes; /* the batch being written, resent as is until confirmed */
     zmsg_t *batch_coins;
@@ -51,20 +47,13 @@ typedef struct {
     char *series_key;                     /* list of "ts_ms:hashes" samples, NULL: none */
     int series_keep;
     dc_redis_status_t status;
-    bool logged_down;
     bool books_written; /* books_key should exist: a batch of ours landed since the last loss */
 } s_state_t;
 
 static void s_disconnect(s_state_t *st, const char *why)
 {
-    if (st->ctx) {
-        if (!st->logged_down)
-            zsys_warning("redis: lost %s:%d (%s); counts are kept in memory until it is back",
-                         st->host, st->port, why);
-        st->logged_down = true;
-        redisFree(st->ctx);
-        st->ctx = NULL;
-    }
+    dc_rconn_drop(st->conn, why);
+    st->ctx = NULL;
     st->status.connected = false;
     st->status.errors++;
 }
@@ -74,63 +63,14 @@ static struct timeval s_tv(int ms)
     return (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 }
 
-static void s_connect_failed(s_state_t *st, const char *why)
-{
-    if (!st->logged_down)
-        zsys_warning("redis: cannot use %s:%d (%s); retrying, counts kept in memory", st->host,
-                     st->port, why);
-    st->logged_down = true;
-    if (st->ctx)
-        redisFree(st->ctx);
-    st->ctx = NULL;
-    st->backoff_ms = st->backoff_ms ? (st->backoff_ms * 2 > 2000 ? 2000 : st->backoff_ms * 2) : 250;
-    st->next_connect = zclock_mono() + st->backoff_ms;
-}
-
-/*  AUTH when a password is set, then PING: a server that wants a password we lack (or
-    refuses ours) is "not connected", with a reason that says which setting to fix. */
-redisContext *dc_redis_connect(const char *host, int port, const char *password, int timeout_ms,
-                               char *why, size_t why_size)
-{
-    redisContext *ctx = redisConnectWithTimeout(host, port, s_tv(timeout_ms));
-    if (!ctx || ctx->err) {
-        snprintf(why, why_size, "%s", ctx ? ctx->errstr : "out of memory");
-        if (ctx)
-            redisFree(ctx);
-        return NULL;
-    }
-    redisSetTimeout(ctx, s_tv(timeout_ms));
-    bool auth = password && *password;
-    redisReply *r = auth ? redisCommand(ctx, "AUTH %s", password) : redisCommand(ctx, "PING");
-    bool ok = r && r->type != REDIS_REPLY_ERROR;
-    if (!ok)
-        snprintf(why, why_size, "%s%s", r ? r->str : ctx->errstr,
-                 !r     ? ""
-                 : auth ? ": wrong password? see --redis-password-file"
-                        : ": it wants a password: set --redis-password-file");
-    if (r)
-        freeReplyObject(r);
-    if (!ok) {
-        redisFree(ctx);
-        return NULL;
-    }
-    return ctx;
-}
-
+/*  Connects (the connection's back-off permitting); the reply timeout of the previous
+    flush may have grown, so every flush starts from the base timeout. */
 static void s_connect(s_state_t *st, int timeout_ms)
 {
-    if (st->ctx || zclock_mono() < st->next_connect)
-        return;
-    char why[256];
-    st->ctx = dc_redis_connect(st->host, st->port, st->password, timeout_ms, why, sizeof why);
-    if (!st->ctx) {
-        s_connect_failed(st, why);
-        return;
-    }
-    st->backoff_ms = 0;
-    st->logged_down = false;
-    st->status.connected = true;
-    zsys_info("redis: connected to %s:%d", st->host, st->port);
+    st->ctx = dc_rconn_get(st->conn);
+    st->status.connected = st->ctx != NULL;
+    if (st->ctx)
+        redisSetTimeout(st->ctx, s_tv(timeout_ms));
 }
 
 static void s_append_argv(s_state_t *st, zlistx_t *args)
@@ -246,11 +186,11 @@ static void s_books_lost(s_state_t *st)
 {
     st->status.books_lost++;
     st->status.books_lost_ms = zclock_time();
-    zsys_error("redis: the books are gone: %s is missing from %s:%d although this process "
+    zsys_error("redis: the books are gone: %s is missing from %s although this process "
                "wrote it (Redis restarted without its data, or was flushed); %" PRIu64
                " loss(es) so far. Counting goes on from what Redis has: `hashes` and `wallet` "
                "start again from the next batch. Keep Redis persistent (appendonly, a volume)",
-               st->books_key, st->host, st->port, st->status.books_lost);
+               st->books_key, dc_rconn_address(st->conn), st->status.books_lost);
 }
 
 /*  When no batch goes out, checks that the books key is still there; returns the number
@@ -553,7 +493,7 @@ static void s_final_flush(s_state_t *st)
     if (!st->ctx && !st->pend_hashes && !st->batch_hashes && !s_pending_coins(st) &&
         zlistx_size(st->pend_checks) == 0 && zlistx_size(st->batch_checks) == 0)
         return;
-    st->next_connect = 0;
+    dc_rconn_retry_now(st->conn);
     s_flush(st, DC_REDIS_FINAL_MS / 2, true);
     uint64_t lost_h = st->pend_hashes + st->batch_hashes;
     size_t lost_c = s_pending_coins(st);
@@ -607,8 +547,7 @@ static void s_actor(zsock_t *pipe, void *args)
     }
     s_final_flush(st);
     zpoller_destroy(&poller);
-    if (st->ctx)
-        redisFree(st->ctx);
+    dc_rconn_destroy(&st->conn);
     zmsg_destroy(&st->pend_coins);
     zmsg_destroy(&st->batch_coins);
     zchunk_destroy(&st->pend_seqs);
@@ -624,13 +563,12 @@ dc_redis_t *dc_redis_new(const char *hostport, const char *books_key, const char
 {
     s_state_t *st = calloc(1, sizeof *st);
     assert(st);
-    if (dc_opts_hostport(hostport, st->host, sizeof st->host, &st->port) != 0) {
-        zsys_error("redis: '%s' is not HOST:PORT (see --redis / DC_REDIS)", hostport);
+    st->conn = dc_rconn_new(hostport, password, 250);
+    if (!st->conn) {
         free(st);
         return NULL;
     }
     st->books_key = books_key;
-    snprintf(st->password, sizeof st->password, "%s", password ? password : "");
     dc_redis_t *self = calloc(1, sizeof *self);
     assert(self);
     self->actor = zactor_new(s_actor, st);

@@ -26,14 +26,6 @@ typedef struct _dc_redis_t dc_redis_t;
     before the totals existed), also as `adopted_hashes` and `adopted_coins`. */
 #define DC_REDIS_TOTALS_KEY "dc:books:totals"
 
-/*  One blocking connection to host:port (dc_opts_hostport splits "HOST:PORT"): connects,
-    sets timeout_ms on every call, then AUTH with password (NULL or "": PING). Returns
-    the context, or NULL with the reason, naming the setting to fix, in why. The actor
-    below and one-shot tools (dc-audit) connect through it. */
-struct redisContext;
-struct redisContext *dc_redis_connect(const char *host, int port, const char *password,
-                                      int timeout_ms, char *why, size_t why_size);
-
 typedef struct {
     bool connected;
     uint64_t pending_hashes; /* accepted but not yet written */

@@ -7,6 +7,7 @@
 #include "dc_job.h"
 #include "dc_mdp.h"
 #include "dc_opts.h"
+#include "dc_rconn.h"
 #include "dc_redis.h"
 #include "dc_service.h"
 #include "dc_svc.h"
@@ -18,11 +19,19 @@ typedef struct {
     void (*test)(bool verbose);
 } s_test_t;
 
-static const s_test_t s_tests[] = {
-    {"dc_mdp", dc_mdp_test},     {"dc_svc", dc_svc_test},         {"dc_job", dc_job_test},
-    {"dc_opts", dc_opts_test},   {"dc_hist", dc_hist_test},       {"dc_http", dc_http_test},
-    {"dc_redis", dc_redis_test}, {"dc_service", dc_service_test}, {"dc_broker", dc_broker_test},
-    {"dc_curve", dc_curve_test}, {"dc_audit", dc_audit_test},     {NULL, NULL}};
+static const s_test_t s_tests[] = {{"dc_mdp", dc_mdp_test},
+                                   {"dc_svc", dc_svc_test},
+                                   {"dc_job", dc_job_test},
+                                   {"dc_opts", dc_opts_test},
+                                   {"dc_hist", dc_hist_test},
+                                   {"dc_http", dc_http_test},
+                                   {"dc_rconn", dc_rconn_test},
+                                   {"dc_redis", dc_redis_test},
+                                   {"dc_service", dc_service_test},
+                                   {"dc_broker", dc_broker_test},
+                                   {"dc_curve", dc_curve_test},
+                                   {"dc_audit", dc_audit_test},
+                                   {NULL, NULL}};
 
 static void s_usage(void)
 {

@@ -197,19 +197,41 @@ int dc_opts_long(dc_opts_t *self, const char *name, long min, long max, long *ou
     return 0;
 }
 
+/*  The port after the host: "PORT" (1..65535, digits only) or -1. */
+static long s_port(const char *text)
+{
+    if (*text < '0' || *text > '9')
+        return -1;
+    char *end = NULL;
+    long n = strtol(text, &end, 10);
+    return !*end && n >= 1 && n <= 65535 ? n : -1;
+}
+
 int dc_opts_hostport(const char *spec, char *host, size_t hostlen, int *port)
 {
-    const char *colon = strrchr(spec, ':');
-    const char *p = colon ? colon + 1 : spec;
-    size_t hl = colon ? (size_t)(colon - spec) : 0;
-    char *end = NULL;
-    long n = *p ? strtol(p, &end, 10) : -1;
-    if (hl >= hostlen || !end || *end || n < 1 || n > 65535)
+    const char *host_start = spec, *host_end, *rest;
+    if (*spec == '[') { /* "[V6]:PORT" */
+        host_start = spec + 1;
+        host_end = strchr(host_start, ']');
+        if (!host_end || host_end == host_start || host_end[1] != ':')
+            return -1;
+        rest = host_end + 2;
+    } else {
+        host_end = strrchr(spec, ':');
+        if (host_end && strchr(spec, ':') != host_end)
+            return -1; /* a bare IPv6 address: it needs brackets */
+        rest = host_end ? host_end + 1 : spec;
+        if (!host_end)
+            host_end = host_start; /* "PORT": no host */
+    }
+    long n = s_port(rest);
+    size_t hl = (size_t)(host_end - host_start);
+    if (n < 0 || hl >= hostlen)
         return -1;
     if (hl == 0)
         snprintf(host, hostlen, "127.0.0.1");
     else {
-        memcpy(host, spec, hl);
+        memcpy(host, host_start, hl);
         host[hl] = 0;
     }
     *port = (int)n;
@@ -259,8 +281,19 @@ void dc_opts_test(bool verbose)
     DC_CHECK(dc_opts_hostport("redis:6380", host, sizeof host, &port) == 0 && port == 6380);
     DC_CHECK(streq(host, "redis"));
     DC_CHECK(dc_opts_hostport("6379", host, sizeof host, &port) == 0 && streq(host, "127.0.0.1"));
-    DC_CHECK(dc_opts_hostport("x:0", host, sizeof host, &port) == -1);
-    DC_CHECK(dc_opts_hostport("x:", host, sizeof host, &port) == -1);
+    DC_CHECK(dc_opts_hostport(":7000", host, sizeof host, &port) == 0 && port == 7000);
+    DC_CHECK(streq(host, "127.0.0.1"));
+    DC_CHECK(dc_opts_hostport("[::1]:7000", host, sizeof host, &port) == 0 && port == 7000);
+    DC_CHECK(streq(host, "::1"));
+    DC_CHECK(dc_opts_hostport("[fd00::2]:6380", host, sizeof host, &port) == 0);
+    DC_CHECK(streq(host, "fd00::2") && port == 6380);
+    const char *bad[] = {"x:0",   "x:",        "x:70000", "x:12x",     "x:-1",
+                         "x: 1",  "redis",     "",        "::1",       "::1:6379",
+                         "[::1]", "[::1]6379", "[]:6379", "[::1:6379", NULL};
+    for (const char **b = bad; *b; b++)
+        DC_CHECK(dc_opts_hostport(*b, host, sizeof host, &port) == -1);
+    char tiny[4];
+    DC_CHECK(dc_opts_hostport("redis:6379", tiny, sizeof tiny, &port) == -1);
     if (verbose)
         printf("OK\n");
 }

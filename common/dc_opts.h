@@ -34,7 +34,12 @@ bool dc_opts_has(dc_opts_t *self, const char *name);
 /*  Reads an integer option in [min, max]; prints a usage error and returns -1 if not. */
 int dc_opts_long(dc_opts_t *self, const char *name, long min, long max, long *out);
 
-/*  Splits "host:port" (or ":port", "port") into host and port; -1 when malformed. */
+/*  The one HOST:PORT syntax of every address flag (--redis, dc_rconn):
+      HOST:PORT     a name or an IPv4 address, and a port (1..65535)
+      [V6]:PORT     an IPv6 address in brackets (host receives it without them)
+      PORT, :PORT   a bare number is a port, on 127.0.0.1
+    A host without a port ("redis"), a bare IPv6 address and a host longer than
+    hostlen - 1 are refused. Returns 0, or -1 when malformed. */
 int dc_opts_hostport(const char *spec, char *host, size_t hostlen, int *port);
 
 void dc_opts_test(bool verbose);

@@ -71,7 +71,9 @@ dc_rconn_t *dc_rconn_new(const char *hostport, const char *password, int timeout
         free(self);
         return NULL;
     }
-    snprintf(self->address, sizeof self->address, "%s:%d", self->host, self->port);
+    bool v6 = strchr(self->host, ':') != NULL;
+    snprintf(self->address, sizeof self->address, "%s%s%s:%d", v6 ? "[" : "", self->host,
+             v6 ? "]" : "", self->port);
     snprintf(self->password, sizeof self->password, "%s", password ? password : "");
     self->timeout_ms = timeout_ms;
     return self;

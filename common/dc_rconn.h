@@ -37,7 +37,7 @@ void dc_rconn_retry_now(dc_rconn_t *self);
 bool dc_rconn_connected(dc_rconn_t *self);
 /*  "HOST:PORT: reason" of the newest failure; "" when none since the last success. */
 const char *dc_rconn_error(dc_rconn_t *self);
-/*  "HOST:PORT" as dialled (an IPv6 host without brackets). */
+/*  "HOST:PORT" as dialled ("[V6]:PORT" for an IPv6 address). */
 const char *dc_rconn_address(dc_rconn_t *self);
 
 /*  For self-tests that need a real server: starts redis-server on 127.0.0.1:port (with

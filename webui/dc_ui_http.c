@@ -463,7 +463,7 @@ void dc_ui_http_test(bool verbose)
     if (verbose)
         printf(" * dc_ui_http: ");
     dc_ui_hub_t *hub = dc_ui_hub_new(2);
-    dc_ui_redis_t *redis = dc_ui_redis_new("127.0.0.1:1", 200);
+    dc_ui_redis_t *redis = dc_ui_redis_new("127.0.0.1:1", NULL, 200);
     dc_ui_http_config_t config = {.listen = "127.0.0.1:0", .threads = 8};
     dc_ui_http_t *http = dc_ui_http_new(&config, hub, redis);
     DC_CHECK(http && dc_ui_http_port(http) > 0);

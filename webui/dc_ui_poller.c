@@ -14,20 +14,17 @@
 #include "dc_ui_poller.h"
 
 #include <czmq.h>
-#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <math.h>
 #include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 
+#include "dc_check.h"
+#include "dc_rconn.h"
 #include "dc_ui_redis.h"
 #include "dc_ui_series.h"
-#include "dc_check.h"
 
 struct _dc_ui_poller_t {
     dc_ui_poller_config_t config;
@@ -217,9 +214,7 @@ dc_ui_poller_t *dc_ui_poller_new(const dc_ui_poller_config_t *config, dc_ui_hub_
     self->config = *config;
     self->hub = hub;
     self->was_ok = true;
-    self->redis = dc_ui_redis_new(config->redis, config->redis_timeout_ms);
-    if (self->redis)
-        dc_ui_redis_set_password(self->redis, config->redis_password);
+    self->redis = dc_ui_redis_new(config->redis, config->redis_password, config->redis_timeout_ms);
     //  the chart's 5 minutes, the window before its first point, and slack
     size_t series_samples =
         (size_t)((config->history_ms + config->window_ms) / config->interval_ms) + 16;
@@ -271,41 +266,16 @@ void dc_ui_poller_destroy(dc_ui_poller_t **self_p)
     *self_p = NULL;
 }
 
-//  Test helper: a private redis-server on a spare loopback port; its pid,
-//  -1 when none is installed. *context_p receives a connection to it.
-static pid_t s_test_redis(int port, redisContext **context_p)
+//  Test helper: a private redis-server on a spare loopback port (dc_rconn's); its
+//  pid, -1 when none is installed. *context_p receives a connection to it.
+static int s_test_redis(int port, redisContext **context_p)
 {
-    char port_text[16];
-    snprintf(port_text, sizeof port_text, "%d", port);
-    char *argv[] = {"redis-server", "--port", port_text,    "--bind",  "127.0.0.1", "--save", "",
-                    "--appendonly", "no",     "--loglevel", "warning", NULL};
-    extern char **environ;
-    //  its output to /dev/null: a server left behind by a failed assertion
-    //  must not hold the test runner's pipes open
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-    pid_t pid;
-    int rc = posix_spawnp(&pid, "redis-server", &actions, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0)
+    int pid = dc_rconn_test_server(port, NULL);
+    if (pid < 0)
         return -1;
-    redisContext *context = NULL;
-    for (int i = 0; i < 200 && !(context && !context->err); i++) {
-        if (context)
-            redisFree(context);
-        zclock_sleep(20);
-        context = redisConnect("127.0.0.1", port);
-    }
-    if (!context || context->err) {
-        if (context)
-            redisFree(context);
-        kill(pid, SIGTERM);
-        waitpid(pid, NULL, 0);
-        return -1;
-    }
-    *context_p = context;
+    char why[256];
+    *context_p = dc_rconn_connect("127.0.0.1", port, NULL, 2000, why, sizeof why);
+    DC_CHECK(*context_p);
     return pid;
 }
 
@@ -337,7 +307,7 @@ static void s_test_series(bool verbose)
 {
     redisContext *context = NULL;
     int port = 27000 + (int)(getpid() % 2000);
-    pid_t pid = s_test_redis(port, &context);
+    int pid = s_test_redis(port, &context);
     if (pid < 0) {
         if (verbose)
             printf("(no redis-server: series part skipped) ");
@@ -398,8 +368,7 @@ static void s_test_series(bool verbose)
     dc_ui_poller_destroy(&poller);
     dc_ui_hub_destroy(&hub);
     redisFree(context);
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
+    dc_rconn_test_server_stop(pid);
 }
 
 void dc_ui_poller_test(bool verbose)

@@ -1,8 +1,11 @@
-/*  dc_ui_redis: hiredis behind a mutex. Calls are short (one pipelined round
-    trip), so /json handlers simply take turns on one connection.           */
+/*  dc_ui_redis: the foundation's Redis connection (dc_rconn) behind a mutex. Calls
+    are short (one pipelined round trip), so /json handlers simply take turns on one
+    connection. */
 #include "dc_ui_redis.h"
 #include "dc_check.h"
+#include "dc_rconn.h"
 
+#include <assert.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -11,62 +14,18 @@
 
 struct _dc_ui_redis_t {
     pthread_mutex_t mutex;
-    redisContext *context;
-    char host[256];
-    int port;
-    char password[256]; //  AUTH after connecting, when set
-    struct timeval timeout;
+    dc_rconn_t *conn;
 };
 
-int dc_ui_redis_parse_address(const char *address, char *host, size_t host_size, int *port)
-{
-    if (!address || !*address)
-        return -1;
-    const char *host_start = address;
-    const char *host_end;
-    const char *rest;
-    if (*address == '[') {
-        host_start = address + 1;
-        host_end = strchr(host_start, ']');
-        if (!host_end)
-            return -1;
-        rest = host_end + 1;
-    } else {
-        host_end = strrchr(address, ':');
-        if (host_end && strchr(address, ':') != host_end)
-            return -1; //  bare IPv6 needs brackets
-        if (!host_end)
-            host_end = address + strlen(address);
-        rest = host_end;
-    }
-    size_t length = (size_t)(host_end - host_start);
-    if (length == 0 || length >= host_size)
-        return -1;
-    *port = 6379;
-    if (*rest == ':') {
-        char *end = NULL;
-        long value = strtol(rest + 1, &end, 10);
-        if (end == rest + 1 || *end != 0 || value < 1 || value > 65535)
-            return -1;
-        *port = (int)value;
-    } else if (*rest != 0)
-        return -1;
-    memcpy(host, host_start, length);
-    host[length] = 0;
-    return 0;
-}
-
-dc_ui_redis_t *dc_ui_redis_new(const char *address, int timeout_ms)
+dc_ui_redis_t *dc_ui_redis_new(const char *address, const char *password, int timeout_ms)
 {
     dc_ui_redis_t *self = calloc(1, sizeof *self);
-    if (!self)
-        return NULL;
-    if (dc_ui_redis_parse_address(address, self->host, sizeof self->host, &self->port) != 0) {
+    assert(self);
+    self->conn = dc_rconn_new(address, password, timeout_ms);
+    if (!self->conn) {
         free(self);
         return NULL;
     }
-    self->timeout.tv_sec = timeout_ms / 1000;
-    self->timeout.tv_usec = (timeout_ms % 1000) * 1000;
     pthread_mutex_init(&self->mutex, NULL);
     return self;
 }
@@ -75,72 +34,36 @@ void dc_ui_redis_destroy(dc_ui_redis_t **self_p)
 {
     if (self_p && *self_p) {
         dc_ui_redis_t *self = *self_p;
-        if (self->context)
-            redisFree(self->context);
+        dc_rconn_destroy(&self->conn);
         pthread_mutex_destroy(&self->mutex);
         free(self);
         *self_p = NULL;
     }
 }
 
-//  Connect when not connected. Caller holds the mutex.
-static int s_connect(dc_ui_redis_t *self, char *error, size_t error_size)
+//  The connection (dialled when needed, the back-off permitting), or NULL with the
+//  reason in error. Caller holds the mutex.
+static redisContext *s_connect(dc_ui_redis_t *self, char *error, size_t error_size)
 {
-    if (self->context)
-        return 0;
-    redisContext *context = redisConnectWithTimeout(self->host, self->port, self->timeout);
-    if (!context || context->err) {
-        snprintf(error, error_size, "%s:%d: %s", self->host, self->port,
-                 context ? context->errstr : "out of memory");
-        if (context)
-            redisFree(context);
-        return -1;
-    }
-    redisSetTimeout(context, self->timeout);
-    //  AUTH with a password, else PING: a server that wants a password we lack
-    //  (or refuses ours) counts as unreachable, with the setting to fix.
-    redisReply *reply = self->password[0] ? redisCommand(context, "AUTH %s", self->password)
-                                          : redisCommand(context, "PING");
-    bool ok = reply && reply->type != REDIS_REPLY_ERROR;
-    if (!ok) {
-        snprintf(error, error_size, "%s:%d: %s (%s --redis-password-file)", self->host, self->port,
-                 reply ? reply->str : context->errstr, self->password[0] ? "check" : "set");
-        if (reply)
-            freeReplyObject(reply);
-        redisFree(context);
-        return -1;
-    }
-    freeReplyObject(reply);
-    self->context = context;
-    return 0;
-}
-
-void dc_ui_redis_set_password(dc_ui_redis_t *self, const char *password)
-{
-    snprintf(self->password, sizeof self->password, "%s", password ? password : "");
-}
-
-//  Drop the connection after an error, keeping the reason.
-static void s_fail(dc_ui_redis_t *self, char *error, size_t error_size, const char *reason)
-{
-    snprintf(error, error_size, "%s:%d: %s", self->host, self->port, reason);
-    redisFree(self->context);
-    self->context = NULL;
+    redisContext *context = dc_rconn_get(self->conn);
+    if (!context)
+        snprintf(error, error_size, "%s", dc_rconn_error(self->conn));
+    return context;
 }
 
 //  Read `count` pipelined replies into `replies`. Returns 0 or -1 (then
 //  every reply is freed and the connection dropped).
-static int s_replies(dc_ui_redis_t *self, redisReply **replies, size_t count, char *error,
-                     size_t error_size)
+static int s_replies(dc_ui_redis_t *self, redisContext *context, redisReply **replies, size_t count,
+                     char *error, size_t error_size)
 {
     memset(replies, 0, count * sizeof *replies);
     for (size_t i = 0; i < count; i++) {
         void *reply = NULL;
-        if (redisGetReply(self->context, &reply) != REDIS_OK || !reply) {
+        if (redisGetReply(context, &reply) != REDIS_OK || !reply) {
             for (size_t j = 0; j < i; j++)
                 freeReplyObject(replies[j]);
-            s_fail(self, error, error_size,
-                   self->context->errstr[0] ? self->context->errstr : "no reply");
+            dc_rconn_drop(self->conn, context->errstr);
+            snprintf(error, error_size, "%s", dc_rconn_error(self->conn));
             return -1;
         }
         replies[i] = reply;
@@ -210,16 +133,17 @@ int dc_ui_redis_read(dc_ui_redis_t *self, dc_ui_view_t *view, dc_ui_series_t *se
     enum { S_REPLIES = 3 + DC_UI_STAGE_COUNT };
     redisReply *replies[S_REPLIES];
     pthread_mutex_lock(&self->mutex);
-    int rc = s_connect(self, view->error, sizeof view->error);
-    if (rc == 0) {
-        redisAppendCommand(self->context, "GET hashes");
-        redisAppendCommand(self->context, "HLEN wallet");
+    redisContext *context = s_connect(self, view->error, sizeof view->error);
+    int rc = -1;
+    if (context) {
+        redisAppendCommand(context, "GET hashes");
+        redisAppendCommand(context, "HLEN wallet");
         for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT; id++)
-            redisAppendCommand(self->context, "HGETALL %s", dc_ui_stats_stage_key(id));
+            redisAppendCommand(context, "HGETALL %s", dc_ui_stats_stage_key(id));
         char first[32]; //  hiredis formats no size_t: the index as text
         snprintf(first, sizeof first, "-%zu", dc_ui_series_capacity(series));
-        redisAppendCommand(self->context, "LRANGE %s %s -1", DC_UI_SERIES_KEY, first);
-        rc = s_replies(self, replies, S_REPLIES, view->error, sizeof view->error);
+        redisAppendCommand(context, "LRANGE %s %s -1", DC_UI_SERIES_KEY, first);
+        rc = s_replies(self, context, replies, S_REPLIES, view->error, sizeof view->error);
     }
     pthread_mutex_unlock(&self->mutex);
     view->redis_ok = rc == 0;
@@ -243,11 +167,12 @@ int dc_ui_redis_totals(dc_ui_redis_t *self, long long *coins, char *hashes, size
 {
     redisReply *replies[2];
     pthread_mutex_lock(&self->mutex);
-    int rc = s_connect(self, error, error_size);
-    if (rc == 0) {
-        redisAppendCommand(self->context, "HLEN wallet");
-        redisAppendCommand(self->context, "GET hashes");
-        rc = s_replies(self, replies, 2, error, error_size);
+    redisContext *context = s_connect(self, error, error_size);
+    int rc = -1;
+    if (context) {
+        redisAppendCommand(context, "HLEN wallet");
+        redisAppendCommand(context, "GET hashes");
+        rc = s_replies(self, context, replies, 2, error, error_size);
     }
     pthread_mutex_unlock(&self->mutex);
     if (rc != 0)
@@ -269,21 +194,7 @@ void dc_ui_redis_test(bool verbose)
 {
     if (verbose)
         printf(" * dc_ui_redis: ");
-    char host[64];
-    int port = 0;
-    DC_CHECK(dc_ui_redis_parse_address("127.0.0.1:6380", host, sizeof host, &port) == 0);
-    DC_CHECK(strcmp(host, "127.0.0.1") == 0 && port == 6380);
-    DC_CHECK(dc_ui_redis_parse_address("redis", host, sizeof host, &port) == 0);
-    DC_CHECK(strcmp(host, "redis") == 0 && port == 6379);
-    DC_CHECK(dc_ui_redis_parse_address("[::1]:7000", host, sizeof host, &port) == 0);
-    DC_CHECK(strcmp(host, "::1") == 0 && port == 7000);
-    DC_CHECK(dc_ui_redis_parse_address("::1", host, sizeof host, &port) == -1);
-    DC_CHECK(dc_ui_redis_parse_address("h:0", host, sizeof host, &port) == -1);
-    DC_CHECK(dc_ui_redis_parse_address("h:70000", host, sizeof host, &port) == -1);
-    DC_CHECK(dc_ui_redis_parse_address("h:12x", host, sizeof host, &port) == -1);
-    DC_CHECK(dc_ui_redis_parse_address(":12", host, sizeof host, &port) == -1);
-    DC_CHECK(dc_ui_redis_parse_address("", host, sizeof host, &port) == -1);
-    dc_ui_redis_t *redis = dc_ui_redis_new("127.0.0.1:1", 200);
+    dc_ui_redis_t *redis = dc_ui_redis_new("127.0.0.1:1", NULL, 200);
     DC_CHECK(redis);
     //  nothing listens on port 1: an error, not a hang or a crash
     dc_ui_view_t view;
@@ -293,7 +204,7 @@ void dc_ui_redis_test(bool verbose)
     dc_ui_series_destroy(&series);
     dc_ui_redis_destroy(&redis);
     dc_ui_redis_destroy(&redis);
-    DC_CHECK(dc_ui_redis_new("bad:port", 100) == NULL);
+    DC_CHECK(dc_ui_redis_new("bad:port", NULL, 100) == NULL);
     if (verbose)
         printf("OK\n");
 }

@@ -1,6 +1,7 @@
-/*  dc_ui_redis: one hiredis connection with a mutex, a timeout on every call
-    and lazy reconnection. A failed call drops the connection; the next call
-    dials again, so the webui recovers by itself when Redis comes back.
+/*  dc_ui_redis: the webui's two Redis queries on one dc_rconn connection (password,
+    timeouts, reconnection with back-off), behind a mutex for the HTTP threads. A
+    failed call drops the connection; a later call dials again, so the webui recovers
+    by itself when Redis comes back.
     Two queries, each one pipelined round trip:
     - dc_ui_redis_read(): totals, every dc:stats:* hash and the dispatcher's
       dc:series list (the poller's read);
@@ -19,15 +20,11 @@
 
 typedef struct _dc_ui_redis_t dc_ui_redis_t;
 
-//  Parse "HOST:PORT", "[V6]:PORT" or "HOST" (port 6379). Returns 0 or -1.
-int dc_ui_redis_parse_address(const char *address, char *host, size_t host_size, int *port);
-
-//  Create a client for "HOST:PORT" (does not connect yet); NULL when the
-//  address does not parse. Every call gives up after timeout_ms.
-dc_ui_redis_t *dc_ui_redis_new(const char *address, int timeout_ms);
-
-//  Redis AUTH password for every (re)connection; NULL or "" for none.
-void dc_ui_redis_set_password(dc_ui_redis_t *self, const char *password);
+//  A client for "HOST:PORT" (dc_opts_hostport's syntax) with the AUTH password (NULL
+//  or "": none); does not connect yet. NULL when the address does not parse. Every
+//  call gives up after timeout_ms; after a failure the connection is dialled again
+//  with dc_rconn's back-off (250 ms doubling to 2 s).
+dc_ui_redis_t *dc_ui_redis_new(const char *address, const char *password, int timeout_ms);
 
 //  Close and free; NULL the caller's pointer; safe on NULL.
 void dc_ui_redis_destroy(dc_ui_redis_t **self_p);
@@ -44,7 +41,8 @@ int dc_ui_redis_read(dc_ui_redis_t *self, dc_ui_view_t *view, dc_ui_series_t *se
 int dc_ui_redis_totals(dc_ui_redis_t *self, long long *coins, char *hashes, size_t hashes_size,
                        char *error, size_t error_size);
 
-//  Self-test (parsing only: the integration tests use a real server).
+//  Self-test (Redis down; the poller's self-test and the integration tests use a
+//  real server).
 void dc_ui_redis_test(bool verbose);
 
 #endif

@@ -67,7 +67,7 @@ static int s_options(int argc, char **argv, s_options_t *options, dc_opts_t **op
     options->verbose = dc_opts_flag(opts, "verbose");
     char host[256];
     int port;
-    if (dc_ui_redis_parse_address(options->redis, host, sizeof host, &port) != 0) {
+    if (dc_opts_hostport(options->redis, host, sizeof host, &port) != 0) {
         fprintf(stderr, "dc-webui: --redis wants HOST:PORT, not '%s'\n", options->redis);
         return 2;
     }
@@ -135,9 +135,7 @@ int main(int argc, char **argv)
                                            .history_ms = 300000,
                                            .redis_timeout_ms = 800};
     dc_ui_poller_t *poller = hub ? dc_ui_poller_new(&poller_config, hub) : NULL;
-    dc_ui_redis_t *redis = dc_ui_redis_new(options.redis, 800);
-    if (redis)
-        dc_ui_redis_set_password(redis, options.password);
+    dc_ui_redis_t *redis = dc_ui_redis_new(options.redis, options.password, 800);
     dc_ui_http_config_t http_config = {
         .listen = listen, .threads = options.threads, .verbose = options.verbose};
     dc_ui_http_t *http = poller && redis ? dc_ui_http_new(&http_config, hub, redis) : NULL;

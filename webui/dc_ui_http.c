@@ -34,6 +34,8 @@ struct _dc_ui_http_t {
     dc_ui_redis_t *redis;
     bool verbose;
     int port;
+    char instance[64];     //  "" when not named
+    char instance_hdr[96]; //  "X-Dc-Instance: NAME\r\n", or ""
     //  civetweb's threads, so that stopping can interrupt their poll()
     pthread_mutex_t threads_lock;
     pthread_t *threads;
@@ -180,7 +182,9 @@ static int s_events(dc_ui_http_t *self, struct mg_connection *conn, bool head)
 }
 
 //  The original's /json: {"coins": HLEN wallet, "hashes": GET hashes (a
-//  string, or null), "now": seconds since the epoch with milliseconds}.
+//  string, or null), "now": seconds since the epoch with milliseconds}; the
+//  X-Dc-Instance header names the replica that answered (blue/green, several
+//  replicas) without changing the original's body.
 static int s_json(dc_ui_http_t *self, struct mg_connection *conn, bool head)
 {
     long long coins = 0;
@@ -204,8 +208,8 @@ static int s_json(dc_ui_http_t *self, struct mg_connection *conn, bool head)
         dc_ui_buf_json_string(body, reason);
         dc_ui_buf_printf(body, "}");
     }
-    s_respond(conn, head, status, "application/json; charset=utf-8", NULL, dc_ui_buf_data(body),
-              dc_ui_buf_size(body));
+    s_respond(conn, head, status, "application/json; charset=utf-8", self->instance_hdr,
+              dc_ui_buf_data(body), dc_ui_buf_size(body));
     dc_ui_buf_destroy(&body);
     return status;
 }
@@ -384,6 +388,11 @@ dc_ui_http_t *dc_ui_http_new(const dc_ui_http_config_t *config, dc_ui_hub_t *hub
     self->hub = hub;
     self->redis = redis;
     self->verbose = config->verbose;
+    if (config->instance && *config->instance) {
+        snprintf(self->instance, sizeof self->instance, "%s", config->instance);
+        snprintf(self->instance_hdr, sizeof self->instance_hdr, "X-Dc-Instance: %s\r\n",
+                 self->instance);
+    }
     char threads[16];
     snprintf(threads, sizeof threads, "%d", config->threads);
     const char *options[] = {"listening_ports", config->listen, "num_threads", threads,
@@ -464,7 +473,7 @@ void dc_ui_http_test(bool verbose)
         printf(" * dc_ui_http: ");
     dc_ui_hub_t *hub = dc_ui_hub_new(2);
     dc_ui_redis_t *redis = dc_ui_redis_new("127.0.0.1:1", NULL, 200);
-    dc_ui_http_config_t config = {.listen = "127.0.0.1:0", .threads = 8};
+    dc_ui_http_config_t config = {.listen = "127.0.0.1:0", .threads = 8, .instance = "blue-1"};
     dc_ui_http_t *http = dc_ui_http_new(&config, hub, redis);
     DC_CHECK(http && dc_ui_http_port(http) > 0);
     int port = dc_ui_http_port(http);
@@ -492,6 +501,7 @@ void dc_ui_http_test(bool verbose)
     free(response);
     response = s_fetch(port, "GET /json HTTP/1.0\r\n\r\n", 4096, NULL);
     DC_CHECK(strstr(response, "HTTP/1.1 503") && strstr(response, "redis unreachable"));
+    DC_CHECK(strstr(response, "\r\nX-Dc-Instance: blue-1\r\n"));
     free(response);
     //  an SSE stream gets retry, history and the newest snapshot, then ends
     //  when the hub stops

@@ -21,9 +21,10 @@
 typedef struct _dc_ui_http_t dc_ui_http_t;
 
 typedef struct {
-    const char *listen; //  civetweb listening_ports: "8000", "127.0.0.1:0", "8000,9100"
-    int threads;        //  civetweb worker threads
-    bool verbose;       //  log every request
+    const char *listen;   //  civetweb listening_ports: "8000", "127.0.0.1:0", "8000,9100"
+    int threads;          //  civetweb worker threads
+    bool verbose;         //  log every request
+    const char *instance; //  names this replica in /json's X-Dc-Instance header; NULL: none
 } dc_ui_http_config_t;
 
 //  Start serving; NULL (after logging why) when civetweb cannot start, e.g.

@@ -130,7 +130,7 @@ static void s_series(const redisReply *reply, dc_ui_series_t *series)
 
 int dc_ui_redis_read(dc_ui_redis_t *self, dc_ui_view_t *view, dc_ui_series_t *series)
 {
-    enum { S_REPLIES = 3 + DC_UI_STAGE_COUNT };
+    enum { S_REPLIES = 4 + DC_UI_STAGE_COUNT };
     redisReply *replies[S_REPLIES];
     pthread_mutex_lock(&self->mutex);
     redisContext *context = s_connect(self, view->error, sizeof view->error);
@@ -143,6 +143,7 @@ int dc_ui_redis_read(dc_ui_redis_t *self, dc_ui_view_t *view, dc_ui_series_t *se
         char first[32]; //  hiredis formats no size_t: the index as text
         snprintf(first, sizeof first, "-%zu", dc_ui_series_capacity(series));
         redisAppendCommand(context, "LRANGE %s %s -1", DC_UI_SERIES_KEY, first);
+        redisAppendCommand(context, "HGETALL dc:stats:tracks");
         rc = s_replies(self, context, replies, S_REPLIES, view->error, sizeof view->error);
     }
     pthread_mutex_unlock(&self->mutex);
@@ -158,6 +159,7 @@ int dc_ui_redis_read(dc_ui_redis_t *self, dc_ui_view_t *view, dc_ui_series_t *se
     for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT; id++)
         s_stage(replies[2 + id], &view->stages[id]);
     s_series(replies[2 + DC_UI_STAGE_COUNT], series);
+    s_stage(replies[3 + DC_UI_STAGE_COUNT], &view->tracks);
     s_free_replies(replies, S_REPLIES);
     return 0;
 }

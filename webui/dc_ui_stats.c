@@ -531,6 +531,88 @@ static int s_json_speed(const dc_ui_view_t *view, dc_ui_buf_t *out)
     return rc ? rc : dc_ui_buf_append(out, "}", 1);
 }
 
+//  Order: "stable" first, then by name.
+static bool s_track_before(const dc_ui_track_t *a, const dc_ui_track_t *b)
+{
+    if (strcmp(b->name, "stable") == 0)
+        return false;
+    return strcmp(a->name, "stable") == 0 || strcmp(a->name, b->name) < 0;
+}
+
+size_t dc_ui_stats_tracks(const dc_ui_view_t *view, dc_ui_track_t *tracks, size_t max)
+{
+    const dc_ui_stage_t *t = &view->tracks;
+    double ts = dc_ui_stats_get(t, "ts_ms", NAN);
+    if (!t->present || isnan(ts) || (double)view->ts_ms - ts > DC_UI_STAGE_STALE_MS)
+        return 0;
+    size_t n = 0;
+    double sum = 0;
+    for (size_t i = 0; i < t->count && n < max; i++) {
+        const char *key = t->fields[i].key;
+        if (strncmp(key, "hashes.", 7) != 0 || !key[7])
+            continue;
+        dc_ui_track_t track = {.hashes = t->fields[i].value};
+        snprintf(track.name, sizeof track.name, "%s", key + 7);
+        char recent[40];
+        snprintf(recent, sizeof recent, "recent.%s", track.name);
+        track.recent = fmax(0, dc_ui_stats_get(t, recent, 0));
+        sum += track.recent;
+        size_t at = n++;
+        for (; at > 0 && s_track_before(&track, &tracks[at - 1]); at--)
+            tracks[at] = tracks[at - 1];
+        tracks[at] = track;
+    }
+    for (size_t i = 0; i < n; i++)
+        tracks[i].share_pct = sum > 0 ? 100 * tracks[i].recent / sum : NAN;
+    return n;
+}
+
+void dc_ui_stats_tracks_text(const dc_ui_view_t *view, char *out, size_t size)
+{
+    dc_ui_track_t tracks[DC_UI_TRACKS_MAX];
+    size_t n = dc_ui_stats_tracks(view, tracks, DC_UI_TRACKS_MAX), mining = 0, used = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < n; i++)
+        mining += tracks[i].recent > 0;
+    for (size_t i = 0; i < n && mining > 1; i++) {
+        if (tracks[i].recent <= 0)
+            continue;
+        int w = snprintf(out + used, size - used, "%s%s %.0f %%", used ? " · " : "", tracks[i].name,
+                         tracks[i].share_pct);
+        if (w < 0 || (size_t)w >= size - used)
+            break;
+        used += (size_t)w;
+    }
+}
+
+//  "tracks": each release track's hashes and share of the recent hashes, and
+//  the page's line about them (null with fewer than two tracks mining).
+static int s_json_tracks(const dc_ui_view_t *view, dc_ui_buf_t *out)
+{
+    dc_ui_track_t tracks[DC_UI_TRACKS_MAX];
+    size_t n = dc_ui_stats_tracks(view, tracks, DC_UI_TRACKS_MAX);
+    char text[256];
+    dc_ui_stats_tracks_text(view, text, sizeof text);
+    int rc = dc_ui_buf_printf(out, ",\"tracks\":{\"window_s\":");
+    rc = rc ? rc
+            : dc_ui_buf_json_number(out, n ? dc_ui_stats_get(&view->tracks, "window_s", NAN) : NAN);
+    rc = rc ? rc : dc_ui_buf_printf(out, ",\"list\":[");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = dc_ui_buf_printf(out, "%s{\"name\":", i ? "," : "");
+        rc = rc ? rc : dc_ui_buf_json_string(out, tracks[i].name);
+        rc = rc ? rc : dc_ui_buf_printf(out, ",\"hashes\":");
+        rc = rc ? rc : dc_ui_buf_json_number(out, tracks[i].hashes);
+        rc = rc ? rc : dc_ui_buf_printf(out, ",\"recent\":");
+        rc = rc ? rc : dc_ui_buf_json_number(out, tracks[i].recent);
+        rc = rc ? rc : dc_ui_buf_printf(out, ",\"share_pct\":");
+        rc = rc ? rc : dc_ui_buf_json_number(out, tracks[i].share_pct);
+        rc = rc ? rc : dc_ui_buf_append(out, "}", 1);
+    }
+    rc = rc ? rc : dc_ui_buf_printf(out, "],\"text\":");
+    rc = rc ? rc : dc_ui_buf_json_string(out, text[0] ? text : NULL);
+    return rc ? rc : dc_ui_buf_append(out, "}", 1);
+}
+
 //  "books": how many times Redis lost the dispatcher's books (its `books_lost`
 //  and `books_lost_ms` stats), and the line the page shows about it (null
 //  when it never happened, or the dispatcher is not reporting).
@@ -564,6 +646,7 @@ int dc_ui_stats_json(const dc_ui_view_t *view, dc_ui_buf_t *out)
     rc = rc ? rc : dc_ui_buf_json_number(out, view->have_coins ? (double)view->coins : NAN);
     rc = rc ? rc : s_json_speed(view, out);
     rc = rc ? rc : s_json_books(view, out);
+    rc = rc ? rc : s_json_tracks(view, out);
     rc = rc ? rc : dc_ui_buf_printf(out, ",\"stages\":[");
     for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT && rc == 0; id++) {
         rc = id ? dc_ui_buf_append(out, ",", 1) : 0;
@@ -605,6 +688,31 @@ static int s_metric(dc_ui_buf_t *out, const char *name, const char *type, const 
         rc = dc_ui_buf_printf(out, "%s ", name);
     if (rc == 0 && known)
         rc = s_sample(out, value, 3);
+    return rc;
+}
+
+//  Per release track: hashes counted, and share of the recent ones.
+static int s_track_metrics(const dc_ui_view_t *view, dc_ui_buf_t *out)
+{
+    dc_ui_track_t tracks[DC_UI_TRACKS_MAX];
+    size_t n = dc_ui_stats_tracks(view, tracks, DC_UI_TRACKS_MAX);
+    int rc = dc_ui_buf_printf(out, "# HELP dockercoins_track_hashes_total Hashes counted for the "
+                                   "workers of each release track.\n# TYPE "
+                                   "dockercoins_track_hashes_total counter\n");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = dc_ui_buf_printf(out, "dockercoins_track_hashes_total{track=\"%s\"} ", tracks[i].name);
+        rc = rc ? rc : s_sample(out, tracks[i].hashes, 0);
+    }
+    rc = rc ? rc
+            : dc_ui_buf_printf(out, "# HELP dockercoins_track_share_ratio Each release track's "
+                                    "share of the hashes counted over the last 10 s.\n# TYPE "
+                                    "dockercoins_track_share_ratio gauge\n");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (isnan(tracks[i].share_pct))
+            continue;
+        rc = dc_ui_buf_printf(out, "dockercoins_track_share_ratio{track=\"%s\"} ", tracks[i].name);
+        rc = rc ? rc : s_sample(out, tracks[i].share_pct / 100, 3);
+    }
     return rc;
 }
 
@@ -717,6 +825,7 @@ int dc_ui_stats_metrics(const dc_ui_view_t *view, int64_t now_ms, size_t sse_cli
     for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT && rc == 0; id++)
         rc = dc_ui_buf_printf(out, "dockercoins_bottleneck{stage=\"%s\"} %d\n", s_columns[id].name,
                               strcmp(view->bottleneck, s_columns[id].name) == 0 ? 1 : 0);
+    rc = rc ? rc : s_track_metrics(view, out);
     rc = rc ? rc
             : s_metric(out, "dockercoins_webui_sse_clients", "gauge", "Open /events streams.", true,
                        (double)sse_clients);
@@ -829,6 +938,43 @@ static void s_test_metrics(dc_ui_view_t *view)
     DC_CHECK(strstr(text, "dockercoins_webui_sse_clients 3\n"));
     DC_CHECK(!strstr(text, "0000001") && !strstr(text, "9999"));
     dc_ui_buf_destroy(&buf);
+}
+
+//  Release tracks: shares from the recent hashes, "stable" first, a line only
+//  when two tracks mine, nothing from stale stats.
+static void s_test_tracks(dc_ui_view_t *view)
+{
+    char ts[32], text[256];
+    snprintf(ts, sizeof ts, "%lld", (long long)view->ts_ms - 500);
+    const char *one[] = {"hashes.stable", "500", "recent.stable", "90",
+                         "window_s",      "10",  "ts_ms",         ts};
+    dc_ui_stats_stage_parse(&view->tracks, one, 8);
+    dc_ui_stats_tracks_text(view, text, sizeof text);
+    DC_CHECK(text[0] == 0);
+    const char *two[] = {"hashes.canary", "40", "recent.canary",    "10", "hashes.stable", "900",
+                         "recent.stable", "90", "untracked_hashes", "0",  "ts_ms",         ts};
+    dc_ui_stats_stage_parse(&view->tracks, two, 12);
+    dc_ui_track_t tracks[DC_UI_TRACKS_MAX];
+    DC_CHECK(dc_ui_stats_tracks(view, tracks, DC_UI_TRACKS_MAX) == 2);
+    DC_CHECK(strcmp(tracks[0].name, "stable") == 0 && tracks[0].share_pct == 90);
+    DC_CHECK(strcmp(tracks[1].name, "canary") == 0 && tracks[1].hashes == 40);
+    dc_ui_stats_tracks_text(view, text, sizeof text);
+    DC_CHECK(strcmp(text, "stable 90 % · canary 10 %") == 0);
+    dc_ui_buf_t *buf = dc_ui_buf_new();
+    DC_CHECK(dc_ui_stats_json(view, buf) == 0);
+    DC_CHECK(strstr(dc_ui_buf_data(buf),
+                    ",\"tracks\":{\"window_s\":null,\"list\":[{\"name\":\"stable\",\"hashes\":900,"
+                    "\"recent\":90,\"share_pct\":90},{\"name\":\"canary\",\"hashes\":40,"));
+    DC_CHECK(strstr(dc_ui_buf_data(buf), "\"text\":\"stable 90 % · canary 10 %\"}"));
+    dc_ui_buf_reset(buf);
+    DC_CHECK(dc_ui_stats_metrics(view, view->ts_ms, 0, 0, buf) == 0);
+    DC_CHECK(strstr(dc_ui_buf_data(buf), "dockercoins_track_hashes_total{track=\"canary\"} 40\n"));
+    DC_CHECK(strstr(dc_ui_buf_data(buf), "dockercoins_track_share_ratio{track=\"stable\"} 0.9\n"));
+    dc_ui_buf_destroy(&buf);
+    //  stale: no tracks at all
+    view->ts_ms += DC_UI_STAGE_STALE_MS + 1000;
+    DC_CHECK(dc_ui_stats_tracks(view, tracks, DC_UI_TRACKS_MAX) == 0);
+    view->ts_ms -= DC_UI_STAGE_STALE_MS + 1000;
 }
 
 void dc_ui_stats_test(bool verbose)
@@ -953,6 +1099,7 @@ void dc_ui_stats_test(bool verbose)
                                          "counts restarted from 0"));
     dc_ui_buf_destroy(&buf);
     s_test_metrics(&view);
+    s_test_tracks(&view);
     if (verbose)
         printf("OK\n");
 }

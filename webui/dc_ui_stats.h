@@ -82,8 +82,9 @@ typedef struct {
     bool have_rate[DC_UI_STAGE_COUNT];
     double rate[DC_UI_STAGE_COUNT];
     dc_ui_stage_t stages[DC_UI_STAGE_COUNT];
-    char bottleneck[16]; //  stage name, "" when none can be named
-    char verdict[512];   //  one plain-English line: what limits, what to scale
+    dc_ui_stage_t tracks; //  dc:stats:tracks: hashes.T, recent.T per release track
+    char bottleneck[16];  //  stage name, "" when none can be named
+    char verdict[512];    //  one plain-English line: what limits, what to scale
 } dc_ui_view_t;
 
 //  Stage name ("rng", "hasher", "broker", "worker", "dispatcher") and the
@@ -124,6 +125,21 @@ void dc_ui_judge_init(dc_ui_judge_t *judge);
 //  `judge` the hysteresis applies (and judge is updated); NULL judges this
 //  view alone.
 void dc_ui_stats_judge(dc_ui_view_t *view, dc_ui_judge_t *judge);
+
+//  The workers' release tracks (dc:stats:tracks), "stable" first, then by
+//  name: each one's hashes in total and over the last window, and its share
+//  (%) of the window's hashes. Returns how many (at most `max`); 0 when the
+//  dispatcher's tracks are absent or stale.
+#define DC_UI_TRACKS_MAX 8
+typedef struct {
+    char name[24];
+    double hashes, recent, share_pct;
+} dc_ui_track_t;
+size_t dc_ui_stats_tracks(const dc_ui_view_t *view, dc_ui_track_t *tracks, size_t max);
+
+//  "stable 90 % · canary 10 %" when more than one track mined in the window,
+//  else "" (one track is the usual case: nothing to say).
+void dc_ui_stats_tracks_text(const dc_ui_view_t *view, char *out, size_t size);
 
 //  Append the view as the one-line JSON snapshot sent over SSE.
 int dc_ui_stats_json(const dc_ui_view_t *view, dc_ui_buf_t *out);

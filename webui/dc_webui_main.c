@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ctype.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +34,7 @@ typedef struct {
     char password[256];
     const char *http;
     int threads;
+    char instance[64];
     bool verbose;
 } s_options_t;
 
@@ -42,7 +44,27 @@ static const dc_opt_spec_t s_specs[] = {
     DC_APP_REDIS_OPTS,
     {"threads", "DC_WEBUI_THREADS", "1100", "N",
      "HTTP threads, one per open connection; SSE viewers up to N - 50"},
+    {"instance", "DC_WEBUI_INSTANCE", "", "NAME",
+     "this replica's name in /json's X-Dc-Instance header (default: the host name)"},
     {NULL, NULL, NULL, NULL, NULL}};
+
+//  The replica's name: as given, else the host name; 1..63 of [A-Za-z0-9._-]
+//  (it goes into a response header).
+static int s_instance(const char *given, char *out, size_t size)
+{
+    if (*given)
+        snprintf(out, size, "%s", given);
+    else if (gethostname(out, size - 1) != 0)
+        snprintf(out, size, "webui");
+    out[size - 1] = 0;
+    size_t n = strlen(out);
+    if (n < 1 || n >= size || strlen(given) >= size)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)out[i]) && !strchr("._-", out[i]))
+            return -1;
+    return 0;
+}
 
 //  Reads and checks the options (dc_opts: flag, then environment, then default).
 //  Returns 0 to run, or the exit code (0 after --help/--version, 2 for bad usage).
@@ -73,6 +95,12 @@ static int s_options(int argc, char **argv, s_options_t *options, dc_opts_t **op
     }
     if (dc_app_redis_password(opts, options->password, sizeof options->password) != 0)
         return 2;
+    if (s_instance(dc_opts_str(opts, "instance"), options->instance, sizeof options->instance) !=
+        0) {
+        fprintf(stderr, "dc-webui: --instance wants 1..63 of [A-Za-z0-9._-], not '%s'\n",
+                dc_opts_str(opts, "instance"));
+        return 2;
+    }
     if (!*options->port || strchr(options->port, ',')) {
         fprintf(stderr, "dc-webui: --port wants PORT or HOST:PORT, not '%s'\n", options->port);
         return 2;
@@ -136,8 +164,10 @@ int main(int argc, char **argv)
                                            .redis_timeout_ms = 800};
     dc_ui_poller_t *poller = hub ? dc_ui_poller_new(&poller_config, hub) : NULL;
     dc_ui_redis_t *redis = dc_ui_redis_new(options.redis, options.password, 800);
-    dc_ui_http_config_t http_config = {
-        .listen = listen, .threads = options.threads, .verbose = options.verbose};
+    dc_ui_http_config_t http_config = {.listen = listen,
+                                       .threads = options.threads,
+                                       .verbose = options.verbose,
+                                       .instance = options.instance};
     dc_ui_http_t *http = poller && redis ? dc_ui_http_new(&http_config, hub, redis) : NULL;
     rc = 1;
     if (http) {

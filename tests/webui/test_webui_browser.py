@@ -148,12 +148,15 @@ class Browser(unittest.TestCase):
         self.assertIn("The workers are the limit: 1 worker", self.text("verdict"))
         self.assertEqual(self.text("conn"), "live")
         self.assertEqual(self.js("return document.body.dataset.state"), "live")
+        self.assertTrue(self.js("return document.getElementById('tracks').hidden"),
+                        "one release track: no split shown")
         self.shot("webui-1-one-worker")
 
         # 10 workers: one rng serves 10 requests/s; hasher keeps up. Judged
-        # once the 10 s window holds only the new step.
-        for _ in range(9):
-            self.pipeline.start_worker(None, None)
+        # once the 10 s window holds only the new step. One of them is a canary
+        # (--track canary): the page shows each track's share of the hashes.
+        for n in range(9):
+            self.pipeline.start_worker(None, None, *(["--track", "canary"] if n == 8 else []))
         scaled = time.monotonic()
         self.wait_page(lambda: time.monotonic() - scaled > 12 and self.stage() == "rng"
                        and self.full_window() and 8.5 <= (self.speed() or 0) <= 12.5
@@ -171,6 +174,13 @@ class Browser(unittest.TestCase):
         # rates are 10 s averages like the speed: one decimal, near it
         rng_rate = float(self.cells("rng")[6])
         self.assertAlmostEqual(rng_rate, self.speed(), delta=2.5)
+        # 1 canary of 10 workers sharing one rng fairly: ~10 % of the last 10 s
+        split = self.wait_page(
+            lambda: re.fullmatch(r"hashes by track: stable (\d+) % · canary (\d+) %",
+                                 self.text("tracks")), 15, "the page to show the tracks' split")
+        self.assertFalse(self.js("return document.getElementById('tracks').hidden"))
+        self.assertTrue(3 <= int(split.group(2)) <= 25, self.text("tracks"))
+        self.assertEqual(int(split.group(1)) + int(split.group(2)) in (99, 100, 101), True)
         self.shot("webui-2-ten-workers")
 
         # + 1 rng: the ceiling doubles; rng is still named, with 2 processes

@@ -5,6 +5,7 @@ usage: test_webui_http.py PATH/TO/dc-webui
 import json
 import math
 import re
+import socket
 import sys
 import time
 import unittest
@@ -47,6 +48,8 @@ class WebuiHttp(unittest.TestCase):
         # The original: coins = HLEN wallet (a number), hashes = GET hashes
         # (Redis returns a string), now = Date.now() / 1000 (seconds, float).
         self.assertEqual(list(data), ["coins", "hashes", "now"])
+        # the replica that answered, in a header (blue/green): by default the host name
+        self.assertEqual(headers["x-dc-instance"], socket.gethostname())
         self.assertEqual(data["coins"], 3)
         self.assertEqual(data["hashes"], "4242")
         self.assertIsInstance(data["now"], float)
@@ -65,6 +68,32 @@ class WebuiHttp(unittest.TestCase):
         self.assertGreater(int(headers["content-length"]), 0)
 
     # --- /events ------------------------------------------------------------
+    def test_tracks_split(self):
+        """dc:stats:tracks with two tracks mining: each one's share of the recent hashes,
+        and the line the page shows; then a track that stopped mining drops out of it."""
+        client = h.SseClient(self.webui.port)
+        try:
+            h.write_stats(self.redis.r, "dc:stats:tracks",
+                          {"hashes.stable": 900, "recent.stable": 75, "hashes.canary": 40,
+                           "recent.canary": 25, "window_s": 10, "untracked_hashes": 0})
+            snap = h.wait_for("a snapshot with two tracks",
+                              lambda: (lambda s: s if s["tracks"]["text"] else None)(
+                                  client.next_snapshot()[1]), timeout=5)
+            self.assertEqual(snap["tracks"]["text"], "stable 75 % · canary 25 %")
+            self.assertEqual([(t["name"], t["hashes"], t["share_pct"])
+                              for t in snap["tracks"]["list"]],
+                             [("stable", 900, 75), ("canary", 40, 25)])
+            _, text = self.get("/metrics")[0::2]
+            self.assertIn('dockercoins_track_share_ratio{track="canary"} 0.25\n', text.decode())
+            h.write_stats(self.redis.r, "dc:stats:tracks",
+                          {"hashes.stable": 990, "recent.stable": 90, "hashes.canary": 40,
+                           "recent.canary": 0, "window_s": 10})
+            h.wait_for("the canary's line gone once it stops mining",
+                       lambda: client.next_snapshot()[1]["tracks"]["text"] is None, timeout=5)
+        finally:
+            client.close()
+            self.redis.r.delete("dc:stats:tracks")
+
     def test_events_stream(self):
         feeder = h.Feeder(self.redis.r, rate=30).start()
         client = h.SseClient(self.webui.port)
@@ -90,7 +119,9 @@ class WebuiHttp(unittest.TestCase):
             self.assertLess(arrived * 1000 - snap["ts_ms"], 500, "event delivered late")
         last = snapshots[-1][1]
         self.assertEqual(set(last), {"ts_ms", "redis", "hashes", "coins", "speed", "data",
-                                     "books", "stages", "bottleneck"})
+                                     "books", "tracks", "stages", "bottleneck"})
+        # no release tracks reported: nothing to show
+        self.assertEqual(last["tracks"], {"window_s": None, "list": [], "text": None})
         self.assertTrue(last["redis"]["ok"])
         # the feeder's dispatcher never lost its books: nothing to warn about
         self.assertEqual(last["books"], {"lost": 0, "t_ms": None, "text": None})

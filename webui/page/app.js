@@ -158,6 +158,9 @@ function onSnapshot(snap, id) {
   $("books-lost").hidden = !books.text;
   $("books-lost").textContent = !books.text ? "" : books.text +
     (books.t_ms ? " Last at " + new Date(books.t_ms).toLocaleTimeString() + "." : "");
+  const tracks = snap.tracks || {};
+  $("tracks").hidden = !tracks.text;
+  $("tracks").textContent = tracks.text ? "hashes by track: " + tracks.text : "";
   drawStages(snap);
   if (redisOk) addPoints(snap.speed.recent);
   drawChart();

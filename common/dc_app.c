@@ -73,6 +73,34 @@ int dc_app_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
     return term ? -1 : 0;
 }
 
+zactor_t *dc_app_actor_new(zactor_fn *actor, void *args)
+{
+    zactor_t *self = zactor_new(actor, args);
+    if (self && zsock_wait(self) != 0)
+        zactor_destroy(&self);
+    return self;
+}
+
+void dc_app_actor_started(zsock_t *pipe, bool ok)
+{
+    zsock_signal(pipe, 0);
+    zsock_signal(pipe, ok ? 0 : 1);
+}
+
+int dc_app_run_actor(zactor_fn *actor, void *args)
+{
+    zactor_t *self = dc_app_actor_new(actor, args);
+    if (!self)
+        return 1;
+    /* the signal may reach any thread: here zpoller_wait returns NULL; in the actor it
+       stops by itself (its loop sees zsys_interrupted) and its end wakes this wait */
+    zpoller_t *poller = zpoller_new(self, NULL);
+    zpoller_wait(poller, -1);
+    zpoller_destroy(&poller);
+    zactor_destroy(&self);
+    return 0;
+}
+
 void dc_app_stop(dc_app_t *app, const char *prog)
 {
     dc_curve_destroy(&app->curve);

@@ -45,6 +45,18 @@ int dc_app_redis_password(dc_opts_t *opts, char *buf, size_t size);
     the loop on "$TERM", or when the pipe is gone. */
 int dc_app_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg);
 
+/*  The actor forms of the dispatcher, the worker and the client start in two steps: the
+    mandatory handshake (zactor_new waits for it and drops its status), then a second
+    signal, 0 when the object was made, 1 when not (the actor logged why and ends).
+    dc_app_actor_new waits for that second signal: the actor, or NULL when it failed. */
+zactor_t *dc_app_actor_new(zactor_fn *actor, void *args);
+/*  What an actor body sends for it: the handshake, then its start status. */
+void dc_app_actor_started(zsock_t *pipe, bool ok);
+/*  A main's whole run with an actor: starts it, waits until SIGINT/SIGTERM or until the
+    actor ends by itself, then stops it ("$TERM", waiting for it to finish). 0, or 1 when
+    it failed to start. */
+int dc_app_run_actor(zactor_fn *actor, void *args);
+
 /*  Logs the exit and releases what dc_app_start made. */
 void dc_app_stop(dc_app_t *app, const char *prog);
 

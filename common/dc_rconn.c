@@ -8,10 +8,14 @@
 
 #include <assert.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <hiredis/hiredis.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define DC_RCONN_BACKOFF_MIN_MS 250
 #define DC_RCONN_BACKOFF_MAX_MS 2000
@@ -206,6 +210,19 @@ int dc_rconn_test_server(int port, const char *password)
         return -1;
     }
     return pid;
+}
+
+int dc_rconn_test_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof addr;
+    bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
+              getsockname(fd, (struct sockaddr *)&addr, &len) == 0;
+    if (fd >= 0)
+        close(fd);
+    DC_CHECK(ok);
+    return ntohs(addr.sin_port);
 }
 
 void dc_rconn_test_server_stop(int pid)

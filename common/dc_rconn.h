@@ -45,6 +45,8 @@ const char *dc_rconn_address(dc_rconn_t *self);
     until it answers. Returns its pid, or -1 when redis-server is missing or never
     answered (then nothing is left running). */
 int dc_rconn_test_server(int port, const char *password);
+/*  A loopback TCP port nobody listens on now (the kernel's pick), for such a server. */
+int dc_rconn_test_port(void);
 /*  Stops a server dc_rconn_test_server started, and reaps it. */
 void dc_rconn_test_server_stop(int pid);
 

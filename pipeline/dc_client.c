@@ -1,9 +1,15 @@
-/*  dc_client: see the header. Waits are sliced so that SIGTERM ends a call at once. */
+/*  dc_client: see the header. Waits are sliced so that SIGTERM ends a call at once; a
+    message on the stop socket wakes the wait itself. */
 #include "dc_client.h"
+#include "dc_check.h"
+#include "dc_broker.h"
 #include "dc_mdp.h"
+#include "dc_service.h"
 #include "dc_svc.h"
 
 #include <assert.h>
+#include <inttypes.h>
+#include <sodium.h>
 
 #define DC_CLIENT_SLICE_MS 100
 #define DC_CLIENT_PAUSE_MAX_MS 1000
@@ -13,6 +19,7 @@ struct _dc_client_t {
     int timeout_ms;
     dc_curve_t *curve;
     zsock_t *sock;
+    zsock_t *stop; /* not owned: a message ready on it ends a call */
     bool connected;
     bool logged_down;
     dc_client_counters_t n;
@@ -23,6 +30,7 @@ static void s_connect(dc_client_t *self)
     zsock_destroy(&self->sock);
     self->sock = zsock_new(ZMQ_DEALER);
     zsock_set_linger(self->sock, 0);
+    zsock_set_sndtimeo(self->sock, 0); /* no peer to queue for (inproc): the timeout retries */
     zsock_set_maxmsgsize(self->sock, DC_MDP_FRAME_LIMIT);
     if (self->curve)
         dc_curve_client(self->curve, self->sock, "broker");
@@ -51,13 +59,23 @@ void dc_client_destroy(dc_client_t **self_p)
     }
 }
 
-/*  Waits for the reply to the request just sent; NULL on timeout or interrupt. */
+void dc_client_set_stop(dc_client_t *self, zsock_t *stop)
+{
+    self->stop = stop;
+}
+
+static bool s_halted(dc_client_t *self)
+{
+    return zsys_interrupted || (self->stop && (zsock_events(self->stop) & ZMQ_POLLIN));
+}
+
+/*  Waits for the reply to the request just sent; NULL on timeout, interrupt or stop. */
 static zmsg_t *s_wait_reply(dc_client_t *self, const char *service)
 {
     int64_t deadline = zclock_mono() + self->timeout_ms;
-    zpoller_t *poller = zpoller_new(self->sock, NULL);
+    zpoller_t *poller = zpoller_new(self->sock, self->stop, NULL);
     zmsg_t *body = NULL;
-    while (!body && !zsys_interrupted && zclock_mono() < deadline) {
+    while (!body && !s_halted(self) && zclock_mono() < deadline) {
         if (zpoller_wait(poller, DC_CLIENT_SLICE_MS) != self->sock)
             continue;
         zmsg_t *msg = zmsg_recv(self->sock);
@@ -75,10 +93,15 @@ static zmsg_t *s_wait_reply(dc_client_t *self, const char *service)
     return body;
 }
 
-static void s_pause(int ms)
+static void s_pause(dc_client_t *self, int ms)
 {
-    for (int64_t end = zclock_mono() + ms; !zsys_interrupted && zclock_mono() < end;)
-        zclock_sleep(20);
+    zpoller_t *poller = self->stop ? zpoller_new(self->stop, NULL) : NULL;
+    for (int64_t end = zclock_mono() + ms; !s_halted(self) && zclock_mono() < end;)
+        if (poller)
+            zpoller_wait(poller, DC_CLIENT_SLICE_MS);
+        else
+            zclock_sleep(20);
+    zpoller_destroy(&poller);
 }
 
 /*  503 (nobody free) and 504 (the worker holding it passed the request's deadline and
@@ -92,7 +115,7 @@ zmsg_t *dc_client_call(dc_client_t *self, const char *service, zmsg_t *request)
 {
     int pause_ms = 0;
     self->n.calls++;
-    while (!zsys_interrupted) {
+    while (!s_halted(self)) {
         zmsg_t *copy = zmsg_dup(request);
         zmsg_t *msg = dc_mdp_client_request(service, &copy);
         if (zmsg_send(&msg, self->sock) != 0)
@@ -105,7 +128,7 @@ zmsg_t *dc_client_call(dc_client_t *self, const char *service, zmsg_t *request)
             self->logged_down = false;
             return body;
         }
-        if (zsys_interrupted) {
+        if (s_halted(self)) {
             zmsg_destroy(&body);
             break;
         }
@@ -114,7 +137,7 @@ zmsg_t *dc_client_call(dc_client_t *self, const char *service, zmsg_t *request)
             pause_ms = pause_ms ? pause_ms * 2 : 50;
             pause_ms = pause_ms > DC_CLIENT_PAUSE_MAX_MS ? DC_CLIENT_PAUSE_MAX_MS : pause_ms;
             zmsg_destroy(&body);
-            s_pause(pause_ms);
+            s_pause(self, pause_ms);
             continue;
         }
         self->n.timeouts++;
@@ -137,4 +160,181 @@ bool dc_client_connected(dc_client_t *self)
 const dc_client_counters_t *dc_client_counters(dc_client_t *self)
 {
     return &self->n;
+}
+
+void dc_client_actor(zsock_t *pipe, void *args)
+{
+    const dc_client_cfg_t *cfg = args;
+    dc_client_t *self = dc_client_new(cfg->broker, cfg->timeout_ms, cfg->curve);
+    dc_client_set_stop(self, pipe);
+    zsock_signal(pipe, 0);
+    zmsg_t *msg;
+    while ((msg = zmsg_recv(pipe))) {
+        char *service = zmsg_popstr(msg);
+        if (!service || streq(service, "$TERM")) {
+            zstr_free(&service);
+            zmsg_destroy(&msg);
+            break;
+        }
+        zmsg_t *body = dc_client_call(self, service, msg);
+        if (body)
+            zmsg_send(&body, pipe);
+        zstr_free(&service);
+        zmsg_destroy(&msg);
+    }
+    dc_client_destroy(&self);
+}
+
+/*  Sends an rng request for `bytes` random bytes through the client actor. */
+static void s_test_send(zactor_t *client, size_t bytes)
+{
+    zmsg_t *msg = dc_svc_rng_request(bytes, 1);
+    zmsg_pushstr(msg, "rng");
+    DC_CHECK(zmsg_send(&msg, client) == 0);
+}
+
+/*  The reply is a 200 with `bytes` random bytes. */
+static void s_test_reply(zactor_t *client, size_t bytes)
+{
+    zmsg_t *body = zmsg_recv(client);
+    int status = 0;
+    zframe_t *payload = NULL;
+    const char *reason;
+    DC_CHECK(body && dc_svc_reply_parse(body, &status, &payload, &reason) == 0);
+    DC_CHECK(status == DC_SVC_OK && zframe_size(payload) == bytes);
+    zmsg_destroy(&body);
+}
+
+/*  A broker that takes requests and never answers: returns the client's request. */
+static zmsg_t *s_test_swallow(zsock_t *router)
+{
+    zmsg_t *msg = zmsg_recv(router);
+    dc_mdp_msg_t m = {0};
+    const char *reason = "no message in 5 s";
+    if (!msg || dc_mdp_decode_router(&msg, &m, &reason) != 0)
+        fprintf(stderr, "swallow: %s\n", reason);
+    DC_CHECK(m.body);
+    zmsg_t *body = m.body;
+    m.body = NULL;
+    dc_mdp_msg_clear(&m);
+    return body;
+}
+
+/*  A ROUTER bound to endpoint; the previous owner's close is asynchronous, so the
+    name may stay taken for a moment. */
+static zsock_t *s_test_router(const char *endpoint)
+{
+    zsock_t *router = zsock_new(ZMQ_ROUTER);
+    int64_t deadline = zclock_mono() + 2000;
+    while (zsock_bind(router, "%s", endpoint) != 0 && zclock_mono() < deadline)
+        zclock_sleep(5);
+    DC_CHECK(zsock_endpoint(router) != NULL);
+    zsock_set_rcvtimeo(router, 5000);
+    return router;
+}
+
+static zactor_t *s_test_broker(const char *endpoint)
+{
+    dc_broker_cfg_t cfg = {.endpoint = endpoint,
+                           .heartbeat_ms = 100,
+                           .max_queue = 10,
+                           .max_wait_ms = 3000,
+                           .request_timeout_ms = 3000,
+                           .service_ttl_ms = 10000};
+    return zactor_new(dc_broker_actor, &cfg);
+}
+
+/*  Lazy Pirate: a broker that took the request and died is replaced; after the timeout
+    the client reconnects and sends again, and the new broker's rng answers. A newer
+    request abandons the one in flight; "$TERM" ends a call at once. */
+static void s_test_actor(void)
+{
+    const char *ep = "inproc://dc-client-test";
+    zsock_t *router = s_test_router(ep);
+    dc_client_cfg_t ccfg = {.broker = ">inproc://dc-client-test", .timeout_ms = 400};
+    zactor_t *client = zactor_new(dc_client_actor, &ccfg);
+    zsock_set_rcvtimeo(zactor_sock(client), 5000);
+
+    /* a newer request abandons the first: only the second is answered */
+    s_test_send(client, 1);
+    zmsg_t *req = s_test_swallow(router);
+    size_t n;
+    const char *reason;
+    DC_CHECK(dc_svc_rng_parse(req, &n, &(size_t){0}, &reason) == 0 && n == 1);
+    zmsg_destroy(&req);
+    s_test_send(client, 2);
+    req = s_test_swallow(router);
+    DC_CHECK(dc_svc_rng_parse(req, &n, &(size_t){0}, &reason) == 0 && n == 2);
+    zmsg_destroy(&req);
+    /* ... the fake broker dies with it; a real one and an rng take its place */
+    DC_CHECK(zsock_unbind(router, "%s", ep) == 0); /* the name is free at once */
+    zsock_destroy(&router);
+    int64_t died = zclock_mono();
+    zactor_t *broker = s_test_broker("@inproc://dc-client-test");
+    dc_service_cfg_t scfg = {.broker = ">inproc://dc-client-test",
+                             .service = "rng",
+                             .slots = 1,
+                             .heartbeat_ms = 100,
+                             .handler = dc_service_rng};
+    zactor_t *rng = zactor_new(dc_service_actor, &scfg);
+    s_test_reply(client, 2);
+    int64_t took = zclock_mono() - died;
+    DC_CHECK(took >= 300 && took < 3000); /* sent again after the 400 ms timeout */
+    s_test_send(client, 32);
+    s_test_reply(client, 32);
+
+    /* "$TERM" during a call that nobody answers ends it at once */
+    zactor_destroy(&rng);
+    zactor_destroy(&broker);
+    router = s_test_router(ep);
+    s_test_send(client, 3);
+    req = s_test_swallow(router); /* the client reconnected and sent it */
+    zmsg_destroy(&req);
+    int64_t t0 = zclock_mono();
+    zactor_destroy(&client);
+    int64_t stop_ms = zclock_mono() - t0;
+    if (stop_ms >= 100)
+        zsys_warning("client test: the actor took %" PRId64 " ms to stop", stop_ms);
+    DC_CHECK(stop_ms < 500); /* the 400 ms timeout did not run out first */
+    zsock_destroy(&router);
+}
+
+/*  The object: a message ready on the stop socket ends a call and is left unread. */
+static void s_test_stop(void)
+{
+    zsock_t *router = zsock_new(ZMQ_ROUTER);
+    DC_CHECK(zsock_bind(router, "inproc://dc-client-stop") == 0);
+    zsock_t *stop_in = zsock_new_pair("@inproc://dc-client-stop-pipe");
+    zsock_t *stop_out = zsock_new_pair(">inproc://dc-client-stop-pipe");
+    dc_client_t *self = dc_client_new(">inproc://dc-client-stop", 5000, NULL);
+    dc_client_set_stop(self, stop_in);
+    DC_CHECK(zstr_send(stop_out, "$TERM") == 0);
+    zsock_set_rcvtimeo(stop_in, 1000);
+    while (!(zsock_events(stop_in) & ZMQ_POLLIN))
+        zclock_sleep(1); /* inproc delivers within microseconds */
+    zmsg_t *request = dc_svc_rng_request(4, 1);
+    int64_t t0 = zclock_mono();
+    DC_CHECK(dc_client_call(self, "rng", request) == NULL);
+    DC_CHECK(zclock_mono() - t0 < 200);
+    DC_CHECK(dc_client_counters(self)->calls == 1 && !dc_client_connected(self));
+    char *left = zstr_recv(stop_in);
+    DC_CHECK(left && streq(left, "$TERM"));
+    zstr_free(&left);
+    zmsg_destroy(&request);
+    dc_client_destroy(&self);
+    dc_client_destroy(&self); /* safe twice */
+    zsock_destroy(&stop_out);
+    zsock_destroy(&stop_in);
+    zsock_destroy(&router);
+}
+
+void dc_client_test(bool verbose)
+{
+    if (verbose)
+        printf(" * dc_client: ");
+    DC_CHECK(sodium_init() >= 0);
+    s_test_stop();
+    s_test_actor();
+    if (verbose)
+        printf("OK\n");
 }

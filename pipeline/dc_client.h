@@ -3,7 +3,11 @@
     the request sent again; a 503 (queue full, nobody free) or 504 (the worker holding it
     passed its deadline) is retried after a pause.
     Replies to an abandoned socket die with it, so a late reply is never mistaken for the
-    answer to a later request. */
+    answer to a later request.
+    Two forms: the object, whose calls block the caller (the worker's), and an actor that
+    takes requests on its pipe and answers them, so the owner can wait on other sockets
+    meanwhile. Both stop at once: the object when a message is ready on its stop socket
+    (dc_client_set_stop, e.g. the owner's actor pipe), the actor on "$TERM". */
 #ifndef DC_CLIENT_H_INCLUDED
 #define DC_CLIENT_H_INCLUDED
 
@@ -17,15 +21,32 @@ typedef struct {
     uint64_t calls, timeouts, unavailable, reconnects;
 } dc_client_counters_t;
 
+typedef struct {
+    const char *broker; /* ">tcp://127.0.0.1:5555" */
+    int timeout_ms;     /* no reply by then: reconnect and send again */
+    dc_curve_t *curve;  /* NULL: plain TCP */
+} dc_client_cfg_t;
+
 /*  curve may be NULL (plain TCP). */
 dc_client_t *dc_client_new(const char *broker, int timeout_ms, dc_curve_t *curve);
 void dc_client_destroy(dc_client_t **self_p);
+/*  From now on a call also ends (NULL) when a message is ready on stop; the message is
+    left for the owner to read. NULL: only SIGINT/SIGTERM end a call. */
+void dc_client_set_stop(dc_client_t *self, zsock_t *stop);
 
 /*  Calls service with request (not consumed). Returns the reply body, status first, with
-    a status other than 503 and 504; NULL only when interrupted. */
+    a status other than 503 and 504; NULL only when interrupted or stopped. */
 zmsg_t *dc_client_call(dc_client_t *self, const char *service, zmsg_t *request);
 /*  True once the last call got an answer without timing out. */
 bool dc_client_connected(dc_client_t *self);
 const dc_client_counters_t *dc_client_counters(dc_client_t *self);
+
+/*  zactor body: args is a dc_client_cfg_t. One call at a time: send [service][request
+    frames...], receive the reply body (status first). A message sent before the reply
+    abandons the call in flight (it gets no reply) and is taken as the next request;
+    "$TERM" ends the actor, also during a call. */
+void dc_client_actor(zsock_t *pipe, void *args);
+
+void dc_client_test(bool verbose);
 
 #endif

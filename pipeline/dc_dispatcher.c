@@ -12,13 +12,21 @@
     earlier epoch, or one answered again) is counted by Redis if, and only if, the ledger
     does not have it yet (dc_redis_check). */
 #include "dc_dispatcher.h"
+#include "dc_app.h"
+#include "dc_broker.h"
+#include "dc_check.h"
 #include "dc_hist.h"
 #include "dc_job.h"
+#include "dc_rconn.h"
 #include "dc_redis.h"
+#include "dc_service.h"
+#include "dc_worker.h"
 
 #include <assert.h>
+#include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <sodium.h>
+#include <stdarg.h>
 
 #define DC_DISPATCHER_TICK_MS 20
 #define DC_DISPATCHER_PEER_SILENT_MS 30000 /* a worker connection not heard of: forgotten */
@@ -844,7 +852,7 @@ void dc_dispatcher_destroy(dc_dispatcher_t **self_p)
     }
 }
 
-int dc_dispatcher_run(dc_dispatcher_t *self)
+int dc_dispatcher_run(dc_dispatcher_t *self, zsock_t *pipe)
 {
     zsys_info("dispatcher: jobs on %s, results on %s, batch %u, window %zu, re-issue after "
               "%d x p99 job latency, %d..%d ms",
@@ -853,6 +861,8 @@ int dc_dispatcher_run(dc_dispatcher_t *self)
     self->loop = zloop_new();
     zloop_reader(self->loop, self->jobs, s_on_ready, self);
     zloop_reader(self->loop, self->results, s_on_result, self);
+    if (pipe)
+        zloop_reader(self->loop, pipe, dc_app_on_pipe, self);
     zloop_timer(self->loop, DC_DISPATCHER_TICK_MS, 0, s_on_tick, self);
     zloop_timer(self->loop, 1000, 0, s_on_snapshot, self);
     s_on_snapshot(self->loop, 0, self); /* /metrics answers from the start */
@@ -860,4 +870,177 @@ int dc_dispatcher_run(dc_dispatcher_t *self)
     zloop_destroy(&self->loop);
     dc_http_set_ready(self->cfg.http, false, "shutting down");
     return 0;
+}
+
+void dc_dispatcher_actor(zsock_t *pipe, void *args)
+{
+    dc_dispatcher_t *self = dc_dispatcher_new(args);
+    dc_app_actor_started(pipe, self != NULL);
+    if (self)
+        dc_dispatcher_run(self, pipe);
+    dc_dispatcher_destroy(&self);
+}
+
+static long long s_test_int(redisContext *c, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    redisReply *r = redisvCommand(c, fmt, args);
+    va_end(args);
+    long long v = -1;
+    if (r && r->type == REDIS_REPLY_INTEGER)
+        v = r->integer;
+    else if (r && r->type == REDIS_REPLY_STRING)
+        v = atoll(r->str);
+    if (r)
+        freeReplyObject(r);
+    return v;
+}
+
+/*  Waits (bounded: 20 s) until Redis's `hashes` reaches at least `want`. */
+static void s_test_wait_hashes(redisContext *c, long long want)
+{
+    int64_t deadline = zclock_mono() + 20000;
+    while (s_test_int(c, "GET hashes") < want && zclock_mono() < deadline)
+        zclock_sleep(20);
+    DC_CHECK(s_test_int(c, "GET hashes") >= want);
+}
+
+/*  A dispatcher on these endpoints; the previous one's port may take a moment to free. */
+static zactor_t *s_test_dispatcher(dc_dispatcher_cfg_t *cfg)
+{
+    zactor_t *actor = NULL;
+    for (int64_t deadline = zclock_mono() + 3000; !actor && zclock_mono() < deadline;)
+        if (!(actor = dc_app_actor_new(dc_dispatcher_actor, cfg)))
+            zclock_sleep(50);
+    DC_CHECK(actor);
+    return actor;
+}
+
+/*  The dispatcher's last books, as it published them when it stopped. */
+static void s_test_books(redisContext *c, long long *issued, long long *counted,
+                         long long *in_flight, long long *reissued)
+{
+    *issued = s_test_int(c, "HGET dc:stats:dispatcher issued");
+    *counted = s_test_int(c, "HGET dc:stats:dispatcher counted");
+    *in_flight = s_test_int(c, "HGET dc:stats:dispatcher in_flight");
+    *reissued = s_test_int(c, "HGET dc:stats:dispatcher reissued");
+    DC_CHECK(*issued > 0 && *issued == *counted + *in_flight);
+}
+
+/*  Every job counted is in the ledger once: hashes = batch x ledger bits, over every
+    epoch; the totals and the wallet agree. Returns the ledger bits. */
+static long long s_test_exact(redisContext *c, uint32_t batch)
+{
+    redisReply *keys = redisCommand(c, "KEYS dc:ledger:*");
+    DC_CHECK(keys && keys->type == REDIS_REPLY_ARRAY);
+    long long bits = 0;
+    for (size_t i = 0; i < keys->elements; i++)
+        bits += s_test_int(c, "BITCOUNT %s", keys->element[i]->str);
+    freeReplyObject(keys);
+    long long hashes = s_test_int(c, "GET hashes");
+    DC_CHECK(hashes > 0 && hashes == (long long)batch * bits);
+    DC_CHECK(s_test_int(c, "HGET " DC_REDIS_TOTALS_KEY " hashes") == hashes);
+    DC_CHECK(s_test_int(c, "HGET " DC_REDIS_TOTALS_KEY " coins") == s_test_int(c, "HLEN wallet"));
+    return bits;
+}
+
+/*  The books in process: a broker, rng, hasher, three workers and the dispatcher, with a
+    real redis-server. A worker destroyed in the middle of its jobs: they are re-issued
+    and each counted once. The dispatcher stopped and started again (a new epoch): the
+    workers resend what it had not acknowledged, and the books stay exact. */
+void dc_dispatcher_test(bool verbose)
+{
+    if (verbose)
+        printf(" * dc_dispatcher: ");
+    int redis_port = dc_rconn_test_port();
+    int redis_pid = dc_rconn_test_server(redis_port, NULL);
+    if (redis_pid < 0)
+        dc_check_skip("no redis-server");
+    redisContext *c = redisConnect("127.0.0.1", redis_port);
+    DC_CHECK(c && !c->err);
+    char redis[32], jobs[64], results[64], jobs_c[64], results_c[64];
+    snprintf(redis, sizeof redis, "127.0.0.1:%d", redis_port);
+    int jobs_port = dc_rconn_test_port(), results_port = dc_rconn_test_port();
+    snprintf(jobs, sizeof jobs, "@tcp://127.0.0.1:%d", jobs_port);
+    snprintf(results, sizeof results, "@tcp://127.0.0.1:%d", results_port);
+    snprintf(jobs_c, sizeof jobs_c, ">tcp://127.0.0.1:%d", jobs_port);
+    snprintf(results_c, sizeof results_c, ">tcp://127.0.0.1:%d", results_port);
+
+    dc_broker_cfg_t bcfg = {.endpoint = "@inproc://dc-dispatcher-test",
+                            .heartbeat_ms = 100,
+                            .max_queue = 100,
+                            .max_wait_ms = 3000,
+                            .request_timeout_ms = 3000,
+                            .service_ttl_ms = 10000};
+    zactor_t *broker = zactor_new(dc_broker_actor, &bcfg);
+    dc_service_cfg_t scfg = {.broker = ">inproc://dc-dispatcher-test",
+                             .service = "rng",
+                             .slots = 1,
+                             .heartbeat_ms = 100,
+                             .handler = dc_service_rng};
+    zactor_t *rng = zactor_new(dc_service_actor, &scfg);
+    scfg.service = "hasher";
+    scfg.slots = 4;
+    scfg.handler = dc_service_hasher;
+    zactor_t *hasher = zactor_new(dc_service_actor, &scfg);
+
+    const uint32_t batch = 4;
+    dc_dispatcher_cfg_t dcfg = {.jobs = jobs,
+                                .results = results,
+                                .redis = redis,
+                                .batch = batch,
+                                .job_timeout_ms = 1000,
+                                .reissue_min_ms = 300,
+                                .window = 64,
+                                .max_pending_coins = 1000000,
+                                .verbose = verbose};
+    zactor_t *dispatcher = s_test_dispatcher(&dcfg);
+    zactor_t *workers[3];
+    char ids[3][16];
+    for (int i = 0; i < 3; i++) {
+        snprintf(ids[i], sizeof ids[i], "w%d", i);
+        dc_worker_cfg_t wcfg = {.broker = ">inproc://dc-dispatcher-test",
+                                .jobs = jobs_c,
+                                .results = results_c,
+                                .id = ids[i],
+                                .credit = 2,
+                                .delay_ms = 40, /* a worker mostly holds a job */
+                                .timeout_ms = 2000,
+                                .resend_ms = 500};
+        workers[i] = dc_app_actor_new(dc_worker_actor, &wcfg);
+        DC_CHECK(workers[i]);
+    }
+    s_test_wait_hashes(c, 100 * batch);
+    /* a worker dies holding its jobs: they are re-issued to the others */
+    zactor_destroy(&workers[0]);
+    long long at_kill = s_test_int(c, "GET hashes");
+    s_test_wait_hashes(c, at_kill + 50 * batch);
+    /* the dispatcher stops (its last counts written) and a new one takes its place */
+    zactor_destroy(&dispatcher);
+    long long issued, counted, in_flight, reissued;
+    s_test_books(c, &issued, &counted, &in_flight, &reissued);
+    DC_CHECK(reissued >= 1);
+    long long bits = s_test_exact(c, batch);
+    DC_CHECK(bits == counted); /* one epoch so far: its ledger is its books */
+    dispatcher = s_test_dispatcher(&dcfg);
+    long long at_restart = s_test_int(c, "GET hashes");
+    s_test_wait_hashes(c, at_restart + 50 * batch);
+    for (int i = 1; i < 3; i++)
+        zactor_destroy(&workers[i]);
+    zactor_destroy(&dispatcher);
+    long long issued2, counted2, in_flight2, reissued2;
+    s_test_books(c, &issued2, &counted2, &in_flight2, &reissued2);
+    long long recovered = s_test_int(c, "HGET dc:stats:dispatcher recovered_jobs");
+    long long bits2 = s_test_exact(c, batch);
+    /* the second epoch's count, plus results of the first that only it could place */
+    DC_CHECK(bits2 == counted + counted2 + recovered);
+    zactor_destroy(&hasher);
+    zactor_destroy(&rng);
+    zactor_destroy(&broker);
+    redisFree(c);
+    dc_rconn_test_server_stop(redis_pid);
+    if (verbose)
+        printf("OK (%lld jobs over two epochs, %lld re-issued, %lld recovered)\n", bits2,
+               reissued + reissued2, recovered);
 }

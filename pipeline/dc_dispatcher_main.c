@@ -52,9 +52,7 @@ int main(int argc, char **argv)
                                .http = app.http,
                                .curve = app.curve,
                                .verbose = dc_opts_flag(opts, "verbose")};
-    dc_dispatcher_t *dispatcher = dc_dispatcher_new(&cfg);
-    int rc = dispatcher ? dc_dispatcher_run(dispatcher) : 1;
-    dc_dispatcher_destroy(&dispatcher);
+    int rc = dc_app_run_actor(dc_dispatcher_actor, &cfg);
     dc_app_stop(&app, "dc-dispatcher");
     dc_opts_destroy(&opts);
     return rc;

@@ -7,9 +7,6 @@
 #include <assert.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 
 #define DC_REDIS_FLUSH_MS 1000
 #define DC_REDIS_STATS_TTL "10"
@@ -651,20 +648,6 @@ void dc_redis_status(dc_redis_t *self, dc_redis_status_t *status)
     *status = self->status;
 }
 
-/*  Self-test against a real redis-server on a spare loopback port, when one is installed. */
-static pid_t s_start_redis(int port)
-{
-    char portstr[16];
-    snprintf(portstr, sizeof portstr, "%d", port);
-    char *argv[] = {"redis-server", "--port", portstr,      "--bind",  "127.0.0.1", "--save", "",
-                    "--appendonly", "no",     "--loglevel", "warning", NULL};
-    pid_t pid;
-    extern char **environ;
-    if (posix_spawnp(&pid, "redis-server", NULL, NULL, argv, environ) != 0)
-        return -1;
-    return pid;
-}
-
 static long long s_get_int(redisContext *c, const char *cmd)
 {
     redisReply *r = redisCommand(c, cmd);
@@ -854,26 +837,12 @@ void dc_redis_test(bool verbose)
 {
     if (verbose)
         printf(" * dc_redis: ");
-    int port = 26000 + (int)(getpid() % 2000);
-    pid_t pid = s_start_redis(port);
-    redisContext *c = NULL;
-    for (int i = 0; pid > 0 && i < 100 && !(c && !c->err); i++) {
-        if (c)
-            redisFree(c);
-        zclock_sleep(20);
-        c = redisConnect("127.0.0.1", port);
-    }
-    if (pid <= 0 || !c || c->err) {
-        if (verbose)
-            printf("skipped (no redis-server)\n");
-        if (c)
-            redisFree(c);
-        if (pid > 0) { /* started but never answered: not left running */
-            kill(pid, SIGTERM);
-            waitpid(pid, NULL, 0);
-        }
-        return;
-    }
+    int port = dc_rconn_test_port();
+    int pid = dc_rconn_test_server(port, NULL); /* stopped by it when it never answers */
+    if (pid < 0)
+        dc_check_skip("no redis-server, or it never answered");
+    redisContext *c = redisConnect("127.0.0.1", port);
+    DC_CHECK(c && !c->err);
     char hostport[32];
     snprintf(hostport, sizeof hostport, "127.0.0.1:%d", port);
     dc_redis_t *r = dc_redis_new(hostport, "dc:books:test", NULL);
@@ -933,8 +902,7 @@ void dc_redis_test(bool verbose)
     s_test_ledger(c, hostport);
     s_test_adopt(c, hostport);
     redisFree(c);
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
+    dc_rconn_test_server_stop(pid);
     if (verbose)
         printf("OK\n");
 }

@@ -1,4 +1,5 @@
-/*  dc_worker: see the header. A job interrupted by SIGTERM is simply not answered: the
+/*  dc_worker: see the header. A job interrupted by SIGTERM (or "$TERM" on the actor's
+    pipe, which the client's waits and the pause watch too) is simply not answered: the
     dispatcher re-issues it after its deadline, so stopping a worker never loses a job.
     Credit: the worker sends READY (capacity, jobs held, jobs received so far) when it
     starts, after each job, and once a second while idle; from that the dispatcher knows
@@ -6,13 +7,18 @@
     that it is durable in Redis (ACK), and sent again every 5 s until then, so a result
     survives a dispatcher crash. See proto/jobs.md. */
 #include "dc_worker.h"
+#include "dc_app.h"
+#include "dc_check.h"
+#include "dc_broker.h"
 #include "dc_client.h"
 #include "dc_job.h"
 #include "dc_mdp.h"
+#include "dc_service.h"
 #include "dc_svc.h"
 
 #include <assert.h>
 #include <inttypes.h>
+#include <sodium.h>
 
 #define DC_WORKER_READY_MS 1000     /* READY at least this often while idle */
 #define DC_WORKER_RESEND_MS 5000    /* a result not acknowledged by then is sent again */
@@ -37,6 +43,7 @@ struct _dc_worker_t {
     zsock_t *jobs;
     zsock_t *results;
     dc_client_t *client;
+    zsock_t *pipe; /* the actor's, or NULL: a message on it stops the worker */
     s_counters_t n;
     uint64_t received; /* messages received on the job connection */
     uint32_t held;     /* jobs received, not yet answered */
@@ -60,6 +67,8 @@ dc_worker_t *dc_worker_new(const dc_worker_cfg_t *cfg)
     dc_worker_t *self = calloc(1, sizeof *self);
     assert(self);
     self->cfg = *cfg;
+    if (self->cfg.resend_ms <= 0)
+        self->cfg.resend_ms = DC_WORKER_RESEND_MS;
     self->jobs = zsock_new(ZMQ_DEALER);
     zsock_set_maxmsgsize(self->jobs, 1024);
     zsock_set_sndhwm(self->jobs, 10); /* READYs only: while no dispatcher, a few wait */
@@ -137,10 +146,22 @@ static zmsg_t *s_coins(zframe_t *bytes, zframe_t *hex, uint32_t batch)
     return coins;
 }
 
-static void s_pause(int ms)
+static bool s_stopping(dc_worker_t *self)
 {
-    for (int64_t end = zclock_mono() + ms; !zsys_interrupted && zclock_mono() < end;)
-        zclock_sleep(ms < 20 ? ms : 20);
+    return zsys_interrupted || (self->pipe && (zsock_events(self->pipe) & ZMQ_POLLIN));
+}
+
+static void s_pause(dc_worker_t *self, int ms)
+{
+    zpoller_t *poller = self->pipe ? zpoller_new(self->pipe, NULL) : NULL;
+    for (int64_t end = zclock_mono() + ms; !s_stopping(self) && zclock_mono() < end;) {
+        int64_t left = end - zclock_mono();
+        if (poller)
+            zpoller_wait(poller, (int)(left < 20 ? left : 20));
+        else
+            zclock_sleep((int)(left < 20 ? left : 20));
+    }
+    zpoller_destroy(&poller);
 }
 
 static void s_send_copy(dc_worker_t *self, s_unacked_t *u)
@@ -193,7 +214,7 @@ static void s_on_ack(dc_worker_t *self)
 
 static void s_drain_acks(dc_worker_t *self)
 {
-    while (!zsys_interrupted && (zsock_events(self->results) & ZMQ_POLLIN))
+    while (!s_stopping(self) && (zsock_events(self->results) & ZMQ_POLLIN))
         s_on_ack(self);
 }
 
@@ -205,7 +226,7 @@ static void s_scan_unacked(dc_worker_t *self)
     for (s_unacked_t *u = zhashx_first(self->unacked); u; u = zhashx_next(self->unacked)) {
         if (now - u->first_ms > DC_WORKER_KEEP_MS)
             zlistx_add_end(expired, (void *)zhashx_cursor(self->unacked));
-        else if (now - u->sent_ms >= DC_WORKER_RESEND_MS) {
+        else if (now - u->sent_ms >= self->cfg.resend_ms) {
             s_send_copy(self, u);
             self->n.resent++;
         }
@@ -226,9 +247,9 @@ static void s_do_job(dc_worker_t *self, const dc_job_t *job)
     int64_t t0 = zclock_usecs();
     dc_result_t r = {.job_id = job->id, .hashes = job->batch};
     snprintf(r.worker, sizeof r.worker, "%s", self->cfg.id);
-    s_pause(self->cfg.delay_ms);
+    s_pause(self, self->cfg.delay_ms);
     zmsg_t *req = dc_svc_rng_request(DC_WORKER_BYTES, job->batch);
-    zframe_t *bytes = zsys_interrupted ? NULL
+    zframe_t *bytes = s_stopping(self) ? NULL
                                        : s_call(self, "rng", &req,
                                                 (size_t)DC_WORKER_BYTES * job->batch, &r.rng_us);
     zmsg_destroy(&req);
@@ -317,16 +338,18 @@ static void s_on_job(dc_worker_t *self)
     s_ready(self);
 }
 
-int dc_worker_run(dc_worker_t *self)
+int dc_worker_run(dc_worker_t *self, zsock_t *pipe)
 {
+    self->pipe = pipe;
+    dc_client_set_stop(self->client, pipe);
     zsys_info("worker %s: track %s, jobs from %s (credit %d), results to %s, broker %s, pause "
               "%d ms",
               self->cfg.id, self->cfg.track ? self->cfg.track : DC_TRACK_DEFAULT, self->cfg.jobs,
               self->cfg.credit, self->cfg.results, self->cfg.broker, self->cfg.delay_ms);
-    zpoller_t *poller = zpoller_new(self->jobs, self->results, NULL);
-    zpoller_t *acks_only = zpoller_new(self->results, NULL);
+    zpoller_t *poller = zpoller_new(self->jobs, self->results, pipe, NULL);
+    zpoller_t *acks_only = zpoller_new(self->results, pipe, NULL);
     s_ready(self);
-    while (!zsys_interrupted) {
+    while (!s_stopping(self)) {
         bool full = zhashx_size(self->unacked) >= DC_WORKER_UNACKED_MAX;
         if (full != self->full_logged)
             zsys_warning("worker %s: %s", self->cfg.id,
@@ -357,4 +380,204 @@ int dc_worker_run(dc_worker_t *self)
     zsys_info("worker %s: stopped after %" PRIu64 " jobs, %" PRIu64 " hashes, %" PRIu64 " coins",
               self->cfg.id, self->n.jobs, self->n.hashes, self->n.coins);
     return 0;
+}
+
+void dc_worker_actor(zsock_t *pipe, void *args)
+{
+    dc_worker_t *self = dc_worker_new(args);
+    dc_app_actor_started(pipe, self != NULL);
+    if (self)
+        dc_worker_run(self, pipe);
+    dc_worker_destroy(&self);
+}
+
+/*  The test plays the dispatcher: a READY from `worker` on jobs (its routing id in rid). */
+static void s_test_ready(zsock_t *jobs, const char *worker, zframe_t **rid, dc_ready_t *ready)
+{
+    while (true) {
+        zmsg_t *msg = zmsg_recv(jobs);
+        DC_CHECK(msg);
+        zframe_t *from = zmsg_pop(msg);
+        const char *reason;
+        DC_CHECK(dc_ready_decode(msg, ready, &reason) == 0);
+        zmsg_destroy(&msg);
+        if (streq(ready->worker, worker)) {
+            zframe_destroy(rid);
+            *rid = from;
+            return;
+        }
+        zframe_destroy(&from);
+    }
+}
+
+static void s_test_job(zsock_t *jobs, zframe_t *rid, uint64_t id, uint32_t batch)
+{
+    dc_job_t job = {.id = id, .batch = batch};
+    zmsg_t *msg = dc_job_encode(&job);
+    zmsg_pushmem(msg, zframe_data(rid), zframe_size(rid));
+    DC_CHECK(zmsg_send(&msg, jobs) == 0);
+}
+
+/*  The next RESULT on results: decoded (which checks every coin), its sender in rid. */
+static void s_test_result(zsock_t *results, dc_result_t *r, zframe_t **rid)
+{
+    zmsg_t *msg = zmsg_recv(results);
+    DC_CHECK(msg);
+    zframe_destroy(rid);
+    *rid = zmsg_pop(msg);
+    const char *reason = "";
+    int rc = dc_result_decode(msg, r, &reason);
+    if (rc != 0)
+        fprintf(stderr, "worker test: %s\n", reason);
+    DC_CHECK(rc == 0);
+    DC_CHECK(zmsg_size(msg) == 2 + 2 * (size_t)r->coins);
+    zmsg_destroy(&msg);
+}
+
+typedef struct {
+    zactor_t *broker, *rng, *hasher;
+} s_test_rig_t;
+
+static void s_test_rig_start(s_test_rig_t *rig, const char *endpoint, const char *connect)
+{
+    dc_broker_cfg_t bcfg = {.endpoint = endpoint,
+                            .heartbeat_ms = 100,
+                            .max_queue = 100,
+                            .max_wait_ms = 3000,
+                            .request_timeout_ms = 3000,
+                            .service_ttl_ms = 10000};
+    rig->broker = zactor_new(dc_broker_actor, &bcfg);
+    dc_service_cfg_t rcfg = {.broker = connect,
+                             .service = "rng",
+                             .slots = 1,
+                             .heartbeat_ms = 100,
+                             .handler = dc_service_rng};
+    rig->rng = zactor_new(dc_service_actor, &rcfg);
+    dc_service_cfg_t hcfg = rcfg;
+    hcfg.service = "hasher";
+    hcfg.slots = 2;
+    hcfg.handler = dc_service_hasher;
+    rig->hasher = zactor_new(dc_service_actor, &hcfg);
+}
+
+static void s_test_rig_stop(s_test_rig_t *rig)
+{
+    zactor_destroy(&rig->hasher);
+    zactor_destroy(&rig->rng);
+    zactor_destroy(&rig->broker);
+}
+
+/*  A worker against a real broker, rng and hasher, and a dispatcher played by the test:
+    READY with its credit, a job answered with its hashes and verified coins, sent again
+    until acknowledged and not after, a malformed job dropped and counted as received. */
+static void s_test_jobs(zsock_t *jobs, zsock_t *results)
+{
+    s_test_rig_t rig;
+    s_test_rig_start(&rig, "@inproc://dc-worker-test-broker", ">inproc://dc-worker-test-broker");
+    dc_worker_cfg_t cfg = {.broker = ">inproc://dc-worker-test-broker",
+                           .jobs = ">inproc://dc-worker-test-jobs",
+                           .results = ">inproc://dc-worker-test-results",
+                           .id = "w-real",
+                           .credit = 2,
+                           .timeout_ms = 2000,
+                           .resend_ms = 300};
+    zactor_t *worker = dc_app_actor_new(dc_worker_actor, &cfg);
+    DC_CHECK(worker);
+    zframe_t *rid = NULL, *from = NULL;
+    dc_ready_t ready;
+    s_test_ready(jobs, "w-real", &rid, &ready);
+    DC_CHECK(ready.capacity == 2 && ready.held == 0 && ready.received == 0);
+    DC_CHECK(streq(ready.track, DC_TRACK_DEFAULT));
+
+    s_test_job(jobs, rid, 0x0000abcd00000001ULL, 256);
+    dc_result_t r, again;
+    s_test_result(results, &r, &from);
+    DC_CHECK(r.job_id == 0x0000abcd00000001ULL && r.hashes == 256 && streq(r.worker, "w-real"));
+    DC_CHECK(r.coins > 0 && r.coins < 64); /* 1 in 16 digests starts with '0' */
+    DC_CHECK(r.loop_us >= r.rng_us + r.hasher_us);
+    /* not acknowledged: the same result again, after resend_ms */
+    int64_t t0 = zclock_mono();
+    s_test_result(results, &again, &from);
+    DC_CHECK(again.job_id == r.job_id && again.coins == r.coins);
+    DC_CHECK(zclock_mono() - t0 >= 150); /* the scan runs every 500 ms at most */
+    uint64_t id = r.job_id;
+    zmsg_t *ack = dc_ack_encode(&id, 1);
+    zmsg_pushmem(ack, zframe_data(from), zframe_size(from));
+    DC_CHECK(zmsg_send(&ack, results) == 0);
+    /* acknowledged: never again (three resend periods and a scan) */
+    zpoller_t *poller = zpoller_new(results, NULL);
+    for (int64_t end = zclock_mono() + 1500; zclock_mono() < end;) {
+        if (zpoller_wait(poller, 100) == results) {
+            s_test_result(results, &again, &from);
+            DC_CHECK(again.job_id != id); /* a copy sent before the ACK landed, at most */
+        }
+    }
+    zpoller_destroy(&poller);
+
+    /* garbage on the job connection: dropped, counted as received */
+    zmsg_t *bad = zmsg_new();
+    zmsg_addmem(bad, zframe_data(rid), zframe_size(rid));
+    zmsg_addstr(bad, "not a job");
+    DC_CHECK(zmsg_send(&bad, jobs) == 0);
+    do
+        s_test_ready(jobs, "w-real", &rid, &ready);
+    while (ready.received < 2);
+    DC_CHECK(ready.received == 2 && ready.held == 0);
+    zframe_destroy(&rid);
+    zframe_destroy(&from);
+    zactor_destroy(&worker);
+    s_test_rig_stop(&rig);
+}
+
+/*  A worker stopped in the middle of a job (its rng call taken by a broker that never
+    answers): it stops at once and sends no result for that job. */
+static void s_test_stop(zsock_t *jobs, zsock_t *results)
+{
+    zsock_t *broker = zsock_new(ZMQ_ROUTER);
+    DC_CHECK(zsock_bind(broker, "inproc://dc-worker-test-mute") == 0);
+    zsock_set_rcvtimeo(broker, 5000);
+    dc_worker_cfg_t cfg = {.broker = ">inproc://dc-worker-test-mute",
+                           .jobs = ">inproc://dc-worker-test-jobs",
+                           .results = ">inproc://dc-worker-test-results",
+                           .id = "w-stop",
+                           .track = "canary",
+                           .credit = 1,
+                           .delay_ms = 50,
+                           .timeout_ms = 5000};
+    zactor_t *worker = dc_app_actor_new(dc_worker_actor, &cfg);
+    DC_CHECK(worker);
+    zframe_t *rid = NULL;
+    dc_ready_t ready;
+    s_test_ready(jobs, "w-stop", &rid, &ready);
+    DC_CHECK(ready.capacity == 1 && streq(ready.track, "canary"));
+    s_test_job(jobs, rid, 0x0000abcd00000002ULL, 1);
+    zmsg_t *request = zmsg_recv(broker); /* the worker is in its rng call */
+    DC_CHECK(request);
+    zmsg_destroy(&request);
+    int64_t t0 = zclock_mono();
+    zactor_destroy(&worker);
+    int64_t took = zclock_mono() - t0;
+    DC_CHECK(took < 500); /* the 5 s call timeout did not run out */
+    DC_CHECK(!(zsock_events(results) & ZMQ_POLLIN));
+    zframe_destroy(&rid);
+    zsock_destroy(&broker);
+}
+
+void dc_worker_test(bool verbose)
+{
+    if (verbose)
+        printf(" * dc_worker: ");
+    DC_CHECK(sodium_init() >= 0);
+    zsock_t *jobs = zsock_new(ZMQ_ROUTER);
+    zsock_t *results = zsock_new(ZMQ_ROUTER);
+    DC_CHECK(zsock_bind(jobs, "inproc://dc-worker-test-jobs") == 0);
+    DC_CHECK(zsock_bind(results, "inproc://dc-worker-test-results") == 0);
+    zsock_set_rcvtimeo(jobs, 5000);
+    zsock_set_rcvtimeo(results, 5000);
+    s_test_stop(jobs, results);
+    s_test_jobs(jobs, results);
+    zsock_destroy(&results);
+    zsock_destroy(&jobs);
+    if (verbose)
+        printf("OK\n");
 }

@@ -21,6 +21,7 @@ typedef struct {
     int credit;        /* jobs held at most (working on one, the others waiting), 1..64 */
     int delay_ms;      /* pause per job, the original's sleep(0.1) */
     int timeout_ms;
+    int resend_ms; /* a result not acknowledged by then is sent again; 0: 5 s */
     dc_http_t *http;
     dc_curve_t *curve; /* NULL: plain TCP */
     bool verbose;
@@ -30,7 +31,13 @@ typedef struct _dc_worker_t dc_worker_t;
 
 dc_worker_t *dc_worker_new(const dc_worker_cfg_t *cfg);
 void dc_worker_destroy(dc_worker_t **self_p);
-/*  Works until interrupted. */
-int dc_worker_run(dc_worker_t *self);
+/*  Works until interrupted (SIGINT/SIGTERM) or, if pipe is not NULL, until a message
+    ("$TERM") is ready on it, also in the middle of a job: that job is not answered and
+    the dispatcher re-issues it. */
+int dc_worker_run(dc_worker_t *self, zsock_t *pipe);
+/*  zactor body: args is a dc_worker_cfg_t; started as dc_app_actor_new describes. */
+void dc_worker_actor(zsock_t *pipe, void *args);
+
+void dc_worker_test(bool verbose);
 
 #endif

@@ -66,9 +66,7 @@ int main(int argc, char **argv)
                            .http = app.http,
                            .curve = app.curve,
                            .verbose = dc_opts_flag(opts, "verbose")};
-    dc_worker_t *worker = dc_worker_new(&cfg);
-    int rc = worker ? dc_worker_run(worker) : 1;
-    dc_worker_destroy(&worker);
+    int rc = dc_app_run_actor(dc_worker_actor, &cfg);
     dc_app_stop(&app, "dc-worker");
     dc_opts_destroy(&opts);
     return rc;

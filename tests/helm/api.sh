@@ -97,16 +97,22 @@ run_file() {  # run_file VALUES_FILE
         before=$("$K" field -n "$ns" secrets "$secret" data 2>&1)
     fi
     hpa=$(grep -c '^kind: HorizontalPodAutoscaler' "$out/manifest.yaml" || true)
+    # a blue/green webui: the upgrade also switches the Service to blue
+    local webui="$rel-dockercoins-webui" bg=""
+    if grep -q "^  name: $rel-dockercoins-webui-blue\$" "$out/manifest.yaml"; then
+        webui="$rel-dockercoins-webui-blue" bg="webui.blueGreen.active=blue"
+    fi
     if "$HELM" upgrade "$rel" "$CHART" -f "$f" -n "$ns" --set webui.replicas=3 \
-            --set worker.replicas=7 > "$out/upgrade.out" 2> "$out/upgrade.err" \
+            --set worker.replicas=7 ${bg:+--set "$bg"} > "$out/upgrade.out" 2> "$out/upgrade.err" \
         && no_warnings "$out/upgrade.err" \
-        && [ "$(field "$ns" deployments.apps "$rel-dockercoins-webui" spec.replicas)" = 3 ] \
+        && [ "$(field "$ns" deployments.apps "$webui" spec.replicas)" = 3 ] \
+        && { [ -z "$bg" ] || [ "$(field "$ns" services "$rel-dockercoins-webui" spec.selector.color)" = blue ]; } \
         && { [ "$hpa" -gt 0 ] || [ "$(field "$ns" deployments.apps "$rel-dockercoins-worker" spec.replicas)" = 7 ]; } \
         && [ "$("$HELM" status "$rel" -n "$ns" -o json | grep -o '"version":[0-9]*' | head -1)" = '"version":2' ]; then
         if [ -n "$before" ] && [ "$("$K" field -n "$ns" secrets "$secret" data 2>&1)" != "$before" ]; then
             not_ok "$name: helm upgrade changed the generated Secret"
         else
-            ok "$name: helm upgrade to revision 2 changed the replica counts${before:+, kept the Secret}"
+            ok "$name: helm upgrade to revision 2 changed the replica counts${before:+, kept the Secret}${bg:+, switched the webui Service to blue}"
         fi
     else
         not_ok "$name: helm upgrade"

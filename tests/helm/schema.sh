@@ -53,6 +53,12 @@ reject "audit schedule that is not cron syntax" \
     --set audit.cronJob.enabled=true --set "audit.cronJob.schedule=30 minutes"
 reject "audit: unknown nested key" \
     "at '/audit/cronJob': additional properties 'enable' not allowed" --set audit.cronJob.enable=true
+reject "canary track named stable" "at '/worker/canary/track'" \
+    --set worker.canary.enabled=true --set worker.canary.track=stable
+reject "canary track with capitals" "at '/worker/canary/track': 'Canary' does not match pattern" \
+    --set worker.canary.track=Canary
+reject "blue/green active color outside blue|green" \
+    "at '/webui/blueGreen/active': value must be one of 'blue', 'green'" --set webui.blueGreen.active=red
 
 # And the good neighbours of those values pass.
 check "replicas 0 is allowed" "$HELM" template dockercoins "$CHART" --set worker.replicas=0
@@ -62,6 +68,8 @@ check "existing PriorityClasses instead of the chart's" "$HELM" template dockerc
     --set priority.enabled=false --set priority.existing.worker=low --set priority.existing.pipeline=high
 check "external Redis with a host" "$HELM" template dockercoins "$CHART" \
     --set redis.enabled=false --set externalRedis.host=redis.example
+check "a canary track of another name" "$HELM" template dockercoins "$CHART" \
+    --set worker.canary.enabled=true --set worker.canary.track=v2-rc1
 check "audit CronJob every hour (a macro)" "$HELM" template dockercoins "$CHART" \
     --set audit.cronJob.enabled=true --set audit.cronJob.schedule=@hourly
 finish

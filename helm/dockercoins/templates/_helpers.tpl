@@ -30,11 +30,22 @@ chart name. Truncated to leave room for "-dispatcher" within the 63-character li
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Selector labels of one component: call with (dict "root" $ "component" "worker"). */}}
+{{/*
+Selector labels of one component: call with (dict "root" $ "component" "worker"). With
+"track" (workers: stable, canary) or "color" (blue/green webui) in the dict, that label
+too: each worker or webui Deployment selects only its own pods, while a selector made
+without them (PodDisruptionBudget, NetworkPolicy) covers them all.
+*/}}
 {{- define "dockercoins.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "dockercoins.name" .root }}
 app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
+{{- with .track }}
+track: {{ . }}
+{{- end }}
+{{- with .color }}
+color: {{ . }}
+{{- end }}
 {{- end }}
 
 {{/* Standard labels of one component: call with (dict "root" $ "component" "worker"). */}}
@@ -75,6 +86,24 @@ app.kubernetes.io/part-of: dockercoins
 {{/* The project image: repository:tag, the tag defaulting to the chart's appVersion. */}}
 {{- define "dockercoins.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* The image of one pod template: its own tag (a canary, a webui color) when set. */}}
+{{- define "dockercoins.podImage" -}}
+{{- $v := .root.Values }}
+{{- printf "%s:%s" $v.image.repository (default (default .root.Chart.AppVersion $v.image.tag) .imageTag) }}
+{{- end }}
+
+{{/* Name of one component's Deployment: <fullname>-<component>[-<track>|-<color>]. */}}
+{{- define "dockercoins.deploymentName" -}}
+{{- $name := include "dockercoins.componentName" . }}
+{{- if and .track (ne .track "stable") }}
+{{- $name = printf "%s-%s" $name .track }}
+{{- end }}
+{{- if .color }}
+{{- $name = printf "%s-%s" $name .color }}
+{{- end }}
+{{- $name }}
 {{- end }}
 
 {{- define "dockercoins.redisImage" -}}
@@ -303,7 +332,7 @@ spec:
     {{- toYaml $v.podSecurityContext | nindent 4 }}
   containers:
     - name: {{ .component }}
-      image: {{ include "dockercoins.image" $root | quote }}
+      image: {{ include "dockercoins.podImage" . | quote }}
       imagePullPolicy: {{ $v.image.pullPolicy }}
       command: ["dc-{{ .component }}"]
       env:
@@ -316,7 +345,14 @@ spec:
         {{- with $v.extraEnv }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
+        {{- with .track }}
+        - name: DC_TRACK
+          value: {{ . | quote }}
+        {{- end }}
         {{- with $cfg.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+        {{- with .extraEnv }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
       ports:

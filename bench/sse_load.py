@@ -125,7 +125,7 @@ def run(args):
             time.sleep(min(1.0, max(0.0, end - time.monotonic())))  # sampling period
             rss, _, nthreads = proc_sample(webui.proc.pid)
             rss_max, threads_max = max(rss_max, rss), max(threads_max, nthreads)
-            fanout = re.search(rb"\ndockercoins_webui_fanout_seconds (\S+)",
+            fanout = re.search(rb"\ndc_webui_fanout_seconds (\S+)",
                                h.http_get(webui.url + "/metrics")[2])
             if fanout:
                 fanouts.append(float(fanout.group(1)) * 1000)
@@ -133,7 +133,7 @@ def run(args):
         rss_end, cpu_end, _ = proc_sample(webui.proc.pid)
         cpu_pct = 100 * (cpu_end - cpu_start) / (time.monotonic() - wall_start)
         status, _, metrics = h.http_get(webui.url + "/metrics")
-        open_streams = re.search(rb"dockercoins_webui_sse_clients (\d+)", metrics)
+        open_streams = re.search(rb"dc_webui_sse_clients (\d+)", metrics)
         # events published inside the window, late ones included, land within
         # the grace period: a measurement margin, not a synchronisation
         time.sleep(1.5)

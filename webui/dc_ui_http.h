@@ -27,9 +27,9 @@ typedef struct {
     const char *instance; //  names this replica in /json's X-Dc-Instance header; NULL: none
 } dc_ui_http_config_t;
 
-//  Start serving; NULL (after logging why) when civetweb cannot start, e.g.
-//  the port is taken. Installs a no-op SIGUSR2 handler: destroy uses that
-//  signal to cut civetweb's 2 s poll() slices short.
+//  Start serving (dc_http_new_config); NULL (after logging why) when civetweb
+//  cannot start, e.g. the port is taken. dc_http installs a no-op SIGUSR2
+//  handler: stopping uses that signal to cut civetweb's 2 s poll() slices short.
 dc_ui_http_t *dc_ui_http_new(const dc_ui_http_config_t *config, dc_ui_hub_t *hub,
                              dc_ui_redis_t *redis);
 

@@ -4,6 +4,7 @@
 #include "dc_ui_hub.h"
 #include "dc_check.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,8 +48,7 @@ static dc_ui_frame_t *s_frame_new(uint64_t seq, const char *json)
     size_t length = strlen(json);
     size_t room = length + 48;
     dc_ui_frame_t *frame = malloc(sizeof *frame + room);
-    if (!frame)
-        return NULL;
+    assert(frame);
     int size = snprintf(frame->data, room, "id: %llu\ndata: %s\n\n", (unsigned long long)seq, json);
     frame->refs = 1;
     frame->seq = seq;
@@ -69,7 +69,7 @@ struct _dc_ui_hub_t {
     uint64_t seq;
     dc_ui_view_t view;
     dc_ui_frame_t *frame; //  the newest, NULL before the first publish
-    dc_ui_buf_t *history;
+    dc_buf_t *history;
     int64_t published_us; //  when `frame` was published
     int64_t fanout_us;    //  of the newest frame so far, -1 none yet
     int64_t fanout_max_us;
@@ -81,23 +81,15 @@ struct _dc_ui_hub_t {
 dc_ui_hub_t *dc_ui_hub_new(size_t max_clients)
 {
     dc_ui_hub_t *self = calloc(1, sizeof *self);
-    if (!self)
-        return NULL;
-    self->history = dc_ui_buf_new();
+    assert(self);
+    self->history = dc_buf_new();
     self->fanout_us = -1;
     self->fanout_max_us = -1;
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    int rc = pthread_cond_init(&self->changed, &attr);
+    pthread_cond_init(&self->changed, &attr);
     pthread_condattr_destroy(&attr);
-    if (!self->history || rc != 0) {
-        dc_ui_buf_destroy(&self->history);
-        if (rc == 0)
-            pthread_cond_destroy(&self->changed);
-        free(self);
-        return NULL;
-    }
     pthread_mutex_init(&self->mutex, NULL);
     self->max_clients = max_clients;
     return self;
@@ -110,7 +102,7 @@ void dc_ui_hub_destroy(dc_ui_hub_t **self_p)
         pthread_cond_destroy(&self->changed);
         pthread_mutex_destroy(&self->mutex);
         dc_ui_frame_release(&self->frame);
-        dc_ui_buf_destroy(&self->history);
+        dc_buf_destroy(&self->history);
         free(self);
         *self_p = NULL;
     }
@@ -120,20 +112,15 @@ uint64_t dc_ui_hub_publish(dc_ui_hub_t *self, const dc_ui_view_t *view, const ch
                            const char *history_json)
 {
     pthread_mutex_lock(&self->mutex);
-    uint64_t seq = 0;
-    dc_ui_frame_t *frame = s_frame_new(self->seq + 1, event_json);
-    if (frame)
-        dc_ui_buf_reset(self->history);
-    if (frame && dc_ui_buf_append(self->history, history_json, strlen(history_json)) == 0) {
-        dc_ui_frame_release(&self->frame);
-        self->frame = frame;
-        self->view = *view;
-        seq = ++self->seq;
-        self->published_us = s_now_us();
-        self->fanout_us = -1;
-        pthread_cond_broadcast(&self->changed);
-    } else
-        dc_ui_frame_release(&frame);
+    dc_buf_reset(self->history);
+    dc_buf_append(self->history, history_json, strlen(history_json));
+    dc_ui_frame_release(&self->frame);
+    self->frame = s_frame_new(self->seq + 1, event_json);
+    self->view = *view;
+    uint64_t seq = ++self->seq;
+    self->published_us = s_now_us();
+    self->fanout_us = -1;
+    pthread_cond_broadcast(&self->changed);
     pthread_mutex_unlock(&self->mutex);
     return seq;
 }
@@ -195,12 +182,12 @@ int64_t dc_ui_hub_fanout_us(dc_ui_hub_t *self, int64_t *max_us)
     return fanout;
 }
 
-uint64_t dc_ui_hub_history(dc_ui_hub_t *self, dc_ui_buf_t *out)
+uint64_t dc_ui_hub_history(dc_ui_hub_t *self, dc_buf_t *out)
 {
     pthread_mutex_lock(&self->mutex);
-    dc_ui_buf_reset(out);
+    dc_buf_reset(out);
     uint64_t seq = self->seq;
-    if (dc_ui_buf_append(out, dc_ui_buf_data(self->history), dc_ui_buf_size(self->history)) != 0)
+    if (dc_buf_append(out, dc_buf_data(self->history), dc_buf_size(self->history)) != 0)
         seq = 0;
     pthread_mutex_unlock(&self->mutex);
     return seq;
@@ -293,7 +280,7 @@ void dc_ui_hub_test(bool verbose)
     DC_CHECK(hub);
     dc_ui_view_t view;
     memset(&view, 0, sizeof view);
-    dc_ui_buf_t *buf = dc_ui_buf_new();
+    dc_buf_t *buf = dc_buf_new();
     uint64_t seq = 0;
     dc_ui_frame_t *frame = NULL;
     DC_CHECK(dc_ui_hub_wait(hub, &seq, 10, &frame) == 0 && frame == NULL);
@@ -325,7 +312,7 @@ void dc_ui_hub_test(bool verbose)
     dc_ui_frame_release(&frame);
     dc_ui_view_t copy;
     DC_CHECK(dc_ui_hub_view(hub, &copy) == 2 && copy.hashes == 42);
-    DC_CHECK(dc_ui_hub_history(hub, buf) == 2 && strcmp(dc_ui_buf_data(buf), "[[1,2]]") == 0);
+    DC_CHECK(dc_ui_hub_history(hub, buf) == 2 && strcmp(dc_buf_data(buf), "[[1,2]]") == 0);
     //  let the viewer take one event, then stop: it must wake and see -1
     for (int i = 0; i < 5000 && viewer.results[0] == 0; i++)
         nanosleep(&(struct timespec){0, 1000000}, NULL);
@@ -335,7 +322,7 @@ void dc_ui_hub_test(bool verbose)
     DC_CHECK(viewer.results[2] == -1);
     DC_CHECK(dc_ui_hub_stopping(hub) && dc_ui_hub_join(hub) == -1);
     DC_CHECK(dc_ui_hub_wait(hub, &seq, 1000, &frame) == -1);
-    dc_ui_buf_destroy(&buf);
+    dc_buf_destroy(&buf);
     dc_ui_hub_destroy(&hub);
     dc_ui_hub_destroy(&hub);
     if (verbose)

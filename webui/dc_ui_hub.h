@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dc_ui_buf.h"
+#include "dc_buf.h"
 #include "dc_ui_stats.h"
 
 typedef struct _dc_ui_hub_t dc_ui_hub_t;
@@ -37,7 +37,7 @@ dc_ui_hub_t *dc_ui_hub_new(size_t max_clients);
 void dc_ui_hub_destroy(dc_ui_hub_t **self_p);
 
 //  Publish a new snapshot: the view, its JSON, and the chart history JSON.
-//  Returns the new sequence number (1, 2, ...), 0 when out of memory.
+//  Returns the new sequence number (1, 2, ...).
 uint64_t dc_ui_hub_publish(dc_ui_hub_t *self, const dc_ui_view_t *view, const char *event_json,
                            const char *history_json);
 
@@ -54,7 +54,7 @@ void dc_ui_hub_delivered(dc_ui_hub_t *self, uint64_t seq);
 int64_t dc_ui_hub_fanout_us(dc_ui_hub_t *self, int64_t *max_us);
 
 //  Copy the latest history JSON into `out`; returns its sequence (0: none).
-uint64_t dc_ui_hub_history(dc_ui_hub_t *self, dc_ui_buf_t *out);
+uint64_t dc_ui_hub_history(dc_ui_hub_t *self, dc_buf_t *out);
 
 //  Copy the latest view; returns its sequence (0: nothing published yet).
 uint64_t dc_ui_hub_view(dc_ui_hub_t *self, dc_ui_view_t *view);

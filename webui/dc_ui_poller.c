@@ -13,6 +13,7 @@
     way, over the same window.                                              */
 #include "dc_ui_poller.h"
 
+#include <assert.h>
 #include <czmq.h>
 #include <hiredis/hiredis.h>
 #include <math.h>
@@ -36,8 +37,8 @@ struct _dc_ui_poller_t {
     dc_ui_judge_t judge;
     int64_t data_t_ms;      //  the newest dc:series sample seen, -1: none yet
     int64_t data_seen_mono; //  when it arrived (monotonic ms)
-    dc_ui_buf_t *event;
-    dc_ui_buf_t *history;
+    dc_buf_t *event;
+    dc_buf_t *history;
     pthread_t thread;
     pthread_mutex_t mutex;
     pthread_cond_t wake;
@@ -158,17 +159,13 @@ static void s_tick(dc_ui_poller_t *self)
     s_speed(self, &view);
     s_rates(self, &view);
     dc_ui_stats_judge(&view, &self->judge);
-    dc_ui_buf_reset(self->event);
-    dc_ui_buf_reset(self->history);
-    int rc = dc_ui_stats_json(&view, self->event);
-    rc = rc ? rc
-            : dc_ui_buf_printf(self->history,
-                               "{\"window_s\":%d,\"points\":", self->config.window_ms / 1000);
-    rc = rc ? rc : dc_ui_series_json(self->chart, self->history);
-    rc = rc ? rc : dc_ui_buf_append(self->history, "}", 1);
-    if (rc != 0 || dc_ui_hub_publish(self->hub, &view, dc_ui_buf_data(self->event),
-                                     dc_ui_buf_data(self->history)) == 0)
-        zsys_error("dc-webui: out of memory building a snapshot");
+    dc_buf_reset(self->event);
+    dc_buf_reset(self->history);
+    dc_ui_stats_json(&view, self->event);
+    dc_buf_printf(self->history, "{\"window_s\":%d,\"points\":", self->config.window_ms / 1000);
+    dc_ui_series_json(self->chart, self->history);
+    dc_buf_append(self->history, "}", 1);
+    dc_ui_hub_publish(self->hub, &view, dc_buf_data(self->event), dc_buf_data(self->history));
 }
 
 static void s_add_ms(struct timespec *when, int ms)
@@ -209,8 +206,7 @@ static void *s_run(void *args)
 dc_ui_poller_t *dc_ui_poller_new(const dc_ui_poller_config_t *config, dc_ui_hub_t *hub)
 {
     dc_ui_poller_t *self = calloc(1, sizeof *self);
-    if (!self)
-        return NULL;
+    assert(self);
     self->config = *config;
     self->hub = hub;
     self->was_ok = true;
@@ -221,20 +217,19 @@ dc_ui_poller_t *dc_ui_poller_new(const dc_ui_poller_config_t *config, dc_ui_hub_
     size_t window_samples = (size_t)(config->window_ms / config->interval_ms) + 8;
     self->totals = dc_ui_series_new(series_samples);
     self->chart = dc_ui_series_new(series_samples);
-    bool counters = true;
     for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT; id++)
-        counters = (self->counters[id] = dc_ui_series_new(window_samples)) && counters;
+        self->counters[id] = dc_ui_series_new(window_samples);
     dc_ui_judge_init(&self->judge);
     self->data_t_ms = -1;
-    self->event = dc_ui_buf_new();
-    self->history = dc_ui_buf_new();
+    self->event = dc_buf_new();
+    self->history = dc_buf_new();
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&self->wake, &attr);
     pthread_condattr_destroy(&attr);
     pthread_mutex_init(&self->mutex, NULL);
-    if (self->redis && self->totals && self->chart && counters && self->event && self->history)
+    if (self->redis)
         self->running = pthread_create(&self->thread, NULL, s_run, self) == 0;
     if (!self->running)
         dc_ui_poller_destroy(&self);
@@ -260,8 +255,8 @@ void dc_ui_poller_destroy(dc_ui_poller_t **self_p)
     dc_ui_series_destroy(&self->chart);
     for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT; id++)
         dc_ui_series_destroy(&self->counters[id]);
-    dc_ui_buf_destroy(&self->event);
-    dc_ui_buf_destroy(&self->history);
+    dc_buf_destroy(&self->event);
+    dc_buf_destroy(&self->history);
     free(self);
     *self_p = NULL;
 }
@@ -343,14 +338,14 @@ static void s_test_series(bool verbose)
     DC_CHECK(strstr(json, "\"data\":{\"fresh\":true"));
     dc_ui_frame_release(&frame);
     //  the whole past at once: one chart point per sample but the first
-    dc_ui_buf_t *history = dc_ui_buf_new();
+    dc_buf_t *history = dc_buf_new();
     DC_CHECK(dc_ui_hub_history(hub, history) > 0);
     size_t points = 0;
-    for (const char *p = dc_ui_buf_data(history); (p = strstr(p, "],[")); p++)
+    for (const char *p = dc_buf_data(history); (p = strstr(p, "],[")); p++)
         points++;
     DC_CHECK(points + 1 == 119);
-    DC_CHECK(strstr(dc_ui_buf_data(history), ",10]]}"));
-    dc_ui_buf_destroy(&history);
+    DC_CHECK(strstr(dc_buf_data(history), ",10]]}"));
+    dc_buf_destroy(&history);
     //  rng's counter: +30 over 3 s is 10 requests/s
     snprintf(command, sizeof command,
              "HSET dc:stats:rng workers 1 busy_pct 50 queue 0 served 1030 ts_ms %lld",

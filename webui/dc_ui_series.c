@@ -2,6 +2,7 @@
 #include "dc_ui_series.h"
 #include "dc_check.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,13 +25,9 @@ dc_ui_series_t *dc_ui_series_new(size_t capacity)
     if (capacity < 2)
         return NULL;
     dc_ui_series_t *self = calloc(1, sizeof *self);
-    if (!self)
-        return NULL;
+    assert(self);
     self->samples = calloc(capacity, sizeof *self->samples);
-    if (!self->samples) {
-        free(self);
-        return NULL;
-    }
+    assert(self->samples);
     self->capacity = capacity;
     return self;
 }
@@ -169,18 +166,16 @@ int dc_ui_series_rate(const dc_ui_series_t *self, int64_t window_ms, double *rat
     return 0;
 }
 
-int dc_ui_series_json(const dc_ui_series_t *self, dc_ui_buf_t *out)
+void dc_ui_series_json(const dc_ui_series_t *self, dc_buf_t *out)
 {
-    int rc = dc_ui_buf_append(out, "[", 1);
-    for (size_t i = 0; i < self->size && rc == 0; i++) {
+    dc_buf_append(out, "[", 1);
+    for (size_t i = 0; i < self->size; i++) {
         const s_sample_t *sample = s_at(self, i);
-        rc = dc_ui_buf_printf(out, "%s[%lld,", i ? "," : "", (long long)sample->t_ms);
-        if (rc == 0)
-            rc = dc_ui_buf_json_number(out, sample->value);
-        if (rc == 0)
-            rc = dc_ui_buf_append(out, "]", 1);
+        dc_buf_printf(out, "%s[%lld,", i ? "," : "", (long long)sample->t_ms);
+        dc_buf_json_number(out, sample->value);
+        dc_buf_append(out, "]", 1);
     }
-    return rc == 0 ? dc_ui_buf_append(out, "]", 1) : rc;
+    dc_buf_append(out, "]", 1);
 }
 
 void dc_ui_series_test(bool verbose)
@@ -203,14 +198,14 @@ void dc_ui_series_test(bool verbose)
     DC_CHECK(fabs(rate - 30.0) < 1e-9 && span == 3000);
     //  a window shorter than the ring uses only the recent samples
     DC_CHECK(dc_ui_series_rate(series, 1000, &rate, &span) == 0 && span == 1000);
-    dc_ui_buf_t *buf = dc_ui_buf_new();
+    dc_buf_t *buf = dc_buf_new();
     dc_ui_series_clear(series);
     dc_ui_series_add(series, 5, 1.5);
     dc_ui_series_add(series, 6, 2);
     dc_ui_series_json(series, buf);
-    DC_CHECK(strcmp(dc_ui_buf_data(buf), "[[5,1.500],[6,2]]") == 0);
+    DC_CHECK(strcmp(dc_buf_data(buf), "[[5,1.500],[6,2]]") == 0);
     DC_CHECK(dc_ui_series_last_t(series) == 6);
-    dc_ui_buf_destroy(&buf);
+    dc_buf_destroy(&buf);
     dc_ui_series_destroy(&series);
 
     //  dc:series entries: "TS_MS:TOTAL", nothing else

@@ -11,11 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dc_ui_buf.h"
+#include "dc_buf.h"
 
 typedef struct _dc_ui_series_t dc_ui_series_t;
 
-//  Create a ring holding at most `capacity` samples (>= 2); NULL on failure.
+//  Create a ring holding at most `capacity` samples; NULL when capacity < 2.
 dc_ui_series_t *dc_ui_series_new(size_t capacity);
 
 //  Free the ring and NULL the caller's pointer; safe on NULL.
@@ -62,7 +62,7 @@ size_t dc_ui_series_rates(const dc_ui_series_t *self, int64_t window_ms, int64_t
                           dc_ui_series_t *out, int64_t *last_span_ms);
 
 //  Append the samples as a JSON array of [t_ms, value] pairs.
-int dc_ui_series_json(const dc_ui_series_t *self, dc_ui_buf_t *out);
+void dc_ui_series_json(const dc_ui_series_t *self, dc_buf_t *out);
 
 //  Self-test.
 void dc_ui_series_test(bool verbose);

@@ -432,11 +432,11 @@ void dc_ui_stats_judge(dc_ui_view_t *view, dc_ui_judge_t *judge)
 }
 
 //  `"key":value` for a column, null when the stage lacks it.
-static int s_json_column(dc_ui_buf_t *out, const char *name, const dc_ui_view_t *view,
+static int s_json_column(dc_buf_t *out, const char *name, const dc_ui_view_t *view,
                          dc_ui_stage_id_t id, s_column_t column)
 {
-    int rc = dc_ui_buf_printf(out, ",\"%s\":", name);
-    return rc == 0 ? dc_ui_buf_json_number(out, s_column(view, id, column)) : rc;
+    int rc = dc_buf_printf(out, ",\"%s\":", name);
+    return rc == 0 ? dc_buf_json_number(out, s_column(view, id, column)) : rc;
 }
 
 //  The stage's note: counters that have no column of their own.
@@ -464,7 +464,7 @@ static void s_note(const dc_ui_view_t *view, dc_ui_stage_id_t id, char *note, si
                  dc_ui_stats_get(s, "errors", 0));
 }
 
-static int s_json_stage(const dc_ui_view_t *view, dc_ui_stage_id_t id, dc_ui_buf_t *out)
+static int s_json_stage(const dc_ui_view_t *view, dc_ui_stage_id_t id, dc_buf_t *out)
 {
     const s_columns_t *col = &s_columns[id];
     const dc_ui_stage_t *stage = &view->stages[id];
@@ -472,63 +472,62 @@ static int s_json_stage(const dc_ui_view_t *view, dc_ui_stage_id_t id, dc_ui_buf
     s_latency(stage, col->field[S_COL_LAT_P50] ? col->field[S_COL_LAT_P50] : "", &us);
     char note[200];
     s_note(view, id, note, sizeof note);
-    int rc = dc_ui_buf_printf(
+    int rc = dc_buf_printf(
         out, "{\"name\":\"%s\",\"present\":%s,\"live\":%s,\"instances\":", col->name,
         stage->present ? "true" : "false", dc_ui_stats_live(view, id) ? "true" : "false");
-    rc = rc ? rc : dc_ui_buf_json_number(out, s_column(view, id, S_COL_INSTANCES));
-    rc = rc ? rc : dc_ui_buf_printf(out, ",\"processes\":");
-    rc = rc ? rc : dc_ui_buf_json_number(out, dc_ui_stats_get(stage, "processes", NAN));
-    rc = rc ? rc : dc_ui_buf_printf(out, ",\"slots\":");
+    rc = rc ? rc : dc_buf_json_number(out, s_column(view, id, S_COL_INSTANCES));
+    rc = rc ? rc : dc_buf_printf(out, ",\"processes\":");
+    rc = rc ? rc : dc_buf_json_number(out, dc_ui_stats_get(stage, "processes", NAN));
+    rc = rc ? rc : dc_buf_printf(out, ",\"slots\":");
     rc = rc ? rc
-            : dc_ui_buf_json_number(
-                  out, col->one_instance ? NAN : dc_ui_stats_get(stage, "workers", NAN));
+            : dc_buf_json_number(out,
+                                 col->one_instance ? NAN : dc_ui_stats_get(stage, "workers", NAN));
     rc = rc ? rc : s_json_column(out, "busy_pct", view, id, S_COL_BUSY);
     rc = rc ? rc : s_json_column(out, "queue", view, id, S_COL_QUEUE);
     rc = rc ? rc : s_json_column(out, "wait_p50_ms", view, id, S_COL_WAIT_P50);
     rc = rc ? rc : s_json_column(out, "wait_p99_ms", view, id, S_COL_WAIT_P99);
     rc = rc ? rc : s_json_column(out, "lat_p50_ms", view, id, S_COL_LAT_P50);
     rc = rc ? rc : s_json_column(out, "lat_p99_ms", view, id, S_COL_LAT_P99);
-    rc = rc ? rc : dc_ui_buf_printf(out, ",\"lat_us\":%s,\"rate\":", us ? "true" : "false");
-    rc = rc ? rc : dc_ui_buf_json_number(out, view->have_rate[id] ? view->rate[id] : NAN);
-    rc = rc ? rc : dc_ui_buf_printf(out, ",\"note\":");
-    rc = rc ? rc : dc_ui_buf_json_string(out, note);
-    rc = rc ? rc : dc_ui_buf_printf(out, ",\"fields\":{");
+    rc = rc ? rc : dc_buf_printf(out, ",\"lat_us\":%s,\"rate\":", us ? "true" : "false");
+    rc = rc ? rc : dc_buf_json_number(out, view->have_rate[id] ? view->rate[id] : NAN);
+    rc = rc ? rc : dc_buf_printf(out, ",\"note\":");
+    rc = rc ? rc : dc_buf_json_string(out, note);
+    rc = rc ? rc : dc_buf_printf(out, ",\"fields\":{");
     for (size_t i = 0; i < stage->count && rc == 0; i++) {
-        rc = dc_ui_buf_printf(out, "%s", i ? "," : "");
-        rc = rc ? rc : dc_ui_buf_json_string(out, stage->fields[i].key);
-        rc = rc ? rc : dc_ui_buf_append(out, ":", 1);
-        rc = rc ? rc : dc_ui_buf_json_number(out, stage->fields[i].value);
+        rc = dc_buf_printf(out, "%s", i ? "," : "");
+        rc = rc ? rc : dc_buf_json_string(out, stage->fields[i].key);
+        rc = rc ? rc : dc_buf_append(out, ":", 1);
+        rc = rc ? rc : dc_buf_json_number(out, stage->fields[i].value);
     }
-    return rc ? rc : dc_ui_buf_append(out, "}}", 2);
+    return rc ? rc : dc_buf_append(out, "}}", 2);
 }
 
 //  "speed": the 10 s average, its span, the sample it ends at, and the
 //  newest chart points.
-static int s_json_speed(const dc_ui_view_t *view, dc_ui_buf_t *out)
+static int s_json_speed(const dc_ui_view_t *view, dc_buf_t *out)
 {
-    int rc = dc_ui_buf_printf(out, ",\"speed\":{\"hashes_per_s\":");
-    rc = rc ? rc : dc_ui_buf_json_number(out, view->have_speed ? view->speed : NAN);
-    rc = rc ? rc : dc_ui_buf_printf(out, ",\"window_s\":");
-    rc = rc ? rc : dc_ui_buf_json_number(out, (double)view->window_ms / 1000);
-    rc = rc ? rc : dc_ui_buf_printf(out, ",\"span_s\":");
-    rc =
-        rc ? rc : dc_ui_buf_json_number(out, view->have_speed ? (double)view->span_ms / 1000 : NAN);
-    rc = rc ? rc : dc_ui_buf_printf(out, ",\"t_ms\":");
-    rc = rc ? rc : dc_ui_buf_json_number(out, view->have_speed ? (double)view->speed_t_ms : NAN);
-    rc = rc ? rc : dc_ui_buf_printf(out, ",\"recent\":[");
+    int rc = dc_buf_printf(out, ",\"speed\":{\"hashes_per_s\":");
+    rc = rc ? rc : dc_buf_json_number(out, view->have_speed ? view->speed : NAN);
+    rc = rc ? rc : dc_buf_printf(out, ",\"window_s\":");
+    rc = rc ? rc : dc_buf_json_number(out, (double)view->window_ms / 1000);
+    rc = rc ? rc : dc_buf_printf(out, ",\"span_s\":");
+    rc = rc ? rc : dc_buf_json_number(out, view->have_speed ? (double)view->span_ms / 1000 : NAN);
+    rc = rc ? rc : dc_buf_printf(out, ",\"t_ms\":");
+    rc = rc ? rc : dc_buf_json_number(out, view->have_speed ? (double)view->speed_t_ms : NAN);
+    rc = rc ? rc : dc_buf_printf(out, ",\"recent\":[");
     for (size_t i = 0; i < view->recent_count && i < DC_UI_RECENT_MAX && rc == 0; i++) {
-        rc = dc_ui_buf_printf(out, "%s[%lld,", i ? "," : "", (long long)view->recent_t[i]);
-        rc = rc ? rc : dc_ui_buf_json_number(out, view->recent_v[i]);
-        rc = rc ? rc : dc_ui_buf_append(out, "]", 1);
+        rc = dc_buf_printf(out, "%s[%lld,", i ? "," : "", (long long)view->recent_t[i]);
+        rc = rc ? rc : dc_buf_json_number(out, view->recent_v[i]);
+        rc = rc ? rc : dc_buf_append(out, "]", 1);
     }
     rc = rc ? rc
-            : dc_ui_buf_printf(out, "]},\"data\":{\"fresh\":%s,\"age_s\":",
-                               dc_ui_stats_data_fresh(view) ? "true" : "false");
-    rc = rc ? rc
-            : dc_ui_buf_json_number(out, view->have_data ? (double)view->data_age_ms / 1000 : NAN);
-    rc = rc ? rc : dc_ui_buf_printf(out, ",\"t_ms\":");
-    rc = rc ? rc : dc_ui_buf_json_number(out, view->have_data ? (double)view->data_t_ms : NAN);
-    return rc ? rc : dc_ui_buf_append(out, "}", 1);
+            : dc_buf_printf(out, "]},\"data\":{\"fresh\":%s,\"age_s\":",
+                            dc_ui_stats_data_fresh(view) ? "true" : "false");
+    rc =
+        rc ? rc : dc_buf_json_number(out, view->have_data ? (double)view->data_age_ms / 1000 : NAN);
+    rc = rc ? rc : dc_buf_printf(out, ",\"t_ms\":");
+    rc = rc ? rc : dc_buf_json_number(out, view->have_data ? (double)view->data_t_ms : NAN);
+    return rc ? rc : dc_buf_append(out, "}", 1);
 }
 
 //  Order: "stable" first, then by name.
@@ -587,36 +586,36 @@ void dc_ui_stats_tracks_text(const dc_ui_view_t *view, char *out, size_t size)
 
 //  "tracks": each release track's hashes and share of the recent hashes, and
 //  the page's line about them (null with fewer than two tracks mining).
-static int s_json_tracks(const dc_ui_view_t *view, dc_ui_buf_t *out)
+static int s_json_tracks(const dc_ui_view_t *view, dc_buf_t *out)
 {
     dc_ui_track_t tracks[DC_UI_TRACKS_MAX];
     size_t n = dc_ui_stats_tracks(view, tracks, DC_UI_TRACKS_MAX);
     char text[256];
     dc_ui_stats_tracks_text(view, text, sizeof text);
-    int rc = dc_ui_buf_printf(out, ",\"tracks\":{\"window_s\":");
+    int rc = dc_buf_printf(out, ",\"tracks\":{\"window_s\":");
     rc = rc ? rc
-            : dc_ui_buf_json_number(out, n ? dc_ui_stats_get(&view->tracks, "window_s", NAN) : NAN);
-    rc = rc ? rc : dc_ui_buf_printf(out, ",\"list\":[");
+            : dc_buf_json_number(out, n ? dc_ui_stats_get(&view->tracks, "window_s", NAN) : NAN);
+    rc = rc ? rc : dc_buf_printf(out, ",\"list\":[");
     for (size_t i = 0; i < n && rc == 0; i++) {
-        rc = dc_ui_buf_printf(out, "%s{\"name\":", i ? "," : "");
-        rc = rc ? rc : dc_ui_buf_json_string(out, tracks[i].name);
-        rc = rc ? rc : dc_ui_buf_printf(out, ",\"hashes\":");
-        rc = rc ? rc : dc_ui_buf_json_number(out, tracks[i].hashes);
-        rc = rc ? rc : dc_ui_buf_printf(out, ",\"recent\":");
-        rc = rc ? rc : dc_ui_buf_json_number(out, tracks[i].recent);
-        rc = rc ? rc : dc_ui_buf_printf(out, ",\"share_pct\":");
-        rc = rc ? rc : dc_ui_buf_json_number(out, tracks[i].share_pct);
-        rc = rc ? rc : dc_ui_buf_append(out, "}", 1);
+        rc = dc_buf_printf(out, "%s{\"name\":", i ? "," : "");
+        rc = rc ? rc : dc_buf_json_string(out, tracks[i].name);
+        rc = rc ? rc : dc_buf_printf(out, ",\"hashes\":");
+        rc = rc ? rc : dc_buf_json_number(out, tracks[i].hashes);
+        rc = rc ? rc : dc_buf_printf(out, ",\"recent\":");
+        rc = rc ? rc : dc_buf_json_number(out, tracks[i].recent);
+        rc = rc ? rc : dc_buf_printf(out, ",\"share_pct\":");
+        rc = rc ? rc : dc_buf_json_number(out, tracks[i].share_pct);
+        rc = rc ? rc : dc_buf_append(out, "}", 1);
     }
-    rc = rc ? rc : dc_ui_buf_printf(out, "],\"text\":");
-    rc = rc ? rc : dc_ui_buf_json_string(out, text[0] ? text : NULL);
-    return rc ? rc : dc_ui_buf_append(out, "}", 1);
+    rc = rc ? rc : dc_buf_printf(out, "],\"text\":");
+    rc = rc ? rc : dc_buf_json_string(out, text[0] ? text : NULL);
+    return rc ? rc : dc_buf_append(out, "}", 1);
 }
 
 //  "books": how many times Redis lost the dispatcher's books (its `books_lost`
 //  and `books_lost_ms` stats), and the line the page shows about it (null
 //  when it never happened, or the dispatcher is not reporting).
-static int s_json_books(const dc_ui_view_t *view, dc_ui_buf_t *out)
+static int s_json_books(const dc_ui_view_t *view, dc_buf_t *out)
 {
     const dc_ui_stage_t *d = &view->stages[DC_UI_STAGE_DISPATCHER];
     double lost = d->present ? dc_ui_stats_get(d, "books_lost", 0) : 0;
@@ -626,91 +625,91 @@ static int s_json_books(const dc_ui_view_t *view, dc_ui_buf_t *out)
              "Redis lost its data %.0f time%s while the dispatcher ran: counts restarted from 0 "
              "(the totals shown count only what was mined since).",
              lost, lost == 1 ? "" : "s");
-    int rc = dc_ui_buf_printf(out, ",\"books\":{\"lost\":");
-    rc = rc ? rc : dc_ui_buf_json_number(out, lost);
-    rc = rc ? rc : dc_ui_buf_printf(out, ",\"t_ms\":");
-    rc = rc ? rc : dc_ui_buf_json_number(out, lost_ms > 0 ? lost_ms : NAN);
-    rc = rc ? rc : dc_ui_buf_printf(out, ",\"text\":");
-    rc = rc ? rc : dc_ui_buf_json_string(out, lost > 0 ? text : NULL);
-    return rc ? rc : dc_ui_buf_append(out, "}", 1);
+    int rc = dc_buf_printf(out, ",\"books\":{\"lost\":");
+    rc = rc ? rc : dc_buf_json_number(out, lost);
+    rc = rc ? rc : dc_buf_printf(out, ",\"t_ms\":");
+    rc = rc ? rc : dc_buf_json_number(out, lost_ms > 0 ? lost_ms : NAN);
+    rc = rc ? rc : dc_buf_printf(out, ",\"text\":");
+    rc = rc ? rc : dc_buf_json_string(out, lost > 0 ? text : NULL);
+    return rc ? rc : dc_buf_append(out, "}", 1);
 }
 
-int dc_ui_stats_json(const dc_ui_view_t *view, dc_ui_buf_t *out)
+int dc_ui_stats_json(const dc_ui_view_t *view, dc_buf_t *out)
 {
-    int rc = dc_ui_buf_printf(out, "{\"ts_ms\":%lld,\"redis\":{\"ok\":%s,\"error\":",
-                              (long long)view->ts_ms, view->redis_ok ? "true" : "false");
-    rc = rc ? rc : dc_ui_buf_json_string(out, view->redis_ok ? NULL : view->error);
-    rc = rc ? rc : dc_ui_buf_printf(out, "},\"hashes\":");
-    rc = rc ? rc : dc_ui_buf_json_number(out, view->have_hashes ? (double)view->hashes : NAN);
-    rc = rc ? rc : dc_ui_buf_printf(out, ",\"coins\":");
-    rc = rc ? rc : dc_ui_buf_json_number(out, view->have_coins ? (double)view->coins : NAN);
+    int rc = dc_buf_printf(out, "{\"ts_ms\":%lld,\"redis\":{\"ok\":%s,\"error\":",
+                           (long long)view->ts_ms, view->redis_ok ? "true" : "false");
+    rc = rc ? rc : dc_buf_json_string(out, view->redis_ok ? NULL : view->error);
+    rc = rc ? rc : dc_buf_printf(out, "},\"hashes\":");
+    rc = rc ? rc : dc_buf_json_number(out, view->have_hashes ? (double)view->hashes : NAN);
+    rc = rc ? rc : dc_buf_printf(out, ",\"coins\":");
+    rc = rc ? rc : dc_buf_json_number(out, view->have_coins ? (double)view->coins : NAN);
     rc = rc ? rc : s_json_speed(view, out);
     rc = rc ? rc : s_json_books(view, out);
     rc = rc ? rc : s_json_tracks(view, out);
-    rc = rc ? rc : dc_ui_buf_printf(out, ",\"stages\":[");
+    rc = rc ? rc : dc_buf_printf(out, ",\"stages\":[");
     for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT && rc == 0; id++) {
-        rc = id ? dc_ui_buf_append(out, ",", 1) : 0;
+        rc = id ? dc_buf_append(out, ",", 1) : 0;
         rc = rc ? rc : s_json_stage(view, id, out);
     }
-    rc = rc ? rc : dc_ui_buf_printf(out, "],\"bottleneck\":{\"stage\":");
-    rc = rc ? rc : dc_ui_buf_json_string(out, view->bottleneck[0] ? view->bottleneck : NULL);
-    rc = rc ? rc : dc_ui_buf_printf(out, ",\"text\":");
-    rc = rc ? rc : dc_ui_buf_json_string(out, view->verdict);
-    return rc ? rc : dc_ui_buf_append(out, "}}", 2);
+    rc = rc ? rc : dc_buf_printf(out, "],\"bottleneck\":{\"stage\":");
+    rc = rc ? rc : dc_buf_json_string(out, view->bottleneck[0] ? view->bottleneck : NULL);
+    rc = rc ? rc : dc_buf_printf(out, ",\"text\":");
+    rc = rc ? rc : dc_buf_json_string(out, view->verdict);
+    return rc ? rc : dc_buf_append(out, "}}", 2);
 }
 
 //  A sample value: integers exactly, fractions to `decimals` places with
 //  the trailing zeros dropped (3.30033003 hashes/s is "3.3" at 1 decimal,
 //  "3.3" at 3: no float noise).
-static int s_sample(dc_ui_buf_t *out, double value, int decimals)
+static int s_sample(dc_buf_t *out, double value, int decimals)
 {
     if (value == floor(value) && fabs(value) < 1e15)
-        return dc_ui_buf_printf(out, "%.0f\n", value);
+        return dc_buf_printf(out, "%.0f\n", value);
     if (fabs(value) >= 1e15) //  no stage counts that high: still valid text
-        return dc_ui_buf_printf(out, "%.6g\n", value);
+        return dc_buf_printf(out, "%.6g\n", value);
     char text[64];
     int length = snprintf(text, sizeof text, "%.*f", decimals, value);
     if (length < 1 || (size_t)length >= sizeof text)
-        return dc_ui_buf_printf(out, "%.6g\n", value);
+        return dc_buf_printf(out, "%.6g\n", value);
     while (length > 1 && text[length - 1] == '0')
         text[--length] = 0;
     if (length > 1 && text[length - 1] == '.')
         text[--length] = 0;
-    return dc_ui_buf_printf(out, "%s\n", text);
+    return dc_buf_printf(out, "%s\n", text);
 }
 
 //  One metric family: HELP, TYPE and, when known, the unlabelled sample.
-static int s_metric(dc_ui_buf_t *out, const char *name, const char *type, const char *help,
-                    bool known, double value)
+static int s_metric(dc_buf_t *out, const char *name, const char *type, const char *help, bool known,
+                    double value)
 {
-    int rc = dc_ui_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    int rc = dc_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
     if (rc == 0 && known)
-        rc = dc_ui_buf_printf(out, "%s ", name);
+        rc = dc_buf_printf(out, "%s ", name);
     if (rc == 0 && known)
         rc = s_sample(out, value, 3);
     return rc;
 }
 
 //  Per release track: hashes counted, and share of the recent ones.
-static int s_track_metrics(const dc_ui_view_t *view, dc_ui_buf_t *out)
+static int s_track_metrics(const dc_ui_view_t *view, dc_buf_t *out)
 {
     dc_ui_track_t tracks[DC_UI_TRACKS_MAX];
     size_t n = dc_ui_stats_tracks(view, tracks, DC_UI_TRACKS_MAX);
-    int rc = dc_ui_buf_printf(out, "# HELP dockercoins_track_hashes_total Hashes counted for the "
-                                   "workers of each release track.\n# TYPE "
-                                   "dockercoins_track_hashes_total counter\n");
+    int rc = dc_buf_printf(out, "# HELP dc_track_hashes_total Hashes counted for the "
+                                "workers of each release track.\n# TYPE "
+                                "dc_track_hashes_total counter\n");
     for (size_t i = 0; i < n && rc == 0; i++) {
-        rc = dc_ui_buf_printf(out, "dockercoins_track_hashes_total{track=\"%s\"} ", tracks[i].name);
+        rc = dc_buf_printf(out, "dc_track_hashes_total{track=\"%s\"} ", tracks[i].name);
         rc = rc ? rc : s_sample(out, tracks[i].hashes, 0);
     }
     rc = rc ? rc
-            : dc_ui_buf_printf(out, "# HELP dockercoins_track_share_ratio Each release track's "
-                                    "share of the hashes counted over the last 10 s.\n# TYPE "
-                                    "dockercoins_track_share_ratio gauge\n");
+            : dc_buf_printf(out, "# HELP dc_track_share_ratio Each release track's "
+                                 "share of the hashes counted over the last 10 s.\n# TYPE "
+                                 "dc_track_share_ratio gauge\n");
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (isnan(tracks[i].share_pct))
             continue;
-        rc = dc_ui_buf_printf(out, "dockercoins_track_share_ratio{track=\"%s\"} ", tracks[i].name);
+        rc = dc_buf_printf(out, "dc_track_share_ratio{track=\"%s\"} ", tracks[i].name);
         rc = rc ? rc : s_sample(out, tracks[i].share_pct / 100, 3);
     }
     return rc;
@@ -722,116 +721,115 @@ static double s_metric_value(const dc_ui_view_t *view, dc_ui_stage_id_t id, s_co
     if (column == S_COL_COUNT)
         return view->have_rate[id] ? view->rate[id] : NAN;
     if (column == S_COL_BUSY && id == DC_UI_STAGE_BROKER)
-        return NAN; //  CPU, not busy slots: dockercoins_broker_cpu_ratio
+        return NAN; //  CPU, not busy slots: dc_broker_cpu_ratio
     return s_column(view, id, column);
 }
 
 //  A labelled per-stage gauge family over every live stage having a value;
 //  `help` NULL continues the family above (another quantile).
-static int s_stage_family(dc_ui_buf_t *out, const dc_ui_view_t *view, const char *name,
+static int s_stage_family(dc_buf_t *out, const dc_ui_view_t *view, const char *name,
                           const char *help, s_column_t column, double scale, int decimals,
                           const char *quantile)
 {
     int rc = 0;
     if (help)
-        rc = dc_ui_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+        rc = dc_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
     for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT && rc == 0; id++) {
         double value = s_metric_value(view, id, column);
         if (!dc_ui_stats_live(view, id) || isnan(value))
             continue;
         if (quantile)
-            rc = dc_ui_buf_printf(out, "%s{stage=\"%s\",quantile=\"%s\"} ", name,
-                                  s_columns[id].name, quantile);
+            rc = dc_buf_printf(out, "%s{stage=\"%s\",quantile=\"%s\"} ", name, s_columns[id].name,
+                               quantile);
         else
-            rc = dc_ui_buf_printf(out, "%s{stage=\"%s\"} ", name, s_columns[id].name);
+            rc = dc_buf_printf(out, "%s{stage=\"%s\"} ", name, s_columns[id].name);
         rc = rc ? rc : s_sample(out, value * scale, decimals);
     }
     return rc;
 }
 
 int dc_ui_stats_metrics(const dc_ui_view_t *view, int64_t now_ms, size_t sse_clients,
-                        uint64_t events, dc_ui_buf_t *out)
+                        uint64_t events, dc_buf_t *out)
 {
-    int rc = s_metric(out, "dockercoins_hashes_total", "counter",
-                      "Hashes computed so far (Redis key hashes).", view->have_hashes,
-                      (double)view->hashes);
+    int rc =
+        s_metric(out, "dc_hashes_total", "counter", "Hashes computed so far (Redis key hashes).",
+                 view->have_hashes, (double)view->hashes);
     rc = rc ? rc
-            : s_metric(out, "dockercoins_coins_total", "counter",
-                       "Coins found so far (HLEN wallet).", view->have_coins, (double)view->coins);
+            : s_metric(out, "dc_coins_total", "counter", "Coins found so far (HLEN wallet).",
+                       view->have_coins, (double)view->coins);
     rc = rc ? rc
-            : s_metric(out, "dockercoins_speed_hashes_per_second", "gauge",
+            : s_metric(out, "dc_speed_hashes_per_second", "gauge",
                        "Hashes per second averaged over the speed window.", view->have_speed,
                        view->speed);
     rc =
         rc ? rc
-           : s_metric(out, "dockercoins_speed_window_seconds", "gauge",
+           : s_metric(out, "dc_speed_window_seconds", "gauge",
                       "Averaging window of the speed gauge.", true, (double)view->window_ms / 1000);
     rc = rc ? rc
-            : s_metric(out, "dockercoins_redis_up", "gauge",
-                       "1 when the last Redis poll succeeded.", true, view->redis_ok ? 1 : 0);
+            : s_metric(out, "dc_redis_up", "gauge", "1 when the last Redis poll succeeded.", true,
+                       view->redis_ok ? 1 : 0);
     rc = rc ? rc
-            : s_metric(out, "dockercoins_snapshot_age_seconds", "gauge",
-                       "Age of the latest snapshot.", view->ts_ms > 0,
-                       (double)(now_ms - view->ts_ms) / 1000);
+            : s_metric(out, "dc_snapshot_age_seconds", "gauge", "Age of the latest snapshot.",
+                       view->ts_ms > 0, (double)(now_ms - view->ts_ms) / 1000);
     rc = rc ? rc
-            : s_metric(out, "dockercoins_data_age_seconds", "gauge",
+            : s_metric(out, "dc_data_age_seconds", "gauge",
                        "Time since the dispatcher's newest dc:series sample arrived.",
                        view->have_data, (double)view->data_age_ms / 1000);
     rc = rc ? rc
             : s_metric(
-                  out, "dockercoins_broker_cpu_ratio", "gauge",
+                  out, "dc_broker_cpu_ratio", "gauge",
                   "CPU used by the broker's process, in cores (1 = one core).",
                   dc_ui_stats_live(view, DC_UI_STAGE_BROKER) &&
                       !isnan(dc_ui_stats_get(&view->stages[DC_UI_STAGE_BROKER], "cpu_pct", NAN)),
                   dc_ui_stats_get(&view->stages[DC_UI_STAGE_BROKER], "cpu_pct", 0) / 100);
     rc = rc ? rc
-            : dc_ui_buf_printf(out, "# HELP dockercoins_stage_up 1 when the stage reports "
-                                    "fresh stats.\n# TYPE dockercoins_stage_up gauge\n");
+            : dc_buf_printf(out, "# HELP dc_stage_up 1 when the stage reports "
+                                 "fresh stats.\n# TYPE dc_stage_up gauge\n");
     for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT && rc == 0; id++)
-        rc = dc_ui_buf_printf(out, "dockercoins_stage_up{stage=\"%s\"} %d\n", s_columns[id].name,
-                              dc_ui_stats_live(view, id) ? 1 : 0);
+        rc = dc_buf_printf(out, "dc_stage_up{stage=\"%s\"} %d\n", s_columns[id].name,
+                           dc_ui_stats_live(view, id) ? 1 : 0);
     rc = rc ? rc
-            : s_stage_family(out, view, "dockercoins_stage_instances",
-                             "Instances (processes) of the stage.", S_COL_INSTANCES, 1, 0, NULL);
+            : s_stage_family(out, view, "dc_stage_instances", "Instances (processes) of the stage.",
+                             S_COL_INSTANCES, 1, 0, NULL);
     rc = rc ? rc
-            : s_stage_family(out, view, "dockercoins_stage_busy_ratio",
+            : s_stage_family(out, view, "dc_stage_busy_ratio",
                              "Fraction of time the stage's slots are busy.", S_COL_BUSY, 0.01, 3,
                              NULL);
     rc = rc ? rc
-            : s_stage_family(out, view, "dockercoins_stage_queue_depth",
+            : s_stage_family(out, view, "dc_stage_queue_depth",
                              "Requests queued (dispatcher: jobs in flight).", S_COL_QUEUE, 1, 0,
                              NULL);
     rc = rc ? rc
-            : s_stage_family(out, view, "dockercoins_stage_rate_per_second",
+            : s_stage_family(out, view, "dc_stage_rate_per_second",
                              "Requests, jobs or hashes per second through the stage, averaged "
                              "over the speed window.",
                              S_COL_COUNT, 1, 3, NULL);
     rc = rc ? rc
-            : s_stage_family(out, view, "dockercoins_stage_wait_seconds",
+            : s_stage_family(out, view, "dc_stage_wait_seconds",
                              "Time requests wait in the broker queue.", S_COL_WAIT_P50, 0.001, 6,
                              "0.5");
     rc = rc ? rc
-            : s_stage_family(out, view, "dockercoins_stage_wait_seconds", NULL, S_COL_WAIT_P99,
-                             0.001, 6, "0.99");
+            : s_stage_family(out, view, "dc_stage_wait_seconds", NULL, S_COL_WAIT_P99, 0.001, 6,
+                             "0.99");
     rc = rc ? rc
-            : s_stage_family(out, view, "dockercoins_stage_latency_seconds",
+            : s_stage_family(out, view, "dc_stage_latency_seconds",
                              "Service time (worker: one loop).", S_COL_LAT_P50, 0.001, 6, "0.5");
     rc = rc ? rc
-            : s_stage_family(out, view, "dockercoins_stage_latency_seconds", NULL, S_COL_LAT_P99,
-                             0.001, 6, "0.99");
+            : s_stage_family(out, view, "dc_stage_latency_seconds", NULL, S_COL_LAT_P99, 0.001, 6,
+                             "0.99");
     rc = rc ? rc
-            : dc_ui_buf_printf(out, "# HELP dockercoins_bottleneck 1 for the stage that "
-                                    "limits throughput.\n# TYPE dockercoins_bottleneck gauge\n");
+            : dc_buf_printf(out, "# HELP dc_bottleneck 1 for the stage that "
+                                 "limits throughput.\n# TYPE dc_bottleneck gauge\n");
     for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT && rc == 0; id++)
-        rc = dc_ui_buf_printf(out, "dockercoins_bottleneck{stage=\"%s\"} %d\n", s_columns[id].name,
-                              strcmp(view->bottleneck, s_columns[id].name) == 0 ? 1 : 0);
+        rc = dc_buf_printf(out, "dc_bottleneck{stage=\"%s\"} %d\n", s_columns[id].name,
+                           strcmp(view->bottleneck, s_columns[id].name) == 0 ? 1 : 0);
     rc = rc ? rc : s_track_metrics(view, out);
     rc = rc ? rc
-            : s_metric(out, "dockercoins_webui_sse_clients", "gauge", "Open /events streams.", true,
+            : s_metric(out, "dc_webui_sse_clients", "gauge", "Open /events streams.", true,
                        (double)sse_clients);
     return rc ? rc
-              : s_metric(out, "dockercoins_webui_events_total", "counter",
-                         "Snapshots published to /events.", true, (double)events);
+              : s_metric(out, "dc_webui_events_total", "counter", "Snapshots published to /events.",
+                         true, (double)events);
 }
 
 //  Test helper: set a stage from "key=value" strings.
@@ -921,23 +919,23 @@ static void s_test_hysteresis(dc_ui_view_t *view)
 //  Metrics: fixed precision, no float noise.
 static void s_test_metrics(dc_ui_view_t *view)
 {
-    dc_ui_buf_t *buf = dc_ui_buf_new();
+    dc_buf_t *buf = dc_buf_new();
     view->speed = 10.0 / 3.03;
     view->have_rate[DC_UI_STAGE_RNG] = true;
     view->rate[DC_UI_STAGE_RNG] = 9.87654321;
     DC_CHECK(dc_ui_stats_metrics(view, view->ts_ms + 1000, 3, 7, buf) == 0);
-    const char *text = dc_ui_buf_data(buf);
-    DC_CHECK(strstr(text, "\ndockercoins_hashes_total 1234\n"));
-    DC_CHECK(strstr(text, "\ndockercoins_speed_hashes_per_second 3.3\n"));
-    DC_CHECK(strstr(text, "dockercoins_stage_rate_per_second{stage=\"rng\"} 9.877\n"));
-    DC_CHECK(strstr(text, "dockercoins_stage_busy_ratio{stage=\"rng\"} 1\n"));
-    DC_CHECK(strstr(text, "dockercoins_stage_instances{stage=\"hasher\"} 1\n"));
-    DC_CHECK(strstr(text, "dockercoins_stage_latency_seconds{stage=\"worker\",quantile=\"0.5\"} "
+    const char *text = dc_buf_data(buf);
+    DC_CHECK(strstr(text, "\ndc_hashes_total 1234\n"));
+    DC_CHECK(strstr(text, "\ndc_speed_hashes_per_second 3.3\n"));
+    DC_CHECK(strstr(text, "dc_stage_rate_per_second{stage=\"rng\"} 9.877\n"));
+    DC_CHECK(strstr(text, "dc_stage_busy_ratio{stage=\"rng\"} 1\n"));
+    DC_CHECK(strstr(text, "dc_stage_instances{stage=\"hasher\"} 1\n"));
+    DC_CHECK(strstr(text, "dc_stage_latency_seconds{stage=\"worker\",quantile=\"0.5\"} "
                           "0.00025\n"));
-    DC_CHECK(strstr(text, "dockercoins_bottleneck{stage=\"rng\"} 1\n"));
-    DC_CHECK(strstr(text, "dockercoins_webui_sse_clients 3\n"));
+    DC_CHECK(strstr(text, "dc_bottleneck{stage=\"rng\"} 1\n"));
+    DC_CHECK(strstr(text, "dc_webui_sse_clients 3\n"));
     DC_CHECK(!strstr(text, "0000001") && !strstr(text, "9999"));
-    dc_ui_buf_destroy(&buf);
+    dc_buf_destroy(&buf);
 }
 
 //  Release tracks: shares from the recent hashes, "stable" first, a line only
@@ -960,17 +958,17 @@ static void s_test_tracks(dc_ui_view_t *view)
     DC_CHECK(strcmp(tracks[1].name, "canary") == 0 && tracks[1].hashes == 40);
     dc_ui_stats_tracks_text(view, text, sizeof text);
     DC_CHECK(strcmp(text, "stable 90 % · canary 10 %") == 0);
-    dc_ui_buf_t *buf = dc_ui_buf_new();
+    dc_buf_t *buf = dc_buf_new();
     DC_CHECK(dc_ui_stats_json(view, buf) == 0);
-    DC_CHECK(strstr(dc_ui_buf_data(buf),
+    DC_CHECK(strstr(dc_buf_data(buf),
                     ",\"tracks\":{\"window_s\":null,\"list\":[{\"name\":\"stable\",\"hashes\":900,"
                     "\"recent\":90,\"share_pct\":90},{\"name\":\"canary\",\"hashes\":40,"));
-    DC_CHECK(strstr(dc_ui_buf_data(buf), "\"text\":\"stable 90 % · canary 10 %\"}"));
-    dc_ui_buf_reset(buf);
+    DC_CHECK(strstr(dc_buf_data(buf), "\"text\":\"stable 90 % · canary 10 %\"}"));
+    dc_buf_reset(buf);
     DC_CHECK(dc_ui_stats_metrics(view, view->ts_ms, 0, 0, buf) == 0);
-    DC_CHECK(strstr(dc_ui_buf_data(buf), "dockercoins_track_hashes_total{track=\"canary\"} 40\n"));
-    DC_CHECK(strstr(dc_ui_buf_data(buf), "dockercoins_track_share_ratio{track=\"stable\"} 0.9\n"));
-    dc_ui_buf_destroy(&buf);
+    DC_CHECK(strstr(dc_buf_data(buf), "dc_track_hashes_total{track=\"canary\"} 40\n"));
+    DC_CHECK(strstr(dc_buf_data(buf), "dc_track_share_ratio{track=\"stable\"} 0.9\n"));
+    dc_buf_destroy(&buf);
     //  stale: no tracks at all
     view->ts_ms += DC_UI_STAGE_STALE_MS + 1000;
     DC_CHECK(dc_ui_stats_tracks(view, tracks, DC_UI_TRACKS_MAX) == 0);
@@ -1074,9 +1072,9 @@ void dc_ui_stats_test(bool verbose)
     view.recent_v[1] = 9.75;
     s_services(&view, "100", "3", "5", "0");
     dc_ui_stats_judge(&view, NULL);
-    dc_ui_buf_t *buf = dc_ui_buf_new();
+    dc_buf_t *buf = dc_buf_new();
     DC_CHECK(dc_ui_stats_json(&view, buf) == 0);
-    const char *json = dc_ui_buf_data(buf);
+    const char *json = dc_buf_data(buf);
     DC_CHECK(strstr(json, "\"hashes\":1234,\"coins\":5"));
     DC_CHECK(strstr(json, "\"hashes_per_s\":9.750,\"window_s\":10,\"span_s\":10,\"t_ms\":99000,"
                           "\"recent\":[[98000,9.500],[99000,9.750]]},\"data\":{\"fresh\":true"));
@@ -1088,16 +1086,16 @@ void dc_ui_stats_test(bool verbose)
     DC_CHECK(strstr(json, "rng p50 unknown"));
     DC_CHECK(strstr(json, ",\"books\":{\"lost\":0,\"t_ms\":null,\"text\":null},"));
     DC_CHECK(!strchr(json, '\n'));
-    dc_ui_buf_destroy(&buf);
+    dc_buf_destroy(&buf);
     //  the dispatcher reports that Redis lost its books twice
     const char *lost[] = {"issued", "9", "books_lost", "2", "books_lost_ms", "1700000000123"};
     s_set(&view, DC_UI_STAGE_DISPATCHER, lost, 6);
-    buf = dc_ui_buf_new();
+    buf = dc_buf_new();
     DC_CHECK(dc_ui_stats_json(&view, buf) == 0);
-    DC_CHECK(strstr(dc_ui_buf_data(buf), ",\"books\":{\"lost\":2,\"t_ms\":1700000000123,\"text\":"
-                                         "\"Redis lost its data 2 times while the dispatcher ran: "
-                                         "counts restarted from 0"));
-    dc_ui_buf_destroy(&buf);
+    DC_CHECK(strstr(dc_buf_data(buf), ",\"books\":{\"lost\":2,\"t_ms\":1700000000123,\"text\":"
+                                      "\"Redis lost its data 2 times while the dispatcher ran: "
+                                      "counts restarted from 0"));
+    dc_buf_destroy(&buf);
     s_test_metrics(&view);
     s_test_tracks(&view);
     if (verbose)

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "dc_ui_buf.h"
+#include "dc_buf.h"
 #include "dc_ui_http.h"
 #include "dc_ui_hub.h"
 #include "dc_ui_poller.h"
@@ -18,7 +18,7 @@ typedef struct {
 } s_test_t;
 
 static const s_test_t s_tests[] = {
-    {"dc_ui_buf", dc_ui_buf_test},     {"dc_ui_series", dc_ui_series_test},
+    {"dc_buf", dc_buf_test},           {"dc_ui_series", dc_ui_series_test},
     {"dc_ui_stats", dc_ui_stats_test}, {"dc_ui_hub", dc_ui_hub_test},
     {"dc_ui_redis", dc_ui_redis_test}, {"dc_ui_poller", dc_ui_poller_test},
     {"dc_ui_http", dc_ui_http_test},

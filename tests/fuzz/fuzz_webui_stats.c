@@ -46,13 +46,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     view.ts_ms += 6000;
     dc_ui_stats_judge(&view, &judge);
     dc_ui_stats_judge(&view, NULL);
-    dc_ui_buf_t *out = dc_ui_buf_new();
+    dc_buf_t *out = dc_buf_new();
     dc_ui_stats_json(&view, out);
-    if (memchr(dc_ui_buf_data(out), '\n', dc_ui_buf_size(out)))
+    if (memchr(dc_buf_data(out), '\n', dc_buf_size(out)))
         __builtin_trap(); /* a newline would end the SSE event early */
-    dc_ui_buf_reset(out);
+    dc_buf_reset(out);
     dc_ui_stats_metrics(&view, 1000, 3, 42, out);
-    dc_ui_buf_destroy(&out);
+    dc_buf_destroy(&out);
     for (size_t i = 0; i < n; i++)
         zstr_free(&pairs[i]);
     zmsg_destroy(&msg);

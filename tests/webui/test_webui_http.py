@@ -84,7 +84,7 @@ class WebuiHttp(unittest.TestCase):
                               for t in snap["tracks"]["list"]],
                              [("stable", 900, 75), ("canary", 40, 25)])
             _, text = self.get("/metrics")[0::2]
-            self.assertIn('dockercoins_track_share_ratio{track="canary"} 0.25\n', text.decode())
+            self.assertIn('dc_track_share_ratio{track="canary"} 0.25\n', text.decode())
             h.write_stats(self.redis.r, "dc:stats:tracks",
                           {"hashes.stable": 990, "recent.stable": 90, "hashes.canary": 40,
                            "recent.canary": 0, "window_s": 10})
@@ -318,28 +318,28 @@ class WebuiHttp(unittest.TestCase):
         for key, fields in h.ten_workers_one_rng().items():
             h.write_stats(self.redis.r, key, fields)
         h.wait_for("metrics to show the totals",
-                   lambda: b"dockercoins_hashes_total 777\n" in self.get("/metrics")[2], 5)
+                   lambda: b"dc_hashes_total 777\n" in self.get("/metrics")[2], 5)
         status, headers, body = self.get("/metrics")
         self.assertEqual(status, 200)
         self.assertTrue(headers["content-type"].startswith("text/plain; version=0.0.4"))
         samples = self.parse_metrics(body.decode())
-        self.assertEqual(samples["dockercoins_hashes_total"], 777)
-        self.assertEqual(samples["dockercoins_coins_total"], 1)
-        self.assertEqual(samples["dockercoins_redis_up"], 1)
-        self.assertIn("dockercoins_speed_hashes_per_second", samples)
+        self.assertEqual(samples["dc_hashes_total"], 777)
+        self.assertEqual(samples["dc_coins_total"], 1)
+        self.assertEqual(samples["dc_redis_up"], 1)
+        self.assertIn("dc_speed_hashes_per_second", samples)
         # no float noise: 3 decimals for rates, 6 for seconds, no more
         for line in body.decode().splitlines():
             if not line.startswith("#"):
                 self.assertNotRegex(line, r"\.\d{7,}", line)
                 if "_seconds" not in line:
                     self.assertNotRegex(line, r"\.\d{4,}", line)
-        self.assertEqual(samples['dockercoins_stage_busy_ratio{stage="rng"}'], 1)
-        self.assertEqual(samples['dockercoins_stage_queue_depth{stage="rng"}'], 9)
-        self.assertEqual(samples['dockercoins_stage_instances{stage="worker"}'], 10)
+        self.assertEqual(samples['dc_stage_busy_ratio{stage="rng"}'], 1)
+        self.assertEqual(samples['dc_stage_queue_depth{stage="rng"}'], 9)
+        self.assertEqual(samples['dc_stage_instances{stage="worker"}'], 10)
         self.assertAlmostEqual(
-            samples['dockercoins_stage_wait_seconds{stage="rng",quantile="0.99"}'], 0.95)
-        self.assertEqual(samples['dockercoins_bottleneck{stage="rng"}'], 1)
-        self.assertEqual(samples['dockercoins_bottleneck{stage="hasher"}'], 0)
+            samples['dc_stage_wait_seconds{stage="rng",quantile="0.99"}'], 0.95)
+        self.assertEqual(samples['dc_bottleneck{stage="rng"}'], 1)
+        self.assertEqual(samples['dc_bottleneck{stage="hasher"}'], 0)
         self.assertTrue(all(math.isfinite(v) for v in samples.values()))
 
     # --- the page -------------------------------------------------------------

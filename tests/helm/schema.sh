@@ -59,6 +59,13 @@ reject "canary track with capitals" "at '/worker/canary/track': 'Canary' does no
     --set worker.canary.track=Canary
 reject "blue/green active color outside blue|green" \
     "at '/webui/blueGreen/active': value must be one of 'blue', 'green'" --set webui.blueGreen.active=red
+reject "KEDA target of 0 per slot" "at '/autoscaling/keda/targetPerSlot': exclusiveMinimum" \
+    --set autoscaling.keda.enabled=true --set autoscaling.keda.targetPerSlot=0
+reject "KEDA: unknown key" "at '/autoscaling/keda': additional properties 'enable' not allowed" \
+    --set autoscaling.keda.enable=true
+reject "KEDA range upside down" "autoscaling.keda.rng: minReplicas 5 is above maxReplicas 2" \
+    --set autoscaling.keda.enabled=true --set autoscaling.keda.rng.minReplicas=5 \
+    --set autoscaling.keda.rng.maxReplicas=2
 
 # And the good neighbours of those values pass.
 check "replicas 0 is allowed" "$HELM" template dockercoins "$CHART" --set worker.replicas=0
@@ -72,4 +79,19 @@ check "a canary track of another name" "$HELM" template dockercoins "$CHART" \
     --set worker.canary.enabled=true --set worker.canary.track=v2-rc1
 check "audit CronJob every hour (a macro)" "$HELM" template dockercoins "$CHART" \
     --set audit.cronJob.enabled=true --set audit.cronJob.schedule=@hourly
+# KEDA on: ScaledObjects for rng and hasher in place of their CPU HPAs (the worker keeps
+# its own), their Deployments leave replicas to them, the broker's Service shows /metrics.
+keda_on() {
+    local out
+    out=$("$HELM" template dockercoins "$CHART" --set autoscaling.keda.enabled=true \
+        --set rng.autoscaling.enabled=true --set worker.autoscaling.enabled=true) || return 1
+    [ "$(grep -A3 '^kind: ScaledObject' <<<"$out" | grep -c 'name: dockercoins-\(rng\|hasher\)$')" = 2 ] &&
+        [ "$(grep -A3 '^kind: HorizontalPodAutoscaler' <<<"$out" | grep '  name:')" = "  name: dockercoins-worker" ] &&
+        grep -qF 'valueLocation: "dc_broker_service_demand{service=\"rng\"}"' <<<"$out" &&
+        grep -qF 'targetValue: "14"' <<<"$out" &&
+        sed -n '/^kind: Service$/,/^---/p' <<<"$out" | grep -q 'name: health'
+}
+check "KEDA: ScaledObjects for rng and hasher, CPU HPA for worker only" keda_on
+check "KEDA off by default: no ScaledObject" bash -c '! "$0" template dockercoins "$1" | grep -q "^kind: ScaledObject"' \
+    "$HELM" "$CHART"
 finish

@@ -7,13 +7,20 @@
 #include <assert.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
+#include <signal.h>
 
 #define DC_REDIS_FLUSH_MS 1000
 #define DC_REDIS_STATS_TTL "10"
-#define DC_REDIS_HSET_CHUNK 1000 /* coins per HSET command */
-#define DC_REDIS_FINAL_MS 500
+#define DC_REDIS_HSET_CHUNK 1000   /* coins per HSET command */
+#define DC_REDIS_TIMEOUT_MS 250    /* connect, and every reply of a small flush */
 #define DC_REDIS_CHUNK_MS 50       /* extra reply time per HSET_CHUNK coins in a batch */
-#define DC_REDIS_REPLY_MAX_MS 2000 /* below a container's stop grace, even at exit */
+#define DC_REDIS_REPLY_MAX_MS 2000 /* a flush while running waits at most this per reply */
+/*  The last flush at exit, connecting included, waits at most this in all: the owner
+    exits within a second of SIGTERM. */
+#define DC_REDIS_EXIT_MS 600
+#define DC_REDIS_IO_MS 50 /* one read or write call on a ready socket */
+/*  Batch sequence = writer number x this + batch number (see the header). */
+#define DC_REDIS_WRITER_SPAN 1000000000ULL
 /*  Coins pending that are written at once, before the next tick: batches stay small
     at raw batched speed (tens of thousands of coins a second), so no write, the last
     one at exit included, keeps Redis busy for long. */
@@ -29,7 +36,11 @@ typedef struct {
     dc_rconn_t *conn;
     const char *books_key;
     redisContext *ctx;     /* the connection's context while connected, else NULL */
+    uint64_t writer;       /* this process's writer number, from Redis; 0: not yet known */
     uint64_t seq;          /* sequence of the batch below */
+    int64_t deadline;      /* while not 0: no reply is waited for past it (exit) */
+    zsock_t *pipe;         /* the owner's: watched while waiting on Redis */
+    bool stopping;         /* "$TERM" came: the flush under way ends by the deadline */
     uint64_t batch_hashes; /* the batch being written, resent as is until confirmed */
     zmsg_t *batch_coins;
     uint64_t pend_hashes; /* accepted since the batch was cut */
@@ -60,14 +71,15 @@ static struct timeval s_tv(int ms)
     return (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 }
 
-/*  Connects (the connection's back-off permitting); the reply timeout of the previous
-    flush may have grown, so every flush starts from the base timeout. */
-static void s_connect(s_state_t *st, int timeout_ms)
+/*  Connects (the connection's back-off permitting). The waits of a flush are polls
+    (s_wait_fd); a read or write call itself, made once the socket is ready, blocks at
+    most DC_REDIS_IO_MS. */
+static void s_connect(s_state_t *st)
 {
     st->ctx = dc_rconn_get(st->conn);
     st->status.connected = st->ctx != NULL;
     if (st->ctx)
-        redisSetTimeout(st->ctx, s_tv(timeout_ms));
+        redisSetTimeout(st->ctx, s_tv(DC_REDIS_IO_MS));
 }
 
 static void s_append_argv(s_state_t *st, zlistx_t *args)
@@ -121,6 +133,21 @@ static int s_append_hset(s_state_t *st, const char *key, zmsg_t *pairs)
     "  redis.call('HSET', '" DC_REDIS_TOTALS_KEY "', 'hashes', h, 'coins', c,\n"                   \
     "             'adopted_hashes', h, 'adopted_coins', c)\n"                                      \
     "end\n"
+
+/*  This writer's number, atomically: one more than every number handed out before
+    (KEYS[2]) and than the writer part of every batch applied (KEYS[1]), so the batches
+    of a writer started later are newer whatever the clocks say, also after Redis lost
+    KEYS[2] but not KEYS[1]. Refused when sequences would pass 2^53 (Lua's exact
+    integers). */
+static const char s_writer_script[] =
+    "local last = tonumber(redis.call('GET', KEYS[1]) or '0') or 0\n"
+    "local given = tonumber(redis.call('GET', KEYS[2]) or '0') or 0\n"
+    "local w = math.max(given, math.floor(last / tonumber(ARGV[1]))) + 1\n"
+    "if (w + 1) * tonumber(ARGV[1]) > 9007199254740992 then\n"
+    "  return redis.error_reply('books sequence exhausted: ' .. KEYS[1])\n"
+    "end\n"
+    "redis.call('SET', KEYS[2], w)\n"
+    "return w\n";
 
 /*  Applies a batch at most once, atomically: a batch whose sequence number is not newer
     than the last one applied is a copy (its first send arrived late, over a connection
@@ -339,16 +366,89 @@ static int s_append_stats(s_state_t *st)
     return replies;
 }
 
-/*  Reads n replies; their integers (-1 for any other reply) go to values. Returns -1 on a
-    connection failure (then the batch's fate is unknown and it is sent again). */
-static int s_read_replies(s_state_t *st, int n, long long *values)
+static void s_on_command(s_state_t *st, zmsg_t *msg);
+
+/*  Takes one message from the owner while a flush waits on Redis: commands are queued
+    as usual (they touch only what is pending, not the batch being written); "$TERM"
+    (or a closed pipe) sets the exit deadline, which cuts the wait short. */
+static void s_take_pipe(s_state_t *st)
+{
+    zmsg_t *msg = zmsg_recv(st->pipe);
+    if (!msg || zframe_streq(zmsg_first(msg), "$TERM")) {
+        st->stopping = true;
+        if (!st->deadline)
+            st->deadline = zclock_mono() + DC_REDIS_EXIT_MS;
+        zmsg_destroy(&msg);
+    } else
+        s_on_command(st, msg);
+}
+
+/*  Waits until the Redis socket is ready for events, watching the owner's pipe, until
+    `until` and never past the exit deadline. False when the time ran out. */
+static bool s_wait_fd(s_state_t *st, short events, int64_t until)
+{
+    while (true) {
+        int64_t end = st->deadline && st->deadline < until ? st->deadline : until;
+        int64_t left = end - zclock_mono();
+        if (left <= 0)
+            return false;
+        zmq_pollitem_t items[] = {{zsock_resolve(st->pipe), 0, ZMQ_POLLIN, 0},
+                                  {NULL, st->ctx->fd, events, 0}};
+        int n = st->pipe ? 2 : 1;
+        zmq_pollitem_t *first = st->pipe ? items : items + 1;
+        if (zmq_poll(first, n, (long)left) < 0 && zmq_errno() != EINTR)
+            return false;
+        if (items[1].revents & (events | ZMQ_POLLERR))
+            return true;
+        if (st->pipe && (items[0].revents & ZMQ_POLLIN))
+            s_take_pipe(st);
+    }
+}
+
+/*  The next reply, written and read without blocking past `until` (or the exit
+    deadline); NULL (disconnected, the reason logged once) on failure or timeout. */
+static redisReply *s_get_reply(s_state_t *st, int64_t until)
+{
+    void *reply = NULL;
+    int done = 0;
+    while (!done) {
+        if (!s_wait_fd(st, ZMQ_POLLOUT, until)) {
+            s_disconnect(st, "no room to write within the timeout");
+            return NULL;
+        }
+        if (redisBufferWrite(st->ctx, &done) != REDIS_OK) {
+            s_disconnect(st, st->ctx->errstr);
+            return NULL;
+        }
+    }
+    while (true) {
+        if (redisGetReplyFromReader(st->ctx, &reply) != REDIS_OK) {
+            s_disconnect(st, st->ctx->errstr);
+            return NULL;
+        }
+        if (reply)
+            return reply;
+        if (!s_wait_fd(st, ZMQ_POLLIN, until)) {
+            s_disconnect(st, st->deadline ? "no reply within the exit budget"
+                                          : "no reply within the timeout");
+            return NULL;
+        }
+        if (redisBufferRead(st->ctx) != REDIS_OK) {
+            s_disconnect(st, st->ctx->errstr);
+            return NULL;
+        }
+    }
+}
+
+/*  Reads n replies, waiting at most reply_ms for each; their integers (-1 for any other
+    reply) go to values. Returns -1 on a connection failure or timeout (then the batch's
+    fate is unknown and it is sent again). */
+static int s_read_replies(s_state_t *st, int n, long long *values, int reply_ms)
 {
     for (int i = 0; i < n; i++) {
-        redisReply *r = NULL;
-        if (redisGetReply(st->ctx, (void **)&r) != REDIS_OK) {
-            s_disconnect(st, st->ctx->errstr);
+        redisReply *r = s_get_reply(st, zclock_mono() + reply_ms);
+        if (!r)
             return -1;
-        }
         if (r->type == REDIS_REPLY_ERROR) {
             zsys_error("redis: %s", r->str);
             st->status.errors++;
@@ -383,16 +483,45 @@ static void s_books_replied(s_state_t *st, int check, int books, const long long
     s_batch_landed(st);
 }
 
+/*  Takes this process's writer number from Redis, once, before its first batch: its
+    batches are numbered from writer x DC_REDIS_WRITER_SPAN on. 0, or -1 (logged) when
+    Redis did not give one: the books wait for the next flush. */
+static int s_get_writer(s_state_t *st, int timeout_ms)
+{
+    if (st->writer)
+        return 0;
+    char key[256], span[32];
+    snprintf(key, sizeof key, "%s:writer", st->books_key);
+    snprintf(span, sizeof span, "%llu", DC_REDIS_WRITER_SPAN);
+    const char *argv[] = {"EVAL", s_writer_script, "2", st->books_key, key, span};
+    redisAppendCommandArgv(st->ctx, 6, argv, NULL);
+    redisReply *r = s_get_reply(st, zclock_mono() + timeout_ms);
+    if (!r)
+        return -1;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
+        st->writer = (uint64_t)r->integer;
+        st->seq = st->writer * DC_REDIS_WRITER_SPAN;
+        zsys_info("redis: books writer %" PRIu64 " (%s)", st->writer, key);
+    } else {
+        zsys_error("redis: no writer number from %s: %s", key,
+                   r->type == REDIS_REPLY_ERROR ? r->str : "not an integer");
+        st->status.errors++;
+    }
+    freeReplyObject(r);
+    return st->writer ? 0 : -1;
+}
+
 /*  Stats go first: they are small, and land even when the books take long; the series
     sample goes last, so it holds the total the books just wrote. The reply
     timeout grows with the batch: on a busy machine (raw mode, thousands of coins a
-    second) a big batch takes Redis longer than the base timeout, and giving up on it
-    would only send it again, bigger; at exit, it would lose the batch. Between ticks
+    second) a big batch (after an outage) takes Redis longer than the base timeout, and
+    giving up on it would only send it again, whole, for Redis to parse again. "$TERM"
+    during the waits sets the exit deadline, which caps them (s_wait_fd). Between ticks
     (tick false) only the books are written: stats and the series stay once a second. */
 static void s_flush(s_state_t *st, int timeout_ms, bool tick)
 {
-    s_connect(st, timeout_ms);
-    if (!st->ctx)
+    s_connect(st);
+    if (!st->ctx || (st->books_key && s_get_writer(st, timeout_ms) != 0))
         return;
     int stats = tick ? s_append_stats(st) : 0;
     int books = st->books_key ? s_append_books(st) : 0;
@@ -404,11 +533,10 @@ static void s_flush(s_state_t *st, int timeout_ms, bool tick)
     int reply_ms = timeout_ms + (int)chunks * DC_REDIS_CHUNK_MS;
     if (reply_ms > DC_REDIS_REPLY_MAX_MS)
         reply_ms = DC_REDIS_REPLY_MAX_MS;
-    redisSetTimeout(st->ctx, s_tv(reply_ms));
     int n = stats + books + check + series;
     long long *values = calloc((size_t)n, sizeof *values);
     assert(values);
-    if (s_read_replies(st, n, values) == 0 && (books || check))
+    if (s_read_replies(st, n, values, reply_ms) == 0 && (books || check))
         s_books_replied(st, check, books, values + stats);
     free(values);
 }
@@ -484,19 +612,27 @@ static void s_on_command(s_state_t *st, zmsg_t *msg)
 }
 
 /*  Counts are worth a reconnect at exit; stats alone are not (they expire in seconds, and
-    when Redis is stopping too, as in `compose down`, a reconnect only delays the exit). */
+    when Redis is stopping too, as in `compose down`, a reconnect only delays the exit).
+    All of it within DC_REDIS_EXIT_MS of "$TERM": a dial (at most DC_REDIS_TIMEOUT_MS
+    for the connect and as much for AUTH or PING, which do not watch the deadline) is
+    tried only while that much of the budget is left. */
 static void s_final_flush(s_state_t *st)
 {
     if (!st->ctx && !st->pend_hashes && !st->batch_hashes && !s_pending_coins(st) &&
         zlistx_size(st->pend_checks) == 0 && zlistx_size(st->batch_checks) == 0)
         return;
-    dc_rconn_retry_now(st->conn);
-    s_flush(st, DC_REDIS_FINAL_MS / 2, true);
+    if (!st->deadline) /* else "$TERM" came during a flush, and set it */
+        st->deadline = zclock_mono() + DC_REDIS_EXIT_MS;
+    if (st->ctx || st->deadline - zclock_mono() >= DC_REDIS_TIMEOUT_MS) {
+        dc_rconn_retry_now(st->conn);
+        s_flush(st, DC_REDIS_TIMEOUT_MS, true);
+    }
     uint64_t lost_h = st->pend_hashes + st->batch_hashes;
     size_t lost_c = s_pending_coins(st);
     if (st->books_key && (lost_h || lost_c))
-        zsys_error("redis: exiting with %" PRIu64 " hashes and %zu coins not written: Redis "
-                   "unreachable (the dispatcher's log has the books)",
+        zsys_error("redis: exiting with %" PRIu64 " hashes and %zu coins not written "
+                   "(or not confirmed): Redis unreachable or too slow (the dispatcher's log "
+                   "has the books; results not acknowledged are sent again by the workers)",
                    lost_h, lost_c);
 }
 
@@ -512,13 +648,13 @@ static void s_actor(zsock_t *pipe, void *args)
     zlistx_set_destructor(st->batch_checks, (zlistx_destructor_fn *)zmsg_destroy);
     st->stats = zhashx_new();
     zhashx_set_destructor(st->stats, (zhashx_destructor_fn *)zmsg_destroy);
-    st->seq = (uint64_t)zclock_time() * 1000;
+    st->pipe = pipe;
     zsock_signal(pipe, 0);
     int64_t next_flush = zclock_mono() + DC_REDIS_FLUSH_MS;
     zpoller_t *poller = zpoller_new(pipe, NULL);
     /* only $TERM ends the actor: on SIGTERM the owner still hands over its last counts */
     zpoller_set_nonstop(poller, true);
-    while (true) {
+    while (!st->stopping) {
         int wait = (int)(next_flush - zclock_mono());
         void *which = zpoller_wait(poller, wait > 0 ? wait : 0);
         if (which == pipe) {
@@ -534,7 +670,7 @@ static void s_actor(zsock_t *pipe, void *args)
         bool tick = zclock_mono() >= next_flush;
         uint64_t durable = st->status.durable_handoff;
         if (tick || (st->books_key && s_pending_coins(st) >= DC_REDIS_EARLY_COINS))
-            s_flush(st, 250, tick);
+            s_flush(st, DC_REDIS_TIMEOUT_MS, tick);
         if (!tick && st->status.durable_handoff != durable)
             s_report(st, pipe); /* the owner acknowledges what is durable at once */
         if (tick) {
@@ -560,7 +696,7 @@ dc_redis_t *dc_redis_new(const char *hostport, const char *books_key, const char
 {
     s_state_t *st = calloc(1, sizeof *st);
     assert(st);
-    st->conn = dc_rconn_new(hostport, password, 250);
+    st->conn = dc_rconn_new(hostport, password, DC_REDIS_TIMEOUT_MS);
     if (!st->conn) {
         free(st);
         return NULL;
@@ -833,6 +969,64 @@ static void s_test_ledger(redisContext *c, const char *hostport)
     dc_redis_destroy(&r);
 }
 
+/*  A writer's batches are numbered from Redis, not from the clock: with the stored
+    sequence far ahead (as a predecessor whose clock ran ahead of ours leaves it), a
+    new writer's batches still land, and the next writer's after it. */
+static void s_test_clock_step(redisContext *c, const char *hostport)
+{
+    freeReplyObject(redisCommand(c, "FLUSHALL"));
+    freeReplyObject(redisCommand(c, "SET dc:books:step 5000000000000000"));
+    freeReplyObject(redisCommand(c, "SET dc:books:step:writer 7"));
+    for (uint64_t i = 1; i <= 2; i++) {
+        dc_redis_t *r = dc_redis_new(hostport, "dc:books:step", NULL);
+        zmsg_t *coins = zmsg_new();
+        zmsg_addstrf(coins, "0%llu", (unsigned long long)i);
+        zmsg_addmem(coins, "\x05", 1);
+        dc_redis_count(r, 5, &coins);
+        s_wait_written(r, 5);
+        dc_redis_count(r, 1, NULL); /* a second batch of the same writer */
+        s_wait_written(r, 6);
+        dc_redis_destroy(&r);
+        DC_CHECK(s_get_int(c, "GET hashes") == (long long)(6 * i));
+        DC_CHECK(s_get_int(c, "HLEN wallet") == (long long)i);
+        DC_CHECK(s_get_int(c, "GET dc:books:step:writer") == 5000000 + (long long)i);
+        DC_CHECK(s_get_int(c, "GET dc:books:step") == (5000000 + (long long)i) * 1000000000 + 2);
+    }
+}
+
+/*  The last flush at exit waits at most DC_REDIS_EXIT_MS in all, even when Redis takes
+    the writes and never answers (a stopped server) and the batch is big enough for a
+    reply timeout of 750 ms while running: the flush under way when "$TERM" comes ends
+    by the same deadline. */
+static void s_test_exit_budget(redisContext *c, const char *hostport, int pid)
+{
+    freeReplyObject(redisCommand(c, "FLUSHALL"));
+    dc_redis_t *r = dc_redis_new(hostport, "dc:books:exit", NULL);
+    dc_redis_series(r, "dc:series:exit", 10);
+    dc_redis_count(r, 1, NULL);
+    s_wait_written(r, 1); /* connected, writer number known */
+    DC_CHECK(kill(pid, SIGSTOP) == 0);
+    zmsg_t *coins = zmsg_new();
+    for (int i = 0; i < 10000; i++) { /* a reply timeout of 250 + 10 x 50 ms while running */
+        zmsg_addstrf(coins, "0%063d", i);
+        zmsg_addmem(coins, "\x01", 1);
+    }
+    dc_redis_count(r, 10000, &coins);
+    zmsg_t *fields = zmsg_new();
+    zmsg_addstr(fields, "a");
+    zmsg_addstr(fields, "1");
+    dc_redis_stats(r, "dc:stats:exit", &fields);
+    int64_t t0 = zclock_mono();
+    dc_redis_destroy(&r);
+    int64_t took = zclock_mono() - t0;
+    DC_CHECK(kill(pid, SIGCONT) == 0);
+    if (took > DC_REDIS_EXIT_MS)
+        zsys_warning("redis test: the last flush took %" PRId64 " ms", took);
+    /* from "$TERM" seen; before that the actor was building the batch */
+    DC_CHECK(took > DC_REDIS_EXIT_MS - 100 && took < DC_REDIS_EXIT_MS + 300);
+    DC_CHECK(s_get_int(c, "PING") == -1); /* answering again (a status reply) */
+}
+
 void dc_redis_test(bool verbose)
 {
     if (verbose)
@@ -874,7 +1068,7 @@ void dc_redis_test(bool verbose)
                           "dc:books:test",
                           "hashes",
                           "wallet",
-                          "9000000000000000",
+                          "5000000000000000",
                           "100",
                           "",
                           "",
@@ -901,6 +1095,8 @@ void dc_redis_test(bool verbose)
     s_test_books_lost(c, hostport);
     s_test_ledger(c, hostport);
     s_test_adopt(c, hostport);
+    s_test_clock_step(c, hostport);
+    s_test_exit_budget(c, hostport, pid);
     redisFree(c);
     dc_rconn_test_server_stop(pid);
     if (verbose)

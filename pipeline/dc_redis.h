@@ -2,15 +2,22 @@
     Redis never stalls the owner's message loop. The owner hands it counts (hashes and
     coins, accumulated until written) and stats snapshots (latest wins); the actor writes
     them once a second, and the counts also as soon as 8,192 coins are pending. Counts
-    survive Redis outages in memory and are written exactly once: each batch carries a
-    sequence number that one Lua script (EVAL, atomic) compares with the last one
-    applied and stores with the counts, so a batch whose reply was lost and is sent
-    again is recognised instead of being added twice.
+    survive Redis outages in memory and are written exactly once: each batch is one EVAL
+    of a Lua script (atomic; no MULTI/EXEC) that applies the counts only when the batch's
+    sequence number is newer than the last one applied, and stores it with them, so a
+    batch whose reply was lost and is sent again is recognised instead of being added
+    twice.
 
-    The sequence starts at the wall clock (ms x 1000) when the writer starts, so that a
-    restarted writer's batches are newer than its predecessor's. If the clock is behind
-    the previous run's at restart, new batches look already applied and are dropped,
-    each with an info log line ("had already landed"): keep the clock synchronised. */
+    Sequence numbers do not come from the clock: before its first batch the writer takes
+    a writer number W from Redis (one script: one more than any handed out before and
+    than the writer part of the last batch applied) and numbers its batches W x 10^9 + 1,
+    + 2, ..., so a writer started later writes newer batches whatever the clocks say.
+
+    Waits: the connect and AUTH take at most 250 ms each; a reply at most 250 ms plus
+    50 ms per 1,000 coins of the batch, at most 2 s, while running. Every wait on a reply
+    is a poll that also watches the owner's pipe, so "$TERM" (dc_redis_destroy) cuts the
+    flush under way short: from then on the writer waits at most 600 ms in all, the last
+    write included, and the owner exits within a second of SIGTERM. */
 #ifndef DC_REDIS_H_INCLUDED
 #define DC_REDIS_H_INCLUDED
 
@@ -50,9 +57,9 @@ typedef struct {
     error, counts it in the status (books_lost) and goes on counting from what Redis has
     (the counters start again from this process's next batch). */
 dc_redis_t *dc_redis_new(const char *hostport, const char *books_key, const char *password);
-/*  Tries a last write, then stops the actor. The reply timeout of that write is 250 ms
-    plus 50 ms per 1,000 coins in the batch, at most 2 s; batches stay small (see above),
-    so the last write normally takes well under half a second. */
+/*  Tries a last write, then stops the actor: at most 600 ms after the actor sees the
+    request (a reconnect only while 250 ms of that are left); what did not land in time
+    is logged as not confirmed written. */
 void dc_redis_destroy(dc_redis_t **self_p);
 
 /*  Adds hashes and coins to the books; coins_p holds pairs [hex digest, bytes]. */

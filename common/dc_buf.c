@@ -108,6 +108,14 @@ int dc_buf_json_number(dc_buf_t *self, double value)
     return dc_buf_printf(self, "%.3f", value);
 }
 
+char *dc_buf_detach(dc_buf_t **self_p)
+{
+    char *data = (*self_p)->data;
+    free(*self_p);
+    *self_p = NULL;
+    return data;
+}
+
 const char *dc_buf_data(const dc_buf_t *self)
 {
     return self->data;
@@ -144,6 +152,11 @@ void dc_buf_test(bool verbose)
     dc_buf_destroy(&buf);
     dc_buf_destroy(&buf);
     DC_CHECK(buf == NULL);
+    buf = dc_buf_new();
+    dc_buf_printf(buf, "%s", "kept");
+    char *text = dc_buf_detach(&buf);
+    DC_CHECK(buf == NULL && strcmp(text, "kept") == 0);
+    free(text);
     if (verbose)
         printf("OK\n");
 }

@@ -32,6 +32,10 @@ int dc_buf_json_string(dc_buf_t *self, const char *string);
 //  Append a number as JSON: finite values with up to 3 decimals, else null.
 int dc_buf_json_number(dc_buf_t *self, double value);
 
+//  Destroys the buffer and returns its content, for the caller to free (e.g. to
+//  hand to dc_http_set_metrics).
+char *dc_buf_detach(dc_buf_t **self_p);
+
 //  Content (always NUL-terminated) and its length without the NUL.
 const char *dc_buf_data(const dc_buf_t *self);
 size_t dc_buf_size(const dc_buf_t *self);

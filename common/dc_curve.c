@@ -4,23 +4,21 @@
     events of every client socket (libzmq's socket monitor, one PAIR per socket, closed
     when libzmq reports the socket closed), so a client whose key is refused says so. */
 #include "dc_curve.h"
+#include "dc_drops.h"
 #include "dc_check.h"
 
 #include <assert.h>
 #include <sodium.h>
-#include <inttypes.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
 
 #define DC_CURVE_DOMAIN "dockercoins"
-#define DC_CURVE_LOGGED_PEERS_MAX 1024
 
 typedef struct {
     zcertstore_t *store;
     atomic_uint_fast64_t refused;
-    zhashx_t *logged;   /* peers already logged as refused */
-    zlistx_t *monitors; /* zmonitor actors, one per server socket */
-    uint64_t protocol_failures;
+    dc_drops_t *drops;                    /* refused handshakes, logged by the one drop rule */
+    zlistx_t *monitors;                   /* zmonitor actors, one per server socket */
     zlistx_t *clients;                    /* s_client_watch_t, one per client socket */
     atomic_uint_fast64_t client_failures; /* our own handshakes refused (client side) */
     bool zap_ok; /* a server's ZAP handler is bound (set before the guard signals) */
@@ -83,13 +81,10 @@ static void s_on_zap(s_guard_t *g, zsock_t *zap)
             ok = zcertstore_lookup(g->store, key) != NULL;
         }
     }
-    char peer[128];
-    snprintf(peer, sizeof peer, "%s %s", address, key);
-    if (!ok && !zhashx_lookup(g->logged, peer) &&
-        zhashx_size(g->logged) < DC_CURVE_LOGGED_PEERS_MAX) {
-        zhashx_insert(g->logged, peer, (void *)1);
-        zsys_warning("curve: refused %s: key %s is not authorised (logged once per peer)", address,
-                     *key ? key : "(none)");
+    if (!ok) {
+        char peer[128];
+        snprintf(peer, sizeof peer, "%s with key %s", address, *key ? key : "(none)");
+        dc_drops_add(g->drops, "handshake", "the key is not authorised", peer);
     }
     s_zap_reply(zap, req, ok);
     zmsg_destroy(&req);
@@ -102,13 +97,9 @@ static void s_on_monitor(s_guard_t *g, zactor_t *monitor)
         return;
     if (event && strncmp(event, "HANDSHAKE_FAILED", 16) == 0) {
         atomic_fetch_add(&g->refused, 1);
-        if (!streq(event, "HANDSHAKE_FAILED_AUTH")) {
-            uint64_t n = ++g->protocol_failures;
-            if (n <= 1 || (n & (n - 1)) == 0)
-                zsys_warning("curve: refused a peer on %s that speaks no CURVE or the wrong "
-                             "server key (%s; %" PRIu64 " so far)",
-                             endpoint ? endpoint : "?", event, n);
-        }
+        if (!streq(event, "HANDSHAKE_FAILED_AUTH"))
+            dc_drops_add(g->drops, "handshake",
+                         "the peer speaks no CURVE or uses the wrong server key", endpoint);
     }
     zstr_free(&event);
     zstr_free(&value);
@@ -140,19 +131,20 @@ static void s_on_client_event(s_guard_t *g, zpoller_t *poller, s_client_watch_t 
         zlistx_delete(g->clients, zlistx_find(g->clients, w));
         return;
     }
-    uint64_t n = atomic_fetch_add(&g->client_failures, 1) + 1;
-    if (n > 1 && (n & (n - 1)) != 0)
-        return;
+    atomic_fetch_add(&g->client_failures, 1);
+    char reason[300];
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
-        zsys_error("curve: the %s refused our key (%" PRIu64 " so far): it does not "
-                   "authorise this client certificate; use the keys of the %s's dc-keygen "
-                   "directory (--keys) or its --key-seed-file",
-                   w->server, n, w->server);
+        snprintf(reason, sizeof reason,
+                 "the %s refused our key: it does not authorise this client certificate; use "
+                 "the keys of its dc-keygen directory (--keys) or its --key-seed-file",
+                 w->server);
     else
-        zsys_error("curve: the CURVE handshake with the %s failed (%" PRIu64 " so far): "
-                   "the %s public key we hold is not its key (another dc-keygen directory or "
-                   "seed?), or it runs without CURVE (--insecure on one side only)",
-                   w->server, n, w->server);
+        snprintf(reason, sizeof reason,
+                 "the CURVE handshake with the %s failed: the public key we hold is not its "
+                 "key (another dc-keygen directory or seed?), or it runs without CURVE "
+                 "(--insecure on one side only)",
+                 w->server);
+    dc_drops_add(g->drops, "handshake of ours", reason, NULL);
 }
 
 /*  Starts reading the events of a client socket's monitor. */
@@ -335,7 +327,7 @@ static int s_start_guard(dc_curve_t *self, zcertstore_t *store)
     self->guard_state = calloc(1, sizeof *self->guard_state);
     assert(self->guard_state);
     self->guard_state->store = store;
-    self->guard_state->logged = zhashx_new();
+    self->guard_state->drops = dc_drops_new("curve");
     self->guard_state->monitors = zlistx_new();
     self->guard_state->clients = zlistx_new();
     zlistx_set_destructor(self->guard_state->clients, s_client_watch_free);
@@ -450,7 +442,7 @@ void dc_curve_destroy(dc_curve_t **self_p)
         s_stop_guard(self);
         if (self->guard_state) {
             zcertstore_destroy(&self->guard_state->store);
-            zhashx_destroy(&self->guard_state->logged);
+            dc_drops_destroy(&self->guard_state->drops);
             zlistx_destroy(&self->guard_state->monitors);
             zlistx_destroy(&self->guard_state->clients);
             free(self->guard_state);

@@ -1,8 +1,9 @@
-/*  dc_curve: CurveZMQ on every link. Servers (the broker's ROUTER, the dispatcher's PUSH
-    and PULL) hold a certificate and authorise clients through ZAP against a directory of
+/*  dc_curve: CurveZMQ on every link. Servers (the broker's ROUTER, the dispatcher's two
+    ROUTERs) hold a certificate and authorise clients through ZAP against a directory of
     allowed public certificates; clients hold a certificate and the server's public key.
-    Refusals, a wrong key as well as no key at all, are counted and logged (once per peer
-    for a wrong key; first, then every power of two, for peers that speak no CURVE).
+    Refusals, a wrong key as well as no key at all, and a client's own refused
+    handshakes, are counted and logged by the one drop rule (dc_drops: the first of each
+    reason at once, then at most one line per reason every 10 s).
 
     Keys come from a directory (per-role certificates, any number of authorised client
     keys) or are all derived from one shared secret seed. Key directory (dc-keygen):

@@ -4,6 +4,7 @@
     the monotonic clock. */
 #include "dc_broker.h"
 #include "dc_app.h"
+#include "dc_drops.h"
 #include "dc_hist.h"
 #include "dc_mdp.h"
 #include "dc_redis.h"
@@ -59,7 +60,7 @@ struct _s_service_t {
 };
 
 typedef struct {
-    uint64_t requests, replies, drops, requeued, expired, unroutable;
+    uint64_t requests, replies, requeued, expired, unroutable;
     uint64_t lost;      /* workers found gone: their TCP connection closed */
     uint64_t timed_out; /* requests answered 504 at their deadline */
     uint64_t late;      /* REPLYs from workers the broker no longer knows, dropped */
@@ -73,6 +74,7 @@ struct _dc_broker_t {
     zhashx_t *services; /* name -> s_service_t */
     zhashx_t *workers;  /* hex id -> s_worker_t */
     dc_redis_t *redis;
+    dc_drops_t *drops; /* messages refused, by the one drop rule */
     s_counters_t n;
     int64_t snapshot_us;
     int64_t cpu_us_at_snapshot; /* this process's user+system CPU time then */
@@ -288,14 +290,9 @@ static void s_worker_free(void **item)
 
 static void s_drop(dc_broker_t *self, zframe_t *sender, const char *reason)
 {
-    self->n.drops++;
-    /* first few, then powers of two: a flood cannot flood the log */
-    if (self->n.drops <= 10 || (self->n.drops & (self->n.drops - 1)) == 0) {
-        char *id = sender ? zframe_strhex(sender) : strdup("?");
-        zsys_warning("broker: dropped message from %s: %s (%" PRIu64 " drops so far)", id, reason,
-                     self->n.drops);
-        free(id);
-    }
+    char *id = sender ? zframe_strhex(sender) : NULL;
+    dc_drops_add(self->drops, "message", reason, id);
+    free(id);
 }
 
 /*  Writes name as a JSON string body (service names are printable ASCII; '"' and '\\'
@@ -695,7 +692,7 @@ static char *s_broker_metrics(dc_broker_t *self, uint64_t cpu_pct)
     FILE *out = open_memstream(&text, &len);
     fprintf(out,
             "# TYPE dc_broker_requests_total counter\ndc_broker_requests_total %" PRIu64 "\n"
-            "dc_broker_replies_total %" PRIu64 "\ndc_broker_drops_total %" PRIu64 "\n"
+            "dc_broker_replies_total %" PRIu64 "\n"
             "dc_broker_requeued_total %" PRIu64 "\ndc_broker_expired_workers_total %" PRIu64 "\n"
             "dc_broker_unroutable_total %" PRIu64 "\n"
             "dc_broker_lost_workers_total %" PRIu64 "\n"
@@ -704,10 +701,14 @@ static char *s_broker_metrics(dc_broker_t *self, uint64_t cpu_pct)
             "dc_broker_auth_refused_total %" PRIu64 "\n"
             "dc_broker_services %zu\n"
             "dc_broker_cpu_ratio %.2f\n",
-            self->n.requests, self->n.replies, self->n.drops, self->n.requeued, self->n.expired,
+            self->n.requests, self->n.replies, self->n.requeued, self->n.expired,
             self->n.unroutable, self->n.lost, self->n.timed_out, self->n.late,
             self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0, zhashx_size(self->services),
             (double)cpu_pct / 100);
+    dc_buf_t *drops = dc_buf_new();
+    dc_drops_metrics(self->drops, NULL, drops);
+    fputs(dc_buf_data(drops), out);
+    dc_buf_destroy(&drops);
     fclose(out);
     return text;
 }
@@ -738,7 +739,7 @@ static void s_publish_broker(dc_broker_t *self, uint64_t cpu_pct)
     s_add_field(f, "cpu_pct", cpu_pct);
     s_add_field(f, "requests", self->n.requests);
     s_add_field(f, "replies", self->n.replies);
-    s_add_field(f, "drops", self->n.drops);
+    s_add_field(f, "drops", dc_drops_total(self->drops));
     s_add_field(f, "requeued", self->n.requeued);
     s_add_field(f, "expired_workers", self->n.expired);
     s_add_field(f, "unroutable", self->n.unroutable);
@@ -808,6 +809,7 @@ dc_broker_t *dc_broker_new(const dc_broker_cfg_t *cfg)
 {
     dc_broker_t *self = calloc(1, sizeof *self);
     assert(self);
+    self->drops = dc_drops_new("broker");
     self->cfg = *cfg;
     self->router = zsock_new(ZMQ_ROUTER);
     zsock_set_router_mandatory(self->router, 1);
@@ -845,6 +847,7 @@ void dc_broker_destroy(dc_broker_t **self_p)
                 s_send_worker(self, w, DC_MDPW_DISCONNECT, NULL, NULL);
         zhashx_destroy(&self->workers);
         zhashx_destroy(&self->services);
+        dc_drops_destroy(&self->drops);
         dc_redis_destroy(&self->redis);
         zsock_destroy(&self->router);
         free(self);

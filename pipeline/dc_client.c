@@ -1,6 +1,7 @@
 /*  dc_client: see the header. Waits are sliced so that SIGTERM ends a call at once; a
     message on the stop socket wakes the wait itself. */
 #include "dc_client.h"
+#include "dc_drops.h"
 #include "dc_check.h"
 #include "dc_broker.h"
 #include "dc_mdp.h"
@@ -23,6 +24,8 @@ struct _dc_client_t {
     bool connected;
     bool logged_down;
     dc_client_counters_t n;
+    dc_drops_t *drops;     /* where dropped replies are counted: own_drops or the owner's */
+    dc_drops_t *own_drops; /* role "client", until the owner hands its own */
 };
 
 static void s_connect(dc_client_t *self)
@@ -45,6 +48,8 @@ dc_client_t *dc_client_new(const char *broker, int timeout_ms, dc_curve_t *curve
     self->broker = strdup(broker);
     self->timeout_ms = timeout_ms;
     self->curve = curve;
+    self->own_drops = dc_drops_new("client");
+    self->drops = self->own_drops;
     s_connect(self);
     return self;
 }
@@ -53,6 +58,7 @@ void dc_client_destroy(dc_client_t **self_p)
 {
     if (self_p && *self_p) {
         zsock_destroy(&(*self_p)->sock);
+        dc_drops_destroy(&(*self_p)->own_drops);
         free((*self_p)->broker);
         free(*self_p);
         *self_p = NULL;
@@ -62,6 +68,11 @@ void dc_client_destroy(dc_client_t **self_p)
 void dc_client_set_stop(dc_client_t *self, zsock_t *stop)
 {
     self->stop = stop;
+}
+
+void dc_client_set_drops(dc_client_t *self, dc_drops_t *drops)
+{
+    self->drops = drops ? drops : self->own_drops;
 }
 
 static bool s_halted(dc_client_t *self)
@@ -85,8 +96,7 @@ static zmsg_t *s_wait_reply(dc_client_t *self, const char *service)
             body = m.body;
             m.body = NULL;
         } else if (msg || reason)
-            zsys_warning("client: dropped a reply from the broker: %s",
-                         reason ? reason : "wrong service");
+            dc_drops_add(self->drops, "reply", reason ? reason : "wrong service", "the broker");
         dc_mdp_msg_clear(&m);
     }
     zpoller_destroy(&poller);

@@ -12,6 +12,7 @@
 #define DC_CLIENT_H_INCLUDED
 
 #include "dc_curve.h"
+#include "dc_drops.h"
 
 #include <czmq.h>
 
@@ -33,6 +34,11 @@ void dc_client_destroy(dc_client_t **self_p);
 /*  From now on a call also ends (NULL) when a message is ready on stop; the message is
     left for the owner to read. NULL: only SIGINT/SIGTERM end a call. */
 void dc_client_set_stop(dc_client_t *self, zsock_t *stop);
+
+/*  From now on replies the client refuses are counted and logged by drops (not owned:
+    the owner's, e.g. the worker's, so they show in its dc_worker_dropped_total as
+    message "reply"); NULL: the client's own (role "client"), the default. */
+void dc_client_set_drops(dc_client_t *self, dc_drops_t *drops);
 
 /*  Calls service with request (not consumed). Returns the reply body, status first, with
     a status other than 503 and 504; NULL only when interrupted or stopped. */

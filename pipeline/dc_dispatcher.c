@@ -12,6 +12,7 @@
     earlier epoch, or one answered again) is counted by Redis if, and only if, the ledger
     does not have it yet (dc_redis_check). */
 #include "dc_dispatcher.h"
+#include "dc_drops.h"
 #include "dc_app.h"
 #include "dc_broker.h"
 #include "dc_check.h"
@@ -78,7 +79,7 @@ typedef struct {
 } s_track_t;
 
 typedef struct {
-    uint64_t issued, counted, sent, reissued, duplicates, stale, drops;
+    uint64_t issued, counted, sent, reissued, duplicates, stale;
     uint64_t hashes, coins;
     uint64_t checks, acked, ack_failures;
 } s_books_t;
@@ -103,6 +104,7 @@ struct _dc_dispatcher_t {
     zsock_t *results; /* ROUTER: RESULT in */
     zloop_t *loop;
     dc_redis_t *redis;
+    dc_drops_t *drops; /* messages refused, by the one drop rule */
     uint64_t epoch;
     uint64_t next_seq;
     zhashx_t *inflight; /* "%016" PRIx64 -> s_job_t */
@@ -187,10 +189,7 @@ static void s_peer_free(void **item)
 
 static void s_drop(dc_dispatcher_t *self, const char *what, const char *reason)
 {
-    self->b.drops++;
-    if (self->b.drops <= 10 || (self->b.drops & (self->b.drops - 1)) == 0)
-        zsys_warning("dispatcher: dropped a %s: %s (%" PRIu64 " drops so far)", what, reason,
-                     self->b.drops);
+    dc_drops_add(self->drops, what, reason, NULL);
 }
 
 static void s_peer_key(zframe_t *rid, char *key, size_t size)
@@ -650,7 +649,7 @@ static void s_publish_books(dc_dispatcher_t *self, uint64_t per_s)
     s_add_field(f, "reissued", self->b.reissued);
     s_add_field(f, "duplicates", self->b.duplicates);
     s_add_field(f, "stale", self->b.stale);
-    s_add_field(f, "drops", self->b.drops);
+    s_add_field(f, "drops", dc_drops_total(self->drops));
     s_add_field(f, "hashes", self->b.hashes);
     s_add_field(f, "coins", self->b.coins);
     s_add_field(f, "hashes_per_s", per_s);
@@ -682,8 +681,8 @@ static void s_publish_metrics(dc_dispatcher_t *self, uint64_t per_s)
         "dc_dispatcher_jobs_issued_total %" PRIu64 "\ndc_dispatcher_jobs_counted_total %" PRIu64
         "\ndc_dispatcher_jobs_in_flight %zu\ndc_dispatcher_jobs_reissued_total %" PRIu64
         "\ndc_dispatcher_duplicates_total %" PRIu64 "\ndc_dispatcher_stale_total %" PRIu64
-        "\ndc_dispatcher_drops_total %" PRIu64 "\ndc_dispatcher_hashes_total %" PRIu64
-        "\ndc_dispatcher_coins_total %" PRIu64 "\ndc_dispatcher_hashes_per_second %" PRIu64
+        "\ndc_dispatcher_hashes_total %" PRIu64 "\ndc_dispatcher_coins_total %" PRIu64
+        "\ndc_dispatcher_hashes_per_second %" PRIu64
         "\ndc_dispatcher_redis_connected %d\ndc_dispatcher_redis_pending_hashes %" PRIu64
         "\ndc_dispatcher_redis_pending_coins %" PRIu64 "\ndc_dispatcher_auth_refused_total %" PRIu64
         "\ndc_dispatcher_books_lost_total %" PRIu64 "\ndc_dispatcher_reissue_after_ms %" PRId64
@@ -695,18 +694,20 @@ static void s_publish_metrics(dc_dispatcher_t *self, uint64_t per_s)
         "\ndc_dispatcher_results_awaiting_ack %zu\ndc_dispatcher_untracked_hashes_total %" PRIu64
         "\n",
         self->b.issued, self->b.counted, zhashx_size(self->inflight), self->b.reissued,
-        self->b.duplicates, self->b.stale, self->b.drops, self->b.hashes, self->b.coins, per_s,
-        st.connected, st.pending_hashes, st.pending_coins,
+        self->b.duplicates, self->b.stale, self->b.hashes, self->b.coins, per_s, st.connected,
+        st.pending_hashes, st.pending_coins,
         self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0, st.books_lost, self->late_ms,
         zhashx_size(self->peers), st.recovered_jobs, st.recovered_hashes, st.recovered_coins,
         st.refused_checks, self->b.acked, self->b.ack_failures, zlistx_size(self->acks),
         self->untracked_hashes);
-    for (int i = 0; i < self->ntracks; i++) {
-        char *more = zsys_sprintf("%sdc_dispatcher_track_hashes_total{track=\"%s\"} %" PRIu64 "\n",
-                                  text, self->tracks[i].name, self->tracks[i].hashes);
-        zstr_free(&text);
-        text = more;
-    }
+    dc_buf_t *out = dc_buf_new();
+    dc_buf_append(out, text, strlen(text));
+    zstr_free(&text);
+    for (int i = 0; i < self->ntracks; i++)
+        dc_buf_printf(out, "dc_dispatcher_track_hashes_total{track=\"%s\"} %" PRIu64 "\n",
+                      self->tracks[i].name, self->tracks[i].hashes);
+    dc_drops_metrics(self->drops, NULL, out);
+    text = dc_buf_detach(&out);
     dc_http_set_metrics(self->cfg.http, &text);
     dc_http_set_ready(self->cfg.http, st.connected, "Redis unreachable");
 }
@@ -774,6 +775,7 @@ dc_dispatcher_t *dc_dispatcher_new(const dc_dispatcher_cfg_t *cfg)
         return NULL;
     dc_dispatcher_t *self = calloc(1, sizeof *self);
     assert(self);
+    self->drops = dc_drops_new("dispatcher");
     self->cfg = *cfg;
     self->jobs = s_socket(self, ZMQ_ROUTER, cfg->jobs, "--jobs / DC_JOBS_BIND");
     self->results = s_socket(self, ZMQ_ROUTER, cfg->results, "--results / DC_RESULTS_BIND");
@@ -820,7 +822,7 @@ static void s_log_books(dc_dispatcher_t *self)
               "(%" PRIu64 " hashes, %" PRIu64 " coins; %" PRIu64 " re-issues, %" PRIu64
               " duplicates, %" PRIu64 " drops)",
               self->b.issued, self->b.counted, zhashx_size(self->inflight), self->b.hashes,
-              self->b.coins, self->b.reissued, self->b.duplicates, self->b.drops);
+              self->b.coins, self->b.reissued, self->b.duplicates, dc_drops_total(self->drops));
 }
 
 void dc_dispatcher_destroy(dc_dispatcher_t **self_p)
@@ -832,6 +834,7 @@ void dc_dispatcher_destroy(dc_dispatcher_t **self_p)
             s_on_snapshot(NULL, 0, self);
             s_log_books(self);
         }
+        dc_drops_destroy(&self->drops);
         dc_redis_destroy(&self->redis);
         zsock_destroy(&self->jobs);
         zsock_destroy(&self->results);

@@ -6,6 +6,7 @@
 #include "dc_client.h"
 #include "dc_curve.h"
 #include "dc_dispatcher.h"
+#include "dc_drops.h"
 #include "dc_hist.h"
 #include "dc_http.h"
 #include "dc_job.h"
@@ -23,6 +24,7 @@ static const dc_selftest_t s_tests[] = {{"dc_mdp", dc_mdp_test},
                                         {"dc_job", dc_job_test},
                                         {"dc_opts", dc_opts_test},
                                         {"dc_buf", dc_buf_test},
+                                        {"dc_drops", dc_drops_test},
                                         {"dc_hist", dc_hist_test},
                                         {"dc_http", dc_http_test},
                                         {"dc_rconn", dc_rconn_test},

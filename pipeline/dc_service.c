@@ -5,6 +5,7 @@
     zero its socket is thrown away and a fresh one (a new routing id) sends READY after a
     growing pause, so a dead broker is not hammered. */
 #include "dc_service.h"
+#include "dc_drops.h"
 #include "dc_app.h"
 #include "dc_mdp.h"
 #include "dc_svc.h"
@@ -19,7 +20,7 @@
 #define DC_SERVICE_RECONNECT_MAX_MS 2000
 
 typedef struct {
-    uint64_t requests, errors, drops, reconnects;
+    uint64_t requests, errors, reconnects;
 } s_counters_t;
 
 typedef struct {
@@ -44,6 +45,7 @@ struct _dc_service_t {
     int connected;          /* slots that have heard the broker */
     int reconnect_requests; /* DISCONNECTs since the last tick, logged once per tick */
     s_counters_t n;
+    dc_drops_t *drops; /* messages refused, by the one drop rule */
 };
 
 void dc_service_slot_id(const char *process, int slot, int generation, char *out, size_t size)
@@ -151,17 +153,23 @@ static void s_metrics(dc_service_t *self)
     for (int i = 0; i < self->cfg.slots; i++)
         busy += self->slots[i].reply != NULL;
     const char *s = self->cfg.service;
-    char *text = zsys_sprintf("dc_service_slots{service=\"%s\"} %d\n"
-                              "dc_service_connected_slots{service=\"%s\"} %d\n"
-                              "dc_service_busy_slots{service=\"%s\"} %d\n"
-                              "dc_service_requests_total{service=\"%s\"} %" PRIu64 "\n"
-                              "dc_service_errors_total{service=\"%s\"} %" PRIu64 "\n"
-                              "dc_service_drops_total{service=\"%s\"} %" PRIu64 "\n"
-                              "dc_service_reconnects_total{service=\"%s\"} %" PRIu64 "\n"
-                              "dc_service_delay_seconds{service=\"%s\"} %.3f\n",
-                              s, self->cfg.slots, s, self->connected, s, busy, s, self->n.requests,
-                              s, self->n.errors, s, self->n.drops, s, self->n.reconnects, s,
-                              self->cfg.delay_ms / 1e3);
+    char *text =
+        zsys_sprintf("dc_service_slots{service=\"%s\"} %d\n"
+                     "dc_service_connected_slots{service=\"%s\"} %d\n"
+                     "dc_service_busy_slots{service=\"%s\"} %d\n"
+                     "dc_service_requests_total{service=\"%s\"} %" PRIu64 "\n"
+                     "dc_service_errors_total{service=\"%s\"} %" PRIu64 "\n"
+                     "dc_service_reconnects_total{service=\"%s\"} %" PRIu64 "\n"
+                     "dc_service_delay_seconds{service=\"%s\"} %.3f\n",
+                     s, self->cfg.slots, s, self->connected, s, busy, s, self->n.requests, s,
+                     self->n.errors, s, self->n.reconnects, s, self->cfg.delay_ms / 1e3);
+    dc_buf_t *out = dc_buf_new();
+    dc_buf_append(out, text, strlen(text));
+    zstr_free(&text);
+    char label[128];
+    snprintf(label, sizeof label, "service=\"%s\"", s);
+    dc_drops_metrics(self->drops, label, out);
+    text = dc_buf_detach(&out);
     dc_http_set_metrics(self->cfg.http, &text);
 }
 
@@ -177,9 +185,7 @@ static int s_on_delay_over(zloop_t *loop, int timer_id, void *arg)
 
 static void s_drop(dc_service_t *self, const char *reason)
 {
-    self->n.drops++;
-    if (self->cfg.verbose || self->n.drops <= 10)
-        zsys_warning("%s: dropped a message from the broker: %s", self->cfg.service, reason);
+    dc_drops_add(self->drops, "message", reason, "the broker");
 }
 
 static void s_on_request(s_slot_t *slot, dc_mdp_msg_t *m)
@@ -282,6 +288,7 @@ dc_service_t *dc_service_new(const dc_service_cfg_t *cfg)
         return NULL;
     dc_service_t *self = calloc(1, sizeof *self);
     assert(self);
+    self->drops = dc_drops_new("service");
     self->cfg = *cfg;
     s_process_name(self->process, sizeof self->process);
     self->slots = calloc((size_t)cfg->slots, sizeof *self->slots);
@@ -301,6 +308,7 @@ void dc_service_destroy(dc_service_t **self_p)
             zsock_destroy(&self->slots[i].sock);
         }
         free(self->slots);
+        dc_drops_destroy(&self->drops);
         zloop_destroy(&self->loop);
         free(self);
         *self_p = NULL;

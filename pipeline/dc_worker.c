@@ -34,8 +34,8 @@ typedef struct {
 } s_unacked_t;
 
 typedef struct {
-    uint64_t jobs, hashes, coins, failed, drops;
-    uint64_t acked_hashes, acked_coins, resent, expired, ack_drops;
+    uint64_t jobs, hashes, coins, failed;
+    uint64_t acked_hashes, acked_coins, resent, expired;
 } s_counters_t;
 
 struct _dc_worker_t {
@@ -43,6 +43,8 @@ struct _dc_worker_t {
     zsock_t *jobs;
     zsock_t *results;
     dc_client_t *client;
+    dc_drops_t
+        *drops;    /* messages refused (jobs, ACKs, the client's replies), by the one drop rule */
     zsock_t *pipe; /* the actor's, or NULL: a message on it stops the worker */
     s_counters_t n;
     uint64_t received; /* messages received on the job connection */
@@ -66,6 +68,7 @@ dc_worker_t *dc_worker_new(const dc_worker_cfg_t *cfg)
 {
     dc_worker_t *self = calloc(1, sizeof *self);
     assert(self);
+    self->drops = dc_drops_new("worker");
     self->cfg = *cfg;
     if (self->cfg.resend_ms <= 0)
         self->cfg.resend_ms = DC_WORKER_RESEND_MS;
@@ -89,6 +92,7 @@ dc_worker_t *dc_worker_new(const dc_worker_cfg_t *cfg)
         return NULL;
     }
     self->client = dc_client_new(cfg->broker, cfg->timeout_ms, cfg->curve);
+    dc_client_set_drops(self->client, self->drops);
     return self;
 }
 
@@ -99,6 +103,7 @@ void dc_worker_destroy(dc_worker_t **self_p)
         zsock_destroy(&self->jobs);
         zsock_destroy(&self->results);
         dc_client_destroy(&self->client);
+        dc_drops_destroy(&self->drops);
         zhashx_destroy(&self->unacked);
         free(self);
         *self_p = NULL;
@@ -194,8 +199,7 @@ static void s_on_ack(dc_worker_t *self)
     uint32_t count;
     const char *reason;
     if (!msg || dc_ack_decode(msg, &count, &reason) != 0) {
-        self->n.ack_drops++;
-        zsys_warning("worker: dropped an ACK: %s", msg ? reason : "interrupted");
+        dc_drops_add(self->drops, "ACK", msg ? reason : "interrupted", NULL);
         zmsg_destroy(&msg);
         return;
     }
@@ -289,15 +293,20 @@ static void s_metrics(dc_worker_t *self)
     char *text = zsys_sprintf(
         "dc_worker_jobs_total %" PRIu64 "\ndc_worker_hashes_total %" PRIu64 "\n"
         "dc_worker_coins_total %" PRIu64 "\ndc_worker_failed_jobs_total %" PRIu64 "\n"
-        "dc_worker_dropped_jobs_total %" PRIu64 "\ndc_worker_broker_timeouts_total %" PRIu64 "\n"
+        "dc_worker_broker_timeouts_total %" PRIu64 "\n"
         "dc_worker_broker_unavailable_total %" PRIu64 "\n"
         "dc_worker_acked_hashes_total %" PRIu64 "\ndc_worker_acked_coins_total %" PRIu64 "\n"
         "dc_worker_results_unacked %zu\ndc_worker_results_resent_total %" PRIu64 "\n"
-        "dc_worker_results_expired_total %" PRIu64 "\ndc_worker_dropped_acks_total %" PRIu64 "\n"
+        "dc_worker_results_expired_total %" PRIu64 "\n"
         "dc_worker_oldest_unacked_ms %" PRId64 "\n",
-        self->n.jobs, self->n.hashes, self->n.coins, self->n.failed, self->n.drops, c->timeouts,
-        c->unavailable, self->n.acked_hashes, self->n.acked_coins, zhashx_size(self->unacked),
-        self->n.resent, self->n.expired, self->n.ack_drops, s_oldest_unacked_ms(self));
+        self->n.jobs, self->n.hashes, self->n.coins, self->n.failed, c->timeouts, c->unavailable,
+        self->n.acked_hashes, self->n.acked_coins, zhashx_size(self->unacked), self->n.resent,
+        self->n.expired, s_oldest_unacked_ms(self));
+    dc_buf_t *out = dc_buf_new();
+    dc_buf_append(out, text, strlen(text));
+    zstr_free(&text);
+    dc_drops_metrics(self->drops, NULL, out);
+    text = dc_buf_detach(&out);
     dc_http_set_metrics(self->cfg.http, &text);
     bool up = dc_client_connected(self->client) || c->calls == 0;
     dc_http_set_ready(self->cfg.http, up, "broker not answering");
@@ -331,8 +340,7 @@ static void s_on_job(dc_worker_t *self)
         s_do_job(self, &job);
         self->held--;
     } else {
-        self->n.drops++;
-        zsys_warning("worker: dropped a job message: %s", reason);
+        dc_drops_add(self->drops, "job", reason, NULL);
     }
     zmsg_destroy(&msg);
     s_ready(self);

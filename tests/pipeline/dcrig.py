@@ -388,6 +388,17 @@ class Rig:
                 return float(line.rsplit(" ", 1)[1])
         raise AssertionError(f"{metric} not in {name}'s /metrics")
 
+    def metric_sum(self, name, metric, label=""):
+        """The sum of the samples of a labelled family whose labels hold `label` (e.g.
+        'message="job"'; 0 when there are none yet); the family must be declared (its
+        # TYPE line), so a misspelt name fails."""
+        _, text = self.http(name, "/metrics")
+        if f"# TYPE {metric} " not in text:
+            raise AssertionError(f"{metric} not in {name}'s /metrics")
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if (line.startswith(metric + " ") or line.startswith(metric + "{"))
+                   and label in line.rsplit(" ", 1)[0])
+
     def rate(self, seconds, since_ms=0):
         """Hashes per second counted by the dispatcher over about `seconds`, from two
         of its snapshots (each stamped with its own time), the first taken at since_ms

@@ -51,7 +51,7 @@ with Rig() as rig:
     wait_for("mining", lambda: rig.hashes() > 20, timeout=20)
 
     # --- broker ROUTER -------------------------------------------------------------
-    before = rig.metric("broker", "dc_broker_drops_total")
+    before = rig.metric_sum("broker", "dc_broker_dropped_total")
     d = sock(zmq.DEALER, broker)
     garbage = [
         [b"garbage"],
@@ -68,7 +68,7 @@ with Rig() as rig:
     for frames in garbage:
         d.send_multipart(frames)
     check.until("broker drops counted",
-                lambda: rig.metric("broker", "dc_broker_drops_total") >= before + len(garbage),
+                lambda: rig.metric_sum("broker", "dc_broker_dropped_total") >= before + len(garbage),
                 timeout=5)
     # over the transport limit: libzmq drops the connection, the broker lives on
     big = sock(zmq.DEALER, broker)
@@ -113,7 +113,7 @@ with Rig() as rig:
 
     # --- dispatcher ROUTERs (results, then jobs) ------------------------------------
     push = sock(zmq.DEALER, "tcp://127.0.0.1:%d" % rig.ports["results"], server="dispatcher")
-    before = rig.metric("dispatcher", "dc_dispatcher_drops_total")
+    before = rig.metric_sum("dispatcher", "dc_dispatcher_dropped_total")
     stale_before = rig.stats("dispatcher")["stale"]
 
     def header(version=1, kind=2, job=1, hashes=1, coins=0):
@@ -134,7 +134,7 @@ with Rig() as rig:
         push.send_multipart(frames)
     push.send_multipart([header(job=12345), b"w"])           # valid, but no such job
     check.until("dispatcher drops counted",
-                lambda: rig.metric("dispatcher", "dc_dispatcher_drops_total")
+                lambda: rig.metric_sum("dispatcher", "dc_dispatcher_dropped_total")
                 >= before + len(bad_results), timeout=5)
     check.until("unknown job counted as stale",
                 lambda: rig.stats("dispatcher")["stale"] >= stale_before + 1, timeout=5)
@@ -143,7 +143,7 @@ with Rig() as rig:
         return struct.pack(">BBIIQ", version, kind, capacity, held, received)
 
     dealer = sock(zmq.DEALER, "tcp://127.0.0.1:%d" % rig.ports["jobs"], server="dispatcher")
-    before = rig.metric("dispatcher", "dc_dispatcher_drops_total")
+    before = rig.metric_sum("dispatcher", "dc_dispatcher_dropped_total")
     bad_readies = [[b"junk"], [ready(version=9), b"w"], [ready(kind=1), b"w"],
                    [ready(capacity=0), b"w"], [ready(capacity=65), b"w"], [ready(), b"bad id"],
                    [ready()], [ready(), b"w", b"canary", b"extra"], [ready(), b"w", b"Bad_Track"],
@@ -151,7 +151,7 @@ with Rig() as rig:
     for frames in bad_readies:
         dealer.send_multipart(frames)
     wait_for("READY drops counted",
-             lambda: rig.metric("dispatcher", "dc_dispatcher_drops_total")
+             lambda: rig.metric_sum("dispatcher", "dc_dispatcher_dropped_total")
              >= before + len(bad_readies), timeout=5)
     check(rig.metric("dispatcher", "dc_dispatcher_worker_connections") == 2,
           "no connection made of malformed READYs")
@@ -191,7 +191,7 @@ with Rig() as rig:
         digest, data = r[2 + 2 * i], r[3 + 2 * i]
         check(hashlib.sha256(data).hexdigest().encode() == digest and digest[:1] == b"0", "coin")
     check.until("fed worker drops counted",
-                lambda: rig.metric("fed", "dc_worker_dropped_jobs_total") == 5, timeout=5)
+                lambda: rig.metric_sum("fed", "dc_worker_dropped_total", 'message="job"') == 5, timeout=5)
     # not acknowledged: the same result comes again (after 5 s); bad ACKs are counted drops
     results_rid = results.recv_multipart()  # routing id first, then the result again
     check(results_rid[1:] == r, "an unacknowledged result is sent again, unchanged")
@@ -202,7 +202,8 @@ with Rig() as rig:
     for frames in bad_acks:
         results.send_multipart([rrid] + frames)
     check.until("fed worker ACK drops counted",
-                lambda: rig.metric("fed", "dc_worker_dropped_acks_total") == len(bad_acks),
+                lambda: rig.metric_sum("fed", "dc_worker_dropped_total", 'message="ACK"')
+                == len(bad_acks),
                 timeout=5)
     check(rig.metric("fed", "dc_worker_results_unacked") == 1, "the result still kept")
     results.send_multipart([rrid, struct.pack(">BBI", 1, 4, 1), struct.pack(">Q", 77)])
@@ -229,7 +230,7 @@ with Rig() as rig:
             break
     check(m[4] == b"cli" and m[6] == b"200" and len(m[7]) == 16, "rng answers after garbage")
     check.until("rng drops counted",
-                lambda: rig.metric("rng-fed", "dc_service_drops_total") >= 5, timeout=5)
+                lambda: rig.metric_sum("rng-fed", "dc_service_dropped_total") >= 5, timeout=5)
 
     # --- everyone is alive and the books are right -------------------------------------------
     for name in ["broker", "rng1", "hasher2", "dispatcher", "worker3", "worker4", "fed", "rng-fed"]:

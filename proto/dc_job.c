@@ -6,6 +6,7 @@
 
 #include <assert.h>
 #include <sodium.h>
+#include <stdint.h>
 #include <string.h>
 
 static void s_put32(byte *p, uint32_t v)
@@ -30,6 +31,60 @@ static uint64_t s_get64(const byte *p)
     return (uint64_t)s_get32(p) << 32 | s_get32(p + 4);
 }
 
+/*  What every decoder checks first: the frame count, the header's size, the version
+    and the type, with the reasons it gives when they are wrong. */
+typedef struct {
+    byte type;
+    size_t size; /* header bytes (the first frame) */
+    size_t min_frames, max_frames;
+    const char *bad_shape; /* frames or header size wrong */
+    const char *bad_type;  /* version or type wrong */
+} s_shape_t;
+
+static const s_shape_t s_job_shape = {DC_JOB_TYPE_JOB,
+                                      DC_JOB_SIZE,
+                                      1,
+                                      1,
+                                      "job: want one 18-byte frame",
+                                      "job: unknown version or type"};
+static const s_shape_t s_ready_shape = {
+    DC_JOB_TYPE_READY,
+    DC_READY_SIZE,
+    2,
+    3,
+    "ready: want an 18-byte header, a worker id and maybe a track",
+    "ready: unknown version or type"};
+static const s_shape_t s_ack_shape = {DC_JOB_TYPE_ACK,
+                                      DC_ACK_HDR_SIZE,
+                                      2,
+                                      2,
+                                      "ack: want a 6-byte header and a frame of job ids",
+                                      "ack: unknown version or type"};
+static const s_shape_t s_result_shape = {DC_JOB_TYPE_RESULT,
+                                         DC_RESULT_HDR_SIZE,
+                                         2,
+                                         SIZE_MAX,
+                                         "result: want a 30-byte header and a worker id",
+                                         "result: unknown version or type"};
+
+/*  The header of msg (its first frame, the cursor left on it) when msg has the shape,
+    else NULL with the reason. */
+static const byte *s_header(zmsg_t *msg, const s_shape_t *shape, const char **reason)
+{
+    size_t frames = zmsg_size(msg);
+    zframe_t *f = zmsg_first(msg);
+    if (frames < shape->min_frames || frames > shape->max_frames || zframe_size(f) != shape->size) {
+        *reason = shape->bad_shape;
+        return NULL;
+    }
+    const byte *p = zframe_data(f);
+    if (p[0] != DC_JOB_VERSION || p[1] != shape->type) {
+        *reason = shape->bad_type;
+        return NULL;
+    }
+    return p;
+}
+
 zmsg_t *dc_job_encode(const dc_job_t *job)
 {
     byte buf[DC_JOB_SIZE] = {DC_JOB_VERSION, DC_JOB_TYPE_JOB};
@@ -43,16 +98,9 @@ zmsg_t *dc_job_encode(const dc_job_t *job)
 
 int dc_job_decode(zmsg_t *msg, dc_job_t *job, const char **reason)
 {
-    zframe_t *f = zmsg_first(msg);
-    if (zmsg_size(msg) != 1 || zframe_size(f) != DC_JOB_SIZE) {
-        *reason = "job: want one 18-byte frame";
+    const byte *p = s_header(msg, &s_job_shape, reason);
+    if (!p)
         return -1;
-    }
-    const byte *p = zframe_data(f);
-    if (p[0] != DC_JOB_VERSION || p[1] != DC_JOB_TYPE_JOB) {
-        *reason = "job: unknown version or type";
-        return -1;
-    }
     job->id = s_get64(p + 2);
     job->batch = s_get32(p + 10);
     job->attempt = s_get32(p + 14);
@@ -145,16 +193,9 @@ static bool s_worker_id(zframe_t *id, char *out)
 int dc_ready_decode(zmsg_t *msg, dc_ready_t *ready, const char **reason)
 {
     memset(ready, 0, sizeof *ready);
-    zframe_t *f = zmsg_first(msg);
-    if (zmsg_size(msg) < 2 || zmsg_size(msg) > 3 || zframe_size(f) != DC_READY_SIZE) {
-        *reason = "ready: want an 18-byte header, a worker id and maybe a track";
+    const byte *p = s_header(msg, &s_ready_shape, reason);
+    if (!p)
         return -1;
-    }
-    const byte *p = zframe_data(f);
-    if (p[0] != DC_JOB_VERSION || p[1] != DC_JOB_TYPE_READY) {
-        *reason = "ready: unknown version or type";
-        return -1;
-    }
     ready->capacity = s_get32(p + 2);
     ready->held = s_get32(p + 6);
     ready->received = s_get64(p + 10);
@@ -190,16 +231,9 @@ zmsg_t *dc_ack_encode(const uint64_t *ids, uint32_t count)
 
 int dc_ack_decode(zmsg_t *msg, uint32_t *count, const char **reason)
 {
-    zframe_t *f = zmsg_first(msg);
-    if (zmsg_size(msg) != 2 || zframe_size(f) != DC_ACK_HDR_SIZE) {
-        *reason = "ack: want a 6-byte header and a frame of job ids";
+    const byte *p = s_header(msg, &s_ack_shape, reason);
+    if (!p)
         return -1;
-    }
-    const byte *p = zframe_data(f);
-    if (p[0] != DC_JOB_VERSION || p[1] != DC_JOB_TYPE_ACK) {
-        *reason = "ack: unknown version or type";
-        return -1;
-    }
     *count = s_get32(p + 2);
     if (*count < 1 || *count > DC_ACK_MAX || zframe_size(zmsg_next(msg)) != (size_t)*count * 8) {
         *reason = "ack: count outside 1..4096 or not the number of ids";
@@ -232,16 +266,9 @@ static int s_check_coin(zframe_t *digest, zframe_t *bytes, const char **reason)
 
 static int s_decode_header(zmsg_t *msg, dc_result_t *r, const char **reason)
 {
-    zframe_t *f = zmsg_first(msg);
-    if (zmsg_size(msg) < 2 || zframe_size(f) != DC_RESULT_HDR_SIZE) {
-        *reason = "result: want a 30-byte header and a worker id";
+    const byte *p = s_header(msg, &s_result_shape, reason);
+    if (!p)
         return -1;
-    }
-    const byte *p = zframe_data(f);
-    if (p[0] != DC_JOB_VERSION || p[1] != DC_JOB_TYPE_RESULT) {
-        *reason = "result: unknown version or type";
-        return -1;
-    }
     r->job_id = s_get64(p + 2);
     r->hashes = s_get32(p + 10);
     r->coins = s_get32(p + 14);
@@ -363,6 +390,22 @@ void dc_job_test(bool verbose)
     zmsg_addstr(msg, "extra");
     zmsg_addstr(msg, "extra");
     DC_CHECK(dc_ready_decode(msg, &rd, &reason) == -1 && strstr(reason, "18-byte"));
+    zmsg_destroy(&msg);
+
+    /* every decoder refuses another message's header, and an empty message */
+    dc_job_t j = {.id = 1, .batch = 1};
+    msg = dc_job_encode(&j);
+    DC_CHECK(dc_ready_decode(msg, &rd, &reason) == -1 && strstr(reason, "ready: want"));
+    DC_CHECK(dc_result_decode(msg, &rgot, &reason) == -1 && strstr(reason, "result: want"));
+    zmsg_addstr(msg, "w"); /* two frames, as an ACK has: still the wrong header size */
+    DC_CHECK(dc_ack_decode(msg, &(uint32_t){0}, &reason) == -1 && strstr(reason, "ack: want"));
+    zframe_reset(zmsg_first(msg), (byte[DC_READY_SIZE]){DC_JOB_VERSION, DC_JOB_TYPE_JOB},
+                 DC_READY_SIZE); /* a READY's size with a JOB's type */
+    DC_CHECK(dc_ready_decode(msg, &rd, &reason) == -1 && strstr(reason, "ready: unknown"));
+    zmsg_destroy(&msg);
+    msg = zmsg_new();
+    DC_CHECK(dc_job_decode(msg, &got, &reason) == -1 && strstr(reason, "job: want"));
+    DC_CHECK(dc_ack_decode(msg, &(uint32_t){0}, &reason) == -1 && strstr(reason, "ack: want"));
     zmsg_destroy(&msg);
 
     uint64_t ids[3] = {1, 0xfedcba9876543210ULL, 3};

@@ -44,13 +44,9 @@ static dc_curve_t *s_curve(dc_opts_t *opts, const char *role)
     return curve;
 }
 
-int dc_app_start(dc_app_t *app, const char *prog, dc_opts_t *opts, const char *role)
+static int s_start(dc_app_t *app, const char *role)
 {
-    memset(app, 0, sizeof *app);
-    zsys_init();
-    zsys_set_logident(prog);
-    zsys_set_logstream(stderr);
-    zsys_set_logsystem(false);
+    dc_opts_t *opts = app->opts;
     const char *listen = dc_opts_has(opts, "http") ? dc_opts_str(opts, "http") : "";
     if (*listen && !(app->http = dc_http_new(listen)))
         return -1;
@@ -61,6 +57,22 @@ int dc_app_start(dc_app_t *app, const char *prog, dc_opts_t *opts, const char *r
         return 0; /* a tool that speaks no ZeroMQ */
     app->curve = s_curve(opts, role);
     return app->curve ? 0 : -1;
+}
+
+int dc_app_start(dc_app_t *app, const char *prog, dc_opts_t **opts_p, const char *role)
+{
+    memset(app, 0, sizeof *app);
+    app->prog = prog;
+    app->opts = *opts_p;
+    *opts_p = NULL;
+    zsys_init();
+    zsys_set_logident(prog);
+    zsys_set_logstream(stderr);
+    zsys_set_logsystem(false);
+    if (s_start(app, role) == 0)
+        return 0;
+    dc_app_stop(app);
+    return -1;
 }
 
 int dc_app_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
@@ -101,9 +113,10 @@ int dc_app_run_actor(zactor_fn *actor, void *args)
     return 0;
 }
 
-void dc_app_stop(dc_app_t *app, const char *prog)
+void dc_app_stop(dc_app_t *app)
 {
     dc_curve_destroy(&app->curve);
     dc_http_destroy(&app->http);
-    zsys_info("%s: exiting", prog);
+    dc_opts_destroy(&app->opts);
+    zsys_info("%s: exiting", app->prog);
 }

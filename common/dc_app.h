@@ -9,16 +9,19 @@
 
 /*  What dc_app_start sets up for a main. */
 typedef struct {
+    const char *prog;         /* the program's name, for the log */
+    dc_opts_t *opts;          /* the parsed options, owned from dc_app_start on */
     dc_http_t *http;          /* --http listener, or NULL */
     dc_curve_t *curve;        /* --keys / --key-seed-file / --insecure for the role */
     char redis_password[256]; /* when the binary takes DC_APP_REDIS_OPTS; else "" */
 } dc_app_t;
 
-/*  Sets up logging, the --http listener (when the options have one), CURVE for `role`
-    ("broker", "dispatcher", "service", "worker"; NULL for a tool that speaks no ZeroMQ,
-    e.g. dc-audit) and the Redis password when the options have one. Returns -1
-    (and logs why) on any failure; call dc_app_stop either way. */
-int dc_app_start(dc_app_t *app, const char *prog, dc_opts_t *opts, const char *role);
+/*  Takes over *opts_p (checked by the caller: a usage error exits before anything
+    starts) and sets up logging, the --http listener (when the options have one), CURVE
+    for `role` ("broker", "dispatcher", "service", "worker"; NULL for a tool that speaks
+    no ZeroMQ, e.g. dc-audit) and the Redis password when the options have one. Returns
+    0, or -1 (after logging why and releasing everything, the options included). */
+int dc_app_start(dc_app_t *app, const char *prog, dc_opts_t **opts_p, const char *role);
 /*  The two options every ZeroMQ binary takes, for its spec table. */
 #define DC_APP_CURVE_OPTS                                                                          \
     {"keys", "DC_KEYS", "", "DIR", "CURVE key directory made by dc-keygen"},                       \
@@ -57,7 +60,7 @@ void dc_app_actor_started(zsock_t *pipe, bool ok);
     it failed to start. */
 int dc_app_run_actor(zactor_fn *actor, void *args);
 
-/*  Logs the exit and releases what dc_app_start made. */
-void dc_app_stop(dc_app_t *app, const char *prog);
+/*  Logs the exit and releases what dc_app_start made and took, the options included. */
+void dc_app_stop(dc_app_t *app);
 
 #endif

@@ -46,11 +46,8 @@ int main(int argc, char **argv)
         return DC_AUDIT_EXIT_USAGE;
     }
     dc_app_t app;
-    if (dc_app_start(&app, "dc-audit", opts, NULL) != 0) {
-        dc_app_stop(&app, "dc-audit");
-        dc_opts_destroy(&opts);
+    if (dc_app_start(&app, "dc-audit", &opts, NULL) != 0)
         return DC_AUDIT_EXIT_USAGE;
-    }
     char why[300];
     redisContext *ctx =
         dc_rconn_connect(host, port, app.redis_password, S_TIMEOUT_MS, why, sizeof why);
@@ -62,7 +59,6 @@ int main(int argc, char **argv)
     } else
         printf("dc-audit: UNREAD: %s: %s; nothing concluded\n", where, why);
     fflush(stdout);
-    dc_app_stop(&app, "dc-audit");
-    dc_opts_destroy(&opts);
+    dc_app_stop(&app);
     return rc;
 }

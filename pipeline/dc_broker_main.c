@@ -32,13 +32,10 @@ int main(int argc, char **argv)
         return 2;
     }
     dc_app_t app;
-    if (dc_app_start(&app, "dc-broker", opts, "broker") != 0) {
-        dc_app_stop(&app, "dc-broker");
-        dc_opts_destroy(&opts);
+    if (dc_app_start(&app, "dc-broker", &opts, "broker") != 0)
         return 1;
-    }
-    dc_broker_cfg_t cfg = {.endpoint = dc_opts_str(opts, "bind"),
-                           .redis = dc_opts_str(opts, "redis"),
+    dc_broker_cfg_t cfg = {.endpoint = dc_opts_str(app.opts, "bind"),
+                           .redis = dc_opts_str(app.opts, "redis"),
                            .redis_password = app.redis_password,
                            .heartbeat_ms = (int)hb,
                            .max_queue = (size_t)mq,
@@ -47,11 +44,10 @@ int main(int argc, char **argv)
                            .service_ttl_ms = DC_BROKER_SERVICE_TTL_MS,
                            .http = app.http,
                            .curve = app.curve,
-                           .verbose = dc_opts_flag(opts, "verbose")};
+                           .verbose = dc_opts_flag(app.opts, "verbose")};
     dc_broker_t *broker = dc_broker_new(&cfg);
     int rc = broker ? dc_broker_run(broker, NULL) : 1;
     dc_broker_destroy(&broker);
-    dc_app_stop(&app, "dc-broker");
-    dc_opts_destroy(&opts);
+    dc_app_stop(&app);
     return rc;
 }

@@ -35,14 +35,11 @@ int main(int argc, char **argv)
         return 2;
     }
     dc_app_t app;
-    if (dc_app_start(&app, "dc-dispatcher", opts, "dispatcher") != 0) {
-        dc_app_stop(&app, "dc-dispatcher");
-        dc_opts_destroy(&opts);
+    if (dc_app_start(&app, "dc-dispatcher", &opts, "dispatcher") != 0)
         return 1;
-    }
-    dc_dispatcher_cfg_t cfg = {.jobs = dc_opts_str(opts, "jobs"),
-                               .results = dc_opts_str(opts, "results"),
-                               .redis = dc_opts_str(opts, "redis"),
+    dc_dispatcher_cfg_t cfg = {.jobs = dc_opts_str(app.opts, "jobs"),
+                               .results = dc_opts_str(app.opts, "results"),
+                               .redis = dc_opts_str(app.opts, "redis"),
                                .redis_password = app.redis_password,
                                .batch = (uint32_t)batch,
                                .job_timeout_ms = (int)timeout,
@@ -51,9 +48,8 @@ int main(int argc, char **argv)
                                .max_pending_coins = (uint64_t)pending,
                                .http = app.http,
                                .curve = app.curve,
-                               .verbose = dc_opts_flag(opts, "verbose")};
+                               .verbose = dc_opts_flag(app.opts, "verbose")};
     int rc = dc_app_run_actor(dc_dispatcher_actor, &cfg);
-    dc_app_stop(&app, "dc-dispatcher");
-    dc_opts_destroy(&opts);
+    dc_app_stop(&app);
     return rc;
 }

@@ -46,24 +46,20 @@ int main(int argc, char **argv)
         return 2;
     }
     dc_app_t app;
-    if (dc_app_start(&app, DC_PROG, opts, "service") != 0) {
-        dc_app_stop(&app, DC_PROG);
-        dc_opts_destroy(&opts);
+    if (dc_app_start(&app, DC_PROG, &opts, "service") != 0)
         return 1;
-    }
-    dc_service_cfg_t cfg = {.broker = dc_opts_str(opts, "broker"),
+    dc_service_cfg_t cfg = {.broker = dc_opts_str(app.opts, "broker"),
                             .service = DC_NAME,
                             .slots = (int)slots,
                             .heartbeat_ms = (int)hb,
-                            .delay_ms = dc_opts_flag(opts, "raw") ? 0 : (int)delay,
+                            .delay_ms = dc_opts_flag(app.opts, "raw") ? 0 : (int)delay,
                             .handler = DC_HANDLER,
                             .http = app.http,
                             .curve = app.curve,
-                            .verbose = dc_opts_flag(opts, "verbose")};
+                            .verbose = dc_opts_flag(app.opts, "verbose")};
     dc_service_t *service = dc_service_new(&cfg);
     int rc = service ? dc_service_run(service, NULL) : 1;
     dc_service_destroy(&service);
-    dc_app_stop(&app, DC_PROG);
-    dc_opts_destroy(&opts);
+    dc_app_stop(&app);
     return rc;
 }

@@ -50,24 +50,20 @@ int main(int argc, char **argv)
         snprintf(id, sizeof id, "%s-%d", host, (int)getpid());
     }
     dc_app_t app;
-    if (dc_app_start(&app, "dc-worker", opts, "worker") != 0) {
-        dc_app_stop(&app, "dc-worker");
-        dc_opts_destroy(&opts);
+    if (dc_app_start(&app, "dc-worker", &opts, "worker") != 0)
         return 1;
-    }
-    dc_worker_cfg_t cfg = {.broker = dc_opts_str(opts, "broker"),
-                           .jobs = dc_opts_str(opts, "jobs"),
-                           .results = dc_opts_str(opts, "results"),
+    dc_worker_cfg_t cfg = {.broker = dc_opts_str(app.opts, "broker"),
+                           .jobs = dc_opts_str(app.opts, "jobs"),
+                           .results = dc_opts_str(app.opts, "results"),
                            .id = id,
                            .track = track,
                            .credit = (int)credit,
-                           .delay_ms = dc_opts_flag(opts, "raw") ? 0 : (int)delay,
+                           .delay_ms = dc_opts_flag(app.opts, "raw") ? 0 : (int)delay,
                            .timeout_ms = (int)timeout,
                            .http = app.http,
                            .curve = app.curve,
-                           .verbose = dc_opts_flag(opts, "verbose")};
+                           .verbose = dc_opts_flag(app.opts, "verbose")};
     int rc = dc_app_run_actor(dc_worker_actor, &cfg);
-    dc_app_stop(&app, "dc-worker");
-    dc_opts_destroy(&opts);
+    dc_app_stop(&app);
     return rc;
 }

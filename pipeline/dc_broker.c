@@ -1,6 +1,6 @@
 /*  dc_broker: see the header. One thread, one ROUTER, a zloop with three timers:
-    heartbeats (and dead-worker detection), deadlines (queue wait, request timeout, and
-    probes of busy workers), and the 1 s stats snapshot. Time is kept in microseconds of
+    heartbeats (and dead-slot detection), deadlines (queue wait, request timeout, and
+    probes of busy slots), and the 1 s stats snapshot. Time is kept in microseconds of
     the monotonic clock. */
 #include "dc_broker.h"
 #include "dc_app.h"
@@ -8,6 +8,7 @@
 #include "dc_hist.h"
 #include "dc_mdp.h"
 #include "dc_redis.h"
+#include "dc_stats.h"
 #include "dc_svc.h"
 #include "dc_check.h"
 
@@ -29,41 +30,42 @@ typedef struct {
     int64_t deadline_us; /* from its arrival: past it the client gets 504 */
 } s_request_t;
 
+/*  A slot: one 7/MDP worker connection, of an instance of a service. */
 typedef struct {
-    char *id;      /* hex of the routing id */
-    char *process; /* the process it belongs to (dc_broker_process_of) */
+    char *id;       /* hex of the routing id */
+    char *instance; /* the instance it belongs to (dc_broker_instance_of) */
     zframe_t *identity;
     s_service_t *service;
     int64_t expiry_us;
-    s_request_t *request; /* in flight on this worker */
+    s_request_t *request; /* in flight on this slot */
     void *idle_handle;    /* its place in service->idle, when idle */
     bool beats_busy;      /* it has sent a HEARTBEAT while serving: it must keep doing so */
     int64_t probe_us;     /* when to check next that its connection is still there */
     int64_t probe_gap_us; /* the pause before the probe after that one */
-} s_worker_t;
+} s_slot_t;
 
 struct _s_service_t {
     char name[DC_MDP_SERVICE_MAX + 1];
     zlistx_t *queue;     /* s_request_t, oldest first */
-    zlistx_t *idle;      /* s_worker_t, least recently used first */
-    size_t workers;      /* 7/MDP workers registered: slots, one request each */
-    zhashx_t *processes; /* process name -> its slots registered (as a pointer-sized count) */
+    zlistx_t *idle;      /* s_slot_t, least recently used first */
+    size_t slots;        /* slots registered (7/MDP workers), one request each */
+    zhashx_t *instances; /* instance name -> its slots registered (as a pointer-sized count) */
     size_t queue_max;    /* deepest queue since the last snapshot */
     uint64_t served, errors, served_at_snapshot;
-    int64_t busy_us;   /* worker time spent on requests since the last snapshot */
+    int64_t busy_us;   /* slot time spent on requests since the last snapshot */
     int64_t queued_us; /* time requests spent queued since the last snapshot */
     double demand;     /* requests in the service (served or queued), averaged over the
                           last snapshot's interval */
-    dc_hist_t *wait, *svc;
+    dc_hist_t *wait_hist, *service_hist; /* µs queued; µs a slot spent on it */
     bool saturated;
-    int64_t empty_since_us; /* no workers and no queue since then; 0 while it has some */
+    int64_t empty_since_us; /* no slots and no queue since then; 0 while it has some */
 };
 
 typedef struct {
     uint64_t requests, replies, requeued, expired, unroutable;
-    uint64_t lost;      /* workers found gone: their TCP connection closed */
+    uint64_t lost;      /* slots found gone: their TCP connection closed */
     uint64_t timed_out; /* requests answered 504 at their deadline */
-    uint64_t late;      /* REPLYs from workers the broker no longer knows, dropped */
+    uint64_t late;      /* REPLYs from slots the broker no longer knows, dropped */
 } s_counters_t;
 
 struct _dc_broker_t {
@@ -72,7 +74,7 @@ struct _dc_broker_t {
     zsock_t *pipe;
     zloop_t *loop;
     zhashx_t *services; /* name -> s_service_t */
-    zhashx_t *workers;  /* hex id -> s_worker_t */
+    zhashx_t *slots;    /* hex id -> s_slot_t */
     dc_redis_t *redis;
     dc_drops_t *drops; /* messages refused, by the one drop rule */
     s_counters_t n;
@@ -105,9 +107,9 @@ static void s_service_destroy(s_service_t **svc_p)
         s_request_destroy(&req);
     zlistx_destroy(&svc->queue);
     zlistx_destroy(&svc->idle);
-    zhashx_destroy(&svc->processes);
-    dc_hist_destroy(&svc->wait);
-    dc_hist_destroy(&svc->svc);
+    zhashx_destroy(&svc->instances);
+    dc_hist_destroy(&svc->wait_hist);
+    dc_hist_destroy(&svc->service_hist);
     free(svc);
     *svc_p = NULL;
 }
@@ -122,9 +124,9 @@ static s_service_t *s_service_require(dc_broker_t *self, const char *name)
     snprintf(svc->name, sizeof svc->name, "%s", name);
     svc->queue = zlistx_new();
     svc->idle = zlistx_new();
-    svc->processes = zhashx_new();
-    svc->wait = dc_hist_new(DC_BROKER_HIST_SAMPLES, DC_BROKER_HIST_WINDOW_MS);
-    svc->svc = dc_hist_new(DC_BROKER_HIST_SAMPLES, DC_BROKER_HIST_WINDOW_MS);
+    svc->instances = zhashx_new();
+    svc->wait_hist = dc_hist_new(DC_BROKER_HIST_SAMPLES, DC_BROKER_HIST_WINDOW_MS);
+    svc->service_hist = dc_hist_new(DC_BROKER_HIST_SAMPLES, DC_BROKER_HIST_WINDOW_MS);
     zhashx_insert(self->services, name, svc);
     return svc;
 }
@@ -159,15 +161,15 @@ static void s_reply_error(dc_broker_t *self, s_service_t *svc, zframe_t *client,
         svc->errors++;
 }
 
-/*  Returns true when the worker's connection is gone (the ROUTER no longer knows it). */
-static bool s_send_worker(dc_broker_t *self, s_worker_t *w, int command, zframe_t *client,
-                          zmsg_t **body_p)
+/*  Returns true when the slot's connection is gone (the ROUTER no longer knows it). */
+static bool s_send_slot(dc_broker_t *self, s_slot_t *slot, int command, zframe_t *client,
+                        zmsg_t **body_p)
 {
-    zmsg_t *msg = dc_mdp_worker_msg(w->identity, command, NULL, client, body_p);
+    zmsg_t *msg = dc_mdp_worker_msg(slot->identity, command, NULL, client, body_p);
     return s_send(self, &msg) == EHOSTUNREACH;
 }
 
-static void s_worker_forget(dc_broker_t *self, s_worker_t *w, const char *why);
+static void s_slot_forget(dc_broker_t *self, s_slot_t *slot, const char *why);
 
 /*  The part of the time from `from_us` to `now` that falls in the current stats interval. */
 static int64_t s_since_snapshot(dc_broker_t *self, int64_t from_us, int64_t now)
@@ -175,33 +177,33 @@ static int64_t s_since_snapshot(dc_broker_t *self, int64_t from_us, int64_t now)
     return now - (from_us > self->snapshot_us ? from_us : self->snapshot_us);
 }
 
-/*  Hands queued requests to idle workers, least recently used first. A worker whose
+/*  Hands queued requests to idle slots, least recently used first. A slot whose
     connection turns out to be gone is forgotten and its request goes to the next one. */
 static void s_dispatch(dc_broker_t *self, s_service_t *svc)
 {
     while (zlistx_size(svc->idle) && zlistx_size(svc->queue)) {
-        s_worker_t *w = zlistx_detach(svc->idle, NULL);
-        w->idle_handle = NULL;
+        s_slot_t *slot = zlistx_detach(svc->idle, NULL);
+        slot->idle_handle = NULL;
         s_request_t *req = zlistx_detach(svc->queue, NULL);
         req->started_us = s_now_us();
         svc->queued_us += s_since_snapshot(self, req->queued_us, req->started_us);
-        dc_hist_add(svc->wait, req->started_us / 1000,
+        dc_hist_add(svc->wait_hist, req->started_us / 1000,
                     (uint32_t)(req->started_us - req->queued_us));
         zmsg_t *body = zmsg_dup(req->body);
-        w->request = req;
-        w->probe_gap_us = DC_BROKER_PROBE_MS * 1000;
-        w->probe_us = req->started_us + w->probe_gap_us;
-        if (s_send_worker(self, w, DC_MDPW_REQUEST, req->client, &body)) {
+        slot->request = req;
+        slot->probe_gap_us = DC_BROKER_PROBE_MS * 1000;
+        slot->probe_us = req->started_us + slot->probe_gap_us;
+        if (s_send_slot(self, slot, DC_MDPW_REQUEST, req->client, &body)) {
             self->n.lost++;
-            s_worker_forget(self, w, "connection closed");
+            s_slot_forget(self, slot, "connection closed");
         }
     }
 }
 
-/*  A worker that spoke is alive for DC_BROKER_LIVENESS more heartbeat intervals. */
-static void s_worker_alive(dc_broker_t *self, s_worker_t *w)
+/*  A slot that spoke is alive for DC_BROKER_LIVENESS more heartbeat intervals. */
+static void s_slot_alive(dc_broker_t *self, s_slot_t *slot)
 {
-    w->expiry_us = s_now_us() + (int64_t)self->cfg.heartbeat_ms * 1000 * DC_BROKER_LIVENESS;
+    slot->expiry_us = s_now_us() + (int64_t)self->cfg.heartbeat_ms * 1000 * DC_BROKER_LIVENESS;
 }
 
 /*  The part of a request's service time that falls in the current stats interval. */
@@ -210,12 +212,12 @@ static int64_t s_busy_since_snapshot(dc_broker_t *self, s_request_t *req, int64_
     return s_since_snapshot(self, req->started_us, now);
 }
 
-static void s_worker_idle(s_worker_t *w)
+static void s_slot_idle(s_slot_t *slot)
 {
-    w->idle_handle = zlistx_add_end(w->service->idle, w);
+    slot->idle_handle = zlistx_add_end(slot->service->idle, slot);
 }
 
-void dc_broker_process_of(zframe_t *identity, char *out, size_t size)
+void dc_broker_instance_of(zframe_t *identity, char *out, size_t size)
 {
     const byte *data = zframe_data(identity);
     size_t len = zframe_size(identity), slash = 0;
@@ -235,56 +237,56 @@ void dc_broker_process_of(zframe_t *identity, char *out, size_t size)
         snprintf(out, size, "%.*s", (int)slash, (const char *)data);
 }
 
-/*  Counts one more or one less slot of w's process; returns that process's slots now. */
-static size_t s_process_slots(s_service_t *svc, const char *process, int delta)
+/*  Counts one more or one less slot of an instance; returns that instance's slots now. */
+static size_t s_instance_slots(s_service_t *svc, const char *instance, int delta)
 {
-    size_t slots = (size_t)(uintptr_t)zhashx_lookup(svc->processes, process) + (size_t)delta;
+    size_t slots = (size_t)(uintptr_t)zhashx_lookup(svc->instances, instance) + (size_t)delta;
     if (slots)
-        zhashx_update(svc->processes, process, (void *)(uintptr_t)slots);
+        zhashx_update(svc->instances, instance, (void *)(uintptr_t)slots);
     else
-        zhashx_delete(svc->processes, process);
+        zhashx_delete(svc->instances, instance);
     return slots;
 }
 
-/*  Forgets a worker; its request in flight goes back to the head of the queue. */
-static void s_worker_forget(dc_broker_t *self, s_worker_t *w, const char *why)
+/*  Forgets a slot; its request in flight goes back to the head of the queue. */
+static void s_slot_forget(dc_broker_t *self, s_slot_t *slot, const char *why)
 {
-    s_service_t *svc = w->service;
-    if (w->idle_handle)
-        zlistx_delete(svc->idle, w->idle_handle);
-    if (w->request) {
-        /* the wait clock restarts: the request gets a fair chance on another worker */
-        w->request->queued_us = s_now_us();
-        zlistx_add_start(svc->queue, w->request);
-        w->request = NULL;
+    s_service_t *svc = slot->service;
+    if (slot->idle_handle)
+        zlistx_delete(svc->idle, slot->idle_handle);
+    if (slot->request) {
+        /* the wait clock restarts: the request gets a fair chance on another slot */
+        slot->request->queued_us = s_now_us();
+        zlistx_add_start(svc->queue, slot->request);
+        slot->request = NULL;
         self->n.requeued++;
-        zsys_info("broker: %s worker %s left (%s) holding a request: it goes to another one",
-                  svc->name, w->id, why);
+        zsys_info("broker: %s slot %s left (%s) holding a request: it goes to another one",
+                  svc->name, slot->id, why);
     }
-    svc->workers--;
-    if (s_process_slots(svc, w->process, -1) == 0 || self->cfg.verbose)
-        zsys_info("broker: %s process %s left (%s); %zu processes, %zu slots, %zu queued",
-                  svc->name, w->process, why, zhashx_size(svc->processes), svc->workers,
+    svc->slots--;
+    if (s_instance_slots(svc, slot->instance, -1) == 0 || self->cfg.verbose)
+        zsys_info("broker: %s instance %s left (%s); %zu instances, %zu slots, %zu queued",
+                  svc->name, slot->instance, why, zhashx_size(svc->instances), svc->slots,
                   zlistx_size(svc->queue));
-    zhashx_delete(self->workers, w->id);
+    zhashx_delete(self->slots, slot->id);
 }
 
-/*  Forgets a worker and hands its request, if any, to the next idle one. */
-static void s_worker_delete(dc_broker_t *self, s_worker_t *w, const char *why)
+/*  Forgets a slot and hands its request, if any, to the next idle one. */
+static void s_slot_delete(dc_broker_t *self, s_slot_t *slot, const char *why)
 {
-    s_service_t *svc = w->service;
-    s_worker_forget(self, w, why);
+    s_service_t *svc = slot->service;
+    s_slot_forget(self, slot, why);
     s_dispatch(self, svc);
 }
 
-static void s_worker_free(void **item)
+static void s_slot_free(void **item)
 {
-    s_worker_t *w = *item;
-    s_request_destroy(&w->request); /* only at exit: a deleted worker's request is requeued */
-    zframe_destroy(&w->identity);
-    zstr_free(&w->process);
-    zstr_free(&w->id);
-    free(w);
+    s_slot_t *slot = *item;
+    s_request_destroy(&slot->request); /* only at exit: a deleted slot's request is requeued */
+    zframe_destroy(&slot->identity);
+    zstr_free(&slot->instance);
+    zstr_free(&slot->id);
+    free(slot);
     *item = NULL;
 }
 
@@ -295,15 +297,20 @@ static void s_drop(dc_broker_t *self, zframe_t *sender, const char *reason)
     free(id);
 }
 
-/*  Writes name as a JSON string body (service names are printable ASCII; '"' and '\\'
-    are escaped). */
-static void s_json_name(FILE *out, const char *name)
+/*  Copies a service name with '"' and '\\' escaped: a JSON string body and a Prometheus
+    label value alike, since service names are printable ASCII (no control bytes). */
+static void s_escape(const char *name, char *out, size_t size)
 {
-    for (const char *c = name; *c; c++)
-        fprintf(out, *c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
+    size_t n = 0;
+    for (const char *c = name; *c && n + 2 < size; c++) {
+        if (*c == '"' || *c == '\\')
+            out[n++] = '\\';
+        out[n++] = *c;
+    }
+    out[n] = 0;
 }
 
-/*  The mmi.stats answer: {"service":{"workers":…,"processes":…,…},…}. */
+/*  The mmi.stats answer: {"service":{"slots":…,"instances":…,…},…}. */
 static char *s_mmi_stats(dc_broker_t *self)
 {
     char *json = NULL;
@@ -312,13 +319,13 @@ static char *s_mmi_stats(dc_broker_t *self)
     fprintf(out, "{");
     const char *sep = "";
     for (s_service_t *s = zhashx_first(self->services); s; s = zhashx_next(self->services)) {
-        fprintf(out, "%s\"", sep);
-        s_json_name(out, s->name);
+        char name[2 * DC_MDP_SERVICE_MAX + 1];
+        s_escape(s->name, name, sizeof name);
         fprintf(out,
-                "\":{\"workers\":%zu,\"processes\":%zu,\"idle\":%zu,\"queue\":%zu,"
+                "%s\"%s\":{\"slots\":%zu,\"instances\":%zu,\"idle\":%zu,\"queue\":%zu,"
                 "\"served\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"demand\":%.2f}",
-                s->workers, zhashx_size(s->processes), zlistx_size(s->idle), zlistx_size(s->queue),
-                s->served, s->errors, s->demand);
+                sep, name, s->slots, zhashx_size(s->instances), zlistx_size(s->idle),
+                zlistx_size(s->queue), s->served, s->errors, s->demand);
         sep = ",";
     }
     fprintf(out, "}");
@@ -332,7 +339,7 @@ static void s_mmi(dc_broker_t *self, dc_mdp_msg_t *m)
     if (streq(m->service, "mmi.service")) {
         char *name = zmsg_popstr(m->body);
         s_service_t *svc = name ? zhashx_lookup(self->services, name) : NULL;
-        zmsg_addstr(body, svc && svc->workers ? "200" : "404");
+        zmsg_addstr(body, svc && svc->slots ? "200" : "404");
         zstr_free(&name);
     } else if (streq(m->service, "mmi.stats")) {
         zmsg_addstr(body, "200");
@@ -384,58 +391,58 @@ static void s_on_ready(dc_broker_t *self, dc_mdp_msg_t *m, char *id)
         zstr_free(&id);
         return;
     }
-    s_worker_t *w = calloc(1, sizeof *w);
-    assert(w);
-    w->id = id;
-    w->identity = zframe_dup(m->sender);
-    char process[DC_MDP_ADDRESS_MAX * 2 + 1];
-    dc_broker_process_of(w->identity, process, sizeof process);
-    w->process = strdup(process);
-    w->service = svc;
-    s_worker_alive(self, w);
-    zhashx_insert(self->workers, id, w);
-    svc->workers++;
-    if (s_process_slots(svc, w->process, +1) == 1 || self->cfg.verbose)
-        zsys_info("broker: %s process %s joined; %zu processes, %zu slots", svc->name, w->process,
-                  zhashx_size(svc->processes), svc->workers);
-    s_worker_idle(w);
+    s_slot_t *slot = calloc(1, sizeof *slot);
+    assert(slot);
+    slot->id = id;
+    slot->identity = zframe_dup(m->sender);
+    char instance[DC_MDP_ADDRESS_MAX * 2 + 1];
+    dc_broker_instance_of(slot->identity, instance, sizeof instance);
+    slot->instance = strdup(instance);
+    slot->service = svc;
+    s_slot_alive(self, slot);
+    zhashx_insert(self->slots, id, slot);
+    svc->slots++;
+    if (s_instance_slots(svc, slot->instance, +1) == 1 || self->cfg.verbose)
+        zsys_info("broker: %s instance %s joined; %zu instances, %zu slots", svc->name,
+                  slot->instance, zhashx_size(svc->instances), svc->slots);
+    s_slot_idle(slot);
     s_dispatch(self, svc);
 }
 
-static void s_on_reply(dc_broker_t *self, s_worker_t *w, dc_mdp_msg_t *m)
+static void s_on_reply(dc_broker_t *self, s_slot_t *slot, dc_mdp_msg_t *m)
 {
-    s_request_t *req = w->request;
+    s_request_t *req = slot->request;
     if (!req || !zframe_eq(req->client, m->client)) {
-        s_drop(self, m->sender, "REPLY for no request of this worker");
+        s_drop(self, m->sender, "REPLY for no request of this slot");
         return;
     }
-    s_service_t *svc = w->service;
+    s_service_t *svc = slot->service;
     int64_t now = s_now_us();
     svc->busy_us += s_busy_since_snapshot(self, req, now);
-    dc_hist_add(svc->svc, now / 1000, (uint32_t)(now - req->started_us));
+    dc_hist_add(svc->service_hist, now / 1000, (uint32_t)(now - req->started_us));
     svc->served++;
     s_reply_client(self, req->client, svc->name, &m->body);
-    s_request_destroy(&w->request);
-    s_worker_idle(w);
+    s_request_destroy(&slot->request);
+    s_slot_idle(slot);
     s_dispatch(self, svc);
 }
 
-static void s_on_worker(dc_broker_t *self, dc_mdp_msg_t *m)
+static void s_on_slot(dc_broker_t *self, dc_mdp_msg_t *m)
 {
     char *id = zframe_strhex(m->sender);
-    s_worker_t *w = zhashx_lookup(self->workers, id);
+    s_slot_t *slot = zhashx_lookup(self->slots, id);
     if (m->command == DC_MDPW_READY) {
-        if (w) {
-            s_drop(self, m->sender, "READY from a worker already registered");
-            s_worker_delete(self, w, "protocol error");
+        if (slot) {
+            s_drop(self, m->sender, "READY from a slot already registered");
+            s_slot_delete(self, slot, "protocol error");
             zstr_free(&id);
         } else
             s_on_ready(self, m, id);
         return;
     }
     zstr_free(&id);
-    if (!w) {
-        /* a worker we do not know (we restarted, it expired or passed a request's
+    if (!slot) {
+        /* a slot we do not know (we restarted, it expired or passed a request's
            deadline): make it start over; a reply it brings is late, nobody waits for it */
         if (m->command == DC_MDPW_REPLY)
             self->n.late++;
@@ -445,14 +452,14 @@ static void s_on_worker(dc_broker_t *self, dc_mdp_msg_t *m)
         }
         return;
     }
-    s_worker_alive(self, w);
-    if (m->command == DC_MDPW_HEARTBEAT && w->request &&
-        s_now_us() - w->request->started_us >= DC_BROKER_CROSSING_MS * 1000)
-        w->beats_busy = true;
+    s_slot_alive(self, slot);
+    if (m->command == DC_MDPW_HEARTBEAT && slot->request &&
+        s_now_us() - slot->request->started_us >= DC_BROKER_CROSSING_MS * 1000)
+        slot->beats_busy = true;
     if (m->command == DC_MDPW_REPLY)
-        s_on_reply(self, w, m);
+        s_on_reply(self, slot, m);
     else if (m->command == DC_MDPW_DISCONNECT)
-        s_worker_delete(self, w, "disconnected");
+        s_slot_delete(self, slot, "disconnected");
 }
 
 static int s_on_router(zloop_t *loop, zsock_t *router, void *arg)
@@ -469,7 +476,7 @@ static int s_on_router(zloop_t *loop, zsock_t *router, void *arg)
     else if (m.peer == 'C')
         s_on_client(self, &m);
     else
-        s_on_worker(self, &m);
+        s_on_slot(self, &m);
     dc_mdp_msg_clear(&m);
     return 0;
 }
@@ -481,28 +488,28 @@ static int s_on_heartbeat(zloop_t *loop, int timer_id, void *arg)
     dc_broker_t *self = arg;
     int64_t now = s_now_us();
     zlistx_t *dead = zlistx_new(), *gone = zlistx_new();
-    for (s_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers)) {
-        /* a busy worker that never beat while busy has until its request's deadline */
-        bool silent_ok = w->request && !w->beats_busy;
-        if (w->expiry_us < now && !silent_ok)
-            zlistx_add_end(dead, w);
-        else if (s_send_worker(self, w, DC_MDPW_HEARTBEAT, NULL, NULL))
-            zlistx_add_end(gone, w);
+    for (s_slot_t *slot = zhashx_first(self->slots); slot; slot = zhashx_next(self->slots)) {
+        /* a busy slot that never beat while busy has until its request's deadline */
+        bool silent_ok = slot->request && !slot->beats_busy;
+        if (slot->expiry_us < now && !silent_ok)
+            zlistx_add_end(dead, slot);
+        else if (s_send_slot(self, slot, DC_MDPW_HEARTBEAT, NULL, NULL))
+            zlistx_add_end(gone, slot);
     }
-    for (s_worker_t *w = zlistx_first(dead); w; w = zlistx_next(dead)) {
+    for (s_slot_t *slot = zlistx_first(dead); slot; slot = zlistx_next(dead)) {
         self->n.expired++;
-        s_worker_delete(self, w, "no heartbeat");
+        s_slot_delete(self, slot, "no heartbeat");
     }
-    for (s_worker_t *w = zlistx_first(gone); w; w = zlistx_next(gone)) {
+    for (s_slot_t *slot = zlistx_first(gone); slot; slot = zlistx_next(gone)) {
         self->n.lost++;
-        s_worker_delete(self, w, "connection closed");
+        s_slot_delete(self, slot, "connection closed");
     }
     zlistx_destroy(&dead);
     zlistx_destroy(&gone);
     return 0;
 }
 
-/*  A worker that holds a request for long gets a HEARTBEAT DC_BROKER_PROBE_MS after it
+/*  A slot that holds a request for long gets a HEARTBEAT DC_BROKER_PROBE_MS after it
     got the request, then after twice that pause, and so on up to the heartbeat interval:
     if its connection closed (kill -9), the ROUTER refuses the HEARTBEAT, and the request
     is requeued within a fraction of a second rather than after its heartbeats or its
@@ -510,49 +517,49 @@ static int s_on_heartbeat(zloop_t *loop, int timer_id, void *arg)
 static void s_probe_busy(dc_broker_t *self, int64_t now)
 {
     zlistx_t *gone = zlistx_new();
-    for (s_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers)) {
-        if (!w->request || w->probe_us > now)
+    for (s_slot_t *slot = zhashx_first(self->slots); slot; slot = zhashx_next(self->slots)) {
+        if (!slot->request || slot->probe_us > now)
             continue;
-        w->probe_gap_us *= 2;
-        if (w->probe_gap_us > (int64_t)self->cfg.heartbeat_ms * 1000)
-            w->probe_gap_us = (int64_t)self->cfg.heartbeat_ms * 1000;
-        w->probe_us = now + w->probe_gap_us;
-        if (s_send_worker(self, w, DC_MDPW_HEARTBEAT, NULL, NULL))
-            zlistx_add_end(gone, w);
+        slot->probe_gap_us *= 2;
+        if (slot->probe_gap_us > (int64_t)self->cfg.heartbeat_ms * 1000)
+            slot->probe_gap_us = (int64_t)self->cfg.heartbeat_ms * 1000;
+        slot->probe_us = now + slot->probe_gap_us;
+        if (s_send_slot(self, slot, DC_MDPW_HEARTBEAT, NULL, NULL))
+            zlistx_add_end(gone, slot);
     }
-    for (s_worker_t *w = zlistx_first(gone); w; w = zlistx_next(gone)) {
+    for (s_slot_t *slot = zlistx_first(gone); slot; slot = zlistx_next(gone)) {
         self->n.lost++;
-        s_worker_delete(self, w, "connection closed");
+        s_slot_delete(self, slot, "connection closed");
     }
     zlistx_destroy(&gone);
 }
 
-/*  Requests held past their deadline: the client gets 504 and the worker is dropped
+/*  Requests held past their deadline: the client gets 504 and the slot is dropped
     (told DISCONNECT); its reply, if it ever comes, is counted late and dropped. */
 static void s_expire_requests(dc_broker_t *self, int64_t now)
 {
     zlistx_t *late = zlistx_new();
-    for (s_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers))
-        if (w->request && w->request->deadline_us < now)
-            zlistx_add_end(late, w);
-    for (s_worker_t *w = zlistx_first(late); w; w = zlistx_next(late)) {
+    for (s_slot_t *slot = zhashx_first(self->slots); slot; slot = zhashx_next(self->slots))
+        if (slot->request && slot->request->deadline_us < now)
+            zlistx_add_end(late, slot);
+    for (s_slot_t *slot = zlistx_first(late); slot; slot = zlistx_next(late)) {
         char reason[160];
         snprintf(reason, sizeof reason,
-                 "no reply within the request timeout (%d ms): the worker holding it was dropped",
+                 "no reply within the request timeout (%d ms): the slot holding it was dropped",
                  self->cfg.request_timeout_ms);
-        s_reply_error(self, w->service, w->request->client, w->service->name,
+        s_reply_error(self, slot->service, slot->request->client, slot->service->name,
                       DC_BROKER_STATUS_TIMEOUT, reason);
-        s_request_destroy(&w->request);
+        s_request_destroy(&slot->request);
         self->n.timed_out++;
-        s_send_worker(self, w, DC_MDPW_DISCONNECT, NULL, NULL);
-        s_worker_forget(self, w, "request timeout");
+        s_send_slot(self, slot, DC_MDPW_DISCONNECT, NULL, NULL);
+        s_slot_forget(self, slot, "request timeout");
     }
     zlistx_destroy(&late);
 }
 
 /*  Answers queued requests that waited longer than max_wait (503) or passed their
-    deadline (504): the oldest are at the head. Then requests held by workers past
-    their deadline, and probes of the workers that hold one for long. */
+    deadline (504): the oldest are at the head. Then requests held by slots past
+    their deadline, and probes of the slots that hold one for long. */
 static int s_on_expiry(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
@@ -572,7 +579,7 @@ static int s_on_expiry(zloop_t *loop, int timer_id, void *arg)
                 self->n.timed_out++;
             } else
                 snprintf(reason, sizeof reason, "%s after %d ms in the queue",
-                         svc->workers ? "no worker free" : "no worker for this service",
+                         svc->slots ? "no slot free" : "no instance of this service",
                          self->cfg.max_wait_ms);
             s_reply_error(self, svc, req->client, svc->name,
                           req->deadline_us < now ? DC_BROKER_STATUS_TIMEOUT : DC_SVC_UNAVAILABLE,
@@ -583,12 +590,6 @@ static int s_on_expiry(zloop_t *loop, int timer_id, void *arg)
     s_expire_requests(self, now);
     s_probe_busy(self, now);
     return 0;
-}
-
-static void s_add_field(zmsg_t *fields, const char *name, uint64_t value)
-{
-    zmsg_addstr(fields, name);
-    zmsg_addstrf(fields, "%" PRIu64, value);
 }
 
 typedef struct {
@@ -602,9 +603,9 @@ static s_snapshot_t s_service_snapshot(dc_broker_t *self, s_service_t *svc, int6
 {
     s_snapshot_t s = {.idle = zlistx_size(svc->idle), .queue = zlistx_size(svc->queue)};
     int64_t span = now - self->snapshot_us;
-    for (s_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers))
-        if (w->service == svc && w->request)
-            svc->busy_us += s_busy_since_snapshot(self, w->request, now);
+    for (s_slot_t *slot = zhashx_first(self->slots); slot; slot = zhashx_next(self->slots))
+        if (slot->service == svc && slot->request)
+            svc->busy_us += s_busy_since_snapshot(self, slot->request, now);
     for (s_request_t *req = zlistx_first(svc->queue); req; req = zlistx_next(svc->queue))
         svc->queued_us += s_since_snapshot(self, req->queued_us, now);
     /* Little's law: the average number in the service is its busy plus queued time over
@@ -612,17 +613,16 @@ static s_snapshot_t s_service_snapshot(dc_broker_t *self, s_service_t *svc, int6
        the load would keep busy. */
     s.demand = span > 0 ? (double)(svc->busy_us + svc->queued_us) / (double)span : 0;
     svc->demand = s.demand;
-    s.busy_pct = svc->workers && span > 0
-                     ? (uint64_t)(100 * svc->busy_us / (span * (int64_t)svc->workers))
-                     : 0;
+    s.busy_pct =
+        svc->slots && span > 0 ? (uint64_t)(100 * svc->busy_us / (span * (int64_t)svc->slots)) : 0;
     if (s.busy_pct > 100)
         s.busy_pct = 100;
     s.served_per_s =
         span > 0 ? (svc->served - svc->served_at_snapshot) * 1000000 / (uint64_t)span : 0;
-    s.wait50 = dc_hist_quantile(svc->wait, now / 1000, 0.5, NULL);
-    s.wait99 = dc_hist_quantile(svc->wait, now / 1000, 0.99, NULL);
-    s.svc50 = dc_hist_quantile(svc->svc, now / 1000, 0.5, NULL);
-    s.svc99 = dc_hist_quantile(svc->svc, now / 1000, 0.99, NULL);
+    s.wait50 = dc_hist_quantile(svc->wait_hist, now / 1000, 0.5, NULL);
+    s.wait99 = dc_hist_quantile(svc->wait_hist, now / 1000, 0.99, NULL);
+    s.svc50 = dc_hist_quantile(svc->service_hist, now / 1000, 0.5, NULL);
+    s.svc99 = dc_hist_quantile(svc->service_hist, now / 1000, 0.99, NULL);
     return s;
 }
 
@@ -630,9 +630,9 @@ static void s_log_saturation(s_service_t *svc, const s_snapshot_t *s)
 {
     bool saturated = s->queue > 0 && svc->queue_max > 1 && s->busy_pct >= 90;
     if (saturated != svc->saturated)
-        zsys_info("broker: %s %s (workers %zu, busy %" PRIu64 "%%, queue %zu, p99 wait %u ms)",
-                  svc->name, saturated ? "is saturated: add workers to it" : "is keeping up",
-                  svc->workers, s->busy_pct, s->queue, s->wait99 / 1000);
+        zsys_info("broker: %s %s (slots %zu, busy %" PRIu64 "%%, queue %zu, p99 wait %u ms)",
+                  svc->name, saturated ? "is saturated: add instances of it" : "is keeping up",
+                  svc->slots, s->busy_pct, s->queue, s->wait99 / 1000);
     svc->saturated = saturated;
 }
 
@@ -641,33 +641,31 @@ static void s_publish_service(dc_broker_t *self, s_service_t *svc, const s_snaps
 {
     if (self->redis) {
         zmsg_t *f = zmsg_new();
-        s_add_field(f, "workers", svc->workers);
-        s_add_field(f, "processes", zhashx_size(svc->processes));
-        s_add_field(f, "idle", s->idle);
-        s_add_field(f, "busy_pct", s->busy_pct);
-        s_add_field(f, "demand_pct", (uint64_t)(s->demand * 100 + 0.5));
-        s_add_field(f, "queue", s->queue);
-        s_add_field(f, "queue_max", svc->queue_max);
-        s_add_field(f, "served", svc->served);
-        s_add_field(f, "served_per_s", s->served_per_s);
-        s_add_field(f, "errors", svc->errors);
-        s_add_field(f, "wait_p50_ms", s->wait50 / 1000);
-        s_add_field(f, "wait_p99_ms", s->wait99 / 1000);
-        s_add_field(f, "svc_p50_ms", s->svc50 / 1000);
-        s_add_field(f, "svc_p99_ms", s->svc99 / 1000);
-        s_add_field(f, "wait_p50_us", s->wait50);
-        s_add_field(f, "wait_p99_us", s->wait99);
-        s_add_field(f, "svc_p50_us", s->svc50);
-        s_add_field(f, "svc_p99_us", s->svc99);
-        s_add_field(f, "ts_ms", (uint64_t)zclock_time());
-        char key[128];
-        snprintf(key, sizeof key, "dc:stats:%s", svc->name);
+        dc_stats_add(f, DC_STATS_SVC_SLOTS, svc->slots);
+        dc_stats_add(f, DC_STATS_SVC_INSTANCES, zhashx_size(svc->instances));
+        dc_stats_add(f, DC_STATS_SVC_IDLE, s->idle);
+        dc_stats_add(f, DC_STATS_SVC_BUSY_PCT, s->busy_pct);
+        dc_stats_add(f, DC_STATS_SVC_DEMAND_PCT, (uint64_t)(s->demand * 100 + 0.5));
+        dc_stats_add(f, DC_STATS_SVC_QUEUE, s->queue);
+        dc_stats_add(f, DC_STATS_SVC_QUEUE_MAX, svc->queue_max);
+        dc_stats_add(f, DC_STATS_SVC_SERVED, svc->served);
+        dc_stats_add(f, DC_STATS_SVC_SERVED_PER_S, s->served_per_s);
+        dc_stats_add(f, DC_STATS_SVC_ERRORS, svc->errors);
+        dc_stats_add_latency(f, DC_STATS_SVC_WAIT_P50, s->wait50);
+        dc_stats_add_latency(f, DC_STATS_SVC_WAIT_P99, s->wait99);
+        dc_stats_add_latency(f, DC_STATS_SVC_SERVICE_P50, s->svc50);
+        dc_stats_add_latency(f, DC_STATS_SVC_SERVICE_P99, s->svc99);
+        dc_stats_add(f, DC_STATS_TS_MS, (uint64_t)zclock_time());
+        char key[sizeof DC_STATS_KEY_PREFIX + DC_MDP_SERVICE_MAX];
+        snprintf(key, sizeof key, DC_STATS_KEY_PREFIX "%s", svc->name);
         dc_redis_stats(self->redis, key, &f);
     }
+    char label[2 * DC_MDP_SERVICE_MAX + 1];
+    s_escape(svc->name, label, sizeof label);
     FILE *out = open_memstream(metrics, len);
     fprintf(out,
-            "dc_broker_service_workers{service=\"%s\"} %zu\n"
-            "dc_broker_service_processes{service=\"%s\"} %zu\n"
+            "dc_broker_service_slots{service=\"%s\"} %zu\n"
+            "dc_broker_service_instances{service=\"%s\"} %zu\n"
             "dc_broker_service_idle{service=\"%s\"} %zu\n"
             "dc_broker_service_queue{service=\"%s\"} %zu\n"
             "dc_broker_service_busy_ratio{service=\"%s\"} %.2f\n"
@@ -678,10 +676,10 @@ static void s_publish_service(dc_broker_t *self, s_service_t *svc, const s_snaps
             "dc_broker_service_wait_seconds{service=\"%s\",quantile=\"0.99\"} %.6f\n"
             "dc_broker_service_time_seconds{service=\"%s\",quantile=\"0.5\"} %.6f\n"
             "dc_broker_service_time_seconds{service=\"%s\",quantile=\"0.99\"} %.6f\n",
-            svc->name, svc->workers, svc->name, zhashx_size(svc->processes), svc->name, s->idle,
-            svc->name, s->queue, svc->name, (double)s->busy_pct / 100, svc->name, s->demand,
-            svc->name, svc->served, svc->name, svc->errors, svc->name, s->wait50 / 1e6, svc->name,
-            s->wait99 / 1e6, svc->name, s->svc50 / 1e6, svc->name, s->svc99 / 1e6);
+            label, svc->slots, label, zhashx_size(svc->instances), label, s->idle, label, s->queue,
+            label, (double)s->busy_pct / 100, label, s->demand, label, svc->served, label,
+            svc->errors, label, s->wait50 / 1e6, label, s->wait99 / 1e6, label, s->svc50 / 1e6,
+            label, s->svc99 / 1e6);
     fclose(out);
 }
 
@@ -693,9 +691,9 @@ static char *s_broker_metrics(dc_broker_t *self, uint64_t cpu_pct)
     fprintf(out,
             "# TYPE dc_broker_requests_total counter\ndc_broker_requests_total %" PRIu64 "\n"
             "dc_broker_replies_total %" PRIu64 "\n"
-            "dc_broker_requeued_total %" PRIu64 "\ndc_broker_expired_workers_total %" PRIu64 "\n"
+            "dc_broker_requeued_total %" PRIu64 "\ndc_broker_expired_slots_total %" PRIu64 "\n"
             "dc_broker_unroutable_total %" PRIu64 "\n"
-            "dc_broker_lost_workers_total %" PRIu64 "\n"
+            "dc_broker_lost_slots_total %" PRIu64 "\n"
             "dc_broker_request_timeouts_total %" PRIu64 "\n"
             "dc_broker_late_replies_total %" PRIu64 "\n"
             "dc_broker_auth_refused_total %" PRIu64 "\n"
@@ -736,28 +734,29 @@ static void s_publish_broker(dc_broker_t *self, uint64_t cpu_pct)
     if (!self->redis)
         return;
     zmsg_t *f = zmsg_new();
-    s_add_field(f, "cpu_pct", cpu_pct);
-    s_add_field(f, "requests", self->n.requests);
-    s_add_field(f, "replies", self->n.replies);
-    s_add_field(f, "drops", dc_drops_total(self->drops));
-    s_add_field(f, "requeued", self->n.requeued);
-    s_add_field(f, "expired_workers", self->n.expired);
-    s_add_field(f, "unroutable", self->n.unroutable);
-    s_add_field(f, "lost_workers", self->n.lost);
-    s_add_field(f, "request_timeouts", self->n.timed_out);
-    s_add_field(f, "late_replies", self->n.late);
-    s_add_field(f, "auth_refused", self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0);
-    s_add_field(f, "ts_ms", (uint64_t)zclock_time());
-    dc_redis_stats(self->redis, "dc:stats:broker", &f);
+    dc_stats_add(f, DC_STATS_BROKER_CPU_PCT, cpu_pct);
+    dc_stats_add(f, DC_STATS_BROKER_REQUESTS, self->n.requests);
+    dc_stats_add(f, DC_STATS_BROKER_REPLIES, self->n.replies);
+    dc_stats_add(f, DC_STATS_BROKER_DROPS, dc_drops_total(self->drops));
+    dc_stats_add(f, DC_STATS_BROKER_REQUEUED, self->n.requeued);
+    dc_stats_add(f, DC_STATS_BROKER_EXPIRED_SLOTS, self->n.expired);
+    dc_stats_add(f, DC_STATS_BROKER_UNROUTABLE, self->n.unroutable);
+    dc_stats_add(f, DC_STATS_BROKER_LOST_SLOTS, self->n.lost);
+    dc_stats_add(f, DC_STATS_BROKER_REQUEST_TIMEOUTS, self->n.timed_out);
+    dc_stats_add(f, DC_STATS_BROKER_LATE_REPLIES, self->n.late);
+    dc_stats_add(f, DC_STATS_BROKER_AUTH_REFUSED,
+                 self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0);
+    dc_stats_add(f, DC_STATS_TS_MS, (uint64_t)zclock_time());
+    dc_redis_stats(self->redis, DC_STATS_KEY_BROKER, &f);
 }
 
-/*  Forgets the services that have had no workers and an empty queue for service_ttl_ms:
+/*  Forgets the services that have had no slots and an empty queue for service_ttl_ms:
     their stats stop (and expire in Redis), so long-gone services leave the page. */
 static void s_forget_services(dc_broker_t *self, int64_t now)
 {
     zlistx_t *gone = zlistx_new();
     for (s_service_t *svc = zhashx_first(self->services); svc; svc = zhashx_next(self->services)) {
-        if (svc->workers || zlistx_size(svc->queue))
+        if (svc->slots || zlistx_size(svc->queue))
             svc->empty_since_us = 0;
         else if (!svc->empty_since_us)
             svc->empty_since_us = now;
@@ -767,8 +766,7 @@ static void s_forget_services(dc_broker_t *self, int64_t now)
     for (const char *name = zlistx_first(gone); name; name = zlistx_next(gone)) {
         char copy[DC_MDP_SERVICE_MAX + 1]; /* the key dies with its service */
         snprintf(copy, sizeof copy, "%s", name);
-        zsys_info("broker: forgot service %s (no workers for %d ms)", copy,
-                  self->cfg.service_ttl_ms);
+        zsys_info("broker: forgot service %s (no slots for %d ms)", copy, self->cfg.service_ttl_ms);
         zhashx_delete(self->services, copy);
     }
     zlistx_destroy(&gone);
@@ -824,8 +822,8 @@ dc_broker_t *dc_broker_new(const dc_broker_cfg_t *cfg)
     }
     self->services = zhashx_new();
     zhashx_set_destructor(self->services, (zhashx_destructor_fn *)s_service_destroy);
-    self->workers = zhashx_new();
-    zhashx_set_destructor(self->workers, s_worker_free);
+    self->slots = zhashx_new();
+    zhashx_set_destructor(self->slots, s_slot_free);
     if (cfg->redis && *cfg->redis)
         self->redis = dc_redis_new(cfg->redis, NULL, cfg->redis_password);
     self->snapshot_us = s_now_us();
@@ -841,11 +839,11 @@ void dc_broker_destroy(dc_broker_t **self_p)
 {
     if (self_p && *self_p) {
         dc_broker_t *self = *self_p;
-        /* tell workers to re-register with whoever comes next */
-        if (self->workers)
-            for (s_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers))
-                s_send_worker(self, w, DC_MDPW_DISCONNECT, NULL, NULL);
-        zhashx_destroy(&self->workers);
+        /* tell the slots to re-register with whoever comes next */
+        if (self->slots)
+            for (s_slot_t *slot = zhashx_first(self->slots); slot; slot = zhashx_next(self->slots))
+                s_send_slot(self, slot, DC_MDPW_DISCONNECT, NULL, NULL);
+        zhashx_destroy(&self->slots);
         zhashx_destroy(&self->services);
         dc_drops_destroy(&self->drops);
         dc_redis_destroy(&self->redis);
@@ -884,10 +882,10 @@ void dc_broker_actor(zsock_t *pipe, void *args)
 /*  A minimal MDP worker for the test: answers one request with its own body reversed. */
 static zsock_t *s_test_worker(const char *endpoint, const char *service)
 {
-    zsock_t *w = zsock_new_dealer(endpoint);
+    zsock_t *slot = zsock_new_dealer(endpoint);
     zmsg_t *msg = dc_mdp_worker_msg(NULL, DC_MDPW_READY, service, NULL, NULL);
-    zmsg_send(&msg, w);
-    return w;
+    zmsg_send(&msg, slot);
+    return slot;
 }
 
 /*  Answers heartbeats until a REQUEST arrives, as a live worker would. */
@@ -921,9 +919,9 @@ static zmsg_t *s_test_call(zsock_t *client, const char *service, const char *bod
     return out;
 }
 
-/*  Two slots of one process, under a service name JSON must escape: mmi.stats counts
-    two workers and one process, and stays valid JSON. */
-static void s_test_processes(zsock_t *client, const char *endpoint)
+/*  Two slots of one instance, under a service name JSON must escape: mmi.stats counts
+    two slots and one instance, and stays valid JSON. */
+static void s_test_instances(zsock_t *client, const char *endpoint)
 {
     zsock_t *slots[2];
     for (int i = 0; i < 2; i++) {
@@ -939,24 +937,24 @@ static void s_test_processes(zsock_t *client, const char *endpoint)
         zstr_free(&json);
         json = zframe_strdup(zmsg_last(r));
         zmsg_destroy(&r);
-        if (strstr(json, "\"a\\\"b\":{\"workers\":2,\"processes\":1,"))
+        if (strstr(json, "\"a\\\"b\":{\"slots\":2,\"instances\":1,"))
             break;
         zclock_sleep(10);
     }
-    DC_CHECK(strstr(json, "\"a\\\"b\":{\"workers\":2,\"processes\":1,"));
+    DC_CHECK(strstr(json, "\"a\\\"b\":{\"slots\":2,\"instances\":1,"));
     zstr_free(&json);
     for (int i = 0; i < 2; i++)
         zsock_destroy(&slots[i]);
 
-    char process[64];
+    char instance[64];
     zframe_t *id = zframe_from("host-1-0000beef/12.3");
-    dc_broker_process_of(id, process, sizeof process);
-    DC_CHECK(streq(process, "host-1-0000beef"));
+    dc_broker_instance_of(id, instance, sizeof instance);
+    DC_CHECK(streq(instance, "host-1-0000beef"));
     zframe_destroy(&id);
     byte binary[5] = {0, 0x6b, 0x8b, 0x45, 0x67};
     id = zframe_new(binary, sizeof binary);
-    dc_broker_process_of(id, process, sizeof process);
-    DC_CHECK(streq(process, "006B8B4567"));
+    dc_broker_instance_of(id, instance, sizeof instance);
+    DC_CHECK(streq(instance, "006B8B4567"));
     zframe_destroy(&id);
 }
 
@@ -970,23 +968,23 @@ static bool s_test_stats_has(zsock_t *client, const char *needle)
     return found;
 }
 
-/*  A service whose last worker left is listed for service_ttl_ms, then forgotten. */
+/*  A service whose last slot left is listed for service_ttl_ms, then forgotten. */
 static void s_test_forget(zsock_t *client, const char *endpoint, int ttl_ms)
 {
-    zsock_t *w = s_test_worker(endpoint, "brief");
-    while (!s_test_stats_has(client, "\"brief\":{\"workers\":1"))
+    zsock_t *slot = s_test_worker(endpoint, "brief");
+    while (!s_test_stats_has(client, "\"brief\":{\"slots\":1"))
         zclock_sleep(10);
     zmsg_t *msg = dc_mdp_worker_msg(NULL, DC_MDPW_DISCONNECT, NULL, NULL, NULL);
-    zmsg_send(&msg, w);
+    zmsg_send(&msg, slot);
     int64_t left = zclock_mono();
-    while (!s_test_stats_has(client, "\"brief\":{\"workers\":0"))
+    while (!s_test_stats_has(client, "\"brief\":{\"slots\":0"))
         zclock_sleep(10);
     while (s_test_stats_has(client, "\"brief\""))
         zclock_sleep(20);
     int64_t took = zclock_mono() - left;
     /* checked on the 1 s snapshot: gone after the ttl, and not much later */
     DC_CHECK(took >= ttl_ms && took < ttl_ms + 3000);
-    zsock_destroy(&w);
+    zsock_destroy(&slot);
 }
 
 /*  A worker that holds a request without heartbeats is not expired by silence (it never
@@ -994,8 +992,8 @@ static void s_test_forget(zsock_t *client, const char *endpoint, int ttl_ms)
     its late reply is counted. */
 static void s_test_deadline(zsock_t *client, const char *endpoint, int timeout_ms)
 {
-    zsock_t *w = s_test_worker(endpoint, "slow");
-    zsock_set_rcvtimeo(w, 2000);
+    zsock_t *slot = s_test_worker(endpoint, "slow");
+    zsock_set_rcvtimeo(slot, 2000);
     zmsg_t *b = zmsg_new();
     zmsg_addstr(b, "work");
     zmsg_t *msg = dc_mdp_client_request("slow", &b);
@@ -1003,7 +1001,7 @@ static void s_test_deadline(zsock_t *client, const char *endpoint, int timeout_m
     zmsg_send(&msg, client);
     dc_mdp_msg_t m;
     const char *reason;
-    s_test_wait_request(w, &m); /* from now on it is silent, as a reference worker */
+    s_test_wait_request(slot, &m); /* from now on it is silent, as a reference worker */
     msg = zmsg_recv(client);
     int64_t took = zclock_mono() - sent;
     dc_mdp_msg_t rm;
@@ -1015,18 +1013,18 @@ static void s_test_deadline(zsock_t *client, const char *endpoint, int timeout_m
     zmsg_t *reply = zmsg_new();
     zmsg_addstr(reply, "200");
     msg = dc_mdp_worker_msg(NULL, DC_MDPW_REPLY, NULL, m.client, &reply);
-    zmsg_send(&msg, w);
+    zmsg_send(&msg, slot);
     dc_mdp_msg_clear(&m);
     /* it was told DISCONNECT, and again for its late reply */
     while (true) {
-        msg = zmsg_recv(w);
+        msg = zmsg_recv(slot);
         DC_CHECK(msg && dc_mdp_decode_for_worker(&msg, &m, &reason) == 0);
         int command = m.command;
         dc_mdp_msg_clear(&m);
         if (command == DC_MDPW_DISCONNECT)
             break;
     }
-    zsock_destroy(&w);
+    zsock_destroy(&slot);
 }
 
 /*  "demand" in mmi.stats: the requests in a service, served or queued, averaged over the
@@ -1058,9 +1056,9 @@ static void s_test_demand(void)
     zsock_t *client = zsock_new_dealer(">inproc://dc-broker-demand");
     zsock_set_rcvtimeo(client, 2000);
     zsock_set_linger(client, 0);
-    zsock_t *w = s_test_worker(">inproc://dc-broker-demand", "load");
-    zsock_set_rcvtimeo(w, 2000);
-    zsock_set_linger(w, 0);
+    zsock_t *slot = s_test_worker(">inproc://dc-broker-demand", "load");
+    zsock_set_rcvtimeo(slot, 2000);
+    zsock_set_linger(slot, 0);
     for (int i = 0; i < 3; i++) {
         zmsg_t *b = zmsg_new();
         zmsg_addstr(b, "work");
@@ -1068,7 +1066,7 @@ static void s_test_demand(void)
         zmsg_send(&msg, client);
     }
     dc_mdp_msg_t m;
-    s_test_wait_request(w, &m); /* it holds the first; the other two stay queued */
+    s_test_wait_request(slot, &m); /* it holds the first; the other two stay queued */
     dc_mdp_msg_clear(&m);
     double demand = 0, most = 0;
     for (int64_t end = zclock_mono() + 4000; zclock_mono() < end && demand < 2.9;) {
@@ -1077,7 +1075,7 @@ static void s_test_demand(void)
         zclock_sleep(50);
     }
     DC_CHECK(demand >= 2.9 && most <= 3.05);
-    zsock_destroy(&w);
+    zsock_destroy(&slot);
     zsock_destroy(&client);
     zactor_destroy(&broker);
 }
@@ -1147,7 +1145,7 @@ void dc_broker_test(bool verbose)
     zstr_free(&json);
     zmsg_destroy(&r);
 
-    s_test_processes(client, ">inproc://dc-broker-test");
+    s_test_instances(client, ">inproc://dc-broker-test");
     s_test_deadline(client, ">inproc://dc-broker-test", cfg.request_timeout_ms);
     s_test_forget(client, ">inproc://dc-broker-test", cfg.service_ttl_ms);
     s_test_demand();

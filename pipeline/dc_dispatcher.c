@@ -21,6 +21,7 @@
 #include "dc_rconn.h"
 #include "dc_redis.h"
 #include "dc_service.h"
+#include "dc_stats.h"
 #include "dc_worker.h"
 
 #include <assert.h>
@@ -565,12 +566,6 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-static void s_add_field(zmsg_t *f, const char *name, uint64_t value)
-{
-    zmsg_addstr(f, name);
-    zmsg_addstrf(f, "%" PRIu64, value);
-}
-
 static size_t s_active_workers(dc_dispatcher_t *self, int64_t now)
 {
     zlistx_t *gone = zlistx_new();
@@ -588,21 +583,21 @@ static size_t s_active_workers(dc_dispatcher_t *self, int64_t now)
 static void s_publish_workers(dc_dispatcher_t *self, int64_t now, int64_t span)
 {
     zmsg_t *f = zmsg_new();
-    s_add_field(f, "workers", s_active_workers(self, now));
-    s_add_field(f, "jobs_per_s",
-                span > 0 ? (self->b.counted - self->counted_at_snapshot) * 1000 / (uint64_t)span
-                         : 0);
-    s_add_field(f, "loop_p50_ms", dc_hist_quantile(self->loop_us, now, 0.5, NULL) / 1000);
-    s_add_field(f, "loop_p99_ms", dc_hist_quantile(self->loop_us, now, 0.99, NULL) / 1000);
-    s_add_field(f, "rng_p50_ms", dc_hist_quantile(self->rng_us, now, 0.5, NULL) / 1000);
-    s_add_field(f, "hasher_p50_ms", dc_hist_quantile(self->hasher_us, now, 0.5, NULL) / 1000);
-    /* the same in microseconds: in raw mode a loop takes well under a millisecond */
-    s_add_field(f, "loop_p50_us", dc_hist_quantile(self->loop_us, now, 0.5, NULL));
-    s_add_field(f, "loop_p99_us", dc_hist_quantile(self->loop_us, now, 0.99, NULL));
-    s_add_field(f, "rng_p50_us", dc_hist_quantile(self->rng_us, now, 0.5, NULL));
-    s_add_field(f, "hasher_p50_us", dc_hist_quantile(self->hasher_us, now, 0.5, NULL));
-    s_add_field(f, "ts_ms", (uint64_t)zclock_time());
-    dc_redis_stats(self->redis, "dc:stats:worker", &f);
+    dc_stats_add(f, DC_STATS_WORKER_WORKERS, s_active_workers(self, now));
+    dc_stats_add(f, DC_STATS_WORKER_JOBS_PER_S,
+                 span > 0 ? (self->b.counted - self->counted_at_snapshot) * 1000 / (uint64_t)span
+                          : 0);
+    /* in ms and in µs: in raw mode a loop takes well under a millisecond */
+    dc_stats_add_latency(f, DC_STATS_WORKER_LOOP_P50,
+                         dc_hist_quantile(self->loop_us, now, 0.5, NULL));
+    dc_stats_add_latency(f, DC_STATS_WORKER_LOOP_P99,
+                         dc_hist_quantile(self->loop_us, now, 0.99, NULL));
+    dc_stats_add_latency(f, DC_STATS_WORKER_RNG_P50,
+                         dc_hist_quantile(self->rng_us, now, 0.5, NULL));
+    dc_stats_add_latency(f, DC_STATS_WORKER_HASHER_P50,
+                         dc_hist_quantile(self->hasher_us, now, 0.5, NULL));
+    dc_stats_add(f, DC_STATS_TS_MS, (uint64_t)zclock_time());
+    dc_redis_stats(self->redis, DC_STATS_KEY_WORKER, &f);
 }
 
 /*  Per track: hashes counted in total and over the last DC_DISPATCHER_TRACK_WINDOW
@@ -614,16 +609,16 @@ static void s_publish_tracks(dc_dispatcher_t *self)
     for (int i = 0; i < self->ntracks; i++) {
         s_track_t *t = &self->tracks[i];
         char name[DC_TRACK_MAX + 16];
-        snprintf(name, sizeof name, "hashes.%s", t->name);
-        s_add_field(f, name, t->hashes);
-        snprintf(name, sizeof name, "recent.%s", t->name);
-        s_add_field(f, name, t->hashes - t->past[slot]);
+        snprintf(name, sizeof name, DC_STATS_TRACKS_HASHES "%s", t->name);
+        dc_stats_add(f, name, t->hashes);
+        snprintf(name, sizeof name, DC_STATS_TRACKS_RECENT "%s", t->name);
+        dc_stats_add(f, name, t->hashes - t->past[slot]);
         t->past[slot] = t->hashes;
     }
-    s_add_field(f, "untracked_hashes", self->untracked_hashes);
-    s_add_field(f, "window_s", DC_DISPATCHER_TRACK_WINDOW);
-    s_add_field(f, "ts_ms", (uint64_t)zclock_time());
-    dc_redis_stats(self->redis, "dc:stats:tracks", &f);
+    dc_stats_add(f, DC_STATS_TRACKS_UNTRACKED_HASHES, self->untracked_hashes);
+    dc_stats_add(f, DC_STATS_TRACKS_WINDOW_S, DC_DISPATCHER_TRACK_WINDOW);
+    dc_stats_add(f, DC_STATS_TS_MS, (uint64_t)zclock_time());
+    dc_redis_stats(self->redis, DC_STATS_KEY_TRACKS, &f);
 }
 
 /*  Age of the oldest job still waiting for its result: stays under the re-issue timeout
@@ -642,35 +637,35 @@ static void s_publish_books(dc_dispatcher_t *self, uint64_t per_s)
     dc_redis_status_t st;
     dc_redis_status(self->redis, &st);
     zmsg_t *f = zmsg_new();
-    s_add_field(f, "oldest_ms", s_oldest_ms(self, zclock_mono()));
-    s_add_field(f, "issued", self->b.issued);
-    s_add_field(f, "counted", self->b.counted);
-    s_add_field(f, "in_flight", zhashx_size(self->inflight));
-    s_add_field(f, "reissued", self->b.reissued);
-    s_add_field(f, "duplicates", self->b.duplicates);
-    s_add_field(f, "stale", self->b.stale);
-    s_add_field(f, "drops", dc_drops_total(self->drops));
-    s_add_field(f, "hashes", self->b.hashes);
-    s_add_field(f, "coins", self->b.coins);
-    s_add_field(f, "hashes_per_s", per_s);
-    s_add_field(f, "batch", self->cfg.batch);
-    s_add_field(f, "window", self->cfg.window);
-    s_add_field(f, "late_ms", (uint64_t)self->late_ms);
+    dc_stats_add(f, DC_STATS_DISP_OLDEST_MS, s_oldest_ms(self, zclock_mono()));
+    dc_stats_add(f, DC_STATS_DISP_ISSUED, self->b.issued);
+    dc_stats_add(f, DC_STATS_DISP_COUNTED, self->b.counted);
+    dc_stats_add(f, DC_STATS_DISP_IN_FLIGHT, zhashx_size(self->inflight));
+    dc_stats_add(f, DC_STATS_DISP_REISSUED, self->b.reissued);
+    dc_stats_add(f, DC_STATS_DISP_DUPLICATES, self->b.duplicates);
+    dc_stats_add(f, DC_STATS_DISP_STALE, self->b.stale);
+    dc_stats_add(f, DC_STATS_DISP_DROPS, dc_drops_total(self->drops));
+    dc_stats_add(f, DC_STATS_DISP_HASHES, self->b.hashes);
+    dc_stats_add(f, DC_STATS_DISP_COINS, self->b.coins);
+    dc_stats_add(f, DC_STATS_DISP_HASHES_PER_S, per_s);
+    dc_stats_add(f, DC_STATS_DISP_BATCH, self->cfg.batch);
+    dc_stats_add(f, DC_STATS_DISP_WINDOW, self->cfg.window);
+    dc_stats_add(f, DC_STATS_DISP_LATE_MS, (uint64_t)self->late_ms);
     /* results counted by a ledger check (nobody had counted their job), refused checks,
        results acknowledged as durable */
-    s_add_field(f, "recovered_jobs", st.recovered_jobs);
-    s_add_field(f, "recovered_hashes", st.recovered_hashes);
-    s_add_field(f, "recovered_coins", st.recovered_coins);
-    s_add_field(f, "refused_checks", st.refused_checks);
-    s_add_field(f, "checks", self->b.checks);
-    s_add_field(f, "acked", self->b.acked);
-    s_add_field(f, "unacked", zlistx_size(self->acks));
-    s_add_field(f, "connections", zhashx_size(self->peers));
+    dc_stats_add(f, DC_STATS_DISP_RECOVERED_JOBS, st.recovered_jobs);
+    dc_stats_add(f, DC_STATS_DISP_RECOVERED_HASHES, st.recovered_hashes);
+    dc_stats_add(f, DC_STATS_DISP_RECOVERED_COINS, st.recovered_coins);
+    dc_stats_add(f, DC_STATS_DISP_REFUSED_CHECKS, st.refused_checks);
+    dc_stats_add(f, DC_STATS_DISP_CHECKS, self->b.checks);
+    dc_stats_add(f, DC_STATS_DISP_ACKED, self->b.acked);
+    dc_stats_add(f, DC_STATS_DISP_UNACKED, zlistx_size(self->acks));
+    dc_stats_add(f, DC_STATS_DISP_CONNECTIONS, zhashx_size(self->peers));
     /* times Redis lost the books under this dispatcher, and when it last did */
-    s_add_field(f, "books_lost", st.books_lost);
-    s_add_field(f, "books_lost_ms", (uint64_t)st.books_lost_ms);
-    s_add_field(f, "ts_ms", (uint64_t)zclock_time());
-    dc_redis_stats(self->redis, "dc:stats:dispatcher", &f);
+    dc_stats_add(f, DC_STATS_DISP_BOOKS_LOST, st.books_lost);
+    dc_stats_add(f, DC_STATS_DISP_BOOKS_LOST_MS, (uint64_t)st.books_lost_ms);
+    dc_stats_add(f, DC_STATS_TS_MS, (uint64_t)zclock_time());
+    dc_redis_stats(self->redis, DC_STATS_KEY_DISPATCHER, &f);
 }
 
 static void s_publish_metrics(dc_dispatcher_t *self, uint64_t per_s)
@@ -924,10 +919,10 @@ static zactor_t *s_test_dispatcher(dc_dispatcher_cfg_t *cfg)
 static void s_test_books(redisContext *c, long long *issued, long long *counted,
                          long long *in_flight, long long *reissued)
 {
-    *issued = s_test_int(c, "HGET dc:stats:dispatcher issued");
-    *counted = s_test_int(c, "HGET dc:stats:dispatcher counted");
-    *in_flight = s_test_int(c, "HGET dc:stats:dispatcher in_flight");
-    *reissued = s_test_int(c, "HGET dc:stats:dispatcher reissued");
+    *issued = s_test_int(c, "HGET " DC_STATS_KEY_DISPATCHER " " DC_STATS_DISP_ISSUED);
+    *counted = s_test_int(c, "HGET " DC_STATS_KEY_DISPATCHER " " DC_STATS_DISP_COUNTED);
+    *in_flight = s_test_int(c, "HGET " DC_STATS_KEY_DISPATCHER " " DC_STATS_DISP_IN_FLIGHT);
+    *reissued = s_test_int(c, "HGET " DC_STATS_KEY_DISPATCHER " " DC_STATS_DISP_REISSUED);
     DC_CHECK(*issued > 0 && *issued == *counted + *in_flight);
 }
 

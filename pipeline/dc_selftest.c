@@ -16,12 +16,14 @@
 #include "dc_redis.h"
 #include "dc_selftest.h"
 #include "dc_service.h"
+#include "dc_stats.h"
 #include "dc_svc.h"
 #include "dc_worker.h"
 
 static const dc_selftest_t s_tests[] = {{"dc_mdp", dc_mdp_test},
                                         {"dc_svc", dc_svc_test},
                                         {"dc_job", dc_job_test},
+                                        {"dc_stats", dc_stats_test},
                                         {"dc_opts", dc_opts_test},
                                         {"dc_buf", dc_buf_test},
                                         {"dc_drops", dc_drops_test},

@@ -1,5 +1,5 @@
 /*  dc_service: the Paranoid Pirate worker pattern over 7/MDP, for every slot of the
-    process in one zloop. A request is answered at once and its reply held on a one-shot
+    instance in one zloop. A request is answered at once and its reply held on a one-shot
     timer for the artificial delay, so one thread serves all slots. Each slot's liveness
     counts down on every heartbeat interval in which the broker said nothing to it; at
     zero its socket is thrown away and a fresh one (a new routing id) sends READY after a
@@ -39,7 +39,7 @@ typedef struct {
 
 struct _dc_service_t {
     dc_service_cfg_t cfg;
-    char process[80];
+    char instance[80]; /* this process's name, the part of its slots' ids before "/" */
     s_slot_t *slots;
     zloop_t *loop;
     int connected;          /* slots that have heard the broker */
@@ -48,12 +48,12 @@ struct _dc_service_t {
     dc_drops_t *drops; /* messages refused, by the one drop rule */
 };
 
-void dc_service_slot_id(const char *process, int slot, int generation, char *out, size_t size)
+void dc_service_slot_id(const char *instance, int slot, int generation, char *out, size_t size)
 {
-    snprintf(out, size, "%s/%d.%d", process, slot, generation);
+    snprintf(out, size, "%s/%d.%d", instance, slot, generation);
 }
 
-static void s_process_name(char *out, size_t size)
+static void s_instance_name(char *out, size_t size)
 {
     char host[48] = "";
     if (gethostname(host, sizeof host) != 0 || !*host)
@@ -109,7 +109,7 @@ static void s_slot_connect(s_slot_t *slot)
     dc_service_t *self = slot->owner;
     s_slot_close(slot);
     char id[128];
-    dc_service_slot_id(self->process, slot->index, slot->generation++, id, sizeof id);
+    dc_service_slot_id(self->instance, slot->index, slot->generation++, id, sizeof id);
     slot->sock = zsock_new(ZMQ_DEALER);
     zsock_set_identity(slot->sock, id);
     zsock_set_linger(slot->sock, 200);
@@ -290,7 +290,7 @@ dc_service_t *dc_service_new(const dc_service_cfg_t *cfg)
     assert(self);
     self->drops = dc_drops_new("service");
     self->cfg = *cfg;
-    s_process_name(self->process, sizeof self->process);
+    s_instance_name(self->instance, sizeof self->instance);
     self->slots = calloc((size_t)cfg->slots, sizeof *self->slots);
     assert(self->slots);
     for (int i = 0; i < cfg->slots; i++)
@@ -339,7 +339,7 @@ int dc_service_run(dc_service_t *self, zsock_t *pipe)
         s_slot_connect(&self->slots[i]);
     s_metrics(self);
     zsys_info("%s: serving for broker %s as %s (%d slot%s, delay %d ms per request)",
-              self->cfg.service, self->cfg.broker, self->process, self->cfg.slots,
+              self->cfg.service, self->cfg.broker, self->instance, self->cfg.slots,
               self->cfg.slots == 1 ? "" : "s", self->cfg.delay_ms);
     zloop_start(self->loop);
     dc_http_set_ready(self->cfg.http, false, "shutting down");
@@ -444,7 +444,7 @@ static void s_test_request(zsock_t *router, const char *id, const char *client)
     zframe_destroy(&addr);
 }
 
-/*  Three slots of one process, each answering after the delay: three requests sent at
+/*  Three slots of one instance, each answering after the delay: three requests sent at
     once all come back within one delay plus slack, and a second request to a busy slot
     is refused rather than served beside the first. */
 static void s_test_slots(bool verbose)
@@ -465,7 +465,7 @@ static void s_test_slots(bool verbose)
         ids[i] = s_test_ready(router);
     char *slash = strrchr(ids[0], '/');
     DC_CHECK(slash);
-    for (int i = 1; i < 3; i++) /* one process behind all three */
+    for (int i = 1; i < 3; i++) /* one instance behind all three */
         DC_CHECK(strncmp(ids[i], ids[0], (size_t)(slash - ids[0] + 1)) == 0);
     DC_CHECK(!streq(ids[0], ids[1]) && !streq(ids[1], ids[2]));
 

@@ -1,9 +1,10 @@
-/*  dc_service: the rng and hasher processes, as 7/MDP (MDP/0.1) workers. A process has
-    one or more slots; each slot is a worker of its own to the broker (its own DEALER,
-    READY, heartbeats) and holds at most one request at a time (REP semantics). rng runs
-    one slot, hasher many (the original's hasher is threaded), so the broker counts slots
-    and processes apart. Slots reconnect by themselves when the broker goes silent or
-    tells them to (a restarted broker forgets its workers). */
+/*  dc_service: an rng or hasher instance (one process of the service), serving as
+    7/MDP (MDP/0.1) workers; the bodies it reads and writes are proto/dc_svc's codec. An
+    instance has one or more slots; each slot is a 7/MDP worker of its own to the broker
+    (its own DEALER, READY, heartbeats) and holds at most one request at a time (REP
+    semantics). rng runs one slot, hasher many (the original's hasher is threaded), so
+    the broker counts slots and instances apart. Slots reconnect by themselves when the
+    broker goes silent or tells them to (a restarted broker forgets its slots). */
 #ifndef DC_SERVICE_H_INCLUDED
 #define DC_SERVICE_H_INCLUDED
 
@@ -42,9 +43,9 @@ void dc_service_actor(zsock_t *pipe, void *args);
 zmsg_t *dc_service_rng(zmsg_t *request, bool *error);
 zmsg_t *dc_service_hasher(zmsg_t *request, bool *error);
 
-/*  The routing id a slot presents to the broker: "<process>/<slot>.<generation>", where
-    <process> is "<host>-<pid>-<8 hex>" and is the same for every slot of a process. */
-void dc_service_slot_id(const char *process, int slot, int generation, char *out, size_t size);
+/*  The routing id a slot presents to the broker: "<instance>/<slot>.<generation>", where
+    <instance> is "<host>-<pid>-<8 hex>" and is the same for every slot of an instance. */
+void dc_service_slot_id(const char *instance, int slot, int generation, char *out, size_t size);
 
 void dc_service_test(bool verbose);
 

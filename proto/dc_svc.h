@@ -1,6 +1,7 @@
-/*  dc_svc: bodies of the rng and hasher services (carried inside MDP), the status-first
-    reply shape shared with the broker's own error replies, and the SHA-256 helper.
-    See proto/services.md. */
+/*  dc_svc: the codec of the rng and hasher services' bodies (carried inside MDP), the
+    status-first reply shape shared with the broker's own error replies, and the SHA-256
+    helper. See proto/services.md. Like dc_mdp and dc_job it is named after the protocol
+    it encodes; the process that serves these bodies is pipeline/dc_service. */
 #ifndef DC_SVC_H_INCLUDED
 #define DC_SVC_H_INCLUDED
 

@@ -318,7 +318,7 @@ static void s_test_series(bool verbose)
     }
     s_test_command(context, "RPUSH dc:series garbage");
     snprintf(command, sizeof command,
-             "HSET dc:stats:rng workers 1 busy_pct 50 queue 0 served 1000 ts_ms %lld",
+             "HSET dc:stats:rng slots 1 busy_pct 50 queue 0 served 1000 ts_ms %lld",
              (long long)(now - 3000));
     s_test_command(context, command);
     dc_ui_hub_t *hub = dc_ui_hub_new(1);
@@ -348,7 +348,7 @@ static void s_test_series(bool verbose)
     dc_buf_destroy(&history);
     //  rng's counter: +30 over 3 s is 10 requests/s
     snprintf(command, sizeof command,
-             "HSET dc:stats:rng workers 1 busy_pct 50 queue 0 served 1030 ts_ms %lld",
+             "HSET dc:stats:rng slots 1 busy_pct 50 queue 0 served 1030 ts_ms %lld",
              (long long)now);
     s_test_command(context, command);
     frame = s_test_wait_for(hub, &seq, "\"busy_pct\":50,\"queue\":0,");

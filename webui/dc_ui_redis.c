@@ -4,6 +4,7 @@
 #include "dc_ui_redis.h"
 #include "dc_check.h"
 #include "dc_rconn.h"
+#include "dc_stats.h"
 
 #include <assert.h>
 #include <hiredis/hiredis.h>
@@ -143,7 +144,7 @@ int dc_ui_redis_read(dc_ui_redis_t *self, dc_ui_view_t *view, dc_ui_series_t *se
         char first[32]; //  hiredis formats no size_t: the index as text
         snprintf(first, sizeof first, "-%zu", dc_ui_series_capacity(series));
         redisAppendCommand(context, "LRANGE %s %s -1", DC_UI_SERIES_KEY, first);
-        redisAppendCommand(context, "HGETALL dc:stats:tracks");
+        redisAppendCommand(context, "HGETALL " DC_STATS_KEY_TRACKS);
         rc = s_replies(self, context, replies, S_REPLIES, view->error, sizeof view->error);
     }
     pthread_mutex_unlock(&self->mutex);

@@ -1,6 +1,7 @@
 /*  dc_ui_stats: judge and render a view. See dc_ui_stats.h for the rule.          */
 #include "dc_ui_stats.h"
 #include "dc_check.h"
+#include "dc_stats.h"
 
 #include <errno.h>
 #include <math.h>
@@ -24,7 +25,8 @@ typedef enum {
 
 //  How each stage's raw fields map onto the columns (NULL: no such column
 //  for that stage). `one_instance` stages are single processes. `counter`
-//  (in the stats of `counter_stage`) gives the stage's rate.
+//  (in the stats of `counter_stage`) gives the stage's rate. `schema` lists
+//  every field the writer puts in the hash (proto/dc_stats.h).
 typedef struct {
     const char *name;
     const char *key;
@@ -32,41 +34,54 @@ typedef struct {
     const char *field[S_COL_COUNT];
     const char *counter;
     dc_ui_stage_id_t counter_stage;
+    const char *const *schema;
+    size_t schema_count;
 } s_columns_t;
 
+#define S_NAME(name) name,
+#define S_LATENCY(stem) DC_STATS_MS(stem), DC_STATS_US(stem),
+#define S_SCHEMA(list) list, sizeof list / sizeof *list
+
+static const char *const s_svc_schema[] = {DC_STATS_SVC_FIELDS(S_NAME, S_LATENCY)};
+static const char *const s_broker_schema[] = {DC_STATS_BROKER_FIELDS(S_NAME, S_LATENCY)};
+static const char *const s_worker_schema[] = {DC_STATS_WORKER_FIELDS(S_NAME, S_LATENCY)};
+static const char *const s_disp_schema[] = {DC_STATS_DISPATCHER_FIELDS(S_NAME, S_LATENCY)};
+
+#define S_SERVICE_COLUMNS                                                                          \
+    {                                                                                              \
+        DC_STATS_SVC_INSTANCES, DC_STATS_SVC_BUSY_PCT, DC_STATS_SVC_QUEUE,                         \
+            DC_STATS_MS(DC_STATS_SVC_WAIT_P50), DC_STATS_MS(DC_STATS_SVC_WAIT_P99),                \
+            DC_STATS_MS(DC_STATS_SVC_SERVICE_P50), DC_STATS_MS(DC_STATS_SVC_SERVICE_P99)           \
+    }
+
 static const s_columns_t s_columns[DC_UI_STAGE_COUNT] = {
-    [DC_UI_STAGE_RNG] = {"rng",
-                         "dc:stats:rng",
-                         false,
-                         {"workers", "busy_pct", "queue", "wait_p50_ms", "wait_p99_ms",
-                          "svc_p50_ms", "svc_p99_ms"},
-                         "served",
-                         DC_UI_STAGE_RNG},
-    [DC_UI_STAGE_HASHER] = {"hasher",
-                            "dc:stats:hasher",
-                            false,
-                            {"workers", "busy_pct", "queue", "wait_p50_ms", "wait_p99_ms",
-                             "svc_p50_ms", "svc_p99_ms"},
-                            "served",
-                            DC_UI_STAGE_HASHER},
+    [DC_UI_STAGE_RNG] = {"rng", DC_STATS_KEY_PREFIX "rng", false, S_SERVICE_COLUMNS,
+                         DC_STATS_SVC_SERVED, DC_UI_STAGE_RNG, S_SCHEMA(s_svc_schema)},
+    [DC_UI_STAGE_HASHER] = {"hasher", DC_STATS_KEY_PREFIX "hasher", false, S_SERVICE_COLUMNS,
+                            DC_STATS_SVC_SERVED, DC_UI_STAGE_HASHER, S_SCHEMA(s_svc_schema)},
     [DC_UI_STAGE_BROKER] = {"broker",
-                            "dc:stats:broker",
+                            DC_STATS_KEY_BROKER,
                             true,
-                            {NULL, "cpu_pct", NULL, NULL, NULL, NULL, NULL},
-                            "requests",
-                            DC_UI_STAGE_BROKER},
+                            {NULL, DC_STATS_BROKER_CPU_PCT, NULL, NULL, NULL, NULL, NULL},
+                            DC_STATS_BROKER_REQUESTS,
+                            DC_UI_STAGE_BROKER,
+                            S_SCHEMA(s_broker_schema)},
     [DC_UI_STAGE_WORKER] = {"worker",
-                            "dc:stats:worker",
+                            DC_STATS_KEY_WORKER,
                             false,
-                            {"workers", NULL, NULL, NULL, NULL, "loop_p50_ms", "loop_p99_ms"},
-                            "counted",
-                            DC_UI_STAGE_DISPATCHER},
+                            {DC_STATS_WORKER_WORKERS, NULL, NULL, NULL, NULL,
+                             DC_STATS_MS(DC_STATS_WORKER_LOOP_P50),
+                             DC_STATS_MS(DC_STATS_WORKER_LOOP_P99)},
+                            DC_STATS_DISP_COUNTED,
+                            DC_UI_STAGE_DISPATCHER,
+                            S_SCHEMA(s_worker_schema)},
     [DC_UI_STAGE_DISPATCHER] = {"dispatcher",
-                                "dc:stats:dispatcher",
+                                DC_STATS_KEY_DISPATCHER,
                                 true,
-                                {NULL, NULL, "in_flight", NULL, NULL, NULL, NULL},
-                                "hashes",
-                                DC_UI_STAGE_DISPATCHER},
+                                {NULL, NULL, DC_STATS_DISP_IN_FLIGHT, NULL, NULL, NULL, NULL},
+                                DC_STATS_DISP_HASHES,
+                                DC_UI_STAGE_DISPATCHER,
+                                S_SCHEMA(s_disp_schema)},
 };
 
 const char *dc_ui_stats_stage_name(dc_ui_stage_id_t stage)
@@ -118,12 +133,29 @@ double dc_ui_stats_get(const dc_ui_stage_t *stage, const char *key, double fallb
     return fallback;
 }
 
+bool dc_ui_stats_has(const dc_ui_stage_t *stage, const char *key)
+{
+    return !isnan(dc_ui_stats_get(stage, key, NAN));
+}
+
+size_t dc_ui_stats_missing(dc_ui_stage_id_t stage_id, const dc_ui_stage_t *stage,
+                           const char **missing, size_t max)
+{
+    size_t count = 0;
+    if (stage_id >= DC_UI_STAGE_COUNT || !stage->present)
+        return 0;
+    for (size_t i = 0; i < s_columns[stage_id].schema_count; i++)
+        if (!dc_ui_stats_has(stage, s_columns[stage_id].schema[i]) && count < max)
+            missing[count++] = s_columns[stage_id].schema[i];
+    return count;
+}
+
 bool dc_ui_stats_live(const dc_ui_view_t *view, dc_ui_stage_id_t stage)
 {
     const dc_ui_stage_t *raw = &view->stages[stage];
     if (!raw->present)
         return false;
-    double ts = dc_ui_stats_get(raw, "ts_ms", NAN);
+    double ts = dc_ui_stats_get(raw, DC_STATS_TS_MS, NAN);
     return isnan(ts) || (double)view->ts_ms - ts <= DC_UI_STAGE_STALE_MS;
 }
 
@@ -161,16 +193,14 @@ static double s_latency(const dc_ui_stage_t *stage, const char *ms_key, bool *us
 }
 
 //  One column's value for a stage, NAN when the stage has none. Instances
-//  are processes when the stage reports them (a hasher process serves many
-//  requests at once, each in a slot), else its `workers`.
+//  are the rng/hasher processes (a hasher instance serves many requests at
+//  once, each in a slot), the workers, or the one broker or dispatcher.
 static double s_column(const dc_ui_view_t *view, dc_ui_stage_id_t id, s_column_t column)
 {
     const s_columns_t *col = &s_columns[id];
     const dc_ui_stage_t *stage = &view->stages[id];
     if (column == S_COL_INSTANCES && col->one_instance)
         return stage->present ? 1 : NAN;
-    if (column == S_COL_INSTANCES)
-        return dc_ui_stats_get(stage, "processes", dc_ui_stats_get(stage, col->field[column], NAN));
     if (column >= S_COL_WAIT_P50)
         return s_latency(stage, col->field[column], NULL);
     return dc_ui_stats_get(stage, col->field[column], NAN);
@@ -202,17 +232,14 @@ static const char *s_plural(double n, const char *one, const char *many)
     return n == 1 ? one : many;
 }
 
-//  "1 process, 20 slots" when the stage reports processes, else "2 instances".
+//  "1 instance, 20 slots".
 static void s_instances(const dc_ui_stage_t *stage, char *out, size_t size)
 {
-    double slots = dc_ui_stats_get(stage, "workers", 0);
-    double processes = dc_ui_stats_get(stage, "processes", NAN);
-    if (isnan(processes))
-        snprintf(out, size, "%lld %s", s_int(slots), s_plural(slots, "instance", "instances"));
-    else
-        snprintf(out, size, "%lld %s, %lld %s", s_int(processes),
-                 s_plural(processes, "process", "processes"), s_int(slots),
-                 s_plural(slots, "slot", "slots"));
+    double slots = dc_ui_stats_get(stage, DC_STATS_SVC_SLOTS, 0);
+    double instances = dc_ui_stats_get(stage, DC_STATS_SVC_INSTANCES, 0);
+    snprintf(out, size, "%lld %s, %lld %s", s_int(instances),
+             s_plural(instances, "instance", "instances"), s_int(slots),
+             s_plural(slots, "slot", "slots"));
 }
 
 //  Is this service saturated? Busy >= 90 % (80 % for the stage already
@@ -222,30 +249,30 @@ static bool s_saturated(const dc_ui_view_t *view, dc_ui_stage_id_t id, dc_ui_sta
     if (!dc_ui_stats_live(view, id))
         return false;
     const dc_ui_stage_t *stage = &view->stages[id];
-    double slots = dc_ui_stats_get(stage, "workers", NAN);
-    double queue = dc_ui_stats_get(stage, "queue", 0);
+    double slots = dc_ui_stats_get(stage, DC_STATS_SVC_SLOTS, NAN);
+    double queue = dc_ui_stats_get(stage, DC_STATS_SVC_QUEUE, 0);
     if (!isnan(slots) && slots < 1)
         return queue > 0;
-    return dc_ui_stats_get(stage, "busy_pct", 0) >= (id == current ? 80 : 90);
+    return dc_ui_stats_get(stage, DC_STATS_SVC_BUSY_PCT, 0) >= (id == current ? 80 : 90);
 }
 
 //  The broker's own process is the limit: >= 85 % of a core (75 % while named).
 static bool s_broker_bound(const dc_ui_view_t *view, dc_ui_stage_id_t current)
 {
     return dc_ui_stats_live(view, DC_UI_STAGE_BROKER) &&
-           dc_ui_stats_get(&view->stages[DC_UI_STAGE_BROKER], "cpu_pct", 0) >=
+           dc_ui_stats_get(&view->stages[DC_UI_STAGE_BROKER], DC_STATS_BROKER_CPU_PCT, 0) >=
                (current == DC_UI_STAGE_BROKER ? 75 : 85);
 }
 
 //  Of two saturated services, the one with more queued (then longer p99 wait).
 static bool s_worse(const dc_ui_view_t *view, dc_ui_stage_id_t a, dc_ui_stage_id_t b)
 {
-    double queue_a = dc_ui_stats_get(&view->stages[a], "queue", 0);
-    double queue_b = dc_ui_stats_get(&view->stages[b], "queue", 0);
+    double queue_a = dc_ui_stats_get(&view->stages[a], DC_STATS_SVC_QUEUE, 0);
+    double queue_b = dc_ui_stats_get(&view->stages[b], DC_STATS_SVC_QUEUE, 0);
     if (queue_a != queue_b)
         return queue_a > queue_b;
-    return s_latency(&view->stages[a], "wait_p99_ms", NULL) >
-           s_latency(&view->stages[b], "wait_p99_ms", NULL);
+    return s_latency(&view->stages[a], DC_STATS_MS(DC_STATS_SVC_WAIT_P99), NULL) >
+           s_latency(&view->stages[b], DC_STATS_MS(DC_STATS_SVC_WAIT_P99), NULL);
 }
 
 //  The stage that limits this view, or DC_UI_STAGE_COUNT when none can be
@@ -270,13 +297,13 @@ static dc_ui_stage_id_t s_candidate(const dc_ui_view_t *view, dc_ui_stage_id_t c
 static void s_service_state(const dc_ui_view_t *view, dc_ui_stage_id_t id, char *out, size_t size)
 {
     const dc_ui_stage_t *stage = &view->stages[id];
-    double queue = dc_ui_stats_get(stage, "queue", 0);
+    double queue = dc_ui_stats_get(stage, DC_STATS_SVC_QUEUE, 0);
     char instances[64];
     char wait[32];
     s_instances(stage, instances, sizeof instances);
-    s_duration(wait, sizeof wait, s_latency(stage, "wait_p99_ms", NULL));
+    s_duration(wait, sizeof wait, s_latency(stage, DC_STATS_MS(DC_STATS_SVC_WAIT_P99), NULL));
     snprintf(out, size, "%s, %lld%% busy, %lld %s queued, p99 wait %s", instances,
-             s_int(dc_ui_stats_get(stage, "busy_pct", 0)), s_int(queue),
+             s_int(dc_ui_stats_get(stage, DC_STATS_SVC_BUSY_PCT, 0)), s_int(queue),
              s_plural(queue, "request", "requests"), wait);
 }
 
@@ -284,8 +311,8 @@ static void s_judge_service(dc_ui_view_t *view, dc_ui_stage_id_t id)
 {
     const dc_ui_stage_t *stage = &view->stages[id];
     const char *name = dc_ui_stats_stage_name(id);
-    double slots = dc_ui_stats_get(stage, "workers", NAN);
-    double queue = dc_ui_stats_get(stage, "queue", 0);
+    double slots = dc_ui_stats_get(stage, DC_STATS_SVC_SLOTS, NAN);
+    double queue = dc_ui_stats_get(stage, DC_STATS_SVC_QUEUE, 0);
     if (!isnan(slots) && slots < 1) {
         snprintf(view->verdict, sizeof view->verdict,
                  "%s has no instances and %.0f %s waiting: start %s.", name, queue,
@@ -304,9 +331,10 @@ static void s_judge_service(dc_ui_view_t *view, dc_ui_stage_id_t id)
                  dc_ui_stats_stage_name(other), other_state);
         return;
     }
-    double workers = dc_ui_stats_live(view, DC_UI_STAGE_WORKER)
-                         ? dc_ui_stats_get(&view->stages[DC_UI_STAGE_WORKER], "workers", NAN)
-                         : NAN;
+    double workers =
+        dc_ui_stats_live(view, DC_UI_STAGE_WORKER)
+            ? dc_ui_stats_get(&view->stages[DC_UI_STAGE_WORKER], DC_STATS_WORKER_WORKERS, NAN)
+            : NAN;
     char shared[64] = "";
     if (!isnan(workers) && workers >= 1)
         snprintf(shared, sizeof shared, " (%.0f %s share it)", workers,
@@ -324,9 +352,9 @@ static void s_services_busy(const dc_ui_view_t *view, char *out, size_t size)
     for (dc_ui_stage_id_t id = DC_UI_STAGE_RNG; id <= DC_UI_STAGE_HASHER; id++) {
         if (!dc_ui_stats_live(view, id))
             continue;
-        int n =
-            snprintf(out + used, size - used, "%s %s %.0f%% busy", used ? "," : ";",
-                     dc_ui_stats_stage_name(id), dc_ui_stats_get(&view->stages[id], "busy_pct", 0));
+        int n = snprintf(out + used, size - used, "%s %s %.0f%% busy", used ? "," : ";",
+                         dc_ui_stats_stage_name(id),
+                         dc_ui_stats_get(&view->stages[id], DC_STATS_SVC_BUSY_PCT, 0));
         if (n > 0 && (size_t)n < size - used)
             used += (size_t)n;
     }
@@ -340,12 +368,13 @@ static void s_judge_broker(dc_ui_view_t *view)
              "The broker is the limit: its process uses %.0f%% of a CPU core and no service is "
              "saturated%s. More workers, rng or hasher will not help; put more hashes in each "
              "job (--batch) so each one costs fewer broker hops.",
-             dc_ui_stats_get(&view->stages[DC_UI_STAGE_BROKER], "cpu_pct", 0), services);
+             dc_ui_stats_get(&view->stages[DC_UI_STAGE_BROKER], DC_STATS_BROKER_CPU_PCT, 0),
+             services);
 }
 
 static void s_judge_workers(dc_ui_view_t *view)
 {
-    double workers = dc_ui_stats_get(&view->stages[DC_UI_STAGE_WORKER], "workers", 0);
+    double workers = dc_ui_stats_get(&view->stages[DC_UI_STAGE_WORKER], DC_STATS_WORKER_WORKERS, 0);
     if (workers < 1) {
         snprintf(view->verdict, sizeof view->verdict, "No workers are running: start workers.");
         return;
@@ -448,20 +477,23 @@ static void s_note(const dc_ui_view_t *view, dc_ui_stage_id_t id, char *note, si
         return;
     if (id == DC_UI_STAGE_BROKER)
         snprintf(note, size, "busy = CPU; rate = requests; %.0f drops, %.0f requeued, %.0f dead",
-                 dc_ui_stats_get(s, "drops", 0), dc_ui_stats_get(s, "requeued", 0),
-                 dc_ui_stats_get(s, "expired_workers", 0));
+                 dc_ui_stats_get(s, DC_STATS_BROKER_DROPS, 0),
+                 dc_ui_stats_get(s, DC_STATS_BROKER_REQUEUED, 0),
+                 dc_ui_stats_get(s, DC_STATS_BROKER_EXPIRED_SLOTS, 0));
     else if (id == DC_UI_STAGE_DISPATCHER)
         snprintf(note, size, "queue = jobs in flight (window %.0f, batch %.0f), %.0f reissued",
-                 dc_ui_stats_get(s, "window", 0), dc_ui_stats_get(s, "batch", 1),
-                 dc_ui_stats_get(s, "reissued", 0));
+                 dc_ui_stats_get(s, DC_STATS_DISP_WINDOW, 0),
+                 dc_ui_stats_get(s, DC_STATS_DISP_BATCH, 1),
+                 dc_ui_stats_get(s, DC_STATS_DISP_REISSUED, 0));
     else if (id == DC_UI_STAGE_WORKER) {
         char rng[32], hasher[32];
-        s_duration(rng, sizeof rng, s_latency(s, "rng_p50_ms", NULL));
-        s_duration(hasher, sizeof hasher, s_latency(s, "hasher_p50_ms", NULL));
+        s_duration(rng, sizeof rng, s_latency(s, DC_STATS_MS(DC_STATS_WORKER_RNG_P50), NULL));
+        s_duration(hasher, sizeof hasher,
+                   s_latency(s, DC_STATS_MS(DC_STATS_WORKER_HASHER_P50), NULL));
         snprintf(note, size, "latency = one loop; rng p50 %s, hasher p50 %s", rng, hasher);
     } else
         snprintf(note, size, "latency = service time; %.0f errors",
-                 dc_ui_stats_get(s, "errors", 0));
+                 dc_ui_stats_get(s, DC_STATS_SVC_ERRORS, 0));
 }
 
 static int s_json_stage(const dc_ui_view_t *view, dc_ui_stage_id_t id, dc_buf_t *out)
@@ -476,12 +508,11 @@ static int s_json_stage(const dc_ui_view_t *view, dc_ui_stage_id_t id, dc_buf_t 
         out, "{\"name\":\"%s\",\"present\":%s,\"live\":%s,\"instances\":", col->name,
         stage->present ? "true" : "false", dc_ui_stats_live(view, id) ? "true" : "false");
     rc = rc ? rc : dc_buf_json_number(out, s_column(view, id, S_COL_INSTANCES));
-    rc = rc ? rc : dc_buf_printf(out, ",\"processes\":");
-    rc = rc ? rc : dc_buf_json_number(out, dc_ui_stats_get(stage, "processes", NAN));
     rc = rc ? rc : dc_buf_printf(out, ",\"slots\":");
     rc = rc ? rc
-            : dc_buf_json_number(out,
-                                 col->one_instance ? NAN : dc_ui_stats_get(stage, "workers", NAN));
+            : dc_buf_json_number(out, id <= DC_UI_STAGE_HASHER
+                                          ? dc_ui_stats_get(stage, DC_STATS_SVC_SLOTS, NAN)
+                                          : NAN);
     rc = rc ? rc : s_json_column(out, "busy_pct", view, id, S_COL_BUSY);
     rc = rc ? rc : s_json_column(out, "queue", view, id, S_COL_QUEUE);
     rc = rc ? rc : s_json_column(out, "wait_p50_ms", view, id, S_COL_WAIT_P50);
@@ -499,7 +530,14 @@ static int s_json_stage(const dc_ui_view_t *view, dc_ui_stage_id_t id, dc_buf_t 
         rc = rc ? rc : dc_buf_append(out, ":", 1);
         rc = rc ? rc : dc_buf_json_number(out, stage->fields[i].value);
     }
-    return rc ? rc : dc_buf_append(out, "}}", 2);
+    rc = rc ? rc : dc_buf_printf(out, "},\"missing\":[");
+    const char *missing[DC_UI_STAGE_FIELDS_MAX];
+    size_t count = dc_ui_stats_missing(id, stage, missing, DC_UI_STAGE_FIELDS_MAX);
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        rc = dc_buf_printf(out, "%s", i ? "," : "");
+        rc = rc ? rc : dc_buf_json_string(out, missing[i]);
+    }
+    return rc ? rc : dc_buf_append(out, "]}", 2);
 }
 
 //  "speed": the 10 s average, its span, the sample it ends at, and the
@@ -541,19 +579,20 @@ static bool s_track_before(const dc_ui_track_t *a, const dc_ui_track_t *b)
 size_t dc_ui_stats_tracks(const dc_ui_view_t *view, dc_ui_track_t *tracks, size_t max)
 {
     const dc_ui_stage_t *t = &view->tracks;
-    double ts = dc_ui_stats_get(t, "ts_ms", NAN);
+    double ts = dc_ui_stats_get(t, DC_STATS_TS_MS, NAN);
     if (!t->present || isnan(ts) || (double)view->ts_ms - ts > DC_UI_STAGE_STALE_MS)
         return 0;
     size_t n = 0;
     double sum = 0;
     for (size_t i = 0; i < t->count && n < max; i++) {
         const char *key = t->fields[i].key;
-        if (strncmp(key, "hashes.", 7) != 0 || !key[7])
+        size_t prefix = strlen(DC_STATS_TRACKS_HASHES);
+        if (strncmp(key, DC_STATS_TRACKS_HASHES, prefix) != 0 || !key[prefix])
             continue;
         dc_ui_track_t track = {.hashes = t->fields[i].value};
-        snprintf(track.name, sizeof track.name, "%s", key + 7);
+        snprintf(track.name, sizeof track.name, "%s", key + prefix);
         char recent[40];
-        snprintf(recent, sizeof recent, "recent.%s", track.name);
+        snprintf(recent, sizeof recent, DC_STATS_TRACKS_RECENT "%s", track.name);
         track.recent = fmax(0, dc_ui_stats_get(t, recent, 0));
         sum += track.recent;
         size_t at = n++;
@@ -594,7 +633,8 @@ static int s_json_tracks(const dc_ui_view_t *view, dc_buf_t *out)
     dc_ui_stats_tracks_text(view, text, sizeof text);
     int rc = dc_buf_printf(out, ",\"tracks\":{\"window_s\":");
     rc = rc ? rc
-            : dc_buf_json_number(out, n ? dc_ui_stats_get(&view->tracks, "window_s", NAN) : NAN);
+            : dc_buf_json_number(
+                  out, n ? dc_ui_stats_get(&view->tracks, DC_STATS_TRACKS_WINDOW_S, NAN) : NAN);
     rc = rc ? rc : dc_buf_printf(out, ",\"list\":[");
     for (size_t i = 0; i < n && rc == 0; i++) {
         rc = dc_buf_printf(out, "%s{\"name\":", i ? "," : "");
@@ -618,8 +658,8 @@ static int s_json_tracks(const dc_ui_view_t *view, dc_buf_t *out)
 static int s_json_books(const dc_ui_view_t *view, dc_buf_t *out)
 {
     const dc_ui_stage_t *d = &view->stages[DC_UI_STAGE_DISPATCHER];
-    double lost = d->present ? dc_ui_stats_get(d, "books_lost", 0) : 0;
-    double lost_ms = d->present ? dc_ui_stats_get(d, "books_lost_ms", 0) : 0;
+    double lost = d->present ? dc_ui_stats_get(d, DC_STATS_DISP_BOOKS_LOST, 0) : 0;
+    double lost_ms = d->present ? dc_ui_stats_get(d, DC_STATS_DISP_BOOKS_LOST_MS, 0) : 0;
     char text[200];
     snprintf(text, sizeof text,
              "Redis lost its data %.0f time%s while the dispatcher ran: counts restarted from 0 "
@@ -780,8 +820,10 @@ int dc_ui_stats_metrics(const dc_ui_view_t *view, int64_t now_ms, size_t sse_cli
                   out, "dc_broker_cpu_ratio", "gauge",
                   "CPU used by the broker's process, in cores (1 = one core).",
                   dc_ui_stats_live(view, DC_UI_STAGE_BROKER) &&
-                      !isnan(dc_ui_stats_get(&view->stages[DC_UI_STAGE_BROKER], "cpu_pct", NAN)),
-                  dc_ui_stats_get(&view->stages[DC_UI_STAGE_BROKER], "cpu_pct", 0) / 100);
+                      !isnan(dc_ui_stats_get(&view->stages[DC_UI_STAGE_BROKER],
+                                             DC_STATS_BROKER_CPU_PCT, NAN)),
+                  dc_ui_stats_get(&view->stages[DC_UI_STAGE_BROKER], DC_STATS_BROKER_CPU_PCT, 0) /
+                      100);
     rc = rc ? rc
             : dc_buf_printf(out, "# HELP dc_stage_up 1 when the stage reports "
                                  "fresh stats.\n# TYPE dc_stage_up gauge\n");
@@ -845,12 +887,32 @@ static void s_services(dc_ui_view_t *view, const char *rng_busy, const char *rng
 {
     char ts[32];
     snprintf(ts, sizeof ts, "%lld", (long long)view->ts_ms - 500);
-    const char *rng[] = {"workers", "1",       "processes",   "1",   "busy_pct", rng_busy,
-                         "queue",   rng_queue, "wait_p99_ms", "900", "ts_ms",    ts};
-    const char *hasher[] = {"workers",   "20",    "processes",  "1",     "busy_pct",
-                            hasher_busy, "queue", hasher_queue, "ts_ms", ts};
-    const char *worker[] = {"workers", "10",    "jobs_per_s", "10",   "loop_p50_us",
-                            "250",     "ts_ms", ts,           "junk", "abc"};
+    const char *rng[] = {DC_STATS_SVC_SLOTS,
+                         "1",
+                         DC_STATS_SVC_INSTANCES,
+                         "1",
+                         DC_STATS_SVC_BUSY_PCT,
+                         rng_busy,
+                         DC_STATS_SVC_QUEUE,
+                         rng_queue,
+                         DC_STATS_MS(DC_STATS_SVC_WAIT_P99),
+                         "900",
+                         DC_STATS_TS_MS,
+                         ts};
+    const char *hasher[] = {
+        DC_STATS_SVC_SLOTS,    "20",        DC_STATS_SVC_INSTANCES, "1",
+        DC_STATS_SVC_BUSY_PCT, hasher_busy, DC_STATS_SVC_QUEUE,     hasher_queue,
+        DC_STATS_TS_MS,        ts};
+    const char *worker[] = {DC_STATS_WORKER_WORKERS,
+                            "10",
+                            DC_STATS_WORKER_JOBS_PER_S,
+                            "10",
+                            DC_STATS_US(DC_STATS_WORKER_LOOP_P50),
+                            "250",
+                            DC_STATS_TS_MS,
+                            ts,
+                            "junk",
+                            "abc"};
     s_set(view, DC_UI_STAGE_RNG, rng, 12);
     s_set(view, DC_UI_STAGE_HASHER, hasher, 10);
     s_set(view, DC_UI_STAGE_WORKER, worker, 10);
@@ -910,10 +972,38 @@ static void s_test_hysteresis(dc_ui_view_t *view)
     s_services(view, "100", "9", "5", "0");
     dc_ui_stats_judge(view, &judge);
     dc_ui_stats_judge(view, &judge);
-    const char *gone[] = {"workers", "1", "busy_pct", "100", "queue", "9", "ts_ms", "1"};
+    const char *gone[] = {DC_STATS_SVC_SLOTS, "1", DC_STATS_SVC_BUSY_PCT, "100",
+                          DC_STATS_SVC_QUEUE, "9", DC_STATS_TS_MS,        "1"};
     s_set(view, DC_UI_STAGE_RNG, gone, 8);
     dc_ui_stats_judge(view, &judge);
     DC_CHECK(strcmp(view->bottleneck, "worker") == 0);
+}
+
+//  A hash holding every field of the schema lacks nothing; one without a
+//  field the reader uses names it.
+static void s_test_complete(void)
+{
+    const char *pairs[2 * DC_UI_STAGE_FIELDS_MAX];
+    dc_ui_stage_t stage;
+    const char *missing[DC_UI_STAGE_FIELDS_MAX];
+    for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT; id++) {
+        const s_columns_t *col = &s_columns[id];
+        DC_CHECK(col->schema_count <= DC_UI_STAGE_FIELDS_MAX);
+        for (size_t i = 0; i < col->schema_count; i++) {
+            pairs[2 * i] = col->schema[i];
+            pairs[2 * i + 1] = "1";
+        }
+        dc_ui_stats_stage_parse(&stage, pairs, 2 * col->schema_count);
+        DC_CHECK(dc_ui_stats_missing(id, &stage, missing, DC_UI_STAGE_FIELDS_MAX) == 0);
+        //  every column and the rate counter read a field of the schema
+        for (int c = 0; c < S_COL_COUNT; c++)
+            DC_CHECK(!col->field[c] || dc_ui_stats_has(&stage, col->field[c]));
+        if (col->counter_stage == id)
+            DC_CHECK(dc_ui_stats_has(&stage, col->counter));
+        dc_ui_stats_stage_parse(&stage, pairs + 2, 2 * col->schema_count - 2);
+        DC_CHECK(dc_ui_stats_missing(id, &stage, missing, DC_UI_STAGE_FIELDS_MAX) == 1 &&
+                 strcmp(missing[0], col->schema[0]) == 0);
+    }
 }
 
 //  Metrics: fixed precision, no float noise.
@@ -990,16 +1080,24 @@ void dc_ui_stats_test(bool verbose)
     DC_CHECK(view.bottleneck[0] == 0 && strstr(view.verdict, "No pipeline stats"));
 
     //  10 workers, one rng, one 20-slot hasher: rng saturated with a queue
-    const char *worker[] = {"workers", "10",    "jobs_per_s", "10",   "loop_p50_us",
-                            "250",     "ts_ms", "99800",      "junk", "abc"};
+    const char *worker[] = {DC_STATS_WORKER_WORKERS,
+                            "10",
+                            DC_STATS_WORKER_JOBS_PER_S,
+                            "10",
+                            DC_STATS_US(DC_STATS_WORKER_LOOP_P50),
+                            "250",
+                            DC_STATS_TS_MS,
+                            "99800",
+                            "junk",
+                            "abc"};
     s_set(&view, DC_UI_STAGE_WORKER, worker, 10);
     DC_CHECK(view.stages[DC_UI_STAGE_WORKER].count == 4); //  "junk" is not a number
     s_services(&view, "100", "9", "5", "0");
-    DC_CHECK(dc_ui_stats_get(&view.stages[DC_UI_STAGE_RNG], "queue", -1) == 9);
+    DC_CHECK(dc_ui_stats_get(&view.stages[DC_UI_STAGE_RNG], DC_STATS_SVC_QUEUE, -1) == 9);
     DC_CHECK(dc_ui_stats_get(&view.stages[DC_UI_STAGE_RNG], "nope", -1) == -1);
     dc_ui_stats_judge(&view, NULL);
     DC_CHECK(strcmp(view.bottleneck, "rng") == 0);
-    DC_CHECK(strstr(view.verdict, "rng is the bottleneck: 1 process, 1 slot, 100% busy, 9 "
+    DC_CHECK(strstr(view.verdict, "rng is the bottleneck: 1 instance, 1 slot, 100% busy, 9 "
                                   "requests queued, p99 wait 900 ms"));
     DC_CHECK(strstr(view.verdict, "Scale rng next (10 workers share it)"));
 
@@ -1011,18 +1109,20 @@ void dc_ui_stats_test(bool verbose)
         strstr(view.verdict, "rng and hasher are both saturated: scale rng first, then hasher"));
 
     //  Stale rng stats do not count: hasher then wins
-    const char *rng_stale[] = {"workers", "1", "busy_pct", "100", "queue", "9", "ts_ms", "90000"};
+    const char *rng_stale[] = {DC_STATS_SVC_SLOTS, "1", DC_STATS_SVC_BUSY_PCT, "100",
+                               DC_STATS_SVC_QUEUE, "9", DC_STATS_TS_MS,        "90000"};
     s_set(&view, DC_UI_STAGE_RNG, rng_stale, 8);
     dc_ui_stats_judge(&view, NULL);
     DC_CHECK(strcmp(view.bottleneck, "hasher") == 0);
-    DC_CHECK(strstr(view.verdict, "1 process, 20 slots, 99% busy"));
+    DC_CHECK(strstr(view.verdict, "1 instance, 20 slots, 99% busy"));
 
     //  Nothing saturated: workers, unless the broker's CPU is the limit
     s_services(&view, "30", "0", "4", "0");
     dc_ui_stats_judge(&view, NULL);
     DC_CHECK(strcmp(view.bottleneck, "worker") == 0 && strstr(view.verdict, "Add workers"));
     DC_CHECK(strstr(view.verdict, "rng 30% busy, hasher 4% busy"));
-    const char *broker[] = {"requests", "5000", "cpu_pct", "97", "ts_ms", "99900"};
+    const char *broker[] = {DC_STATS_BROKER_REQUESTS, "5000", DC_STATS_BROKER_CPU_PCT, "97",
+                            DC_STATS_TS_MS,           "99900"};
     s_set(&view, DC_UI_STAGE_BROKER, broker, 6);
     dc_ui_stats_judge(&view, NULL);
     DC_CHECK(strcmp(view.bottleneck, "broker") == 0);
@@ -1033,7 +1133,8 @@ void dc_ui_stats_test(bool verbose)
     DC_CHECK(strcmp(view.bottleneck, "rng") == 0);
 
     //  A service with no instances and waiting requests
-    const char *rng_gone[] = {"workers", "0", "busy_pct", "0", "queue", "3"};
+    const char *rng_gone[] = {DC_STATS_SVC_SLOTS, "0", DC_STATS_SVC_BUSY_PCT, "0",
+                              DC_STATS_SVC_QUEUE, "3"};
     s_set(&view, DC_UI_STAGE_RNG, rng_gone, 6);
     dc_ui_stats_judge(&view, NULL);
     DC_CHECK(strcmp(view.bottleneck, "rng") == 0 && strstr(view.verdict, "start rng"));
@@ -1055,6 +1156,7 @@ void dc_ui_stats_test(bool verbose)
     DC_CHECK(dc_ui_stats_data_fresh(&view));
 
     s_test_hysteresis(&view);
+    s_test_complete();
 
     //  Rendering
     view.have_hashes = true;
@@ -1080,7 +1182,11 @@ void dc_ui_stats_test(bool verbose)
                           "\"recent\":[[98000,9.500],[99000,9.750]]},\"data\":{\"fresh\":true"));
     DC_CHECK(strstr(json, "\"bottleneck\":{\"stage\":\"rng\""));
     DC_CHECK(strstr(json, "\"name\":\"hasher\",\"present\":true,\"live\":true,\"instances\":1,"
-                          "\"processes\":1,\"slots\":20"));
+                          "\"slots\":20,"));
+    //  what the hand-made hashes lack is listed, an absent stage lacks nothing
+    DC_CHECK(strstr(json, "\"missing\":[\"idle\",\"demand_pct\",\"queue_max\","));
+    DC_CHECK(strstr(json, "\"name\":\"dispatcher\",\"present\":false,") &&
+             strstr(strstr(json, "\"name\":\"dispatcher\""), "\"missing\":[]}"));
     //  the worker's loop in µs: 0.25 ms, flagged as µs-resolution
     DC_CHECK(strstr(json, "\"lat_p50_ms\":0.250,\"lat_p99_ms\":null,\"lat_us\":true"));
     DC_CHECK(strstr(json, "rng p50 unknown"));
@@ -1088,7 +1194,9 @@ void dc_ui_stats_test(bool verbose)
     DC_CHECK(!strchr(json, '\n'));
     dc_buf_destroy(&buf);
     //  the dispatcher reports that Redis lost its books twice
-    const char *lost[] = {"issued", "9", "books_lost", "2", "books_lost_ms", "1700000000123"};
+    const char *lost[] = {DC_STATS_DISP_ISSUED,        "9",
+                          DC_STATS_DISP_BOOKS_LOST,    "2",
+                          DC_STATS_DISP_BOOKS_LOST_MS, "1700000000123"};
     s_set(&view, DC_UI_STAGE_DISPATCHER, lost, 6);
     buf = dc_buf_new();
     DC_CHECK(dc_ui_stats_json(&view, buf) == 0);

@@ -99,6 +99,15 @@ void dc_ui_stats_stage_parse(dc_ui_stage_t *stage, const char *const *pairs, siz
 //  A field's value, or `fallback` when absent.
 double dc_ui_stats_get(const dc_ui_stage_t *stage, const char *key, double fallback);
 
+//  True when the stage holds the field (as a number).
+bool dc_ui_stats_has(const dc_ui_stage_t *stage, const char *key);
+
+//  The fields proto/dc_stats.h lists for the stage's hash that a present
+//  stage lacks (at most max, in the header's order); returns their count.
+//  The SSE snapshot lists them per stage as "missing".
+size_t dc_ui_stats_missing(dc_ui_stage_id_t stage_id, const dc_ui_stage_t *stage,
+                           const char **missing, size_t max);
+
 //  True when the stage reported and its ts_ms is at most DC_UI_STAGE_STALE_MS
 //  older than the view (a stage without ts_ms counts as fresh).
 bool dc_ui_stats_live(const dc_ui_view_t *view, dc_ui_stage_id_t stage);

@@ -176,7 +176,7 @@ measure() { # label workers rng expected name -- the README's up command
     shift 6
     up "$@" || { not_ok "$label: docker compose up -d $*: $(tail -n 3 "$UP_LOG")"; return; }
     wait_field dc:stats:worker workers "$w" 60 &&
-        wait_field dc:stats:rng workers "$r" 30 || { not_ok "$label: replicas seen"; return; }
+        wait_field dc:stats:rng instances "$r" 30 || { not_ok "$label: replicas seen"; return; }
     # the new regime runs (each worker has finished a loop in it, on average) before the
     # window opens
     wait_progress "$w" 30 || { not_ok "$label: no progress after scaling"; return; }
@@ -202,7 +202,7 @@ log "scaling table: workers=1 ${RATE_w1:-?}/s | workers=10 ${RATE_w10:-?}/s | wo
 
 # --- 4. faults ----------------------------------------------------------------------
 up --scale worker=10 || die "scale back to one rng"
-wait_field dc:stats:rng workers 1 30 || not_ok "rng scaled back to 1"
+wait_field dc:stats:rng instances 1 30 || not_ok "rng scaled back to 1"
 read -r -a b0 <<<"$(books)"
 
 victim=$(ids worker | head -n1)

@@ -476,7 +476,7 @@ class Suite:
                      == "Running", timeout=60, interval=0.5)
             ready = rel.kubectl("exec", name, "--", "dc-healthcheck", "/readyz", check_rc=False, quiet=True,
                                 stderr=True)
-            rngs = int(r.hget("dc:stats:rng", "processes") or 0)
+            rngs = int(r.hget("dc:stats:rng", "instances") or 0)
             say("%s: broker auth_refused %d -> %d, rng processes %d (rng pods %d), its /readyz: %s" % (
                 name, refused0, refused, rngs, procs, ready.strip() or "refused"))
             check(rngs == procs, "%s never registers with the broker (rng processes %d, pods %d)" % (
@@ -861,7 +861,7 @@ class Suite:
             rngs, workers = len(rel.role_pods("rng")), len(rel.role_pods("worker"))
             seen = wait_for("%s's broker and dispatcher to count only its own pods" % rel.ns, lambda: (
                 lambda st: st if st[0] == rngs and st[1] == workers else None)(
-                (int(r.hget("dc:stats:rng", "processes") or 0), int(r.hget("dc:stats:worker", "workers") or 0))),
+                (int(r.hget("dc:stats:rng", "instances") or 0), int(r.hget("dc:stats:worker", "workers") or 0))),
                 timeout=30, interval=0.5)
             say("%s: hashes grow from %d; its broker sees %d rng processes and its dispatcher %d workers "
                 "(its own pods: %d rng, %d workers)" % (rel.ns, h0, seen[0], seen[1], rngs, workers))

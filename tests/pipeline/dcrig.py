@@ -666,22 +666,68 @@ class Feeder:
         self.thread.join(5)
 
 
+STATS_HEADER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "proto",
+                            "dc_stats.h")
+
+
+def stats_schema(header=STATS_HEADER):
+    """The dc:stats:* schema as proto/dc_stats.h defines it, the one source the writers
+    and the reader compile from: {key: [field, ...]} in the header's order. Service
+    hashes (written per service) are under "dc:stats:<service>"."""
+    text = open(header, encoding="utf-8").read()
+    names = dict(re.findall(r'#define (DC_STATS_\w+) "([^"]*)"', text))
+    prefix = names["DC_STATS_KEY_PREFIX"]
+    for macro, suffix in re.findall(r'#define (DC_STATS_KEY_\w+) DC_STATS_KEY_PREFIX "(\w+)"',
+                                     text):
+        names[macro] = prefix + suffix
+    schema = {}
+    for hash_name, body in re.findall(r"#define DC_STATS_(\w+)_FIELDS\(F, L\)((?:[^\n]*\\\n)*[^\n]*)",
+                                      text):
+        fields = []
+        for kind, macro in re.findall(r"\b([FL])\((DC_STATS_\w+)\)", body):
+            fields += [names[macro]] if kind == "F" else [names[macro] + "_ms",
+                                                           names[macro] + "_us"]
+        key = names.get("DC_STATS_KEY_" + hash_name, prefix + "<service>")
+        schema[key] = fields
+    return schema
+
+
+def complete_stats(key, values, schema=None):
+    """A whole stats hash for key: every field of the schema, 0 unless given in values.
+    A value for a field the schema does not list is an error (a renamed field breaks
+    the fixture instead of going unread)."""
+    schema = schema or stats_schema()
+    fields = schema[key if key in schema else STATS_PREFIX + "<service>"]
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise KeyError(f"{key}: not in proto/dc_stats.h: {sorted(unknown)}")
+    return {field: values.get(field, 0) for field in fields if field != "ts_ms"}
+
+
+STATS_PREFIX = "dc:stats:"
+
+
 def ten_workers_one_rng():
     """Stats as the real pipeline reports them in workshop mode with 10
-    workers, one rng and one hasher process of 20 slots: rng saturated with
-    a queue, hasher ~5 % busy."""
-    return {
-        "dc:stats:rng": dict(workers=1, processes=1, idle=0, busy_pct=100, queue=9,
+    workers, one rng and one hasher instance of 20 slots: rng saturated with
+    a queue, hasher ~5 % busy. Every field of proto/dc_stats.h is there."""
+    return {key: complete_stats(key, values) for key, values in {
+        "dc:stats:rng": dict(slots=1, instances=1, idle=0, busy_pct=100, queue=9,
                              queue_max=1000, served=1000, served_per_s=10, errors=0,
-                             wait_p50_ms=800, wait_p99_ms=950, svc_p50_ms=100, svc_p99_ms=103),
-        "dc:stats:hasher": dict(workers=20, processes=1, idle=19, busy_pct=5, queue=0,
+                             wait_p50_ms=800, wait_p99_ms=950, svc_p50_ms=100, svc_p99_ms=103,
+                             wait_p50_us=800000, wait_p99_us=950000, svc_p50_us=100000,
+                             svc_p99_us=103000),
+        "dc:stats:hasher": dict(slots=20, instances=1, idle=19, busy_pct=5, queue=0,
                                 queue_max=1000, served=1000, served_per_s=10, errors=0,
-                                wait_p50_ms=0, wait_p99_ms=1, svc_p50_ms=100, svc_p99_ms=102),
+                                wait_p50_ms=0, wait_p99_ms=1, svc_p50_ms=100, svc_p99_ms=102,
+                                wait_p50_us=200, wait_p99_us=1000, svc_p50_us=100000,
+                                svc_p99_us=102000),
         "dc:stats:broker": dict(requests=2000, replies=2000, drops=0, requeued=0,
-                                expired_workers=0, cpu_pct=3),
+                                expired_slots=0, cpu_pct=3),
         "dc:stats:dispatcher": dict(issued=1010, counted=1000, in_flight=10, reissued=0,
                                     duplicates=0, drops=0, hashes=1000, hashes_per_s=10,
                                     batch=1, window=256),
         "dc:stats:worker": dict(workers=10, jobs_per_s=10, loop_p50_ms=1000, loop_p99_ms=1100,
-                                rng_p50_ms=850, hasher_p50_ms=100),
-    }
+                                rng_p50_ms=850, hasher_p50_ms=100, loop_p50_us=1000000,
+                                loop_p99_us=1100000, rng_p50_us=850000, hasher_p50_us=100000),
+    }.items()}

@@ -51,7 +51,7 @@ with Rig() as rig:
     # choice mostly picks rng-fast, and rng-slow was seen idle when killed.)
     rig.stop("rng-fast")
     wait_for("rng-slow alone, with requests queued behind it",
-             lambda: (lambda s: s.get("workers") == 1 and s.get("queue", 0) >= 1)(
+             lambda: (lambda s: s.get("slots") == 1 and s.get("queue", 0) >= 1)(
                  rig.stats("rng")), timeout=10)
     before = rig.stats("broker").get("requeued", 0)
     rig.stop("rng-slow", signal.SIGKILL)
@@ -59,16 +59,16 @@ with Rig() as rig:
              lambda: rig.stats("broker").get("requeued", 0) > before, timeout=10)
     rig.start_service("rng", "rng-fast2", 20, "--heartbeat-ms", "500")
     growing(rig, "killing a busy rng")
-    wait_for("rng down to 1 worker", lambda: rig.stats("rng").get("workers") == 1, timeout=10)
+    wait_for("rng down to 1 slot", lambda: rig.stats("rng").get("slots") == 1, timeout=10)
     checks += 2
 
     rig.stop("broker", signal.SIGKILL)
     rig.r.delete("dc:stats:rng", "dc:stats:hasher")
     rig.start_broker("--heartbeat-ms", "500")
     wait_for("services rejoin the new broker",
-             lambda: rig.stats("rng").get("processes") == 1
-             and rig.stats("hasher").get("processes") == 1
-             and rig.stats("hasher").get("workers") == 20, timeout=15)
+             lambda: rig.stats("rng").get("instances") == 1
+             and rig.stats("hasher").get("instances") == 1
+             and rig.stats("hasher").get("slots") == 20, timeout=15)
     growing(rig, "restarting the broker")
     no_stuck_job(rig)
 

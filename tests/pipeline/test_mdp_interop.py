@@ -160,7 +160,7 @@ with Rig(secure=False) as rig:
     wait_for("echo registered", lambda: call(broker, b"mmi.service", b"echo")[0] == [b"200"])
     wait_for("2 rng and 1 hasher registered",
              lambda: (lambda s: s.get("rng", 0) >= 2 and s.get("hasher", 0) >= 20)(
-                 {k: rig.stats(k).get("workers", 0) for k in ("rng", "hasher")}))
+                 {k: rig.stats(k).get("slots", 0) for k in ("rng", "hasher")}))
     poller = MmiPoller(broker, b"echo")
     poller.start()
     t_start = time.monotonic()
@@ -228,7 +228,7 @@ with Rig(secure=False) as rig:
     wait_for("the dead rng's request requeued",
              lambda: rig.stats("broker").get("requeued", 0) >= requeued_before + 1, timeout=5)
     check(worst < 3.0, f"requeued and served within a few seconds: {worst:.2f} s")
-    check(rig.metric("broker", "dc_broker_lost_workers_total") >= 1, "found by its closed TCP")
+    check(rig.metric("broker", "dc_broker_lost_slots_total") >= 1, "found by its closed TCP")
     for ld in loads:
         ld.stop.set()
     for ld in loads:
@@ -253,8 +253,8 @@ with Rig(secure=False) as rig:
     check(worker.disconnects == 0 and worker.reconnects == 0,
           f"echo worker: {worker.disconnects} DISCONNECT, {worker.reconnects} reconnects")
     check(worker.served == 3, f"echo served {worker.served}")
-    check(rig.metric("broker", "dc_broker_expired_workers_total") == 0,
+    check(rig.metric("broker", "dc_broker_expired_slots_total") == 0,
           "nobody expired for silence")
-    echo_lines = [ln for ln in rig.log("broker").splitlines() if "echo process" in ln]
+    echo_lines = [ln for ln in rig.log("broker").splitlines() if "echo instance" in ln]
     check(len(echo_lines) == 1 and "joined" in echo_lines[0], f"echo joined once: {echo_lines}")
 print(f"{check.passed} passed, 0 failed")

@@ -251,8 +251,8 @@ def part_scale(rig):
     done = rig.ctl("scale", "rng=2")
     t0 = time.monotonic()
     assert done.returncode == 0 and "rng 1 -> 2" in done.stdout, done
-    wait_for("2 rng in dc:stats:rng", lambda: rig.stats("rng").get("workers", 0) >= 2
-             and rig.stats("rng").get("processes", 2) == 2, timeout=5)
+    wait_for("2 rng in dc:stats:rng", lambda: rig.stats("rng").get("slots", 0) >= 2
+             and rig.stats("rng").get("instances") == 2, timeout=5)
     wait_for("2 rng on the page", lambda: rig.page_instances("rng") >= 2,
              timeout=max(0.5, 5 - (time.monotonic() - t0)))
     passed("scale rng=2: broker stats and page see 2 rng within 5 s")

@@ -28,13 +28,13 @@ def phase(rig, label, workers, rngs, since_ms=0):
 
 
 def rng_saturated(rig, n):
-    """Waits for a broker snapshot of n rng processes, all busy (the regime under test has
+    """Waits for a broker snapshot of n rng instances, all busy (the regime under test has
     begun); returns its time stamp."""
     def check():
         rng = rig.stats("rng")
-        return rng["ts_ms"] if rng.get("processes") == n and rng.get("busy_pct", 0) >= 90 \
+        return rng["ts_ms"] if rng.get("instances") == n and rng.get("busy_pct", 0) >= 90 \
             else None
-    return wait_for(f"{n} rng processes, all busy", check, timeout=20)
+    return wait_for(f"{n} rng instances, all busy", check, timeout=20)
 
 
 def workers_seen(rig, n):
@@ -45,8 +45,8 @@ def workers_seen(rig, n):
 with Rig() as rig:
     rig.start_all(workers=1)
     wait_for("one hasher process with 20 slots",
-             lambda: rig.stats("hasher").get("workers") == 20
-             and rig.stats("hasher").get("processes") == 1)
+             lambda: rig.stats("hasher").get("slots") == 20
+             and rig.stats("hasher").get("instances") == 1)
     wait_for("first hashes", lambda: rig.hashes() > 0)
     phase(rig, "1 worker", 1, 1)
 

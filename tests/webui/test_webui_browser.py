@@ -6,9 +6,9 @@ pipeline (workshop delays, CURVE on), one step after another, as a user
 would, and saves a screenshot of each step in --logdir:
 
  1. 1 worker: ~3.3 hashes/s, the workers named;
- 2. 10 workers: ~10 hashes/s, rng named, hasher (one process of 20 slots)
+ 2. 10 workers: ~10 hashes/s, rng named, hasher (one instance of 20 slots)
     not saturated;
- 3. + 1 rng: ~20 hashes/s, the verdict changes (rng, now 2 processes);
+ 3. + 1 rng: ~20 hashes/s, the verdict changes (rng, now 2 instances);
  4. the webui restarted mid-run: the chart still shows the time before the
     restart (it comes from Redis), and the page reconnects by itself;
  5. raw mode: hundreds of hashes/s or more, latencies in µs, a stage named;
@@ -163,13 +163,13 @@ class Browser(unittest.TestCase):
                        and "10 workers share it" in self.text("verdict"), 90,
                        "10 workers: ~10 hashes/s, rng named")
         verdict = self.text("verdict")
-        self.assertIn("rng is the bottleneck: 1 process, 1 slot", verdict)
+        self.assertIn("rng is the bottleneck: 1 instance, 1 slot", verdict)
         self.assertIn("Scale rng next", verdict)
         self.assertNotIn("both saturated", verdict)
         self.assertEqual(self.js("return document.querySelector('tr[data-stage=rng]').className"),
                          "limit")
         hasher = self.cells("hasher")
-        self.assertEqual(hasher[1], "1 process, 20 slots")
+        self.assertEqual(hasher[1], "1 instance, 20 slots")
         self.assertLess(int(hasher[2].rstrip("%")), 50, f"hasher busy: {hasher}")
         # rates are 10 s averages like the speed: one decimal, near it
         rng_rate = float(self.cells("rng")[6])
@@ -183,13 +183,13 @@ class Browser(unittest.TestCase):
         self.assertEqual(int(split.group(1)) + int(split.group(2)) in (99, 100, 101), True)
         self.shot("webui-2-ten-workers")
 
-        # + 1 rng: the ceiling doubles; rng is still named, with 2 processes
+        # + 1 rng: the ceiling doubles; rng is still named, with 2 instances
         self.pipeline.start_service("rng", None, None)
         scaled = time.monotonic()
         self.wait_page(lambda: time.monotonic() - scaled > 12 and self.full_window()
                        and 16 <= (self.speed() or 0) <= 25
-                       and "2 processes" in self.text("verdict"), 90,
-                       "+1 rng: ~20 hashes/s, the verdict shows 2 rng processes")
+                       and "2 instances" in self.text("verdict"), 90,
+                       "+1 rng: ~20 hashes/s, the verdict shows 2 rng instances")
         self.assertEqual(self.stage(), "rng")
         values = self.chart_values()
         self.assertLess(min(values[-200:]), 5, "the 1-worker step is on the chart")
@@ -223,7 +223,7 @@ class Browser(unittest.TestCase):
         raw = time.monotonic()
         self.wait_page(lambda: time.monotonic() - raw > 12 and self.full_window()
                        and (self.speed() or 0) > 100 and self.cells("worker")[1] == "2"
-                       and self.cells("rng")[1] == "1 process, 1 slot" and self.stage() != "",
+                       and self.cells("rng")[1] == "1 instance, 1 slot" and self.stage() != "",
                        90, "raw mode: > 100 hashes/s, the new rig's stats, a stage named")
         # sub-millisecond latencies in µs (the dispatcher's worker stats and
         # the broker's service stats carry _us fields), never "0 ms" as before

@@ -140,7 +140,10 @@ class WebuiHttp(unittest.TestCase):
         rng = last["stages"][0]
         self.assertEqual((rng["instances"], rng["busy_pct"], rng["queue"]), (1, 100, 9))
         hasher = last["stages"][1]
-        self.assertEqual((hasher["processes"], hasher["slots"]), (1, 20))
+        self.assertEqual((hasher["instances"], hasher["slots"]), (1, 20))
+        # the feeder writes every field of proto/dc_stats.h: the reader lacks none
+        self.assertEqual({st["name"]: st["missing"] for st in last["stages"]},
+                         {name: [] for name in ("rng", "hasher", "broker", "worker", "dispatcher")})
         # stage rates: the counters' rise over the same 10 s window as the
         # speed, not the per-second field (the feeder leaves that at 10)
         by_name = {stage["name"]: stage for stage in last["stages"]}
@@ -148,7 +151,7 @@ class WebuiHttp(unittest.TestCase):
                            ("dispatcher", 30)):
             self.assertAlmostEqual(by_name[name]["rate"], want, delta=want * 0.15, msg=name)
         self.assertEqual(last["bottleneck"]["stage"], "rng")
-        self.assertIn("rng is the bottleneck: 1 process, 1 slot, 100% busy",
+        self.assertIn("rng is the bottleneck: 1 instance, 1 slot, 100% busy",
                       last["bottleneck"]["text"])
         self.assertIn("Scale rng next", last["bottleneck"]["text"])
 
@@ -182,7 +185,7 @@ class WebuiHttp(unittest.TestCase):
 
     def test_events_both_saturated_and_broker(self):
         stats = h.ten_workers_one_rng()
-        stats["dc:stats:hasher"].update(workers=1, busy_pct=99)
+        stats["dc:stats:hasher"].update(slots=1, busy_pct=99)
         feeder = h.Feeder(self.redis.r, rate=10, stats=stats).start()
         client = h.SseClient(self.webui.port)
         try:

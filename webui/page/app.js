@@ -50,8 +50,9 @@ function plural(n, one, many) {
 
 function fmtInstances(s) {
   if (!s.live) return "not reporting";
-  if (s.processes !== null && s.processes !== undefined)
-    return plural(s.processes, "process", "processes") + ", " + plural(s.slots, "slot", "slots");
+  // rng and hasher: instances (processes), each with slots (requests served at once)
+  if (s.slots !== null && s.slots !== undefined)
+    return plural(s.instances, "instance", "instances") + ", " + plural(s.slots, "slot", "slots");
   return fmtInt(s.instances);
 }
 

@@ -101,9 +101,12 @@ void dc_app_actor_started(zsock_t *pipe, bool ok)
 
 int dc_app_run_actor(zactor_fn *actor, void *args)
 {
-    zactor_t *self = dc_app_actor_new(actor, args);
-    if (!self)
+    zactor_t *self = zactor_new(actor, args);
+    int status = self ? zsock_wait(self) : 1; /* -1: SIGTERM during the start */
+    if (status > 0) {
+        zactor_destroy(&self);
         return 1;
+    }
     /* the signal may reach any thread: here zpoller_wait returns NULL; in the actor it
        stops by itself (its loop sees zsys_interrupted) and its end wakes this wait */
     zpoller_t *poller = zpoller_new(self, NULL);

@@ -15,6 +15,7 @@
 #include "dc_drops.h"
 #include "dc_app.h"
 #include "dc_broker.h"
+#include "dc_buf.h"
 #include "dc_check.h"
 #include "dc_hist.h"
 #include "dc_job.h"
@@ -632,77 +633,72 @@ static uint64_t s_oldest_ms(dc_dispatcher_t *self, int64_t now)
     return (uint64_t)(now - oldest);
 }
 
-static void s_publish_books(dc_dispatcher_t *self, uint64_t per_s)
-{
-    dc_redis_status_t st;
-    dc_redis_status(self->redis, &st);
-    zmsg_t *f = zmsg_new();
-    dc_stats_add(f, DC_STATS_DISP_OLDEST_MS, s_oldest_ms(self, zclock_mono()));
-    dc_stats_add(f, DC_STATS_DISP_ISSUED, self->b.issued);
-    dc_stats_add(f, DC_STATS_DISP_COUNTED, self->b.counted);
-    dc_stats_add(f, DC_STATS_DISP_IN_FLIGHT, zhashx_size(self->inflight));
-    dc_stats_add(f, DC_STATS_DISP_REISSUED, self->b.reissued);
-    dc_stats_add(f, DC_STATS_DISP_DUPLICATES, self->b.duplicates);
-    dc_stats_add(f, DC_STATS_DISP_STALE, self->b.stale);
-    dc_stats_add(f, DC_STATS_DISP_DROPS, dc_drops_total(self->drops));
-    dc_stats_add(f, DC_STATS_DISP_HASHES, self->b.hashes);
-    dc_stats_add(f, DC_STATS_DISP_COINS, self->b.coins);
-    dc_stats_add(f, DC_STATS_DISP_HASHES_PER_S, per_s);
-    dc_stats_add(f, DC_STATS_DISP_BATCH, self->cfg.batch);
-    dc_stats_add(f, DC_STATS_DISP_WINDOW, self->cfg.window);
-    dc_stats_add(f, DC_STATS_DISP_LATE_MS, (uint64_t)self->late_ms);
-    /* results counted by a ledger check (nobody had counted their job), refused checks,
-       results acknowledged as durable */
-    dc_stats_add(f, DC_STATS_DISP_RECOVERED_JOBS, st.recovered_jobs);
-    dc_stats_add(f, DC_STATS_DISP_RECOVERED_HASHES, st.recovered_hashes);
-    dc_stats_add(f, DC_STATS_DISP_RECOVERED_COINS, st.recovered_coins);
-    dc_stats_add(f, DC_STATS_DISP_REFUSED_CHECKS, st.refused_checks);
-    dc_stats_add(f, DC_STATS_DISP_CHECKS, self->b.checks);
-    dc_stats_add(f, DC_STATS_DISP_ACKED, self->b.acked);
-    dc_stats_add(f, DC_STATS_DISP_UNACKED, zlistx_size(self->acks));
-    dc_stats_add(f, DC_STATS_DISP_CONNECTIONS, zhashx_size(self->peers));
-    /* times Redis lost the books under this dispatcher, and when it last did */
-    dc_stats_add(f, DC_STATS_DISP_BOOKS_LOST, st.books_lost);
-    dc_stats_add(f, DC_STATS_DISP_BOOKS_LOST_MS, (uint64_t)st.books_lost_ms);
-    dc_stats_add(f, DC_STATS_TS_MS, (uint64_t)zclock_time());
-    dc_redis_stats(self->redis, DC_STATS_KEY_DISPATCHER, &f);
-}
+/*  One figure of the dispatcher, as it goes to dc:stats:dispatcher (field) and to
+    /metrics (metric); one of the two may be NULL. */
+typedef struct {
+    const char *field;
+    const char *metric;
+    uint64_t value;
+} s_figure_t;
 
-static void s_publish_metrics(dc_dispatcher_t *self, uint64_t per_s)
+/*  Writes the figures: the fields to dc:stats:dispatcher, the metrics to /metrics (with
+    the tracks' counters and the drops), from one list. */
+static void s_publish_figures(dc_dispatcher_t *self, uint64_t per_s)
 {
     dc_redis_status_t st;
     dc_redis_status(self->redis, &st);
-    char *text = zsys_sprintf(
-        "dc_dispatcher_jobs_issued_total %" PRIu64 "\ndc_dispatcher_jobs_counted_total %" PRIu64
-        "\ndc_dispatcher_jobs_in_flight %zu\ndc_dispatcher_jobs_reissued_total %" PRIu64
-        "\ndc_dispatcher_duplicates_total %" PRIu64 "\ndc_dispatcher_stale_total %" PRIu64
-        "\ndc_dispatcher_hashes_total %" PRIu64 "\ndc_dispatcher_coins_total %" PRIu64
-        "\ndc_dispatcher_hashes_per_second %" PRIu64
-        "\ndc_dispatcher_redis_connected %d\ndc_dispatcher_redis_pending_hashes %" PRIu64
-        "\ndc_dispatcher_redis_pending_coins %" PRIu64 "\ndc_dispatcher_auth_refused_total %" PRIu64
-        "\ndc_dispatcher_books_lost_total %" PRIu64 "\ndc_dispatcher_reissue_after_ms %" PRId64
-        "\ndc_dispatcher_worker_connections %zu\ndc_dispatcher_recovered_jobs_total %" PRIu64
-        "\ndc_dispatcher_recovered_hashes_total %" PRIu64
-        "\ndc_dispatcher_recovered_coins_total %" PRIu64
-        "\ndc_dispatcher_refused_checks_total %" PRIu64
-        "\ndc_dispatcher_acked_results_total %" PRIu64 "\ndc_dispatcher_ack_failures_total %" PRIu64
-        "\ndc_dispatcher_results_awaiting_ack %zu\ndc_dispatcher_untracked_hashes_total %" PRIu64
-        "\n",
-        self->b.issued, self->b.counted, zhashx_size(self->inflight), self->b.reissued,
-        self->b.duplicates, self->b.stale, self->b.hashes, self->b.coins, per_s, st.connected,
-        st.pending_hashes, st.pending_coins,
-        self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0, st.books_lost, self->late_ms,
-        zhashx_size(self->peers), st.recovered_jobs, st.recovered_hashes, st.recovered_coins,
-        st.refused_checks, self->b.acked, self->b.ack_failures, zlistx_size(self->acks),
-        self->untracked_hashes);
-    dc_buf_t *out = dc_buf_new();
-    dc_buf_append(out, text, strlen(text));
-    zstr_free(&text);
+    const s_figure_t figures[] = {
+        {DC_STATS_DISP_ISSUED, "dc_dispatcher_jobs_issued_total", self->b.issued},
+        {DC_STATS_DISP_COUNTED, "dc_dispatcher_jobs_counted_total", self->b.counted},
+        {DC_STATS_DISP_IN_FLIGHT, "dc_dispatcher_jobs_in_flight", zhashx_size(self->inflight)},
+        {DC_STATS_DISP_OLDEST_MS, NULL, s_oldest_ms(self, zclock_mono())},
+        {DC_STATS_DISP_REISSUED, "dc_dispatcher_jobs_reissued_total", self->b.reissued},
+        {DC_STATS_DISP_DUPLICATES, "dc_dispatcher_duplicates_total", self->b.duplicates},
+        {DC_STATS_DISP_STALE, "dc_dispatcher_stale_total", self->b.stale},
+        {DC_STATS_DISP_DROPS, NULL, dc_drops_total(self->drops)}, /* metrics: dc_drops */
+        {DC_STATS_DISP_HASHES, "dc_dispatcher_hashes_total", self->b.hashes},
+        {DC_STATS_DISP_COINS, "dc_dispatcher_coins_total", self->b.coins},
+        {DC_STATS_DISP_HASHES_PER_S, "dc_dispatcher_hashes_per_second", per_s},
+        {DC_STATS_DISP_BATCH, NULL, self->cfg.batch},
+        {DC_STATS_DISP_WINDOW, NULL, self->cfg.window},
+        {DC_STATS_DISP_LATE_MS, "dc_dispatcher_reissue_after_ms", (uint64_t)self->late_ms},
+        {DC_STATS_DISP_CONNECTIONS, "dc_dispatcher_worker_connections", zhashx_size(self->peers)},
+        /* results handed to a ledger check, those it counted (nobody had counted their
+           job) and those Redis refused; results acknowledged as durable */
+        {DC_STATS_DISP_CHECKS, NULL, self->b.checks},
+        {DC_STATS_DISP_RECOVERED_JOBS, "dc_dispatcher_recovered_jobs_total", st.recovered_jobs},
+        {DC_STATS_DISP_RECOVERED_HASHES, "dc_dispatcher_recovered_hashes_total",
+         st.recovered_hashes},
+        {DC_STATS_DISP_RECOVERED_COINS, "dc_dispatcher_recovered_coins_total", st.recovered_coins},
+        {DC_STATS_DISP_REFUSED_CHECKS, "dc_dispatcher_refused_checks_total", st.refused_checks},
+        {DC_STATS_DISP_ACKED, "dc_dispatcher_acked_results_total", self->b.acked},
+        {DC_STATS_DISP_UNACKED, "dc_dispatcher_results_awaiting_ack", zlistx_size(self->acks)},
+        {NULL, "dc_dispatcher_ack_failures_total", self->b.ack_failures},
+        /* times Redis lost the books under this dispatcher, and when it last did */
+        {DC_STATS_DISP_BOOKS_LOST, "dc_dispatcher_books_lost_total", st.books_lost},
+        {DC_STATS_DISP_BOOKS_LOST_MS, NULL, (uint64_t)st.books_lost_ms},
+        {NULL, "dc_dispatcher_redis_connected", st.connected ? 1 : 0},
+        {NULL, "dc_dispatcher_redis_pending_hashes", st.pending_hashes},
+        {NULL, "dc_dispatcher_redis_pending_coins", st.pending_coins},
+        {NULL, "dc_dispatcher_auth_refused_total",
+         self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0},
+        {NULL, "dc_dispatcher_untracked_hashes_total", self->untracked_hashes},
+    };
+    zmsg_t *fields = zmsg_new();
+    dc_buf_t *metrics = dc_buf_new();
+    for (size_t i = 0; i < sizeof figures / sizeof *figures; i++) {
+        if (figures[i].field)
+            dc_stats_add(fields, figures[i].field, figures[i].value);
+        if (figures[i].metric)
+            dc_buf_printf(metrics, "%s %" PRIu64 "\n", figures[i].metric, figures[i].value);
+    }
+    dc_stats_add(fields, DC_STATS_TS_MS, (uint64_t)zclock_time());
+    dc_redis_stats(self->redis, DC_STATS_KEY_DISPATCHER, &fields);
     for (int i = 0; i < self->ntracks; i++)
-        dc_buf_printf(out, "dc_dispatcher_track_hashes_total{track=\"%s\"} %" PRIu64 "\n",
+        dc_buf_printf(metrics, "dc_dispatcher_track_hashes_total{track=\"%s\"} %" PRIu64 "\n",
                       self->tracks[i].name, self->tracks[i].hashes);
-    dc_drops_metrics(self->drops, NULL, out);
-    text = dc_buf_detach(&out);
+    dc_drops_metrics(self->drops, NULL, metrics);
+    char *text = dc_buf_detach(&metrics);
     dc_http_set_metrics(self->cfg.http, &text);
     dc_http_set_ready(self->cfg.http, st.connected, "Redis unreachable");
 }
@@ -743,10 +739,9 @@ static int s_on_snapshot(zloop_t *loop, int timer_id, void *arg)
     int64_t span = now - self->snapshot_ms;
     uint64_t per_s =
         span > 0 ? (self->b.hashes - self->hashes_at_snapshot) * 1000 / (uint64_t)span : 0;
-    s_publish_books(self, per_s);
+    s_publish_figures(self, per_s);
     s_publish_workers(self, now, span);
     s_publish_tracks(self);
-    s_publish_metrics(self, per_s);
     self->hashes_at_snapshot = self->b.hashes;
     self->counted_at_snapshot = self->b.counted;
     self->snapshot_ms = now;

@@ -43,6 +43,7 @@ write("job", "result", frames(struct.pack(">BBQIIIII", 1, 2, 42, 1, 0, 5, 5, 10)
 write("job", "result-coin",
       frames(struct.pack(">BBQIIIII", 1, 2, 42, 16, 1, 5, 5, 10), b"w1", digest, data))
 
-write("webui-stats", "rng", frames(b"workers", b"1", b"busy_pct", b"99", b"queue", b"7",
-                                   b"wait_p99_ms", b"700", b"ts_ms", b"1795590000000"))
+write("webui-stats", "rng", frames(b"slots", b"1", b"instances", b"1", b"busy_pct", b"99",
+                                   b"queue", b"7", b"wait_p99_ms", b"700", b"ts_ms",
+                                   b"1795590000000"))
 write("webui-stats", "odd", frames(b"queue", b"-1e308", b"x" * 40, b"nan", b"busy_pct", b"inf"))

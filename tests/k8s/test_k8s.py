@@ -13,6 +13,10 @@ NetworkPolicies, PDBs) with pullPolicy Never:
   2. Secrets: every pod holds exactly its role's keys, equal to the Secret's; Redis
      answers NOAUTH without the password; the broker refuses an rng without CURVE and one
      keyed from another seed (its auth_refused grows, neither registers nor gets ready).
+  2b. NetworkPolicies, enforced (the cluster runs kube-network-policies): a pod without
+     the chart's labels connects to none of Redis, the broker and the dispatcher but gets
+     the page; with a worker's labels it reaches the broker and the dispatcher only, with
+     dc-audit's labels Redis only.
   3. `kubectl scale deployment/dockercoins-worker --replicas=1, 2, 3, 10`: the speed from
      the /json counter over >= 20 s fits the model with wide bands; at 10 workers the
      webui's /events snapshot names rng as the bottleneck.
@@ -50,8 +54,11 @@ and its path is printed. Exits 0 when every check passed, 1 on failure, 77 (skip
 when not root or no Docker engine answers.
 
 Usage: /usr/bin/python3 tests/k8s/test_k8s.py [--dir DIR] [--keep] [--screenshot PNG]
+                                              [--only STEP[,STEP]]
   --dir DIR   the cluster's state folder (default $DC_K8S_DIR or <repo>/build-k8s-test)
   --keep      leave the cluster running at the end (for debugging; `cluster down` later)
+  --only      run only these steps (see --help for the names), plus the installs and
+              earlier steps they need
   --screenshot PNG  save the page after step 4 (docs/k8s-scaling.png is made this way)
 """
 
@@ -101,6 +108,8 @@ FILL_CPU = "600m"
 FILL_WORKERS = 12
 FILL_RNG = 3
 PIN = "kubernetes\\.io/hostname"
+# A connection that NetworkPolicy drops gets no answer: a connect is given up after this.
+NETPOL_CONNECT_S = 3
 
 check = Checks()
 
@@ -461,12 +470,16 @@ class Suite:
                       "head -c 36 /dev/urandom | base64 > /tmp/seed && DC_KEY_SEED_FILE=/tmp/seed exec dc-rng")
 
     def intruder(self, rel, name, endpoint, script):
-        """An rng pod of the same image without the release's key: the broker refuses it."""
+        """An rng pod of the same image without the release's key: the broker refuses it.
+        It carries the rng's labels, so the NetworkPolicies let it reach the broker and the
+        refusal is CURVE's (no ReplicaSet adopts it: theirs select a pod-template-hash)."""
         r = rel.redis()
         refused0 = int(r.hget("dc:stats:broker", "auth_refused") or 0)
         procs = len(rel.role_pods("rng"))
+        labels = "dockercoins-test=intruder,app.kubernetes.io/name=%s,app.kubernetes.io/instance=%s," \
+                 "app.kubernetes.io/component=rng" % (RELEASE, RELEASE)
         rel.kubectl("run", name, "--image", IMAGE, "--image-pull-policy", "Never", "--restart", "Never",
-                    "--labels", "dockercoins-test=intruder", "--env", "DC_BROKER=" + endpoint, "--env", "DC_HTTP=9100",
+                    "--labels", labels, "--env", "DC_BROKER=" + endpoint, "--env", "DC_HTTP=9100",
                     "--command", "--", "sh", "-c", script)
         try:
             refused = wait_for("the broker to refuse %s" % name, lambda: (lambda v: v if v > refused0 else None)(
@@ -486,6 +499,64 @@ class Suite:
             check(probe.returncode != 0, "%s is never ready (its /readyz fails)" % name)
         finally:
             rel.kubectl("delete", "pod", name, "--grace-period", "1", "--wait=true", timeout=120)
+
+    def step_netpol(self, rel):
+        """NetworkPolicies enforced (the cluster runs kube-network-policies): a pod without
+        the chart's labels connects to none of Redis, the broker and the dispatcher, but
+        gets the page; the same pod with a worker's labels reaches the broker and the
+        dispatcher, not Redis; with dc-audit's labels Redis and nothing else."""
+        say("network policies: pods with and without the chart's labels try every link")
+        targets = {"redis": ("%s-redis" % RELEASE, 6379), "broker": ("%s-broker" % RELEASE, 5555),
+                   "dispatcher-5556": ("%s-dispatcher" % RELEASE, 5556),
+                   "dispatcher-5557": ("%s-dispatcher" % RELEASE, 5557)}
+        # Each connect gets NETPOL_CONNECT_S; they run side by side. Then GET /json on the page.
+        probe = " ".join('p %s %s %d &' % (name, host, port) for name, (host, port) in targets.items())
+        script = ('p() { t0=$(date +%%s%%N); if timeout %d bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null; '
+                  'then r=open; else r=closed; fi; echo "link $1 $r $(( ($(date +%%s%%N) - t0) / 1000000 ))"; }; '
+                  '%s wait; exec 3<>/dev/tcp/%s-webui/80 && printf "GET /json HTTP/1.0\\r\\n\\r\\n" >&3 '
+                  '&& echo "webui $(head -n 1 <&3)"' % (NETPOL_CONNECT_S, probe, RELEASE))
+        labels = "app.kubernetes.io/name=%s,app.kubernetes.io/instance=%s" % (RELEASE, RELEASE)
+        pods = {"netpol-none": ("dockercoins-test=netpol", set()),
+                "netpol-worker": ("dockercoins-test=netpol,%s,app.kubernetes.io/component=worker" % labels,
+                                  {"broker", "dispatcher-5556", "dispatcher-5557"}),
+                "netpol-audit": ("dockercoins-test=netpol,%s,app.kubernetes.io/component=audit" % labels,
+                                 {"redis"})}
+        t0 = time.monotonic()
+        # The pods sleep; the probes run once the API server has each pod's address (the
+        # engine tells pods apart by address: a connection from an address it does not
+        # know yet matches no podSelector).
+        for name, (lab, _) in pods.items():
+            rel.kubectl("run", name, "--image", IMAGE, "--image-pull-policy", "Never", "--restart", "Never",
+                        "--labels", lab, "--command", "--", "sleep", "300")
+        try:
+            for name in pods:
+                wait_for("%s running with an address" % name, lambda: (lambda st: st.get("phase") == "Running" and
+                                                                       st.get("podIP"))(json.loads(rel.kubectl(
+                                                                           "get", "pod", name, "-o", "json",
+                                                                           quiet=True))["status"]),
+                         timeout=60, interval=0.5)
+            procs = {name: subprocess.Popen([self.kubectl_bin, "-n", rel.ns, "exec", name, "--", "bash", "-c",
+                                             script], env=self.env, stdout=subprocess.PIPE,
+                                            stderr=subprocess.STDOUT, text=True) for name in pods}
+            for name, (_, allowed) in pods.items():
+                out = procs[name].communicate(timeout=60)[0]
+                links = {f[1]: (f[2], int(f[3])) for f in (line.split() for line in out.splitlines())
+                         if len(f) == 4 and f[0] == "link"}
+                web = [line[6:] for line in out.splitlines() if line.startswith("webui ")]
+                say("%s: %s; webui: %s" % (name, ", ".join(
+                    "%s %s in %d ms" % (k, v[0], v[1]) for k, v in sorted(links.items())), web))
+                check(set(links) == set(targets), "%s tried every link: %s" % (name, out))
+                opened = {k for k, v in links.items() if v[0] == "open"}
+                check(opened == allowed, "%s connects to exactly %s, got %s" % (
+                    name, sorted(allowed) or "nothing", sorted(opened)))
+                check(web and " 200 " in web[0], "%s gets /json from the webui: %s" % (name, web))
+                closed = [v[1] for k, v in links.items() if v[0] == "closed"]
+                if closed:
+                    self.measured["netpol_closed_ms_max"] = max(self.measured.get("netpol_closed_ms_max", 0),
+                                                                max(closed))
+        finally:
+            rel.kubectl("delete", "pod", *pods, "--grace-period", "1", "--wait=true", timeout=120)
+        self.measured["netpol_s"] = time.monotonic() - t0
 
     def step3_scale(self, rel):
         say("step 3: kubectl scale worker 1, 2, 3, 10 with 1 rng")
@@ -1019,6 +1090,45 @@ def _ts(s):
     return calendar.timegm(time.strptime(s, "%Y-%m-%dT%H:%M:%SZ"))
 
 
+# The driver's steps in order; --only picks some, and each brings the steps it needs
+# (the installs of its releases, and the state a step reads from an earlier one).
+STEPS = ["install", "secrets", "netpol", "scale", "daemonset", "bad-release", "faults", "namespaces",
+         "sigterm", "untouched", "viewer", "rolling", "redis-restart", "drain", "stop-node", "books",
+         "audit", "priorities"]
+FAULTS_STEPS = STEPS[STEPS.index("faults") + 1:]
+NEEDS = {"daemonset": {"scale"}, "namespaces": {"install", "faults"}, "sigterm": {"install"},
+         "untouched": {"namespaces", "sigterm"}}
+
+
+def plan(s, only):
+    """[(name, call)] of the steps to run for the set of step names only."""
+    want = set(only)
+    while True:
+        more = set(want)
+        for name in want:
+            more |= NEEDS.get(name, set())
+            if name in FAULTS_STEPS:
+                more.add("faults")
+            elif name != "faults":
+                more.add("install")
+        if more == want:
+            break
+        want = more
+    rel = s.release("default")
+    faults = s.release(FAULTS_NS)
+    calls = {
+        "install": lambda: s.step1_install(rel), "secrets": lambda: s.step2_secrets(rel),
+        "netpol": lambda: s.step_netpol(rel), "scale": lambda: s.step3_scale(rel),
+        "daemonset": lambda: s.step4_daemonset(rel), "bad-release": lambda: s.step5_bad_release(rel),
+        "faults": lambda: s.install_faults(faults), "namespaces": lambda: s.step_namespaces(rel, faults),
+        "sigterm": lambda: s.step6_sigterm(rel), "untouched": lambda: s.step_untouched(faults),
+        "viewer": lambda: s.step_viewer(faults), "rolling": lambda: s.step7_rolling(faults),
+        "redis-restart": lambda: s.step7b_redis_restart(faults), "drain": lambda: s.step8_drain(faults),
+        "stop-node": lambda: s.step9_stop_node(faults), "books": lambda: s.step10_books(faults),
+        "audit": lambda: s.step10b_audit(faults), "priorities": lambda: s.step11_priorities(faults)}
+    return [(name, calls[name]) for name in STEPS if name in want]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dir", default=os.environ.get("DC_K8S_DIR") or os.path.join(ROOT, "build-k8s-test"),
@@ -1026,7 +1136,13 @@ def main():
     ap.add_argument("--keep", action="store_true", help="leave the cluster running at the end")
     ap.add_argument("--screenshot", metavar="PNG", help="save the page after the DaemonSet step (a real "
                     "headless Chromium; docs/k8s-scaling.png is made this way)")
+    ap.add_argument("--only", metavar="STEP[,STEP]", help="run only these steps (and the installs they "
+                    "need), in the usual order: " + ", ".join(STEPS))
     args = ap.parse_args()
+    only = set(args.only.split(",")) if args.only else set(STEPS)
+    unknown = only - set(STEPS)
+    if unknown:
+        ap.error("unknown step(s) %s; the steps: %s" % (", ".join(sorted(unknown)), ", ".join(STEPS)))
     why = skip_reason()
     if why:
         print("k8s: SKIP: " + why, flush=True)
@@ -1037,26 +1153,9 @@ def main():
     ok = False
     try:
         s.prepare()
-        rel = s.release("default")
-        s.step1_install(rel)
-        s.step2_secrets(rel)
-        s.step3_scale(rel)
-        s.step4_daemonset(rel)
-        s.step5_bad_release(rel)
-        faults = s.release(FAULTS_NS)
-        s.install_faults(faults)
-        s.step_namespaces(rel, faults)
-        s.step6_sigterm(rel)
-        rel = faults
-        s.step_untouched(rel)
-        s.step_viewer(rel)
-        s.step7_rolling(rel)
-        s.step7b_redis_restart(rel)
-        s.step8_drain(rel)
-        s.step9_stop_node(rel)
-        s.step10_books(rel)
-        s.step10b_audit(rel)
-        s.step11_priorities(rel)
+        for name, step in plan(s, only):
+            say("--- %s" % name)
+            step()
         ok = True
     except BaseException:
         traceback.print_exc()

@@ -56,7 +56,7 @@ static void s_reserve(dc_buf_t *self, size_t extra)
     self->capacity = capacity;
 }
 
-int dc_buf_printf(dc_buf_t *self, const char *format, ...)
+void dc_buf_printf(dc_buf_t *self, const char *format, ...)
 {
     va_list args;
     va_start(args, format);
@@ -71,22 +71,22 @@ int dc_buf_printf(dc_buf_t *self, const char *format, ...)
         va_end(args);
     }
     self->size += (size_t)length;
-    return 0;
 }
 
-int dc_buf_append(dc_buf_t *self, const void *data, size_t size)
+void dc_buf_append(dc_buf_t *self, const void *data, size_t size)
 {
     s_reserve(self, size);
     memcpy(self->data + self->size, data, size);
     self->size += size;
     self->data[self->size] = 0;
-    return 0;
 }
 
-int dc_buf_json_string(dc_buf_t *self, const char *string)
+void dc_buf_json_string(dc_buf_t *self, const char *string)
 {
-    if (!string)
-        return dc_buf_append(self, "null", 4);
+    if (!string) {
+        dc_buf_append(self, "null", 4);
+        return;
+    }
     dc_buf_append(self, "\"", 1);
     for (const unsigned char *c = (const unsigned char *)string; *c; c++) {
         if (*c == '"' || *c == '\\')
@@ -96,16 +96,17 @@ int dc_buf_json_string(dc_buf_t *self, const char *string)
         else
             dc_buf_append(self, c, 1);
     }
-    return dc_buf_append(self, "\"", 1);
+    dc_buf_append(self, "\"", 1);
 }
 
-int dc_buf_json_number(dc_buf_t *self, double value)
+void dc_buf_json_number(dc_buf_t *self, double value)
 {
     if (!isfinite(value))
-        return dc_buf_append(self, "null", 4);
-    if (value == floor(value) && fabs(value) < 1e15)
-        return dc_buf_printf(self, "%.0f", value);
-    return dc_buf_printf(self, "%.3f", value);
+        dc_buf_append(self, "null", 4);
+    else if (value == floor(value) && fabs(value) < 1e15)
+        dc_buf_printf(self, "%.0f", value);
+    else
+        dc_buf_printf(self, "%.3f", value);
 }
 
 char *dc_buf_detach(dc_buf_t **self_p)
@@ -134,7 +135,7 @@ void dc_buf_test(bool verbose)
     DC_CHECK(buf);
     DC_CHECK(dc_buf_size(buf) == 0 && strcmp(dc_buf_data(buf), "") == 0);
     for (int i = 0; i < 1000; i++)
-        DC_CHECK(dc_buf_printf(buf, "%d,", i) == 0);
+        dc_buf_printf(buf, "%d,", i);
     DC_CHECK(strncmp(dc_buf_data(buf), "0,1,2,", 6) == 0);
     DC_CHECK(dc_buf_size(buf) == strlen(dc_buf_data(buf)));
     dc_buf_reset(buf);

@@ -541,6 +541,27 @@ int dc_curve_keygen(const char *dir)
     return rc;
 }
 
+/*  A ROUTER, a CURVE server of `curve`, bound to a spare loopback port (its endpoint in
+    endpoint), waiting at most 1 s for a message. */
+static zsock_t *s_test_router(dc_curve_t *curve, char *endpoint, size_t size)
+{
+    zsock_t *router = zsock_new(ZMQ_ROUTER);
+    DC_CHECK(dc_curve_server(curve, router) == 0);
+    int port = zsock_bind(router, "tcp://127.0.0.1:*");
+    DC_CHECK(port > 0);
+    zsock_set_rcvtimeo(router, 1000);
+    snprintf(endpoint, size, "tcp://127.0.0.1:%d", port);
+    return router;
+}
+
+/*  The "hello" of a client that got through. */
+static void s_test_hello(zsock_t *router)
+{
+    zmsg_t *msg = zmsg_recv(router);
+    DC_CHECK(msg && zframe_streq(zmsg_last(msg), "hello"));
+    zmsg_destroy(&msg);
+}
+
 static zsock_t *s_test_pair(dc_curve_t *cli, const char *endpoint, bool secure_client)
 {
     zsock_t *c = zsock_new(ZMQ_DEALER);
@@ -560,16 +581,10 @@ static void s_test_seed(void)
     dc_curve_t *sother = dc_curve_new_from_seed("0123456789abcdef0123456789abcdef-B", "worker");
     DC_CHECK(sserver && sclient && sother && !dc_curve_new_from_seed("short", "worker"));
     DC_CHECK(streq(sserver->broker_key, sclient->broker_key));
-    zsock_t *srouter = zsock_new(ZMQ_ROUTER);
-    DC_CHECK(dc_curve_server(sserver, srouter) == 0);
-    int port = zsock_bind(srouter, "tcp://127.0.0.1:*");
-    zsock_set_rcvtimeo(srouter, 1000);
     char endpoint[64];
-    snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    zsock_t *srouter = s_test_router(sserver, endpoint, sizeof endpoint);
     zsock_t *sgood = s_test_pair(sclient, endpoint, true);
-    zmsg_t *msg = zmsg_recv(srouter);
-    DC_CHECK(msg && zframe_streq(zmsg_last(msg), "hello"));
-    zmsg_destroy(&msg);
+    s_test_hello(srouter);
     snprintf(sother->broker_key, sizeof sother->broker_key, "%s", sclient->broker_key);
     zsock_t *sbad = s_test_pair(sother, endpoint, true);
     for (int i = 0; i < 250 && dc_curve_refused(sserver) < 1; i++)
@@ -597,19 +612,12 @@ void dc_curve_test(bool verbose)
     dc_curve_t *client = dc_curve_new(dir, false, "service");
     DC_CHECK(server && client && dc_curve_secure(server));
     DC_CHECK(dc_curve_new(NULL, false, "broker") == NULL);
-    zsock_t *router = zsock_new(ZMQ_ROUTER);
-    DC_CHECK(dc_curve_server(server, router) == 0);
-    int port = zsock_bind(router, "tcp://127.0.0.1:*");
-    DC_CHECK(port > 0);
-    zsock_set_rcvtimeo(router, 1000);
     char endpoint[64];
-    snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    zsock_t *router = s_test_router(server, endpoint, sizeof endpoint);
 
     /* a client with the key gets through */
     zsock_t *good = s_test_pair(client, endpoint, true);
-    zmsg_t *msg = zmsg_recv(router);
-    DC_CHECK(msg && zframe_streq(zmsg_last(msg), "hello"));
-    zmsg_destroy(&msg);
+    s_test_hello(router);
     /* no CURVE at all, and a stranger's key: refused and counted */
     zsock_t *plain = s_test_pair(client, endpoint, false);
     char other[] = "/tmp/dc-curve-other-XXXXXX";

@@ -297,8 +297,8 @@ static void s_drop(dc_broker_t *self, zframe_t *sender, const char *reason)
     free(id);
 }
 
-/*  Copies a service name with '"' and '\\' escaped: a JSON string body and a Prometheus
-    label value alike, since service names are printable ASCII (no control bytes). */
+/*  Copies a service name with '"' and '\\' escaped, for a Prometheus label value (service
+    names are printable ASCII: no control bytes). */
 static void s_escape(const char *name, char *out, size_t size)
 {
     size_t n = 0;
@@ -313,24 +313,21 @@ static void s_escape(const char *name, char *out, size_t size)
 /*  The mmi.stats answer: {"service":{"slots":…,"instances":…,…},…}. */
 static char *s_mmi_stats(dc_broker_t *self)
 {
-    char *json = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&json, &len);
-    fprintf(out, "{");
+    dc_buf_t *out = dc_buf_new();
+    dc_buf_append(out, "{", 1);
     const char *sep = "";
     for (s_service_t *s = zhashx_first(self->services); s; s = zhashx_next(self->services)) {
-        char name[2 * DC_MDP_SERVICE_MAX + 1];
-        s_escape(s->name, name, sizeof name);
-        fprintf(out,
-                "%s\"%s\":{\"slots\":%zu,\"instances\":%zu,\"idle\":%zu,\"queue\":%zu,"
-                "\"served\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"demand\":%.2f}",
-                sep, name, s->slots, zhashx_size(s->instances), zlistx_size(s->idle),
-                zlistx_size(s->queue), s->served, s->errors, s->demand);
+        dc_buf_printf(out, "%s", sep);
+        dc_buf_json_string(out, s->name);
+        dc_buf_printf(out,
+                      ":{\"slots\":%zu,\"instances\":%zu,\"idle\":%zu,\"queue\":%zu,"
+                      "\"served\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"demand\":%.2f}",
+                      s->slots, zhashx_size(s->instances), zlistx_size(s->idle),
+                      zlistx_size(s->queue), s->served, s->errors, s->demand);
         sep = ",";
     }
-    fprintf(out, "}");
-    fclose(out);
-    return json;
+    dc_buf_append(out, "}", 1);
+    return dc_buf_detach(&out);
 }
 
 static void s_mmi(dc_broker_t *self, dc_mdp_msg_t *m)
@@ -636,8 +633,9 @@ static void s_log_saturation(s_service_t *svc, const s_snapshot_t *s)
     svc->saturated = saturated;
 }
 
+/*  Writes the service's stats to Redis and appends its metrics to out. */
 static void s_publish_service(dc_broker_t *self, s_service_t *svc, const s_snapshot_t *s,
-                              char **metrics, size_t *len)
+                              dc_buf_t *out)
 {
     if (self->redis) {
         zmsg_t *f = zmsg_new();
@@ -662,53 +660,44 @@ static void s_publish_service(dc_broker_t *self, s_service_t *svc, const s_snaps
     }
     char label[2 * DC_MDP_SERVICE_MAX + 1];
     s_escape(svc->name, label, sizeof label);
-    FILE *out = open_memstream(metrics, len);
-    fprintf(out,
-            "dc_broker_service_slots{service=\"%s\"} %zu\n"
-            "dc_broker_service_instances{service=\"%s\"} %zu\n"
-            "dc_broker_service_idle{service=\"%s\"} %zu\n"
-            "dc_broker_service_queue{service=\"%s\"} %zu\n"
-            "dc_broker_service_busy_ratio{service=\"%s\"} %.2f\n"
-            "dc_broker_service_demand{service=\"%s\"} %.2f\n"
-            "dc_broker_service_served_total{service=\"%s\"} %" PRIu64 "\n"
-            "dc_broker_service_errors_total{service=\"%s\"} %" PRIu64 "\n"
-            "dc_broker_service_wait_seconds{service=\"%s\",quantile=\"0.5\"} %.6f\n"
-            "dc_broker_service_wait_seconds{service=\"%s\",quantile=\"0.99\"} %.6f\n"
-            "dc_broker_service_time_seconds{service=\"%s\",quantile=\"0.5\"} %.6f\n"
-            "dc_broker_service_time_seconds{service=\"%s\",quantile=\"0.99\"} %.6f\n",
-            label, svc->slots, label, zhashx_size(svc->instances), label, s->idle, label, s->queue,
-            label, (double)s->busy_pct / 100, label, s->demand, label, svc->served, label,
-            svc->errors, label, s->wait50 / 1e6, label, s->wait99 / 1e6, label, s->svc50 / 1e6,
-            label, s->svc99 / 1e6);
-    fclose(out);
+    dc_buf_printf(out,
+                  "dc_broker_service_slots{service=\"%s\"} %zu\n"
+                  "dc_broker_service_instances{service=\"%s\"} %zu\n"
+                  "dc_broker_service_idle{service=\"%s\"} %zu\n"
+                  "dc_broker_service_queue{service=\"%s\"} %zu\n"
+                  "dc_broker_service_busy_ratio{service=\"%s\"} %.2f\n"
+                  "dc_broker_service_demand{service=\"%s\"} %.2f\n"
+                  "dc_broker_service_served_total{service=\"%s\"} %" PRIu64 "\n"
+                  "dc_broker_service_errors_total{service=\"%s\"} %" PRIu64 "\n"
+                  "dc_broker_service_wait_seconds{service=\"%s\",quantile=\"0.5\"} %.6f\n"
+                  "dc_broker_service_wait_seconds{service=\"%s\",quantile=\"0.99\"} %.6f\n"
+                  "dc_broker_service_time_seconds{service=\"%s\",quantile=\"0.5\"} %.6f\n"
+                  "dc_broker_service_time_seconds{service=\"%s\",quantile=\"0.99\"} %.6f\n",
+                  label, svc->slots, label, zhashx_size(svc->instances), label, s->idle, label,
+                  s->queue, label, (double)s->busy_pct / 100, label, s->demand, label, svc->served,
+                  label, svc->errors, label, s->wait50 / 1e6, label, s->wait99 / 1e6, label,
+                  s->svc50 / 1e6, label, s->svc99 / 1e6);
 }
 
-static char *s_broker_metrics(dc_broker_t *self, uint64_t cpu_pct)
+static void s_broker_metrics(dc_broker_t *self, uint64_t cpu_pct, dc_buf_t *out)
 {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
-    fprintf(out,
-            "# TYPE dc_broker_requests_total counter\ndc_broker_requests_total %" PRIu64 "\n"
-            "dc_broker_replies_total %" PRIu64 "\n"
-            "dc_broker_requeued_total %" PRIu64 "\ndc_broker_expired_slots_total %" PRIu64 "\n"
-            "dc_broker_unroutable_total %" PRIu64 "\n"
-            "dc_broker_lost_slots_total %" PRIu64 "\n"
-            "dc_broker_request_timeouts_total %" PRIu64 "\n"
-            "dc_broker_late_replies_total %" PRIu64 "\n"
-            "dc_broker_auth_refused_total %" PRIu64 "\n"
-            "dc_broker_services %zu\n"
-            "dc_broker_cpu_ratio %.2f\n",
-            self->n.requests, self->n.replies, self->n.requeued, self->n.expired,
-            self->n.unroutable, self->n.lost, self->n.timed_out, self->n.late,
-            self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0, zhashx_size(self->services),
-            (double)cpu_pct / 100);
-    dc_buf_t *drops = dc_buf_new();
-    dc_drops_metrics(self->drops, NULL, drops);
-    fputs(dc_buf_data(drops), out);
-    dc_buf_destroy(&drops);
-    fclose(out);
-    return text;
+    dc_buf_printf(out,
+                  "# TYPE dc_broker_requests_total counter\ndc_broker_requests_total %" PRIu64 "\n"
+                  "dc_broker_replies_total %" PRIu64 "\n"
+                  "dc_broker_requeued_total %" PRIu64 "\ndc_broker_expired_slots_total %" PRIu64
+                  "\n"
+                  "dc_broker_unroutable_total %" PRIu64 "\n"
+                  "dc_broker_lost_slots_total %" PRIu64 "\n"
+                  "dc_broker_request_timeouts_total %" PRIu64 "\n"
+                  "dc_broker_late_replies_total %" PRIu64 "\n"
+                  "dc_broker_auth_refused_total %" PRIu64 "\n"
+                  "dc_broker_services %zu\n"
+                  "dc_broker_cpu_ratio %.2f\n",
+                  self->n.requests, self->n.replies, self->n.requeued, self->n.expired,
+                  self->n.unroutable, self->n.lost, self->n.timed_out, self->n.late,
+                  self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0,
+                  zhashx_size(self->services), (double)cpu_pct / 100);
+    dc_drops_metrics(self->drops, NULL, out);
 }
 
 static int64_t s_cpu_us(void)
@@ -780,23 +769,19 @@ static int s_on_snapshot(zloop_t *loop, int timer_id, void *arg)
     int64_t now = s_now_us();
     s_forget_services(self, now);
     uint64_t cpu_pct = s_cpu_pct(self, now);
-    char *all = s_broker_metrics(self, cpu_pct);
+    dc_buf_t *metrics = dc_buf_new();
+    s_broker_metrics(self, cpu_pct, metrics);
     for (s_service_t *svc = zhashx_first(self->services); svc; svc = zhashx_next(self->services)) {
         s_snapshot_t s = s_service_snapshot(self, svc, now);
         s_log_saturation(svc, &s);
-        char *text = NULL;
-        size_t len = 0;
-        s_publish_service(self, svc, &s, &text, &len);
-        char *joined = zsys_sprintf("%s%s", all, text);
-        free(all);
-        free(text);
-        all = joined;
+        s_publish_service(self, svc, &s, metrics);
         svc->queue_max = zlistx_size(svc->queue);
         svc->busy_us = 0;
         svc->queued_us = 0;
         svc->served_at_snapshot = svc->served;
     }
     s_publish_broker(self, cpu_pct);
+    char *all = dc_buf_detach(&metrics);
     dc_http_set_metrics(self->cfg.http, &all);
     free(all);
     self->snapshot_us = now;

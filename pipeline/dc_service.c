@@ -153,23 +153,21 @@ static void s_metrics(dc_service_t *self)
     for (int i = 0; i < self->cfg.slots; i++)
         busy += self->slots[i].reply != NULL;
     const char *s = self->cfg.service;
-    char *text =
-        zsys_sprintf("dc_service_slots{service=\"%s\"} %d\n"
-                     "dc_service_connected_slots{service=\"%s\"} %d\n"
-                     "dc_service_busy_slots{service=\"%s\"} %d\n"
-                     "dc_service_requests_total{service=\"%s\"} %" PRIu64 "\n"
-                     "dc_service_errors_total{service=\"%s\"} %" PRIu64 "\n"
-                     "dc_service_reconnects_total{service=\"%s\"} %" PRIu64 "\n"
-                     "dc_service_delay_seconds{service=\"%s\"} %.3f\n",
-                     s, self->cfg.slots, s, self->connected, s, busy, s, self->n.requests, s,
-                     self->n.errors, s, self->n.reconnects, s, self->cfg.delay_ms / 1e3);
     dc_buf_t *out = dc_buf_new();
-    dc_buf_append(out, text, strlen(text));
-    zstr_free(&text);
+    dc_buf_printf(out,
+                  "dc_service_slots{service=\"%s\"} %d\n"
+                  "dc_service_connected_slots{service=\"%s\"} %d\n"
+                  "dc_service_busy_slots{service=\"%s\"} %d\n"
+                  "dc_service_requests_total{service=\"%s\"} %" PRIu64 "\n"
+                  "dc_service_errors_total{service=\"%s\"} %" PRIu64 "\n"
+                  "dc_service_reconnects_total{service=\"%s\"} %" PRIu64 "\n"
+                  "dc_service_delay_seconds{service=\"%s\"} %.3f\n",
+                  s, self->cfg.slots, s, self->connected, s, busy, s, self->n.requests, s,
+                  self->n.errors, s, self->n.reconnects, s, self->cfg.delay_ms / 1e3);
     char label[128];
     snprintf(label, sizeof label, "service=\"%s\"", s);
     dc_drops_metrics(self->drops, label, out);
-    text = dc_buf_detach(&out);
+    char *text = dc_buf_detach(&out);
     dc_http_set_metrics(self->cfg.http, &text);
 }
 

@@ -290,7 +290,9 @@ static int64_t s_oldest_unacked_ms(dc_worker_t *self)
 static void s_metrics(dc_worker_t *self)
 {
     const dc_client_counters_t *c = dc_client_counters(self->client);
-    char *text = zsys_sprintf(
+    dc_buf_t *out = dc_buf_new();
+    dc_buf_printf(
+        out,
         "dc_worker_jobs_total %" PRIu64 "\ndc_worker_hashes_total %" PRIu64 "\n"
         "dc_worker_coins_total %" PRIu64 "\ndc_worker_failed_jobs_total %" PRIu64 "\n"
         "dc_worker_broker_timeouts_total %" PRIu64 "\n"
@@ -302,11 +304,8 @@ static void s_metrics(dc_worker_t *self)
         self->n.jobs, self->n.hashes, self->n.coins, self->n.failed, c->timeouts, c->unavailable,
         self->n.acked_hashes, self->n.acked_coins, zhashx_size(self->unacked), self->n.resent,
         self->n.expired, s_oldest_unacked_ms(self));
-    dc_buf_t *out = dc_buf_new();
-    dc_buf_append(out, text, strlen(text));
-    zstr_free(&text);
     dc_drops_metrics(self->drops, NULL, out);
-    text = dc_buf_detach(&out);
+    char *text = dc_buf_detach(&out);
     dc_http_set_metrics(self->cfg.http, &text);
     bool up = dc_client_connected(self->client) || c->calls == 0;
     dc_http_set_ready(self->cfg.http, up, "broker not answering");

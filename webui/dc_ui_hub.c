@@ -187,8 +187,7 @@ uint64_t dc_ui_hub_history(dc_ui_hub_t *self, dc_buf_t *out)
     pthread_mutex_lock(&self->mutex);
     dc_buf_reset(out);
     uint64_t seq = self->seq;
-    if (dc_buf_append(out, dc_buf_data(self->history), dc_buf_size(self->history)) != 0)
-        seq = 0;
+    dc_buf_append(out, dc_buf_data(self->history), dc_buf_size(self->history));
     pthread_mutex_unlock(&self->mutex);
     return seq;
 }

@@ -461,11 +461,11 @@ void dc_ui_stats_judge(dc_ui_view_t *view, dc_ui_judge_t *judge)
 }
 
 //  `"key":value` for a column, null when the stage lacks it.
-static int s_json_column(dc_buf_t *out, const char *name, const dc_ui_view_t *view,
-                         dc_ui_stage_id_t id, s_column_t column)
+static void s_json_column(dc_buf_t *out, const char *name, const dc_ui_view_t *view,
+                          dc_ui_stage_id_t id, s_column_t column)
 {
-    int rc = dc_buf_printf(out, ",\"%s\":", name);
-    return rc == 0 ? dc_buf_json_number(out, s_column(view, id, column)) : rc;
+    dc_buf_printf(out, ",\"%s\":", name);
+    dc_buf_json_number(out, s_column(view, id, column));
 }
 
 //  The stage's note: counters that have no column of their own.
@@ -496,7 +496,7 @@ static void s_note(const dc_ui_view_t *view, dc_ui_stage_id_t id, char *note, si
                  dc_ui_stats_get(s, DC_STATS_SVC_ERRORS, 0));
 }
 
-static int s_json_stage(const dc_ui_view_t *view, dc_ui_stage_id_t id, dc_buf_t *out)
+static void s_json_stage(const dc_ui_view_t *view, dc_ui_stage_id_t id, dc_buf_t *out)
 {
     const s_columns_t *col = &s_columns[id];
     const dc_ui_stage_t *stage = &view->stages[id];
@@ -504,68 +504,63 @@ static int s_json_stage(const dc_ui_view_t *view, dc_ui_stage_id_t id, dc_buf_t 
     s_latency(stage, col->field[S_COL_LAT_P50] ? col->field[S_COL_LAT_P50] : "", &us);
     char note[200];
     s_note(view, id, note, sizeof note);
-    int rc = dc_buf_printf(
-        out, "{\"name\":\"%s\",\"present\":%s,\"live\":%s,\"instances\":", col->name,
-        stage->present ? "true" : "false", dc_ui_stats_live(view, id) ? "true" : "false");
-    rc = rc ? rc : dc_buf_json_number(out, s_column(view, id, S_COL_INSTANCES));
-    rc = rc ? rc : dc_buf_printf(out, ",\"slots\":");
-    rc = rc ? rc
-            : dc_buf_json_number(out, id <= DC_UI_STAGE_HASHER
-                                          ? dc_ui_stats_get(stage, DC_STATS_SVC_SLOTS, NAN)
-                                          : NAN);
-    rc = rc ? rc : s_json_column(out, "busy_pct", view, id, S_COL_BUSY);
-    rc = rc ? rc : s_json_column(out, "queue", view, id, S_COL_QUEUE);
-    rc = rc ? rc : s_json_column(out, "wait_p50_ms", view, id, S_COL_WAIT_P50);
-    rc = rc ? rc : s_json_column(out, "wait_p99_ms", view, id, S_COL_WAIT_P99);
-    rc = rc ? rc : s_json_column(out, "lat_p50_ms", view, id, S_COL_LAT_P50);
-    rc = rc ? rc : s_json_column(out, "lat_p99_ms", view, id, S_COL_LAT_P99);
-    rc = rc ? rc : dc_buf_printf(out, ",\"lat_us\":%s,\"rate\":", us ? "true" : "false");
-    rc = rc ? rc : dc_buf_json_number(out, view->have_rate[id] ? view->rate[id] : NAN);
-    rc = rc ? rc : dc_buf_printf(out, ",\"note\":");
-    rc = rc ? rc : dc_buf_json_string(out, note);
-    rc = rc ? rc : dc_buf_printf(out, ",\"fields\":{");
-    for (size_t i = 0; i < stage->count && rc == 0; i++) {
-        rc = dc_buf_printf(out, "%s", i ? "," : "");
-        rc = rc ? rc : dc_buf_json_string(out, stage->fields[i].key);
-        rc = rc ? rc : dc_buf_append(out, ":", 1);
-        rc = rc ? rc : dc_buf_json_number(out, stage->fields[i].value);
+    dc_buf_printf(out, "{\"name\":\"%s\",\"present\":%s,\"live\":%s,\"instances\":", col->name,
+                  stage->present ? "true" : "false", dc_ui_stats_live(view, id) ? "true" : "false");
+    dc_buf_json_number(out, s_column(view, id, S_COL_INSTANCES));
+    dc_buf_printf(out, ",\"slots\":");
+    dc_buf_json_number(
+        out, id <= DC_UI_STAGE_HASHER ? dc_ui_stats_get(stage, DC_STATS_SVC_SLOTS, NAN) : NAN);
+    s_json_column(out, "busy_pct", view, id, S_COL_BUSY);
+    s_json_column(out, "queue", view, id, S_COL_QUEUE);
+    s_json_column(out, "wait_p50_ms", view, id, S_COL_WAIT_P50);
+    s_json_column(out, "wait_p99_ms", view, id, S_COL_WAIT_P99);
+    s_json_column(out, "lat_p50_ms", view, id, S_COL_LAT_P50);
+    s_json_column(out, "lat_p99_ms", view, id, S_COL_LAT_P99);
+    dc_buf_printf(out, ",\"lat_us\":%s,\"rate\":", us ? "true" : "false");
+    dc_buf_json_number(out, view->have_rate[id] ? view->rate[id] : NAN);
+    dc_buf_printf(out, ",\"note\":");
+    dc_buf_json_string(out, note);
+    dc_buf_printf(out, ",\"fields\":{");
+    for (size_t i = 0; i < stage->count; i++) {
+        dc_buf_printf(out, "%s", i ? "," : "");
+        dc_buf_json_string(out, stage->fields[i].key);
+        dc_buf_append(out, ":", 1);
+        dc_buf_json_number(out, stage->fields[i].value);
     }
-    rc = rc ? rc : dc_buf_printf(out, "},\"missing\":[");
+    dc_buf_printf(out, "},\"missing\":[");
     const char *missing[DC_UI_STAGE_FIELDS_MAX];
     size_t count = dc_ui_stats_missing(id, stage, missing, DC_UI_STAGE_FIELDS_MAX);
-    for (size_t i = 0; i < count && rc == 0; i++) {
-        rc = dc_buf_printf(out, "%s", i ? "," : "");
-        rc = rc ? rc : dc_buf_json_string(out, missing[i]);
+    for (size_t i = 0; i < count; i++) {
+        dc_buf_printf(out, "%s", i ? "," : "");
+        dc_buf_json_string(out, missing[i]);
     }
-    return rc ? rc : dc_buf_append(out, "]}", 2);
+    dc_buf_append(out, "]}", 2);
 }
 
 //  "speed": the 10 s average, its span, the sample it ends at, and the
 //  newest chart points.
-static int s_json_speed(const dc_ui_view_t *view, dc_buf_t *out)
+static void s_json_speed(const dc_ui_view_t *view, dc_buf_t *out)
 {
-    int rc = dc_buf_printf(out, ",\"speed\":{\"hashes_per_s\":");
-    rc = rc ? rc : dc_buf_json_number(out, view->have_speed ? view->speed : NAN);
-    rc = rc ? rc : dc_buf_printf(out, ",\"window_s\":");
-    rc = rc ? rc : dc_buf_json_number(out, (double)view->window_ms / 1000);
-    rc = rc ? rc : dc_buf_printf(out, ",\"span_s\":");
-    rc = rc ? rc : dc_buf_json_number(out, view->have_speed ? (double)view->span_ms / 1000 : NAN);
-    rc = rc ? rc : dc_buf_printf(out, ",\"t_ms\":");
-    rc = rc ? rc : dc_buf_json_number(out, view->have_speed ? (double)view->speed_t_ms : NAN);
-    rc = rc ? rc : dc_buf_printf(out, ",\"recent\":[");
-    for (size_t i = 0; i < view->recent_count && i < DC_UI_RECENT_MAX && rc == 0; i++) {
-        rc = dc_buf_printf(out, "%s[%lld,", i ? "," : "", (long long)view->recent_t[i]);
-        rc = rc ? rc : dc_buf_json_number(out, view->recent_v[i]);
-        rc = rc ? rc : dc_buf_append(out, "]", 1);
+    dc_buf_printf(out, ",\"speed\":{\"hashes_per_s\":");
+    dc_buf_json_number(out, view->have_speed ? view->speed : NAN);
+    dc_buf_printf(out, ",\"window_s\":");
+    dc_buf_json_number(out, (double)view->window_ms / 1000);
+    dc_buf_printf(out, ",\"span_s\":");
+    dc_buf_json_number(out, view->have_speed ? (double)view->span_ms / 1000 : NAN);
+    dc_buf_printf(out, ",\"t_ms\":");
+    dc_buf_json_number(out, view->have_speed ? (double)view->speed_t_ms : NAN);
+    dc_buf_printf(out, ",\"recent\":[");
+    for (size_t i = 0; i < view->recent_count && i < DC_UI_RECENT_MAX; i++) {
+        dc_buf_printf(out, "%s[%lld,", i ? "," : "", (long long)view->recent_t[i]);
+        dc_buf_json_number(out, view->recent_v[i]);
+        dc_buf_append(out, "]", 1);
     }
-    rc = rc ? rc
-            : dc_buf_printf(out, "]},\"data\":{\"fresh\":%s,\"age_s\":",
-                            dc_ui_stats_data_fresh(view) ? "true" : "false");
-    rc =
-        rc ? rc : dc_buf_json_number(out, view->have_data ? (double)view->data_age_ms / 1000 : NAN);
-    rc = rc ? rc : dc_buf_printf(out, ",\"t_ms\":");
-    rc = rc ? rc : dc_buf_json_number(out, view->have_data ? (double)view->data_t_ms : NAN);
-    return rc ? rc : dc_buf_append(out, "}", 1);
+    dc_buf_printf(out, "]},\"data\":{\"fresh\":%s,\"age_s\":",
+                  dc_ui_stats_data_fresh(view) ? "true" : "false");
+    dc_buf_json_number(out, view->have_data ? (double)view->data_age_ms / 1000 : NAN);
+    dc_buf_printf(out, ",\"t_ms\":");
+    dc_buf_json_number(out, view->have_data ? (double)view->data_t_ms : NAN);
+    dc_buf_append(out, "}", 1);
 }
 
 //  Order: "stable" first, then by name.
@@ -625,37 +620,36 @@ void dc_ui_stats_tracks_text(const dc_ui_view_t *view, char *out, size_t size)
 
 //  "tracks": each release track's hashes and share of the recent hashes, and
 //  the page's line about them (null with fewer than two tracks mining).
-static int s_json_tracks(const dc_ui_view_t *view, dc_buf_t *out)
+static void s_json_tracks(const dc_ui_view_t *view, dc_buf_t *out)
 {
     dc_ui_track_t tracks[DC_UI_TRACKS_MAX];
     size_t n = dc_ui_stats_tracks(view, tracks, DC_UI_TRACKS_MAX);
     char text[256];
     dc_ui_stats_tracks_text(view, text, sizeof text);
-    int rc = dc_buf_printf(out, ",\"tracks\":{\"window_s\":");
-    rc = rc ? rc
-            : dc_buf_json_number(
-                  out, n ? dc_ui_stats_get(&view->tracks, DC_STATS_TRACKS_WINDOW_S, NAN) : NAN);
-    rc = rc ? rc : dc_buf_printf(out, ",\"list\":[");
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        rc = dc_buf_printf(out, "%s{\"name\":", i ? "," : "");
-        rc = rc ? rc : dc_buf_json_string(out, tracks[i].name);
-        rc = rc ? rc : dc_buf_printf(out, ",\"hashes\":");
-        rc = rc ? rc : dc_buf_json_number(out, tracks[i].hashes);
-        rc = rc ? rc : dc_buf_printf(out, ",\"recent\":");
-        rc = rc ? rc : dc_buf_json_number(out, tracks[i].recent);
-        rc = rc ? rc : dc_buf_printf(out, ",\"share_pct\":");
-        rc = rc ? rc : dc_buf_json_number(out, tracks[i].share_pct);
-        rc = rc ? rc : dc_buf_append(out, "}", 1);
+    dc_buf_printf(out, ",\"tracks\":{\"window_s\":");
+    dc_buf_json_number(out,
+                       n ? dc_ui_stats_get(&view->tracks, DC_STATS_TRACKS_WINDOW_S, NAN) : NAN);
+    dc_buf_printf(out, ",\"list\":[");
+    for (size_t i = 0; i < n; i++) {
+        dc_buf_printf(out, "%s{\"name\":", i ? "," : "");
+        dc_buf_json_string(out, tracks[i].name);
+        dc_buf_printf(out, ",\"hashes\":");
+        dc_buf_json_number(out, tracks[i].hashes);
+        dc_buf_printf(out, ",\"recent\":");
+        dc_buf_json_number(out, tracks[i].recent);
+        dc_buf_printf(out, ",\"share_pct\":");
+        dc_buf_json_number(out, tracks[i].share_pct);
+        dc_buf_append(out, "}", 1);
     }
-    rc = rc ? rc : dc_buf_printf(out, "],\"text\":");
-    rc = rc ? rc : dc_buf_json_string(out, text[0] ? text : NULL);
-    return rc ? rc : dc_buf_append(out, "}", 1);
+    dc_buf_printf(out, "],\"text\":");
+    dc_buf_json_string(out, text[0] ? text : NULL);
+    dc_buf_append(out, "}", 1);
 }
 
 //  "books": how many times Redis lost the dispatcher's books (its `books_lost`
 //  and `books_lost_ms` stats), and the line the page shows about it (null
 //  when it never happened, or the dispatcher is not reporting).
-static int s_json_books(const dc_ui_view_t *view, dc_buf_t *out)
+static void s_json_books(const dc_ui_view_t *view, dc_buf_t *out)
 {
     const dc_ui_stage_t *d = &view->stages[DC_UI_STAGE_DISPATCHER];
     double lost = d->present ? dc_ui_stats_get(d, DC_STATS_DISP_BOOKS_LOST, 0) : 0;
@@ -665,94 +659,94 @@ static int s_json_books(const dc_ui_view_t *view, dc_buf_t *out)
              "Redis lost its data %.0f time%s while the dispatcher ran: counts restarted from 0 "
              "(the totals shown count only what was mined since).",
              lost, lost == 1 ? "" : "s");
-    int rc = dc_buf_printf(out, ",\"books\":{\"lost\":");
-    rc = rc ? rc : dc_buf_json_number(out, lost);
-    rc = rc ? rc : dc_buf_printf(out, ",\"t_ms\":");
-    rc = rc ? rc : dc_buf_json_number(out, lost_ms > 0 ? lost_ms : NAN);
-    rc = rc ? rc : dc_buf_printf(out, ",\"text\":");
-    rc = rc ? rc : dc_buf_json_string(out, lost > 0 ? text : NULL);
-    return rc ? rc : dc_buf_append(out, "}", 1);
+    dc_buf_printf(out, ",\"books\":{\"lost\":");
+    dc_buf_json_number(out, lost);
+    dc_buf_printf(out, ",\"t_ms\":");
+    dc_buf_json_number(out, lost_ms > 0 ? lost_ms : NAN);
+    dc_buf_printf(out, ",\"text\":");
+    dc_buf_json_string(out, lost > 0 ? text : NULL);
+    dc_buf_append(out, "}", 1);
 }
 
-int dc_ui_stats_json(const dc_ui_view_t *view, dc_buf_t *out)
+void dc_ui_stats_json(const dc_ui_view_t *view, dc_buf_t *out)
 {
-    int rc = dc_buf_printf(out, "{\"ts_ms\":%lld,\"redis\":{\"ok\":%s,\"error\":",
-                           (long long)view->ts_ms, view->redis_ok ? "true" : "false");
-    rc = rc ? rc : dc_buf_json_string(out, view->redis_ok ? NULL : view->error);
-    rc = rc ? rc : dc_buf_printf(out, "},\"hashes\":");
-    rc = rc ? rc : dc_buf_json_number(out, view->have_hashes ? (double)view->hashes : NAN);
-    rc = rc ? rc : dc_buf_printf(out, ",\"coins\":");
-    rc = rc ? rc : dc_buf_json_number(out, view->have_coins ? (double)view->coins : NAN);
-    rc = rc ? rc : s_json_speed(view, out);
-    rc = rc ? rc : s_json_books(view, out);
-    rc = rc ? rc : s_json_tracks(view, out);
-    rc = rc ? rc : dc_buf_printf(out, ",\"stages\":[");
-    for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT && rc == 0; id++) {
-        rc = id ? dc_buf_append(out, ",", 1) : 0;
-        rc = rc ? rc : s_json_stage(view, id, out);
+    dc_buf_printf(out, "{\"ts_ms\":%lld,\"redis\":{\"ok\":%s,\"error\":", (long long)view->ts_ms,
+                  view->redis_ok ? "true" : "false");
+    dc_buf_json_string(out, view->redis_ok ? NULL : view->error);
+    dc_buf_printf(out, "},\"hashes\":");
+    dc_buf_json_number(out, view->have_hashes ? (double)view->hashes : NAN);
+    dc_buf_printf(out, ",\"coins\":");
+    dc_buf_json_number(out, view->have_coins ? (double)view->coins : NAN);
+    s_json_speed(view, out);
+    s_json_books(view, out);
+    s_json_tracks(view, out);
+    dc_buf_printf(out, ",\"stages\":[");
+    for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT; id++) {
+        if (id)
+            dc_buf_append(out, ",", 1);
+        s_json_stage(view, id, out);
     }
-    rc = rc ? rc : dc_buf_printf(out, "],\"bottleneck\":{\"stage\":");
-    rc = rc ? rc : dc_buf_json_string(out, view->bottleneck[0] ? view->bottleneck : NULL);
-    rc = rc ? rc : dc_buf_printf(out, ",\"text\":");
-    rc = rc ? rc : dc_buf_json_string(out, view->verdict);
-    return rc ? rc : dc_buf_append(out, "}}", 2);
+    dc_buf_printf(out, "],\"bottleneck\":{\"stage\":");
+    dc_buf_json_string(out, view->bottleneck[0] ? view->bottleneck : NULL);
+    dc_buf_printf(out, ",\"text\":");
+    dc_buf_json_string(out, view->verdict);
+    dc_buf_append(out, "}}", 2);
 }
 
 //  A sample value: integers exactly, fractions to `decimals` places with
 //  the trailing zeros dropped (3.30033003 hashes/s is "3.3" at 1 decimal,
 //  "3.3" at 3: no float noise).
-static int s_sample(dc_buf_t *out, double value, int decimals)
+static void s_sample(dc_buf_t *out, double value, int decimals)
 {
-    if (value == floor(value) && fabs(value) < 1e15)
-        return dc_buf_printf(out, "%.0f\n", value);
-    if (fabs(value) >= 1e15) //  no stage counts that high: still valid text
-        return dc_buf_printf(out, "%.6g\n", value);
     char text[64];
-    int length = snprintf(text, sizeof text, "%.*f", decimals, value);
+    int length = 0;
+    if (value == floor(value) && fabs(value) < 1e15)
+        length = snprintf(text, sizeof text, "%.0f", value);
+    else if (fabs(value) < 1e15) //  no stage counts that high; else still valid text
+        length = snprintf(text, sizeof text, "%.*f", decimals, value);
     if (length < 1 || (size_t)length >= sizeof text)
-        return dc_buf_printf(out, "%.6g\n", value);
-    while (length > 1 && text[length - 1] == '0')
-        text[--length] = 0;
-    if (length > 1 && text[length - 1] == '.')
-        text[--length] = 0;
-    return dc_buf_printf(out, "%s\n", text);
+        length = snprintf(text, sizeof text, "%.6g", value);
+    else if (strchr(text, '.')) {
+        while (text[length - 1] == '0')
+            text[--length] = 0;
+        if (text[length - 1] == '.')
+            text[--length] = 0;
+    }
+    dc_buf_printf(out, "%s\n", text);
 }
 
 //  One metric family: HELP, TYPE and, when known, the unlabelled sample.
-static int s_metric(dc_buf_t *out, const char *name, const char *type, const char *help, bool known,
-                    double value)
+static void s_metric(dc_buf_t *out, const char *name, const char *type, const char *help,
+                     bool known, double value)
 {
-    int rc = dc_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-    if (rc == 0 && known)
-        rc = dc_buf_printf(out, "%s ", name);
-    if (rc == 0 && known)
-        rc = s_sample(out, value, 3);
-    return rc;
+    dc_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    if (known) {
+        dc_buf_printf(out, "%s ", name);
+        s_sample(out, value, 3);
+    }
 }
 
 //  Per release track: hashes counted, and share of the recent ones.
-static int s_track_metrics(const dc_ui_view_t *view, dc_buf_t *out)
+static void s_track_metrics(const dc_ui_view_t *view, dc_buf_t *out)
 {
     dc_ui_track_t tracks[DC_UI_TRACKS_MAX];
     size_t n = dc_ui_stats_tracks(view, tracks, DC_UI_TRACKS_MAX);
-    int rc = dc_buf_printf(out, "# HELP dc_track_hashes_total Hashes counted for the "
-                                "workers of each release track.\n# TYPE "
-                                "dc_track_hashes_total counter\n");
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        rc = dc_buf_printf(out, "dc_track_hashes_total{track=\"%s\"} ", tracks[i].name);
-        rc = rc ? rc : s_sample(out, tracks[i].hashes, 0);
+    dc_buf_printf(out, "# HELP dc_track_hashes_total Hashes counted for the "
+                       "workers of each release track.\n# TYPE "
+                       "dc_track_hashes_total counter\n");
+    for (size_t i = 0; i < n; i++) {
+        dc_buf_printf(out, "dc_track_hashes_total{track=\"%s\"} ", tracks[i].name);
+        s_sample(out, tracks[i].hashes, 0);
     }
-    rc = rc ? rc
-            : dc_buf_printf(out, "# HELP dc_track_share_ratio Each release track's "
-                                 "share of the hashes counted over the last 10 s.\n# TYPE "
-                                 "dc_track_share_ratio gauge\n");
-    for (size_t i = 0; i < n && rc == 0; i++) {
+    dc_buf_printf(out, "# HELP dc_track_share_ratio Each release track's "
+                       "share of the hashes counted over the last 10 s.\n# TYPE "
+                       "dc_track_share_ratio gauge\n");
+    for (size_t i = 0; i < n; i++) {
         if (isnan(tracks[i].share_pct))
             continue;
-        rc = dc_buf_printf(out, "dc_track_share_ratio{track=\"%s\"} ", tracks[i].name);
-        rc = rc ? rc : s_sample(out, tracks[i].share_pct / 100, 3);
+        dc_buf_printf(out, "dc_track_share_ratio{track=\"%s\"} ", tracks[i].name);
+        s_sample(out, tracks[i].share_pct / 100, 3);
     }
-    return rc;
 }
 
 //  A per-stage value for the metrics: a column, or the rate (S_COL_COUNT).
@@ -767,111 +761,80 @@ static double s_metric_value(const dc_ui_view_t *view, dc_ui_stage_id_t id, s_co
 
 //  A labelled per-stage gauge family over every live stage having a value;
 //  `help` NULL continues the family above (another quantile).
-static int s_stage_family(dc_buf_t *out, const dc_ui_view_t *view, const char *name,
-                          const char *help, s_column_t column, double scale, int decimals,
-                          const char *quantile)
+static void s_stage_family(dc_buf_t *out, const dc_ui_view_t *view, const char *name,
+                           const char *help, s_column_t column, double scale, int decimals,
+                           const char *quantile)
 {
-    int rc = 0;
     if (help)
-        rc = dc_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
-    for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT && rc == 0; id++) {
+        dc_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+    for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT; id++) {
         double value = s_metric_value(view, id, column);
         if (!dc_ui_stats_live(view, id) || isnan(value))
             continue;
         if (quantile)
-            rc = dc_buf_printf(out, "%s{stage=\"%s\",quantile=\"%s\"} ", name, s_columns[id].name,
-                               quantile);
+            dc_buf_printf(out, "%s{stage=\"%s\",quantile=\"%s\"} ", name, s_columns[id].name,
+                          quantile);
         else
-            rc = dc_buf_printf(out, "%s{stage=\"%s\"} ", name, s_columns[id].name);
-        rc = rc ? rc : s_sample(out, value * scale, decimals);
+            dc_buf_printf(out, "%s{stage=\"%s\"} ", name, s_columns[id].name);
+        s_sample(out, value * scale, decimals);
     }
-    return rc;
 }
 
-int dc_ui_stats_metrics(const dc_ui_view_t *view, int64_t now_ms, size_t sse_clients,
-                        uint64_t events, dc_buf_t *out)
+void dc_ui_stats_metrics(const dc_ui_view_t *view, int64_t now_ms, size_t sse_clients,
+                         uint64_t events, dc_buf_t *out)
 {
-    int rc =
-        s_metric(out, "dc_hashes_total", "counter", "Hashes computed so far (Redis key hashes).",
-                 view->have_hashes, (double)view->hashes);
-    rc = rc ? rc
-            : s_metric(out, "dc_coins_total", "counter", "Coins found so far (HLEN wallet).",
-                       view->have_coins, (double)view->coins);
-    rc = rc ? rc
-            : s_metric(out, "dc_speed_hashes_per_second", "gauge",
-                       "Hashes per second averaged over the speed window.", view->have_speed,
-                       view->speed);
-    rc =
-        rc ? rc
-           : s_metric(out, "dc_speed_window_seconds", "gauge",
-                      "Averaging window of the speed gauge.", true, (double)view->window_ms / 1000);
-    rc = rc ? rc
-            : s_metric(out, "dc_redis_up", "gauge", "1 when the last Redis poll succeeded.", true,
-                       view->redis_ok ? 1 : 0);
-    rc = rc ? rc
-            : s_metric(out, "dc_snapshot_age_seconds", "gauge", "Age of the latest snapshot.",
-                       view->ts_ms > 0, (double)(now_ms - view->ts_ms) / 1000);
-    rc = rc ? rc
-            : s_metric(out, "dc_data_age_seconds", "gauge",
-                       "Time since the dispatcher's newest dc:series sample arrived.",
-                       view->have_data, (double)view->data_age_ms / 1000);
-    rc = rc ? rc
-            : s_metric(
-                  out, "dc_broker_cpu_ratio", "gauge",
-                  "CPU used by the broker's process, in cores (1 = one core).",
-                  dc_ui_stats_live(view, DC_UI_STAGE_BROKER) &&
-                      !isnan(dc_ui_stats_get(&view->stages[DC_UI_STAGE_BROKER],
-                                             DC_STATS_BROKER_CPU_PCT, NAN)),
-                  dc_ui_stats_get(&view->stages[DC_UI_STAGE_BROKER], DC_STATS_BROKER_CPU_PCT, 0) /
-                      100);
-    rc = rc ? rc
-            : dc_buf_printf(out, "# HELP dc_stage_up 1 when the stage reports "
-                                 "fresh stats.\n# TYPE dc_stage_up gauge\n");
-    for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT && rc == 0; id++)
-        rc = dc_buf_printf(out, "dc_stage_up{stage=\"%s\"} %d\n", s_columns[id].name,
-                           dc_ui_stats_live(view, id) ? 1 : 0);
-    rc = rc ? rc
-            : s_stage_family(out, view, "dc_stage_instances", "Instances (processes) of the stage.",
-                             S_COL_INSTANCES, 1, 0, NULL);
-    rc = rc ? rc
-            : s_stage_family(out, view, "dc_stage_busy_ratio",
-                             "Fraction of time the stage's slots are busy.", S_COL_BUSY, 0.01, 3,
-                             NULL);
-    rc = rc ? rc
-            : s_stage_family(out, view, "dc_stage_queue_depth",
-                             "Requests queued (dispatcher: jobs in flight).", S_COL_QUEUE, 1, 0,
-                             NULL);
-    rc = rc ? rc
-            : s_stage_family(out, view, "dc_stage_rate_per_second",
-                             "Requests, jobs or hashes per second through the stage, averaged "
-                             "over the speed window.",
-                             S_COL_COUNT, 1, 3, NULL);
-    rc = rc ? rc
-            : s_stage_family(out, view, "dc_stage_wait_seconds",
-                             "Time requests wait in the broker queue.", S_COL_WAIT_P50, 0.001, 6,
-                             "0.5");
-    rc = rc ? rc
-            : s_stage_family(out, view, "dc_stage_wait_seconds", NULL, S_COL_WAIT_P99, 0.001, 6,
-                             "0.99");
-    rc = rc ? rc
-            : s_stage_family(out, view, "dc_stage_latency_seconds",
-                             "Service time (worker: one loop).", S_COL_LAT_P50, 0.001, 6, "0.5");
-    rc = rc ? rc
-            : s_stage_family(out, view, "dc_stage_latency_seconds", NULL, S_COL_LAT_P99, 0.001, 6,
-                             "0.99");
-    rc = rc ? rc
-            : dc_buf_printf(out, "# HELP dc_bottleneck 1 for the stage that "
-                                 "limits throughput.\n# TYPE dc_bottleneck gauge\n");
-    for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT && rc == 0; id++)
-        rc = dc_buf_printf(out, "dc_bottleneck{stage=\"%s\"} %d\n", s_columns[id].name,
-                           strcmp(view->bottleneck, s_columns[id].name) == 0 ? 1 : 0);
-    rc = rc ? rc : s_track_metrics(view, out);
-    rc = rc ? rc
-            : s_metric(out, "dc_webui_sse_clients", "gauge", "Open /events streams.", true,
-                       (double)sse_clients);
-    return rc ? rc
-              : s_metric(out, "dc_webui_events_total", "counter", "Snapshots published to /events.",
-                         true, (double)events);
+    s_metric(out, "dc_hashes_total", "counter", "Hashes computed so far (Redis key hashes).",
+             view->have_hashes, (double)view->hashes);
+    s_metric(out, "dc_coins_total", "counter", "Coins found so far (HLEN wallet).",
+             view->have_coins, (double)view->coins);
+    s_metric(out, "dc_speed_hashes_per_second", "gauge",
+             "Hashes per second averaged over the speed window.", view->have_speed, view->speed);
+    s_metric(out, "dc_speed_window_seconds", "gauge", "Averaging window of the speed gauge.", true,
+             (double)view->window_ms / 1000);
+    s_metric(out, "dc_redis_up", "gauge", "1 when the last Redis poll succeeded.", true,
+             view->redis_ok ? 1 : 0);
+    s_metric(out, "dc_snapshot_age_seconds", "gauge", "Age of the latest snapshot.",
+             view->ts_ms > 0, (double)(now_ms - view->ts_ms) / 1000);
+    s_metric(out, "dc_data_age_seconds", "gauge",
+             "Time since the dispatcher's newest dc:series sample arrived.", view->have_data,
+             (double)view->data_age_ms / 1000);
+    s_metric(out, "dc_broker_cpu_ratio", "gauge",
+             "CPU used by the broker's process, in cores (1 = one core).",
+             dc_ui_stats_live(view, DC_UI_STAGE_BROKER) &&
+                 !isnan(dc_ui_stats_get(&view->stages[DC_UI_STAGE_BROKER], DC_STATS_BROKER_CPU_PCT,
+                                        NAN)),
+             dc_ui_stats_get(&view->stages[DC_UI_STAGE_BROKER], DC_STATS_BROKER_CPU_PCT, 0) / 100);
+    dc_buf_printf(out, "# HELP dc_stage_up 1 when the stage reports "
+                       "fresh stats.\n# TYPE dc_stage_up gauge\n");
+    for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT; id++)
+        dc_buf_printf(out, "dc_stage_up{stage=\"%s\"} %d\n", s_columns[id].name,
+                      dc_ui_stats_live(view, id) ? 1 : 0);
+    s_stage_family(out, view, "dc_stage_instances", "Instances (processes) of the stage.",
+                   S_COL_INSTANCES, 1, 0, NULL);
+    s_stage_family(out, view, "dc_stage_busy_ratio", "Fraction of time the stage's slots are busy.",
+                   S_COL_BUSY, 0.01, 3, NULL);
+    s_stage_family(out, view, "dc_stage_queue_depth",
+                   "Requests queued (dispatcher: jobs in flight).", S_COL_QUEUE, 1, 0, NULL);
+    s_stage_family(out, view, "dc_stage_rate_per_second",
+                   "Requests, jobs or hashes per second through the stage, averaged "
+                   "over the speed window.",
+                   S_COL_COUNT, 1, 3, NULL);
+    s_stage_family(out, view, "dc_stage_wait_seconds", "Time requests wait in the broker queue.",
+                   S_COL_WAIT_P50, 0.001, 6, "0.5");
+    s_stage_family(out, view, "dc_stage_wait_seconds", NULL, S_COL_WAIT_P99, 0.001, 6, "0.99");
+    s_stage_family(out, view, "dc_stage_latency_seconds", "Service time (worker: one loop).",
+                   S_COL_LAT_P50, 0.001, 6, "0.5");
+    s_stage_family(out, view, "dc_stage_latency_seconds", NULL, S_COL_LAT_P99, 0.001, 6, "0.99");
+    dc_buf_printf(out, "# HELP dc_bottleneck 1 for the stage that "
+                       "limits throughput.\n# TYPE dc_bottleneck gauge\n");
+    for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT; id++)
+        dc_buf_printf(out, "dc_bottleneck{stage=\"%s\"} %d\n", s_columns[id].name,
+                      strcmp(view->bottleneck, s_columns[id].name) == 0 ? 1 : 0);
+    s_track_metrics(view, out);
+    s_metric(out, "dc_webui_sse_clients", "gauge", "Open /events streams.", true,
+             (double)sse_clients);
+    s_metric(out, "dc_webui_events_total", "counter", "Snapshots published to /events.", true,
+             (double)events);
 }
 
 //  Test helper: set a stage from "key=value" strings.
@@ -1013,7 +976,7 @@ static void s_test_metrics(dc_ui_view_t *view)
     view->speed = 10.0 / 3.03;
     view->have_rate[DC_UI_STAGE_RNG] = true;
     view->rate[DC_UI_STAGE_RNG] = 9.87654321;
-    DC_CHECK(dc_ui_stats_metrics(view, view->ts_ms + 1000, 3, 7, buf) == 0);
+    dc_ui_stats_metrics(view, view->ts_ms + 1000, 3, 7, buf);
     const char *text = dc_buf_data(buf);
     DC_CHECK(strstr(text, "\ndc_hashes_total 1234\n"));
     DC_CHECK(strstr(text, "\ndc_speed_hashes_per_second 3.3\n"));
@@ -1049,13 +1012,13 @@ static void s_test_tracks(dc_ui_view_t *view)
     dc_ui_stats_tracks_text(view, text, sizeof text);
     DC_CHECK(strcmp(text, "stable 90 % · canary 10 %") == 0);
     dc_buf_t *buf = dc_buf_new();
-    DC_CHECK(dc_ui_stats_json(view, buf) == 0);
+    dc_ui_stats_json(view, buf);
     DC_CHECK(strstr(dc_buf_data(buf),
                     ",\"tracks\":{\"window_s\":null,\"list\":[{\"name\":\"stable\",\"hashes\":900,"
                     "\"recent\":90,\"share_pct\":90},{\"name\":\"canary\",\"hashes\":40,"));
     DC_CHECK(strstr(dc_buf_data(buf), "\"text\":\"stable 90 % · canary 10 %\"}"));
     dc_buf_reset(buf);
-    DC_CHECK(dc_ui_stats_metrics(view, view->ts_ms, 0, 0, buf) == 0);
+    dc_ui_stats_metrics(view, view->ts_ms, 0, 0, buf);
     DC_CHECK(strstr(dc_buf_data(buf), "dc_track_hashes_total{track=\"canary\"} 40\n"));
     DC_CHECK(strstr(dc_buf_data(buf), "dc_track_share_ratio{track=\"stable\"} 0.9\n"));
     dc_buf_destroy(&buf);
@@ -1175,7 +1138,7 @@ void dc_ui_stats_test(bool verbose)
     s_services(&view, "100", "3", "5", "0");
     dc_ui_stats_judge(&view, NULL);
     dc_buf_t *buf = dc_buf_new();
-    DC_CHECK(dc_ui_stats_json(&view, buf) == 0);
+    dc_ui_stats_json(&view, buf);
     const char *json = dc_buf_data(buf);
     DC_CHECK(strstr(json, "\"hashes\":1234,\"coins\":5"));
     DC_CHECK(strstr(json, "\"hashes_per_s\":9.750,\"window_s\":10,\"span_s\":10,\"t_ms\":99000,"
@@ -1199,7 +1162,7 @@ void dc_ui_stats_test(bool verbose)
                           DC_STATS_DISP_BOOKS_LOST_MS, "1700000000123"};
     s_set(&view, DC_UI_STAGE_DISPATCHER, lost, 6);
     buf = dc_buf_new();
-    DC_CHECK(dc_ui_stats_json(&view, buf) == 0);
+    dc_ui_stats_json(&view, buf);
     DC_CHECK(strstr(dc_buf_data(buf), ",\"books\":{\"lost\":2,\"t_ms\":1700000000123,\"text\":"
                                       "\"Redis lost its data 2 times while the dispatcher ran: "
                                       "counts restarted from 0"));

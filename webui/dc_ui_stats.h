@@ -151,12 +151,12 @@ size_t dc_ui_stats_tracks(const dc_ui_view_t *view, dc_ui_track_t *tracks, size_
 void dc_ui_stats_tracks_text(const dc_ui_view_t *view, char *out, size_t size);
 
 //  Append the view as the one-line JSON snapshot sent over SSE.
-int dc_ui_stats_json(const dc_ui_view_t *view, dc_buf_t *out);
+void dc_ui_stats_json(const dc_ui_view_t *view, dc_buf_t *out);
 
 //  Append the view as Prometheus text exposition format, with the webui's
 //  own gauges (open SSE clients, events published).
-int dc_ui_stats_metrics(const dc_ui_view_t *view, int64_t now_ms, size_t sse_clients,
-                        uint64_t events, dc_buf_t *out);
+void dc_ui_stats_metrics(const dc_ui_view_t *view, int64_t now_ms, size_t sse_clients,
+                         uint64_t events, dc_buf_t *out);
 
 //  Self-test.
 void dc_ui_stats_test(bool verbose);

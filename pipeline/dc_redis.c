@@ -392,15 +392,13 @@ static bool s_wait_fd(s_state_t *st, short events, int64_t until)
         int64_t left = end - zclock_mono();
         if (left <= 0)
             return false;
-        zmq_pollitem_t items[] = {{zsock_resolve(st->pipe), 0, ZMQ_POLLIN, 0},
-                                  {NULL, st->ctx->fd, events, 0}};
-        int n = st->pipe ? 2 : 1;
-        zmq_pollitem_t *first = st->pipe ? items : items + 1;
-        if (zmq_poll(first, n, (long)left) < 0 && zmq_errno() != EINTR)
+        zmq_pollitem_t items[] = {{NULL, st->ctx->fd, events, 0},
+                                  {st->pipe ? zsock_resolve(st->pipe) : NULL, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, st->pipe ? 2 : 1, (long)left) < 0 && zmq_errno() != EINTR)
             return false;
-        if (items[1].revents & (events | ZMQ_POLLERR))
+        if (items[0].revents & (events | ZMQ_POLLERR))
             return true;
-        if (st->pipe && (items[0].revents & ZMQ_POLLIN))
+        if (items[1].revents & ZMQ_POLLIN)
             s_take_pipe(st);
     }
 }

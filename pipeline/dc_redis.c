@@ -403,14 +403,16 @@ static bool s_wait_fd(s_state_t *st, short events, int64_t until)
     }
 }
 
-/*  The next reply, written and read without blocking past `until` (or the exit
-    deadline); NULL (disconnected, the reason logged once) on failure or timeout. */
-static redisReply *s_get_reply(s_state_t *st, int64_t until)
+/*  The next reply: what is queued is written, each wait for room at most reply_ms
+    (a big batch takes many writes), then the reply awaited at most reply_ms; never past
+    the exit deadline. NULL (disconnected, the reason logged once) on failure or
+    timeout. */
+static redisReply *s_get_reply(s_state_t *st, int reply_ms)
 {
     void *reply = NULL;
     int done = 0;
     while (!done) {
-        if (!s_wait_fd(st, ZMQ_POLLOUT, until)) {
+        if (!s_wait_fd(st, ZMQ_POLLOUT, zclock_mono() + reply_ms)) {
             s_disconnect(st, "no room to write within the timeout");
             return NULL;
         }
@@ -419,6 +421,7 @@ static redisReply *s_get_reply(s_state_t *st, int64_t until)
             return NULL;
         }
     }
+    int64_t until = zclock_mono() + reply_ms;
     while (true) {
         if (redisGetReplyFromReader(st->ctx, &reply) != REDIS_OK) {
             s_disconnect(st, st->ctx->errstr);
@@ -444,7 +447,7 @@ static redisReply *s_get_reply(s_state_t *st, int64_t until)
 static int s_read_replies(s_state_t *st, int n, long long *values, int reply_ms)
 {
     for (int i = 0; i < n; i++) {
-        redisReply *r = s_get_reply(st, zclock_mono() + reply_ms);
+        redisReply *r = s_get_reply(st, reply_ms);
         if (!r)
             return -1;
         if (r->type == REDIS_REPLY_ERROR) {
@@ -493,7 +496,7 @@ static int s_get_writer(s_state_t *st, int timeout_ms)
     snprintf(span, sizeof span, "%llu", DC_REDIS_WRITER_SPAN);
     const char *argv[] = {"EVAL", s_writer_script, "2", st->books_key, key, span};
     redisAppendCommandArgv(st->ctx, 6, argv, NULL);
-    redisReply *r = s_get_reply(st, zclock_mono() + timeout_ms);
+    redisReply *r = s_get_reply(st, timeout_ms);
     if (!r)
         return -1;
     if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {

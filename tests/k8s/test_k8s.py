@@ -96,6 +96,12 @@ NODE_NAMES = ["dck8s-n%d" % i for i in range(1, NODES + 1)]
 BANDS = {1: (2.3, 3.6), 2: (4.6, 7.0), 3: (6.5, 10.5), 10: (7.0, 10.5)}
 MEASURE_S = 20.0
 DAEMONSET_LIFT = 1.8
+# KEDA on the broker's demand: 10 workers are worker-bound at ~33 hashes/s once rng has
+# grown; at least this much shows rng is no longer the ceiling (1 rng: ~10).
+KEDA_SPEED = 25.0
+KEDA_SCALE_DOWN_S = 15  # the ScaledObjects' scale-down stabilization in the test
+# CPU autoscaling of the workers in raw mode: the HPA's ceiling in the test.
+HPA_MAX = 3
 # The keys each role's pods may hold (least privilege), by the component label.
 KEYS = {"broker": {"curve-key-seed", "redis-password"}, "dispatcher": {"curve-key-seed", "redis-password"},
         "rng": {"curve-key-seed"}, "hasher": {"curve-key-seed"}, "worker": {"curve-key-seed"},
@@ -398,6 +404,102 @@ class Suite:
             return (st.get("readyReplicas", 0) == n and st.get("replicas") == n and st.get("updatedReplicas") == n
                     and st.get("unavailableReplicas", 0) == 0)
         wait_for("%d %s pods Ready and updated" % (n, role), cond, timeout=timeout, interval=1)
+
+    # --- autoscaling: KEDA on the broker's signal; CPU with metrics-server --------------
+    def deploy_replicas(self, rel, role):
+        return int(rel.deployment(role)["spec"].get("replicas") or 0)
+
+    def step_keda(self, rel):
+        say("step keda: autoscaling.keda.enabled=true, 10 workers on 1 rng: rng grows until the page "
+            "stops naming it; workers to 1: rng shrinks back to 1")
+        # From the DaemonSet to a new Deployment that leaves its replicas to KEDA: it starts at 1.
+        t0 = time.monotonic()
+        rel.helm("upgrade", RELEASE, CHART, "--reuse-values", "--set", "rng.kind=Deployment", "--set",
+                 "worker.replicas=10", "--set", "autoscaling.keda.enabled=true", "--set",
+                 "autoscaling.keda.scaleDownStabilizationSeconds=%d" % KEDA_SCALE_DOWN_S, "--set",
+                 "autoscaling.keda.pollingInterval=2", timeout=120)
+        start = self.deploy_replicas(rel, "rng")
+        objs = json.loads(rel.kubectl("get", "scaledobjects.keda.sh", "-o", "json", quiet=True))["items"]
+        say("ScaledObjects: %s; the new rng Deployment at %d replica(s)" % (
+            sorted(o["metadata"]["name"] for o in objs), start))
+        check(sorted(o["metadata"]["name"] for o in objs) == ["%s-hasher" % RELEASE, "%s-rng" % RELEASE],
+              "a ScaledObject for rng and one for hasher")
+        check(start == 1, "rng starts from 1 (the new Deployment), got %d" % start)
+        self.wait_rollout(rel, "worker", 10)
+        rel.ensure_web()
+        most = [start]
+
+        def settled():
+            n = self.deploy_replicas(rel, "rng")
+            most[0] = max(most[0], n)
+            st = rel.deployment("rng")["status"]
+            if n < 2 or st.get("readyReplicas", 0) != n:
+                return None
+            rate, _, _ = self.speed(rel, seconds=6)
+            snap = self.snapshot(rel, lambda x: True, timeout=10)
+            stage = (snap.get("bottleneck") or {}).get("stage")
+            say("  rng %d pods Ready (most %d), %.1f hashes/s, page names %s, %.0fs" % (
+                n, most[0], rate, stage, time.monotonic() - t0))
+            return (n, rate, snap) if stage != "rng" and rate >= KEDA_SPEED else None
+        n, rate, snap = wait_for("rng to grow until the page no longer names it", settled, timeout=240, interval=1)
+        grow_s = time.monotonic() - t0
+        hpa = json.loads(rel.kubectl("get", "hpa", "keda-hpa-%s-rng" % RELEASE, "-o", "json", quiet=True))
+        metric = [m for m in hpa["status"].get("currentMetrics") or [] if m.get("type") == "External"]
+        say("KEDA: rng 1 -> %d pods (most %d) in %.1fs, %.1f hashes/s, page: %s; HPA metric %s" % (
+            n, most[0], grow_s, rate, snap["bottleneck"].get("text"),
+            metric and metric[0]["external"]["current"]))
+        self.measured["keda_rng_pods"] = n
+        self.measured["keda_rng_most"] = most[0]
+        self.measured["keda_grow_s"] = grow_s
+        self.measured["keda_hashes_s"] = rate
+        check(metric, "the HPA KEDA made reads the broker's demand (external metric)")
+        t0 = time.monotonic()
+        rel.kubectl("scale", "deployment/%s-worker" % RELEASE, "--replicas=1")
+        wait_for("rng to shrink back to 1", lambda: self.deploy_replicas(rel, "rng") == 1, timeout=180, interval=1)
+        self.measured["keda_shrink_s"] = time.monotonic() - t0
+        say("workers 10 -> 1: rng back to 1 pod in %.1fs (stabilization %ds)" % (
+            self.measured["keda_shrink_s"], KEDA_SCALE_DOWN_S))
+
+    def step_cpu_hpa(self, rel):
+        say("step hpa: metrics-server: kubectl top pods; a CPU HPA on the workers in raw mode scales up from 1")
+
+        def top():
+            out = rel.kubectl("top", "pods", "--no-headers", check_rc=False, quiet=True)
+            rows = [line.split() for line in out.splitlines() if len(line.split()) == 3]
+            rows = [r for r in rows if r[1].endswith("m") and r[1][:-1].isdigit() and r[2].endswith("Mi")]
+            return rows if len(rows) >= 5 else None
+        t0 = time.monotonic()
+        rows = wait_for("kubectl top pods with numbers", top, timeout=90, interval=2)
+        say("kubectl top pods (%.1fs): %s" % (time.monotonic() - t0, ", ".join("%s %s %s" % tuple(r) for r in rows)))
+        check(any(int(r[1][:-1]) > 0 for r in rows), "kubectl top shows CPU in use")
+        t0 = time.monotonic()
+        # The worker Deployment leaves its replicas to the HPA: the upgrade drops them to 1.
+        # (KEDA off again: the step before may have turned it on)
+        rel.helm("upgrade", RELEASE, CHART, "--reuse-values", "--set", "raw=true", "--set",
+                 "worker.autoscaling.enabled=true", "--set", "worker.autoscaling.maxReplicas=%d" % HPA_MAX,
+                 "--set", "autoscaling.keda.enabled=false", timeout=120)
+        hpa_name = "%s-worker" % RELEASE
+        first = self.deploy_replicas(rel, "worker")
+        say("raw mode, worker HPA (max %d): the worker Deployment at %d replica(s)" % (HPA_MAX, first))
+        check(first == 1, "the worker Deployment starts from 1 under the HPA, got %d" % first)
+        seen = {}
+
+        def grown():
+            h = json.loads(rel.kubectl("get", "hpa", hpa_name, "-o", "json", quiet=True))
+            cur = [m["resource"]["current"] for m in h["status"].get("currentMetrics") or []
+                   if m.get("type") == "Resource"]
+            if cur:
+                seen["cpu"] = cur[0]
+            n = self.deploy_replicas(rel, "worker")
+            return n if n >= HPA_MAX and cur else None
+        n = wait_for("the worker HPA to scale up on CPU", grown, timeout=180, interval=2)
+        self.measured["hpa_workers"] = n
+        self.measured["hpa_up_s"] = time.monotonic() - t0
+        say("CPU HPA: workers 1 -> %d in %.1fs (current %s)" % (n, self.measured["hpa_up_s"], seen.get("cpu")))
+        check(seen.get("cpu", {}).get("averageUtilization", 0) > 80, "the HPA read a real CPU use above its target")
+        rel.helm("upgrade", RELEASE, CHART, "--reuse-values", "--set", "raw=false", "--set",
+                 "worker.autoscaling.enabled=false", "--set", "worker.replicas=10", "--wait", "--timeout", "5m",
+                 timeout=400)
 
     # --- release 1: the workshop on the chart's defaults -------------------------------------
     def step1_install(self, rel):
@@ -1092,7 +1194,7 @@ def _ts(s):
 
 # The driver's steps in order; --only picks some, and each brings the steps it needs
 # (the installs of its releases, and the state a step reads from an earlier one).
-STEPS = ["install", "secrets", "netpol", "scale", "daemonset", "bad-release", "faults", "namespaces",
+STEPS = ["install", "secrets", "netpol", "scale", "daemonset", "bad-release", "keda", "hpa", "faults", "namespaces",
          "sigterm", "untouched", "viewer", "rolling", "redis-restart", "drain", "stop-node", "books",
          "audit", "priorities"]
 FAULTS_STEPS = STEPS[STEPS.index("faults") + 1:]
@@ -1120,6 +1222,7 @@ def plan(s, only):
         "install": lambda: s.step1_install(rel), "secrets": lambda: s.step2_secrets(rel),
         "netpol": lambda: s.step_netpol(rel), "scale": lambda: s.step3_scale(rel),
         "daemonset": lambda: s.step4_daemonset(rel), "bad-release": lambda: s.step5_bad_release(rel),
+        "keda": lambda: s.step_keda(rel), "hpa": lambda: s.step_cpu_hpa(rel),
         "faults": lambda: s.install_faults(faults), "namespaces": lambda: s.step_namespaces(rel, faults),
         "sigterm": lambda: s.step6_sigterm(rel), "untouched": lambda: s.step_untouched(faults),
         "viewer": lambda: s.step_viewer(faults), "rolling": lambda: s.step7_rolling(faults),

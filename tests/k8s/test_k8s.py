@@ -25,6 +25,11 @@ NetworkPolicies, PDBs) with pullPolicy Never:
   5. The bad release (`--set badRelease.enabled=true`): the worker rollout stalls
      (`kubectl rollout status` times out) with the new pod not Ready, every old pod Ready
      and mining going on; `helm rollback --wait` brings every pod back Ready.
+  -  KEDA (`--set autoscaling.keda.enabled=true`, rng a Deployment, 10 workers): rng grows
+     from 1 until the /events snapshot no longer names it and the speed is >= 25 hashes/s;
+     workers to 1: rng shrinks back to 1.
+  -  metrics-server: `kubectl top pods` shows numbers; in raw mode a CPU HPA on the workers
+     scales them up from 1 to 3.
   6. `helm uninstall`: every container stops on SIGTERM within its grace period with exit
      code 0 (137 would be SIGKILL), read from a watch on the pods until they are gone.
 

@@ -2,7 +2,8 @@
 the dispatcher counts hashes per track in dc:stats:tracks and its /metrics. 3 stable
 workers (one of them as a worker without a track frame, the default) and 2 canary
 workers, each held to the same pace by its own 100 ms pause: the canary's share of the
-hashes counted is ~40 %, and the totals per track add up to the dispatcher's."""
+hashes counted is ~40 %, and the totals per track add up to the dispatcher's. Beyond 8
+tracks, hashes are counted as untracked."""
 import os
 import subprocess
 
@@ -70,8 +71,19 @@ with Rig() as rig:
              if l.startswith("dc_dispatcher_track_hashes_total{")}
     assert set(lines) == {'dc_dispatcher_track_hashes_total{track="stable"}',
                           'dc_dispatcher_track_hashes_total{track="canary"}'}, lines
-    # at the end the tracks add up to every hash the dispatcher counted
+    # at most 8 tracks: 8 more workers of 8 new tracks make 10; the last two to arrive
+    # mine untracked, counted as such
+    for i in range(8):
+        rig.start_worker(None, 100, "--track", "t%d" % i)
+    full = wait_for("8 tracks and untracked hashes", lambda: (
+        lambda t: t if len(per_track(t, "hashes.")) == 8 and t["untracked_hashes"] > 0 else None)(
+        tracks(rig)), timeout=30, interval=0.2)
+    print(f"10 tracks named: {sorted(per_track(full, 'hashes.'))} counted apart, "
+          f"{full['untracked_hashes']} hashes untracked so far")
+    # at the end the tracks and the untracked add up to every hash the dispatcher counted
     books = rig.stop_and_check_books(wallet=False)
     final = tracks(rig)
-    assert sum(per_track(final, "hashes.").values()) == books["hashes"], (final, books)
-    print(f"tracks {per_track(final, 'hashes.')} add up to the books' {books['hashes']} hashes")
+    assert sum(per_track(final, "hashes.").values()) + final["untracked_hashes"] == books["hashes"], (
+        final, books)
+    print(f"tracks {per_track(final, 'hashes.')} + {final['untracked_hashes']} untracked add up to "
+          f"the books' {books['hashes']} hashes")

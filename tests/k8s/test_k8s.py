@@ -40,6 +40,12 @@ to its pod, which never moves:
   -  Namespaces: both releases mine at once, each counting only its own pods; after step 6
      the faults release has the same pods, all Ready, mining.
   -  Access control: `kubectl auth can-i --as workshop-viewer`: look yes, touch no.
+  -  Canary and blue/green: 9 stable workers and 1 canary (worker.canary.*): the canary
+     does 5-16 % of the hashes, from the dispatcher's per-track counts over >= 30 s, and the
+     page shows the split; the webui as blue/green, its Service switched blue -> green ->
+     blue (`helm upgrade --reuse-values --set webui.blueGreen.active=...`) while a pod polls
+     /json through the Service's name every 150 ms: every poll answers 200, and the
+     X-Dc-Instance header goes blue -> green -> blue. Then back to 6 workers, one webui.
   7. Rolling update of the worker (a changed env, maxUnavailable 0): hashes grow in every
      2 s window of the rollout. Then the Redis pod is deleted: it returns on the same
      claim and volume with the wallet and the counts, and mining goes on.
@@ -1075,6 +1081,142 @@ class Suite:
         sa = [p["metadata"]["name"] for p in rel.pods() if p["spec"].get("automountServiceAccountToken") is not False]
         check(not sa, "no pod mounts a ServiceAccount token: %s" % sa)
 
+    def step_canary(self, rel):
+        """Canary and blue/green: 1 canary worker of 10 does ~10 % of the hashes (the
+        dispatcher's per-track counts over >= 30 s); the webui's Service switched blue ->
+        green -> blue with `helm upgrade --reuse-values` while a pod polls /json through the
+        Service's DNS name every 150 ms: no poll fails and the answering color changes.
+        Then back to the release's own values (6 stable workers, one webui Deployment)."""
+        say("canary: 9 stable + 1 canary worker; the webui as blue/green (blue active)")
+        t0 = time.monotonic()
+        stable = int(rel.deployment("worker")["spec"]["replicas"])
+        rel.helm("upgrade", RELEASE, CHART, "--reuse-values", "--set", "worker.replicas=9",
+                 "--set", "worker.canary.enabled=true", "--set", "worker.canary.replicas=1",
+                 "--set", "webui.blueGreen.enabled=true", "--set", "webui.blueGreen.active=blue",
+                 "--wait", "--timeout", "3m", timeout=200)
+        canary = rel.pods("track=canary")
+        check(len(canary) == 1 and len(rel.pods("track=stable")) == 9,
+              "1 canary and 9 stable worker pods: %s" % [p["metadata"]["name"] for p in canary])
+        check(all(e["value"] == "canary" for e in canary[0]["spec"]["containers"][0]["env"]
+                  if e["name"] == "DC_TRACK"), "the canary pod runs with DC_TRACK=canary")
+        r = rel.redis()
+
+        def tracks():
+            return {k.decode(): int(v) for k, v in r.hgetall("dc:stats:tracks").items()}
+        wait_for("the dispatcher to count 10 workers", lambda: int(r.hget("dc:stats:worker", "workers") or 0) == 10,
+                 timeout=60, interval=0.5)
+        a = wait_for("both tracks counted", lambda: (lambda t: t if t.get("hashes.canary") else None)(tracks()),
+                     timeout=30, interval=0.5)
+        b = wait_for("a snapshot >= 30 s later", lambda: (
+            lambda t: t if t.get("ts_ms", 0) >= a["ts_ms"] + 30000 else None)(tracks()), timeout=60, interval=1)
+        grown = {k[7:]: b[k] - a.get(k, 0) for k in b if k.startswith("hashes.")}
+        share = grown.get("canary", 0) / max(1, sum(grown.values()))
+        self.measured["canary_share_pct"] = 100 * share
+        say("over %.1f s: %s; canary %.1f %% of the hashes (1 of 10 workers)" % (
+            (b["ts_ms"] - a["ts_ms"]) / 1000, grown, 100 * share))
+        check(sum(grown.values()) > 100 and 0.05 <= share <= 0.16,
+              "the canary does 5-16 %% of the hashes: %.1f %% of %s" % (100 * share, grown))
+        rel.ensure_web()
+        snap = self.snapshot(rel, lambda sn: (sn.get("tracks") or {}).get("text"), timeout=20)
+        say("the page says: hashes by track: %s" % snap["tracks"]["text"])
+        check("canary" in snap["tracks"]["text"] and "stable" in snap["tracks"]["text"],
+              "the page shows each track's share")
+        self.blue_green(rel)
+        rel.helm("upgrade", RELEASE, CHART, "--reuse-values", "--set", "worker.replicas=%d" % stable,
+                 "--set", "worker.canary.enabled=false", "--set", "webui.blueGreen.enabled=false",
+                 "--wait", "--timeout", "3m", timeout=200)
+        self.wait_rollout(rel, "worker", stable)
+        check(not rel.pods("track=canary") and not rel.pods("color"),
+              "canary and blue/green off again: no canary or colored pod left")
+        self.measured["canary_step_s"] = time.monotonic() - t0
+
+    def blue_green(self, rel):
+        """Switches the webui Service blue -> green -> blue while a pod in the namespace polls
+        /json through it every 150 ms, each poll a new connection, logging status and the
+        X-Dc-Instance header. Every poll must answer 200 with the counts."""
+        host = "%s-webui" % RELEASE
+        script = r"""
+while :; do
+  t=$EPOCHREALTIME st=ERR inst=- ok=0
+  if exec 3<>/dev/tcp/$HOST/${PORT:-80}; then
+    printf 'GET /json HTTP/1.0\r\nHost: %s\r\n\r\n' "$HOST" >&3
+    while IFS= read -r -t 3 line <&3 || [ -n "$line" ]; do
+      line=${line%$'\r'}
+      case "$line" in
+        HTTP/*) st=${line#* }; st=${st%% *} ;;
+        X-Dc-Instance:*) inst=${line#*: } ;;
+        *'"hashes"'*) ok=1 ;;
+      esac
+      line=
+    done
+    exec 3<&-
+  fi
+  echo "poll $t $st $inst $ok"
+  sleep 0.15
+done"""
+        sec = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+               "runAsUser": 10001, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "poll-webui"},
+               "spec": {"restartPolicy": "Never", "automountServiceAccountToken": False,
+                        "terminationGracePeriodSeconds": 1,
+                        "containers": [{"name": "poll", "image": IMAGE, "imagePullPolicy": "Never",
+                                        "command": ["bash", "-c", script], "env": [{"name": "HOST", "value": host}],
+                                        "securityContext": sec}]}}
+        p = subprocess.run([self.kubectl_bin, "-n", rel.ns, "apply", "-f", "-"], input=json.dumps(pod), text=True,
+                           env=self.env, capture_output=True, timeout=60)
+        check(p.returncode == 0, "poller pod created: %s%s" % (p.stdout, p.stderr))
+        polls = []
+
+        def fetch():
+            """Every poll so far, from the pod's log: (t, status, instance, counts seen)."""
+            out = rel.kubectl("logs", "poll-webui", check_rc=False, quiet=True, stderr=True)
+            got = []
+            for line in out.split("\n"):
+                f = line.split(" ")
+                if len(f) == 5 and f[0] == "poll":
+                    got.append((float(f[1]), f[2], f[3], f[4] == "1"))
+            polls[:] = got
+            return got
+
+        def color_now(color, n=5):
+            """The last n polls all answered by `color`."""
+            last = fetch()[-n:]
+            return len(last) == n and all("-webui-%s-" % color in p[2] for p in last)
+        try:
+            # (a new pod's container has taken up to a minute to start on this busy machine)
+            t0 = time.monotonic()
+            wait_for("the poller's first poll", fetch, timeout=180, interval=1)
+            say("the poller polls %.1f s after its creation" % (time.monotonic() - t0))
+            wait_for("blue answering", lambda: color_now("blue"), timeout=30, interval=0.5)
+            for color in ("green", "blue"):
+                t0 = time.monotonic()
+                rel.helm("upgrade", RELEASE, CHART, "--reuse-values", "--set", "webui.blueGreen.active=" + color,
+                         timeout=120)
+                wait_for("%s answering" % color, lambda: color_now(color), timeout=60, interval=0.5)
+                self.measured["switch_to_%s_s" % color] = time.monotonic() - t0
+            n = len(polls)
+            wait_for("20 more polls", lambda: len(fetch()) >= n + 20, timeout=30, interval=0.5)
+        finally:
+            fetch()
+            say("poller: %d polls; last: %s" % (len(polls), polls[-1:]))
+            rel.kubectl("delete", "pod", "poll-webui", "--wait=false", check_rc=False, quiet=True)
+        failed = [p for p in polls if p[1] != "200" or not p[3]]
+        order = []
+        for p in polls:
+            c = "blue" if "-webui-blue-" in p[2] else "green" if "-webui-green-" in p[2] else p[2]
+            if not order or order[-1][0] != c:
+                order.append([c, 0])
+            order[-1][1] += 1
+        gaps = [b[0] - a[0] for a, b in zip(polls, polls[1:])]
+        self.measured["bluegreen_polls"] = len(polls)
+        self.measured["bluegreen_failed"] = len(failed)
+        say("blue/green: %d polls of /json through service/%s over %.1f s (max gap %.2f s), %d failed; "
+            "answered by %s" % (len(polls), host, polls[-1][0] - polls[0][0] if polls else 0,
+                                max(gaps) if gaps else 0, len(failed), " -> ".join("%s x%d" % tuple(o) for o in order)))
+        check(len(polls) > 50 and not failed, "every poll of /json answered 200 through the switches: %s" % failed[:5])
+        check([o[0] for o in order] == ["blue", "green", "blue"],
+              "the answering color goes blue -> green -> blue: %s" % order)
+
     def step10b_audit(self, rel):
         """dc-audit as a Job of the chart's CronJob: passes on the real books, fails at once
         naming one forged entry."""
@@ -1200,7 +1342,7 @@ def _ts(s):
 # The driver's steps in order; --only picks some, and each brings the steps it needs
 # (the installs of its releases, and the state a step reads from an earlier one).
 STEPS = ["install", "secrets", "netpol", "scale", "daemonset", "bad-release", "keda", "hpa", "faults", "namespaces",
-         "sigterm", "untouched", "viewer", "rolling", "redis-restart", "drain", "stop-node", "books",
+         "sigterm", "untouched", "viewer", "canary", "rolling", "redis-restart", "drain", "stop-node", "books",
          "audit", "priorities"]
 FAULTS_STEPS = STEPS[STEPS.index("faults") + 1:]
 NEEDS = {"daemonset": {"scale"}, "namespaces": {"install", "faults"}, "sigterm": {"install"},
@@ -1230,7 +1372,8 @@ def plan(s, only):
         "keda": lambda: s.step_keda(rel), "hpa": lambda: s.step_cpu_hpa(rel),
         "faults": lambda: s.install_faults(faults), "namespaces": lambda: s.step_namespaces(rel, faults),
         "sigterm": lambda: s.step6_sigterm(rel), "untouched": lambda: s.step_untouched(faults),
-        "viewer": lambda: s.step_viewer(faults), "rolling": lambda: s.step7_rolling(faults),
+        "viewer": lambda: s.step_viewer(faults), "canary": lambda: s.step_canary(faults),
+        "rolling": lambda: s.step7_rolling(faults),
         "redis-restart": lambda: s.step7b_redis_restart(faults), "drain": lambda: s.step8_drain(faults),
         "stop-node": lambda: s.step9_stop_node(faults), "books": lambda: s.step10_books(faults),
         "audit": lambda: s.step10b_audit(faults), "priorities": lambda: s.step11_priorities(faults)}

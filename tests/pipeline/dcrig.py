@@ -731,3 +731,15 @@ def ten_workers_one_rng():
                                 rng_p50_ms=850, hasher_p50_ms=100, loop_p50_us=1000000,
                                 loop_p99_us=1100000, rng_p50_us=850000, hasher_p50_us=100000),
     }.items()}
+
+
+def sse_snapshot(port, cond, timeout):
+    """The first SSE snapshot from dc-webui for which cond(snapshot) holds."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/events" % port, timeout=timeout) as r:
+        for raw in r:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("data: {") and '"ts_ms"' in line:
+                snap = json.loads(line[6:])
+                if cond(snap):
+                    return snap
+    raise AssertionError("the stream ended")

@@ -4,28 +4,15 @@
 (b) Redis restarted empty (stopped, its files deleted, started): the dispatcher logs the
     loss once, counts it in /metrics and dc:stats:dispatcher, the webui's SSE snapshot
     shows it, and mining goes on from what Redis has."""
-import json
 import os
 import shutil
 import signal
 import urllib.request
 
-from dcrig import Rig, free_port, wait_for
+from dcrig import Rig, free_port, sse_snapshot, wait_for
 
 checks = 0
 LOST_LOG = "the books are gone"
-
-
-def sse_snapshot(port, cond, timeout):
-    """The first SSE snapshot from dc-webui for which cond(snapshot) holds."""
-    with urllib.request.urlopen("http://127.0.0.1:%d/events" % port, timeout=timeout) as r:
-        for raw in r:
-            line = raw.decode().rstrip("\n")
-            if line.startswith("data: {") and '"ts_ms"' in line:
-                snap = json.loads(line[6:])
-                if cond(snap):
-                    return snap
-    raise AssertionError("the stream ended")
 
 
 with Rig(redis_args=["--appendonly", "yes"]) as rig:

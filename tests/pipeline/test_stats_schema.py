@@ -14,7 +14,7 @@ import urllib.request
 
 import zmq
 
-from dcrig import Checks, Rig, free_port, stats_schema, wait_for
+from dcrig import Checks, Rig, free_port, sse_snapshot, stats_schema, wait_for
 
 check = Checks()
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -52,18 +52,6 @@ for stage in HASHES:
     want = set(SCHEMA[key_of(stage)])
     check(rows[key] == want, f"docs/runtime.md lists the fields of {key} as proto/dc_stats.h "
           f"does (doc only: {sorted(rows[key] - want)}, header only: {sorted(want - rows[key])})")
-
-
-def sse_snapshot(port, cond, timeout):
-    """The first SSE snapshot from dc-webui for which cond(snapshot) holds."""
-    with urllib.request.urlopen("http://127.0.0.1:%d/events" % port, timeout=timeout) as r:
-        for raw in r:
-            line = raw.decode().rstrip("\n")
-            if line.startswith("data: {") and '"ts_ms"' in line:
-                snap = json.loads(line[6:])
-                if cond(snap):
-                    return snap
-    raise AssertionError("the stream ended")
 
 
 def settled(snap):

@@ -34,7 +34,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         gcc libc6-dev meson ninja-build pkg-config \
-        libczmq-dev libzmq3-dev libsodium-dev libhiredis-dev libcivetweb-dev \
+        libczmq-dev libzmq3-dev libsodium-dev nettle-dev libhiredis-dev libcivetweb-dev \
         libjs-chart.js python3 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 WORKDIR /src
@@ -61,7 +61,7 @@ FROM ${BASE_IMAGE} AS runtime
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-        libczmq4 libzmq5 libsodium23 libhiredis0.14 libcivetweb1 \
+        libczmq4 libzmq5 libsodium23 libnettle8 libhiredis0.14 libcivetweb1 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
  && useradd --system --uid 10001 --user-group --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin dc

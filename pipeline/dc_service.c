@@ -372,21 +372,28 @@ zmsg_t *dc_service_rng(zmsg_t *request, bool *error)
 zmsg_t *dc_service_hasher(zmsg_t *request, bool *error)
 {
     zframe_t *payload;
-    size_t chunk;
+    size_t chunk, k;
     const char *reason;
-    if (dc_svc_hasher_parse(request, &payload, &chunk, &reason) != 0) {
+    if (dc_svc_hasher_parse(request, &payload, &chunk, &k, &reason) != 0) {
         *error = true;
         return dc_svc_reply_error(DC_SVC_BAD_REQUEST, reason);
     }
     size_t size = zframe_size(payload);
     size_t digests = size ? size / chunk : 1;
-    zframe_t *hex = zframe_new(NULL, digests * DC_HEX_DIGEST_LEN);
-    char one[DC_HEX_DIGEST_LEN + 1];
-    for (size_t i = 0; i < digests; i++) {
-        dc_sha256_hex(zframe_data(payload) + i * chunk, size ? chunk : 0, one);
-        memcpy(zframe_data(hex) + i * DC_HEX_DIGEST_LEN, one, DC_HEX_DIGEST_LEN);
+    const byte *in = zframe_data(payload);
+    zframe_t *out = zframe_new(NULL, digests * (k ? k : DC_HEX_DIGEST_LEN));
+    byte *p = zframe_data(out);
+    if (k) /* the binary form: the first K bytes of each digest, nothing else */
+        for (size_t i = 0; i < digests; i++)
+            dc_sha256(in + i * chunk, size ? chunk : 0, p + i * k, k);
+    else {
+        char one[DC_HEX_DIGEST_LEN + 1];
+        for (size_t i = 0; i < digests; i++) {
+            dc_sha256_hex(in + i * chunk, size ? chunk : 0, one);
+            memcpy(p + i * DC_HEX_DIGEST_LEN, one, DC_HEX_DIGEST_LEN);
+        }
     }
-    return dc_svc_reply_ok(&hex);
+    return dc_svc_reply_ok(&out);
 }
 
 static void s_test_handlers(void)
@@ -410,6 +417,23 @@ static void s_test_handlers(void)
     DC_CHECK(memcmp(zframe_data(zmsg_last(rep)) + 64,
                     "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 64) == 0);
     zmsg_destroy(&req);
+    zmsg_destroy(&rep);
+
+    /* the binary form, K = 2: two bytes per digest */
+    zframe_t *payload = zframe_new("abcabc", 6);
+    req = dc_svc_hasher_request_bin(&payload, 3, 2);
+    rep = dc_service_hasher(req, &error);
+    DC_CHECK(!error && zframe_size(zmsg_last(rep)) == 4);
+    DC_CHECK(memcmp(zframe_data(zmsg_last(rep)), "\xba\x78\xba\x78", 4) == 0);
+    zmsg_destroy(&req);
+    zmsg_destroy(&rep);
+    zmsg_t *bad = zmsg_new();
+    zmsg_addstr(bad, "abc");
+    zmsg_addstr(bad, "3");
+    zmsg_addstr(bad, "33");
+    rep = dc_service_hasher(bad, &error);
+    DC_CHECK(error && zframe_streq(zmsg_first(rep), "400"));
+    zmsg_destroy(&bad);
     zmsg_destroy(&rep);
 }
 

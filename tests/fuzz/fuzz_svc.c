@@ -5,15 +5,15 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     zmsg_t *msg = fuzz_frames(data, size);
-    size_t n, count, chunk;
+    size_t n, count, chunk, k;
     int status;
     zframe_t *payload;
     const char *reason;
     if (dc_svc_rng_parse(msg, &n, &count, &reason) == 0 &&
         (n < 1 || n > DC_RNG_BYTES_MAX || count < 1 || n * count > DC_HASHER_PAYLOAD_MAX))
         __builtin_trap();
-    if (dc_svc_hasher_parse(msg, &payload, &chunk, &reason) == 0 &&
-        (zframe_size(payload) > DC_HASHER_PAYLOAD_MAX ||
+    if (dc_svc_hasher_parse(msg, &payload, &chunk, &k, &reason) == 0 &&
+        (zframe_size(payload) > DC_HASHER_PAYLOAD_MAX || k > DC_DIGEST_BYTES ||
          (zframe_size(payload) && zframe_size(payload) % chunk != 0)))
         __builtin_trap();
     if (dc_svc_reply_parse(msg, &status, &payload, &reason) == 0 && (status < 100 || status > 599))

@@ -28,6 +28,7 @@ write("svc", "rng", frames(b"32"))
 write("svc", "rng-batch", frames(b"32", b"4096"))
 write("svc", "hasher", frames(b"abc"))
 write("svc", "hasher-chunks", frames(b"abcabc", b"3"))
+write("svc", "hasher-binary", frames(bytes(64), b"32", b"1"))
 write("svc", "reply-ok", frames(b"200", b"payload"))
 write("svc", "reply-error", frames(b"503", b"queue full"))
 

@@ -171,16 +171,6 @@ static void s_ack_later(dc_dispatcher_t *self, zframe_t *rid, uint64_t job_id, u
     zlistx_add_end(self->acks, ack);
 }
 
-static zmsg_t *s_coin_frames(zmsg_t *msg)
-{
-    zmsg_t *coins = zmsg_new();
-    zmsg_first(msg);
-    zmsg_next(msg); /* coins are the frames after the header and the worker id */
-    for (zframe_t *f = zmsg_next(msg); f; f = zmsg_next(msg))
-        zmsg_append(coins, &(zframe_t *){zframe_dup(f)});
-    return coins;
-}
-
 static void s_peer_free(void **item)
 {
     s_peer_t *peer = *item;
@@ -335,11 +325,7 @@ static void s_count(dc_dispatcher_t *self, s_job_t *job, zmsg_t *msg, const dc_r
         self->tracks[job->track].hashes += r->hashes;
     else
         self->untracked_hashes += r->hashes;
-    zmsg_t *coins = s_coin_frames(msg);
-    zframe_t *f;
-    while ((f = zmsg_pop(coins)))
-        zmsg_append(self->unsent_coins, &f);
-    zmsg_destroy(&coins);
+    dc_result_coin_pairs(msg, r->coins, self->unsent_coins);
     char seq[16];
     snprintf(seq, sizeof seq, "%u ", (unsigned)(job->id & 0xffffffffu));
     zchunk_extend(self->unsent_seqs, seq, strlen(seq));
@@ -356,7 +342,8 @@ static void s_check_later(dc_dispatcher_t *self, zmsg_t *msg, const dc_result_t 
     assert(check);
     check->job_id = r->job_id;
     check->hashes = r->hashes;
-    check->coins = s_coin_frames(msg);
+    check->coins = zmsg_new();
+    dc_result_coin_pairs(msg, r->coins, check->coins);
     zlistx_add_end(self->unsent_checks, check);
     self->b.checks++;
 }

@@ -110,13 +110,13 @@ void dc_worker_destroy(dc_worker_t **self_p)
     }
 }
 
-/*  Calls service and checks the payload size; NULL when interrupted or refused. */
-static zframe_t *s_call(dc_worker_t *self, const char *service, zmsg_t **request_p,
-                        size_t want_size, uint32_t *elapsed_us)
+/*  Calls service and checks the payload size; NULL when interrupted or refused. The
+    request stays the caller's. */
+static zframe_t *s_call(dc_worker_t *self, const char *service, zmsg_t *request, size_t want_size,
+                        uint32_t *elapsed_us)
 {
     int64_t t0 = zclock_usecs();
-    zmsg_t *body = dc_client_call(self->client, service, *request_p);
-    zmsg_destroy(request_p);
+    zmsg_t *body = dc_client_call(self->client, service, request);
     *elapsed_us = (uint32_t)(zclock_usecs() - t0);
     if (!body)
         return NULL;
@@ -137,17 +137,22 @@ static zframe_t *s_call(dc_worker_t *self, const char *service, zmsg_t **request
     return payload;
 }
 
-/*  Picks the coins: digests (64 hex characters each) that start with '0'. */
-static zmsg_t *s_coins(zframe_t *bytes, zframe_t *hex, uint32_t batch)
+/*  The coins: the random bytes of each loop whose digest's first byte (all that hasher
+    sent back) is below 0x10, i.e. whose hex digest starts with '0', back to back in one
+    frame. */
+static zframe_t *s_coins(zframe_t *bytes, zframe_t *firsts, uint32_t batch)
 {
-    zmsg_t *coins = zmsg_new();
-    for (uint32_t i = 0; i < batch; i++) {
-        const char *digest = (const char *)zframe_data(hex) + (size_t)i * DC_HEX_DIGEST_LEN;
-        if (!dc_svc_is_coin(digest))
-            continue;
-        zmsg_addmem(coins, digest, DC_HEX_DIGEST_LEN);
-        zmsg_addmem(coins, zframe_data(bytes) + (size_t)i * DC_WORKER_BYTES, DC_WORKER_BYTES);
-    }
+    const byte *first = zframe_data(firsts);
+    size_t n = 0;
+    for (uint32_t i = 0; i < batch; i++)
+        n += dc_svc_is_coin_bin(first + i);
+    zframe_t *coins = zframe_new(NULL, n * DC_COIN_BYTES);
+    byte *out = zframe_data(coins);
+    for (uint32_t i = 0; i < batch; i++)
+        if (dc_svc_is_coin_bin(first + i)) {
+            memcpy(out, zframe_data(bytes) + (size_t)i * DC_WORKER_BYTES, DC_COIN_BYTES);
+            out += DC_COIN_BYTES;
+        }
     return coins;
 }
 
@@ -184,7 +189,7 @@ static void s_keep_and_send(dc_worker_t *self, const dc_result_t *r, zmsg_t *msg
     assert(u);
     u->msg = msg;
     u->hashes = r->hashes;
-    u->coins = (uint32_t)((zmsg_size(msg) - 2) / 2);
+    u->coins = r->coins;
     u->first_ms = zclock_mono();
     char key[17];
     snprintf(key, sizeof key, "%016" PRIx64, r->job_id);
@@ -254,19 +259,21 @@ static void s_do_job(dc_worker_t *self, const dc_job_t *job)
     s_pause(self, self->cfg.delay_ms);
     zmsg_t *req = dc_svc_rng_request(DC_WORKER_BYTES, job->batch);
     zframe_t *bytes = s_stopping(self) ? NULL
-                                       : s_call(self, "rng", &req,
+                                       : s_call(self, "rng", req,
                                                 (size_t)DC_WORKER_BYTES * job->batch, &r.rng_us);
     zmsg_destroy(&req);
     if (!bytes) {
         self->n.failed++;
         return;
     }
-    req = dc_svc_hasher_request(zframe_data(bytes), zframe_size(bytes), DC_WORKER_BYTES);
-    zframe_t *hex =
-        s_call(self, "hasher", &req, (size_t)DC_HEX_DIGEST_LEN * job->batch, &r.hasher_us);
-    if (hex) {
-        zmsg_t *coins = s_coins(bytes, hex, job->batch);
-        self->n.coins += zmsg_size(coins) / 2;
+    /* the random bytes go on to hasher in the frame they came in; back comes the first
+       byte of each digest, all the coin test needs */
+    req = dc_svc_hasher_request_bin(&bytes, DC_WORKER_BYTES, 1);
+    zframe_t *firsts = s_call(self, "hasher", req, job->batch, &r.hasher_us);
+    if (firsts) {
+        zframe_t *coins = s_coins(zmsg_first(req), firsts, job->batch);
+        r.coins = (uint32_t)(zframe_size(coins) / DC_COIN_BYTES);
+        self->n.coins += r.coins;
         r.loop_us = (uint32_t)(zclock_usecs() - t0);
         zmsg_t *msg = dc_result_encode(&r, &coins);
         s_keep_and_send(self, &r, msg);
@@ -274,8 +281,8 @@ static void s_do_job(dc_worker_t *self, const dc_job_t *job)
         self->n.hashes += job->batch;
     } else
         self->n.failed++;
-    zframe_destroy(&bytes);
-    zframe_destroy(&hex);
+    zmsg_destroy(&req);
+    zframe_destroy(&firsts);
 }
 
 static int64_t s_oldest_unacked_ms(dc_worker_t *self)
@@ -437,7 +444,7 @@ static void s_test_result(zsock_t *results, dc_result_t *r, zframe_t **rid)
     if (rc != 0)
         fprintf(stderr, "worker test: %s\n", reason);
     DC_CHECK(rc == 0);
-    DC_CHECK(zmsg_size(msg) == 2 + 2 * (size_t)r->coins);
+    DC_CHECK(zmsg_size(msg) == (r->coins ? 3u : 2u));
     zmsg_destroy(&msg);
 }
 

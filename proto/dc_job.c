@@ -63,8 +63,9 @@ static const s_shape_t s_ack_shape = {DC_JOB_TYPE_ACK,
 static const s_shape_t s_result_shape = {DC_JOB_TYPE_RESULT,
                                          DC_RESULT_HDR_SIZE,
                                          2,
-                                         SIZE_MAX,
-                                         "result: want a 30-byte header and a worker id",
+                                         3,
+                                         "result: want a 30-byte header, a worker id and "
+                                         "maybe the coins",
                                          "result: unknown version or type"};
 
 /*  The header of msg (its first frame, the cursor left on it) when msg has the shape,
@@ -111,10 +112,10 @@ int dc_job_decode(zmsg_t *msg, dc_job_t *job, const char **reason)
     return 0;
 }
 
-zmsg_t *dc_result_encode(const dc_result_t *r, zmsg_t **coins_p)
+zmsg_t *dc_result_encode(const dc_result_t *r, zframe_t **coins_p)
 {
     byte buf[DC_RESULT_HDR_SIZE] = {DC_JOB_VERSION, DC_JOB_TYPE_RESULT};
-    size_t coins = coins_p && *coins_p ? zmsg_size(*coins_p) / 2 : 0;
+    size_t coins = coins_p && *coins_p ? zframe_size(*coins_p) / DC_COIN_BYTES : 0;
     s_put64(buf + 2, r->job_id);
     s_put32(buf + 10, r->hashes);
     s_put32(buf + 14, (uint32_t)coins);
@@ -124,11 +125,10 @@ zmsg_t *dc_result_encode(const dc_result_t *r, zmsg_t **coins_p)
     zmsg_t *msg = zmsg_new();
     zmsg_addmem(msg, buf, sizeof buf);
     zmsg_addstr(msg, r->worker);
-    zframe_t *f;
-    while (coins_p && *coins_p && (f = zmsg_pop(*coins_p)))
-        zmsg_append(msg, &f);
+    if (coins)
+        zmsg_append(msg, coins_p);
     if (coins_p)
-        zmsg_destroy(coins_p);
+        zframe_destroy(coins_p);
     return msg;
 }
 
@@ -248,22 +248,6 @@ uint64_t dc_ack_id(zmsg_t *msg, uint32_t i)
     return s_get64(zframe_data(zmsg_next(msg)) + (size_t)i * 8);
 }
 
-static int s_check_coin(zframe_t *digest, zframe_t *bytes, const char **reason)
-{
-    char hex[DC_HEX_DIGEST_LEN + 1];
-    if (!digest || !bytes || zframe_size(digest) != DC_HEX_DIGEST_LEN || zframe_size(bytes) < 1 ||
-        zframe_size(bytes) > DC_COIN_BYTES_MAX) {
-        *reason = "result: malformed coin frames";
-        return -1;
-    }
-    dc_sha256_hex(zframe_data(bytes), zframe_size(bytes), hex);
-    if (memcmp(hex, zframe_data(digest), DC_HEX_DIGEST_LEN) != 0 || !dc_svc_is_coin(hex)) {
-        *reason = "result: coin digest does not match its bytes or is no coin";
-        return -1;
-    }
-    return 0;
-}
-
 static int s_decode_header(zmsg_t *msg, dc_result_t *r, const char **reason)
 {
     const byte *p = s_header(msg, &s_result_shape, reason);
@@ -280,7 +264,7 @@ static int s_decode_header(zmsg_t *msg, dc_result_t *r, const char **reason)
         return -1;
     }
     if (r->hashes < 1 || r->hashes > DC_JOB_BATCH_MAX || r->coins > r->hashes ||
-        zmsg_size(msg) != 2 + 2 * (size_t)r->coins) {
+        zmsg_size(msg) != (r->coins ? 3 : 2)) {
         *reason = "result: hash or coin count out of range";
         return -1;
     }
@@ -292,26 +276,57 @@ int dc_result_decode(zmsg_t *msg, dc_result_t *r, const char **reason)
     memset(r, 0, sizeof *r);
     if (s_decode_header(msg, r, reason) != 0)
         return -1;
+    if (!r->coins)
+        return 0;
+    zframe_t *coins = zmsg_next(msg);
+    if (zframe_size(coins) != (size_t)r->coins * DC_COIN_BYTES) {
+        *reason = "result: the coin frame is not coins x 32 bytes";
+        return -1;
+    }
+    byte digest[1];
     for (uint32_t i = 0; i < r->coins; i++) {
-        zframe_t *digest = zmsg_next(msg);
-        zframe_t *bytes = zmsg_next(msg);
-        if (s_check_coin(digest, bytes, reason) != 0)
+        dc_sha256(zframe_data(coins) + (size_t)i * DC_COIN_BYTES, DC_COIN_BYTES, digest, 1);
+        if (!dc_svc_is_coin_bin(digest)) {
+            *reason = "result: a coin's digest does not start with 0 (forged)";
             return -1;
+        }
     }
     return 0;
 }
 
-/*  Finds random bytes whose digest is a coin (1 in 16 tries on average). */
-static void s_make_coin(zmsg_t *coins)
+const byte *dc_result_coin(zmsg_t *msg, uint32_t i)
 {
-    byte bytes[32];
+    zmsg_first(msg);
+    zmsg_next(msg);
+    return zframe_data(zmsg_next(msg)) + (size_t)i * DC_COIN_BYTES;
+}
+
+void dc_result_coin_pairs(zmsg_t *msg, uint32_t coins, zmsg_t *pairs)
+{
     char hex[DC_HEX_DIGEST_LEN + 1];
+    for (uint32_t i = 0; i < coins; i++) {
+        const byte *bytes = dc_result_coin(msg, i);
+        dc_sha256_hex(bytes, DC_COIN_BYTES, hex);
+        zmsg_addmem(pairs, hex, DC_HEX_DIGEST_LEN);
+        zmsg_addmem(pairs, bytes, DC_COIN_BYTES);
+    }
+}
+
+/*  Appends random bytes whose digest is a coin (1 in 16 tries on average) to coins. */
+static void s_make_coin(zframe_t *coins)
+{
+    byte bytes[DC_COIN_BYTES], digest[1];
     do {
         randombytes_buf(bytes, sizeof bytes);
-        dc_sha256_hex(bytes, sizeof bytes, hex);
-    } while (!dc_svc_is_coin(hex));
-    zmsg_addstr(coins, hex);
-    zmsg_addmem(coins, bytes, sizeof bytes);
+        dc_sha256(bytes, sizeof bytes, digest, 1);
+    } while (!dc_svc_is_coin_bin(digest));
+    size_t size = zframe_size(coins);
+    byte *grown = malloc(size + sizeof bytes);
+    assert(grown);
+    memcpy(grown, zframe_data(coins), size);
+    memcpy(grown + size, bytes, sizeof bytes);
+    zframe_reset(coins, grown, size + sizeof bytes);
+    free(grown);
 }
 
 void dc_job_test(bool verbose)
@@ -334,16 +349,43 @@ void dc_job_test(bool verbose)
 
     dc_result_t r = {.job_id = 42, .hashes = 3, .rng_us = 5, .loop_us = 9}, rgot;
     strcpy(r.worker, "w-1");
-    zmsg_t *coins = zmsg_new();
+    zframe_t *coins = zframe_new(NULL, 0);
     s_make_coin(coins);
+    s_make_coin(coins);
+    byte second[DC_COIN_BYTES];
+    memcpy(second, zframe_data(coins) + DC_COIN_BYTES, DC_COIN_BYTES);
     msg = dc_result_encode(&r, &coins);
-    DC_CHECK(coins == NULL);
+    DC_CHECK(coins == NULL && zmsg_size(msg) == 3);
     DC_CHECK(dc_result_decode(msg, &rgot, &reason) == 0);
-    DC_CHECK(rgot.job_id == 42 && rgot.hashes == 3 && rgot.coins == 1 && streq(rgot.worker, "w-1"));
-    /* a forged coin: flip a byte of the random bytes */
-    zframe_t *bytes = zmsg_last(msg);
-    zframe_data(bytes)[0] ^= 1;
-    DC_CHECK(dc_result_decode(msg, &rgot, &reason) == -1 && strstr(reason, "coin"));
+    DC_CHECK(rgot.job_id == 42 && rgot.hashes == 3 && rgot.coins == 2 && streq(rgot.worker, "w-1"));
+    DC_CHECK(memcmp(dc_result_coin(msg, 1), second, DC_COIN_BYTES) == 0);
+    /* the wallet's pairs: the hex digest of each coin's bytes, then the bytes */
+    zmsg_t *pairs = zmsg_new();
+    dc_result_coin_pairs(msg, rgot.coins, pairs);
+    DC_CHECK(zmsg_size(pairs) == 4);
+    char hex[DC_HEX_DIGEST_LEN + 1];
+    dc_sha256_hex(second, sizeof second, hex);
+    zframe_t *field = zmsg_first(pairs);
+    field = zmsg_next(pairs);
+    field = zmsg_next(pairs);
+    DC_CHECK(zframe_size(field) == DC_HEX_DIGEST_LEN && memcmp(zframe_data(field), hex, 64) == 0);
+    DC_CHECK(hex[0] == '0' && zframe_size(zmsg_next(pairs)) == DC_COIN_BYTES);
+    zmsg_destroy(&pairs);
+    /* a forged coin: the second coin's bytes replaced by bytes whose digest is no coin */
+    byte digest[1];
+    do {
+        randombytes_buf(second, sizeof second);
+        dc_sha256(second, sizeof second, digest, 1);
+    } while (dc_svc_is_coin_bin(digest));
+    memcpy(zframe_data(zmsg_last(msg)) + DC_COIN_BYTES, second, sizeof second);
+    DC_CHECK(dc_result_decode(msg, &rgot, &reason) == -1 && strstr(reason, "forged"));
+    /* a coin frame of the wrong size; coins claimed and no coin frame */
+    zframe_reset(zmsg_last(msg), "short", 5);
+    DC_CHECK(dc_result_decode(msg, &rgot, &reason) == -1 && strstr(reason, "coin frame"));
+    zframe_t *last = zmsg_last(msg);
+    zmsg_remove(msg, last);
+    zframe_destroy(&last);
+    DC_CHECK(dc_result_decode(msg, &rgot, &reason) == -1 && strstr(reason, "count"));
     zmsg_destroy(&msg);
 
     r.hashes = 0;

@@ -18,7 +18,7 @@
 #define DC_ACK_MAX 4096 /* job ids per ACK */
 #define DC_JOB_BATCH_MAX 4096
 #define DC_WORKER_ID_MAX 64
-#define DC_COIN_BYTES_MAX 4096
+#define DC_COIN_BYTES 32          /* the random bytes of one loop, and of one coin */
 #define DC_TRACK_MAX 16           /* bytes of a track name: [a-z0-9-] */
 #define DC_TRACK_DEFAULT "stable" /* the track of a READY that names none */
 
@@ -52,11 +52,17 @@ typedef struct {
 zmsg_t *dc_job_encode(const dc_job_t *job);
 int dc_job_decode(zmsg_t *msg, dc_job_t *job, const char **reason);
 
-/*  coins_p holds pairs of frames [hex digest, random bytes]; it is taken over. */
-zmsg_t *dc_result_encode(const dc_result_t *result, zmsg_t **coins_p);
-/*  Validates everything, each coin included (SHA-256 of its bytes must be its digest and
-    start with '0'). On success the coins are frames 2.. of msg, in pairs. */
+/*  coins_p (may be NULL) is one frame of the coins' random bytes, DC_COIN_BYTES each,
+    back to back; it is taken over. result->coins is not read: the frame says. */
+zmsg_t *dc_result_encode(const dc_result_t *result, zframe_t **coins_p);
+/*  Validates everything, each coin included (the SHA-256 of its bytes must start with
+    '0' in hex). On success coin i's bytes are dc_result_coin(msg, i). */
 int dc_result_decode(zmsg_t *msg, dc_result_t *result, const char **reason);
+/*  Coin i (0 <= i < coins) of a result that decoded: DC_COIN_BYTES bytes. */
+const byte *dc_result_coin(zmsg_t *msg, uint32_t i);
+/*  Appends to pairs, for each coin of a result that decoded, the frames [hex digest,
+    random bytes]: the wallet's field and value. */
+void dc_result_coin_pairs(zmsg_t *msg, uint32_t coins, zmsg_t *pairs);
 
 /*  A track name: 1..16 bytes of [a-z0-9-]. */
 bool dc_track_valid(const char *track);

@@ -36,13 +36,21 @@ write("job", "job", frames(struct.pack(">BBQII", 1, 1, 42, 8, 0)))
 write("job", "ack", frames(struct.pack(">BBI", 1, 4, 2), struct.pack(">QQ", 42, 43)))
 write("job", "ready", frames(struct.pack(">BBIIQ", 1, 3, 2, 1, 12345), b"w1"))
 write("job", "ready-track", frames(struct.pack(">BBIIQ", 1, 3, 2, 1, 12345), b"w1", b"canary"))
-data = os.urandom(32)
-while not hashlib.sha256(data).hexdigest().startswith("0"):
+
+
+def coin():
+    """32 random bytes whose SHA-256 starts with 0 in hex (1 in 16)."""
     data = os.urandom(32)
-digest = hashlib.sha256(data).hexdigest().encode()
+    while not hashlib.sha256(data).hexdigest().startswith("0"):
+        data = os.urandom(32)
+    return data
+
+
 write("job", "result", frames(struct.pack(">BBQIIIII", 1, 2, 42, 1, 0, 5, 5, 10), b"w1"))
 write("job", "result-coin",
-      frames(struct.pack(">BBQIIIII", 1, 2, 42, 16, 1, 5, 5, 10), b"w1", digest, data))
+      frames(struct.pack(">BBQIIIII", 1, 2, 42, 16, 1, 5, 5, 10), b"w1", coin()))
+write("job", "result-coins",
+      frames(struct.pack(">BBQIIIII", 1, 2, 42, 4096, 3, 5, 5, 10), b"w1", coin() + coin() + coin()))
 
 write("webui-stats", "rng", frames(b"slots", b"1", b"instances", b"1", b"busy_pct", b"99",
                                    b"queue", b"7", b"wait_p99_ms", b"700", b"ts_ms",

@@ -96,6 +96,11 @@ with Rig() as rig:
     check(r == [b"200", hashlib.sha256(b"abc").hexdigest().encode()], "hasher digest")
     r = mdp_call(broker, b"hasher", b"abcabc", b"3")
     check(r == [b"200", hashlib.sha256(b"abc").hexdigest().encode() * 2], "batched digests")
+    r = mdp_call(broker, b"hasher", b"abcabc", b"3", b"2")
+    check(r == [b"200", hashlib.sha256(b"abc").digest()[:2] * 2], "binary digests, K = 2")
+    for bad in [b"0", b"33", b"x"]:
+        r = mdp_call(broker, b"hasher", b"abcabc", b"3", bad)
+        check(r[0] == b"400" and b"K" in r[1], f"hasher refuses K {bad!r}: {r}")
 
     # --- a foreign MDP worker on our broker ----------------------------------------
     w = sock(zmq.DEALER, broker)
@@ -120,14 +125,21 @@ with Rig() as rig:
         return struct.pack(">BBQIIIII", version, kind, job, hashes, coins, 0, 0, 0)
 
     forged = os.urandom(32)
+    while hashlib.sha256(forged).hexdigest().startswith("0"):
+        forged = os.urandom(32)
+    coin = os.urandom(32)
+    while not hashlib.sha256(coin).hexdigest().startswith("0"):
+        coin = os.urandom(32)
     bad_results = [
         [b"junk"],
         [header(version=9), b"w"],
         [header(kind=1), b"w"],
         [header(hashes=0), b"w"],
         [header(), b"bad id"],
-        [header(coins=1), b"w", b"0" * 64, forged],           # digest does not match
-        [header(coins=2), b"w", b"0" * 64, forged],           # frames missing
+        [header(coins=1), b"w", forged],                      # its digest is no coin
+        [header(coins=2), b"w", coin],                        # coin frame too short
+        [header(coins=1), b"w"],                              # coin frame missing
+        [header(coins=1), b"w", b"0" * 64, coin],             # the old form: pairs
         [header(hashes=5000), b"w"],
     ]
     for frames in bad_results:
@@ -186,10 +198,12 @@ with Rig() as rig:
     jobs.send_multipart([rid, struct.pack(">BBQII", 1, 1, 77, 64, 0)])
     r = results.recv_multipart()[1:]  # its routing id first
     ver, kind, job_id, hashes, coins = struct.unpack(">BBQII", r[0][:18])
-    check((ver, kind, job_id, hashes, len(r)) == (1, 2, 77, 64, 2 + 2 * coins), "fed worker result")
+    check((ver, kind, job_id, hashes, len(r)) == (1, 2, 77, 64, 3 if coins else 2),
+          "fed worker result")
+    check(coins == 0 or len(r[2]) == 32 * coins, "one frame of 32 bytes per coin")
     for i in range(coins):
-        digest, data = r[2 + 2 * i], r[3 + 2 * i]
-        check(hashlib.sha256(data).hexdigest().encode() == digest and digest[:1] == b"0", "coin")
+        data = r[2][32 * i:32 * (i + 1)]
+        check(hashlib.sha256(data).hexdigest().startswith("0"), "coin")
     check.until("fed worker drops counted",
                 lambda: rig.metric_sum("fed", "dc_worker_dropped_total", 'message="job"') == 5, timeout=5)
     # not acknowledged: the same result comes again (after 5 s); bad ACKs are counted drops

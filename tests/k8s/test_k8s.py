@@ -60,6 +60,8 @@ to its pod, which never moves:
  11. Priorities: a full cluster (big CPU requests) preempts workers, never the shared
      roles, to run 3 rng pods; mining goes on.
 
+A run holds /tmp/dck8s.lock (flock; $DC_K8S_LOCK) for its whole life: a second run on the
+machine waits for it, saying so; one started under `flock /tmp/dck8s.lock ...` goes on.
 `cluster down` always runs at the end; on failure `cluster logs` writes a log bundle first
 and its path is printed. Exits 0 when every check passed, 1 on failure, 77 (skip) only
 when not root or no Docker engine answers.
@@ -76,6 +78,7 @@ Usage: /usr/bin/python3 tests/k8s/test_k8s.py [--dir DIR] [--keep] [--screenshot
 import argparse
 import base64
 import calendar
+import fcntl
 import hashlib
 import json
 import os
@@ -128,6 +131,10 @@ PIN = "kubernetes\\.io/hostname"
 # A connection that NetworkPolicy drops gets no answer: a connect is given up after this.
 NETPOL_CONNECT_S = 3
 
+# One cluster per machine: a run takes this lock (flock) for its whole life, so a second
+# run waits for the first instead of colliding with its network namespaces, ports and nodes.
+LOCK = os.environ.get("DC_K8S_LOCK") or "/tmp/dck8s.lock"
+
 check = Checks()
 
 
@@ -161,6 +168,68 @@ def skip_reason():
     if p.returncode != 0:
         return "no Docker engine answers `docker info`: %s" % p.stderr.strip().splitlines()[-1:]
     return None
+
+
+def _flock_holders(path):
+    """The pids /proc/locks names as holding a flock on path (not those waiting for it)."""
+    st = os.stat(path)
+    ident = "%02x:%02x:%d" % (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    try:
+        with open("/proc/locks") as f:
+            rows = [line.split() for line in f]
+    except OSError:
+        return set()
+    # "1: FLOCK  ADVISORY  WRITE 1234 00:2a:5678 0 EOF"; a waiter's line has "->" in field 2
+    return {int(r[4]) for r in rows if len(r) >= 6 and r[1] == "FLOCK" and r[5] == ident}
+
+
+def _ancestors():
+    """This process and every parent up to init."""
+    pid, seen = os.getpid(), set()
+    while pid > 1 and pid not in seen:
+        seen.add(pid)
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return seen
+
+
+def _cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return "?"
+
+
+def take_cluster_lock():
+    """Hold LOCK until this process exits, waiting (and saying so) while another run has it.
+    A run already under `flock LOCK ...` (the lock held by one of its parents) goes on."""
+    fd = os.open(LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    t0 = time.monotonic()
+    told = None
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holders = _flock_holders(LOCK)
+            if holders & _ancestors():
+                say("%s is held by this run's parent (pid %s): going on" % (
+                    LOCK, ", ".join(str(p) for p in sorted(holders))))
+                os.close(fd)
+                return None
+            if told is None or time.monotonic() - told >= 60:
+                say("waiting for %s: another run uses the cluster on this machine (%s); runs take turns, "
+                    "waited %.0fs so far" % (LOCK, "; ".join("pid %d: %s" % (p, _cmdline(p)) for p in sorted(holders))
+                                             or "holder unknown", time.monotonic() - t0))
+                told = time.monotonic()
+            time.sleep(1)
+            continue
+        if told is not None:
+            say("got %s after %.0fs" % (LOCK, time.monotonic() - t0))
+        return fd
 
 
 def is_ready(pod):
@@ -1398,6 +1467,7 @@ def main():
     if why:
         print("k8s: SKIP: " + why, flush=True)
         return 77
+    lock = take_cluster_lock()  # noqa: F841 - held (open) until the process exits
     t0 = time.monotonic()
     s = Suite(os.path.abspath(args.dir))
     s.screenshot = args.screenshot and os.path.abspath(args.screenshot)

@@ -1,10 +1,16 @@
-/*  dc-bench-ceiling: the two ceilings the pipeline benchmark compares against, measured
-    on this machine in the same run:
+/*  dc-bench-ceiling: the ceilings the pipeline benchmark compares against, measured on
+    this machine in the same run:
       roundtrip PAIRS SECONDS  REQ clients -> ROUTER/DEALER proxy -> REP servers, 32-byte
                                messages, one process each, as the broker hop is;
       ideal PROCS SECONDS      the bare mining loop per process: 32 random bytes, SHA-256,
-                               hex, coin test, count; no messaging.
+                               hex, coin test, count; no messaging;
+      sha256 PROCS SECONDS     SHA-256 of 32 bytes alone, as the hasher computes it
+                               (dc_sha256), each digest the next input, coin test on the
+                               first byte: the computation's own limit;
+      sha256-sodium PROCS SECONDS  the same with libsodium's portable SHA-256.
     Prints one number: round trips/s or hashes/s, summed over all processes. */
+#include "dc_svc.h"
+
 #include <czmq.h>
 #include <sodium.h>
 #include <netinet/in.h>
@@ -73,26 +79,45 @@ static void s_client(const char *front, int seconds, uint64_t *count)
 
 static void s_ideal(int seconds, uint64_t *count)
 {
-    byte bytes[32], digest[32];
-    char hex[65];
+    byte bytes[32];
+    char hex[DC_HEX_DIGEST_LEN + 1];
     uint64_t n = 0, coins = 0;
     int64_t end = zclock_mono() + seconds * 1000;
     while (zclock_mono() < end)
         for (int i = 0; i < 1000; i++) {
             randombytes_buf(bytes, sizeof bytes);
-            crypto_hash_sha256(digest, bytes, sizeof bytes);
-            sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-            coins += hex[0] == '0';
+            dc_sha256_hex(bytes, sizeof bytes, hex);
+            coins += dc_svc_is_coin(hex);
             n++;
         }
     *count = n + (coins & 0); /* coins computed so the test is not optimised away */
     exit(coins > n);
 }
 
+static void s_sha256(int seconds, bool sodium, uint64_t *count)
+{
+    byte buf[2][32]; /* input and digest, swapping roles each time */
+    randombytes_buf(buf[0], sizeof buf[0]);
+    uint64_t n = 0, coins = 0;
+    int64_t end = zclock_mono() + seconds * 1000;
+    while (zclock_mono() < end)
+        for (int i = 0; i < 10000; i++, n++) {
+            if (sodium)
+                crypto_hash_sha256(buf[(n + 1) & 1], buf[n & 1], sizeof buf[0]);
+            else
+                dc_sha256(buf[n & 1], sizeof buf[0], buf[(n + 1) & 1], sizeof buf[0]);
+            coins += buf[(n + 1) & 1][0] < 0x10; /* the hex digest starts with '0' */
+        }
+    *count = n;
+    exit(coins > n);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 4 || (strcmp(argv[1], "roundtrip") && strcmp(argv[1], "ideal"))) {
-        fprintf(stderr, "usage: dc-bench-ceiling roundtrip|ideal N SECONDS\n");
+    const char *mode = argc == 4 ? argv[1] : "";
+    if (strcmp(mode, "roundtrip") && strcmp(mode, "ideal") && strcmp(mode, "sha256") &&
+        strcmp(mode, "sha256-sodium")) {
+        fprintf(stderr, "usage: dc-bench-ceiling roundtrip|ideal|sha256|sha256-sodium N SECONDS\n");
         return 2;
     }
     int n = atoi(argv[2]), seconds = atoi(argv[3]);
@@ -116,6 +141,8 @@ int main(int argc, char **argv)
         if ((clients[nc++] = fork()) == 0) {
             if (rt)
                 s_client(zsys_sprintf(">%s", front), seconds, &counts[i]);
+            if (strncmp(mode, "sha256", 6) == 0)
+                s_sha256(seconds, strcmp(mode, "sha256-sodium") == 0, &counts[i]);
             s_ideal(seconds, &counts[i]);
         }
     }

@@ -82,13 +82,20 @@ static void s_connect(s_state_t *st)
         redisSetTimeout(st->ctx, s_tv(DC_REDIS_IO_MS));
 }
 
-static void s_append_argv(s_state_t *st, zlistx_t *args)
+/*  Appends one command: the frames of args, then those of tail (NULL: none), which are
+    not copied: hiredis formats the command from them at once. */
+static void s_append_argv(s_state_t *st, zlistx_t *args, zmsg_t *tail)
 {
-    size_t argc = zlistx_size(args);
+    size_t argc = zlistx_size(args) + (tail ? zmsg_size(tail) : 0);
     const char **argv = malloc(argc * sizeof *argv);
     size_t *lens = malloc(argc * sizeof *lens);
+    assert(argv && lens);
     size_t i = 0;
     for (zframe_t *f = zlistx_first(args); f; f = zlistx_next(args), i++) {
+        argv[i] = (const char *)zframe_data(f);
+        lens[i] = zframe_size(f);
+    }
+    for (zframe_t *f = tail ? zmsg_first(tail) : NULL; f; f = zmsg_next(tail), i++) {
         argv[i] = (const char *)zframe_data(f);
         lens[i] = zframe_size(f);
     }
@@ -115,7 +122,7 @@ static int s_append_hset(s_state_t *st, const char *key, zmsg_t *pairs)
         zlistx_t *args = s_args("HSET", key);
         for (int n = 0; f && n < 2 * DC_REDIS_HSET_CHUNK; n++, f = zmsg_next(pairs))
             zlistx_add_end(args, zframe_dup(f));
-        s_append_argv(st, args);
+        s_append_argv(st, args, NULL);
         zlistx_destroy(&args);
         commands++;
     }
@@ -234,11 +241,9 @@ static void s_cut_batch(s_state_t *st)
 {
     if (st->batch_coins)
         return;
-    st->batch_coins = zmsg_new();
+    st->batch_coins = st->pend_coins; /* taken whole, not frame by frame */
+    st->pend_coins = zmsg_new();
     st->batch_hashes = st->pend_hashes;
-    zframe_t *f;
-    while ((f = zmsg_pop(st->pend_coins)))
-        zmsg_append(st->batch_coins, &f);
     st->pend_hashes = 0;
     zchunk_t *seqs = st->batch_seqs; /* empty: the last batch landed */
     st->batch_seqs = st->pend_seqs;
@@ -275,9 +280,7 @@ static int s_append_checks(s_state_t *st)
          args = zlistx_next(st->batch_checks)) {
         zlistx_t *argv = s_args("EVAL", s_check_script);
         zlistx_add_end(argv, zframe_from("0"));
-        for (zframe_t *f = zmsg_first(args); f; f = zmsg_next(args))
-            zlistx_add_end(argv, zframe_dup(f));
-        s_append_argv(st, argv);
+        s_append_argv(st, argv, args);
         zlistx_destroy(&argv);
     }
     return (int)zlistx_size(st->batch_checks);
@@ -325,9 +328,7 @@ static int s_append_books(s_state_t *st)
     zlistx_add_end(args, zframe_from(st->ledger_batch));
     snprintf(number, sizeof number, "%" PRIu64, st->batch_issued);
     zlistx_add_end(args, zframe_from(number));
-    for (zframe_t *f = zmsg_first(st->batch_coins); f; f = zmsg_next(st->batch_coins))
-        zlistx_add_end(args, zframe_dup(f));
-    s_append_argv(st, args);
+    s_append_argv(st, args, st->batch_coins); /* the coins, not copied */
     zlistx_destroy(&args);
     return 1 + s_append_checks(st);
 }
@@ -581,9 +582,15 @@ static void s_on_command(s_state_t *st, zmsg_t *msg)
             zchunk_extend(st->pend_seqs, " ", 1);
         }
         zframe_destroy(&seqs);
-        zframe_t *f;
-        while ((f = zmsg_pop(msg)))
-            zmsg_append(st->pend_coins, &f);
+        if (zmsg_size(st->pend_coins) == 0) { /* what is left of msg: the coins */
+            zmsg_destroy(&st->pend_coins);
+            st->pend_coins = msg;
+            msg = NULL;
+        } else {
+            zframe_t *f;
+            while ((f = zmsg_pop(msg)))
+                zmsg_append(st->pend_coins, &f);
+        }
     } else if (cmd && streq(cmd, "CHECK")) {
         st->pend_handoff = s_pop_u64(msg);
         zlistx_add_end(st->pend_checks, msg);

@@ -19,6 +19,7 @@
 #include "dc_check.h"
 #include "dc_hist.h"
 #include "dc_job.h"
+#include "dc_svc.h"
 #include "dc_rconn.h"
 #include "dc_redis.h"
 #include "dc_service.h"
@@ -97,7 +98,7 @@ typedef struct {
 typedef struct {
     uint64_t job_id;
     uint32_t hashes;
-    zmsg_t *coins;
+    zchunk_t *coins; /* records, as for a count */
 } s_check_t;
 
 struct _dc_dispatcher_t {
@@ -118,8 +119,8 @@ struct _dc_dispatcher_t {
     dc_hist_t *loop_us, *rng_us, *hasher_us, *rtt_us;
     s_books_t b;
     uint64_t unsent_hashes; /* counted, not yet handed to the Redis actor */
-    zmsg_t *unsent_coins;
-    zchunk_t *unsent_seqs; /* their jobs' sequence numbers, for the ledger */
+    zchunk_t *unsent_coins; /* coin records for Redis (DC_REDIS_COIN_SIZE), reused */
+    zchunk_t *unsent_seqs;  /* their jobs' sequence numbers, for the ledger */
     zlistx_t *unsent_checks;
     uint64_t handoff; /* number of the last hand-off to the Redis actor */
     zlistx_t *acks;   /* s_ack_t, in hand-off order */
@@ -155,7 +156,7 @@ static void s_ack_free(void **item)
 static void s_check_free(void **item)
 {
     s_check_t *check = *item;
-    zmsg_destroy(&check->coins);
+    zchunk_destroy(&check->coins);
     free(check);
     *item = NULL;
 }
@@ -314,6 +315,20 @@ static void s_note_worker(dc_dispatcher_t *self, const dc_result_t *r, int64_t n
     dc_hist_add(self->hasher_us, now, r->hasher_us);
 }
 
+/*  Appends a record for Redis per coin of a result that decoded: the coin's hex
+    digest (the wallet field, computed here: it does not travel), then its bytes. */
+static void s_add_coins(zchunk_t *to, zmsg_t *msg, uint32_t coins)
+{
+    _Static_assert(DC_COIN_BYTES == DC_REDIS_COIN_VALUE, "a coin's bytes are its wallet value");
+    for (uint32_t i = 0; i < coins; i++) {
+        const byte *bytes = dc_result_coin(msg, i);
+        char record[DC_REDIS_COIN_SIZE + 1]; /* dc_sha256_hex writes a NUL after the hex */
+        dc_sha256_hex(bytes, DC_COIN_BYTES, record);
+        memcpy(record + DC_REDIS_COIN_FIELD, bytes, DC_REDIS_COIN_VALUE);
+        zchunk_extend(to, record, DC_REDIS_COIN_SIZE);
+    }
+}
+
 /*  Counts a valid result for an in-flight job: hashes and (re-verified) coins. */
 static void s_count(dc_dispatcher_t *self, s_job_t *job, zmsg_t *msg, const dc_result_t *r)
 {
@@ -325,7 +340,7 @@ static void s_count(dc_dispatcher_t *self, s_job_t *job, zmsg_t *msg, const dc_r
         self->tracks[job->track].hashes += r->hashes;
     else
         self->untracked_hashes += r->hashes;
-    dc_result_coin_pairs(msg, r->coins, self->unsent_coins);
+    s_add_coins(self->unsent_coins, msg, r->coins);
     char seq[16];
     snprintf(seq, sizeof seq, "%u ", (unsigned)(job->id & 0xffffffffu));
     zchunk_extend(self->unsent_seqs, seq, strlen(seq));
@@ -342,8 +357,8 @@ static void s_check_later(dc_dispatcher_t *self, zmsg_t *msg, const dc_result_t 
     assert(check);
     check->job_id = r->job_id;
     check->hashes = r->hashes;
-    check->coins = zmsg_new();
-    dc_result_coin_pairs(msg, r->coins, check->coins);
+    check->coins = zchunk_new(NULL, 0);
+    s_add_coins(check->coins, msg, r->coins);
     zlistx_add_end(self->unsent_checks, check);
     self->b.checks++;
 }
@@ -499,19 +514,19 @@ static void s_send_ack_list(dc_dispatcher_t *self, zlistx_t *list)
     duplicate. */
 static void s_handoff(dc_dispatcher_t *self)
 {
-    if (self->unsent_hashes == 0 && zmsg_size(self->unsent_coins) == 0 &&
+    if (self->unsent_hashes == 0 && zchunk_size(self->unsent_coins) == 0 &&
         zlistx_size(self->unsent_checks) == 0)
         return;
     self->handoff++;
     zchunk_extend(self->unsent_seqs, "", 1); /* a C string */
-    dc_redis_count_jobs(self->redis, self->handoff, self->unsent_hashes, &self->unsent_coins,
+    dc_redis_count_jobs(self->redis, self->handoff, self->unsent_hashes, self->unsent_coins,
                         self->next_seq & 0xffffffffu, (const char *)zchunk_data(self->unsent_seqs));
     self->unsent_hashes = 0;
-    self->unsent_coins = zmsg_new();
+    zchunk_set(self->unsent_coins, NULL, 0); /* emptied, its buffer kept */
     zchunk_set(self->unsent_seqs, NULL, 0);
     for (s_check_t *c = zlistx_first(self->unsent_checks); c; c = zlistx_next(self->unsent_checks))
         dc_redis_check(self->redis, self->handoff, s_epoch_of(c->job_id, (char[9]){0}),
-                       (uint32_t)(c->job_id & 0xffffffffu), c->hashes, &c->coins);
+                       (uint32_t)(c->job_id & 0xffffffffu), c->hashes, c->coins);
     zlistx_purge(self->unsent_checks);
 }
 
@@ -781,7 +796,7 @@ dc_dispatcher_t *dc_dispatcher_new(const dc_dispatcher_cfg_t *cfg)
     self->loop_us = dc_hist_new(DC_DISPATCHER_HIST_SAMPLES, DC_DISPATCHER_HIST_WINDOW_MS);
     self->rng_us = dc_hist_new(DC_DISPATCHER_HIST_SAMPLES, DC_DISPATCHER_HIST_WINDOW_MS);
     self->hasher_us = dc_hist_new(DC_DISPATCHER_HIST_SAMPLES, DC_DISPATCHER_HIST_WINDOW_MS);
-    self->unsent_coins = zmsg_new();
+    self->unsent_coins = zchunk_new(NULL, 0);
     self->unsent_seqs = zchunk_new(NULL, 0);
     self->unsent_checks = zlistx_new();
     zlistx_set_destructor(self->unsent_checks, s_check_free);
@@ -823,7 +838,7 @@ void dc_dispatcher_destroy(dc_dispatcher_t **self_p)
         dc_hist_destroy(&self->loop_us);
         dc_hist_destroy(&self->rng_us);
         dc_hist_destroy(&self->hasher_us);
-        zmsg_destroy(&self->unsent_coins);
+        zchunk_destroy(&self->unsent_coins);
         zchunk_destroy(&self->unsent_seqs);
         zlistx_destroy(&self->unsent_checks);
         zlistx_destroy(&self->acks);

@@ -42,15 +42,15 @@ typedef struct {
     zsock_t *pipe;         /* the owner's: watched while waiting on Redis */
     bool stopping;         /* "$TERM" came: the flush under way ends by the deadline */
     uint64_t batch_hashes; /* the batch being written, resent as is until confirmed */
-    zmsg_t *batch_coins;
-    uint64_t pend_hashes; /* accepted since the batch was cut */
-    zmsg_t *pend_coins;
+    zchunk_t *batch_coins; /* coin records; NULL while no batch is being written */
+    uint64_t pend_hashes;  /* accepted since the batch was cut */
+    zchunk_t *pend_coins;
     char epoch[16];                   /* ledger epoch (hex), "" when no ledger */
     char ledger_batch[16];            /* the epoch's batch, as text */
     zchunk_t *pend_seqs, *batch_seqs; /* counted job sequence numbers, as text */
     uint64_t pend_issued, batch_issued;
     uint64_t pend_handoff, batch_handoff;
-    zlistx_t *pend_checks, *batch_checks; /* CHECK argument lists (zmsg_t) */
+    zlistx_t *pend_checks, *batch_checks; /* CHECKs: [epoch, seq, hashes, coins] (zmsg_t) */
     zhashx_t *stats;                      /* key -> zmsg_t of fields */
     char *series_key;                     /* list of "ts_ms:hashes" samples, NULL: none */
     int series_keep;
@@ -82,11 +82,12 @@ static void s_connect(s_state_t *st)
         redisSetTimeout(st->ctx, s_tv(DC_REDIS_IO_MS));
 }
 
-/*  Appends one command: the frames of args, then those of tail (NULL: none), which are
-    not copied: hiredis formats the command from them at once. */
-static void s_append_argv(s_state_t *st, zlistx_t *args, zmsg_t *tail)
+/*  Appends one command: the frames of args, then for each of n coin records (may be
+    NULL) its field and value, which are not copied: hiredis formats the command from
+    them at once. */
+static void s_append_argv(s_state_t *st, zlistx_t *args, const byte *coins, size_t n)
 {
-    size_t argc = zlistx_size(args) + (tail ? zmsg_size(tail) : 0);
+    size_t argc = zlistx_size(args) + 2 * n;
     const char **argv = malloc(argc * sizeof *argv);
     size_t *lens = malloc(argc * sizeof *lens);
     assert(argv && lens);
@@ -95,13 +96,22 @@ static void s_append_argv(s_state_t *st, zlistx_t *args, zmsg_t *tail)
         argv[i] = (const char *)zframe_data(f);
         lens[i] = zframe_size(f);
     }
-    for (zframe_t *f = tail ? zmsg_first(tail) : NULL; f; f = zmsg_next(tail), i++) {
-        argv[i] = (const char *)zframe_data(f);
-        lens[i] = zframe_size(f);
+    for (size_t c = 0; c < n; c++, i += 2) {
+        const byte *record = coins + c * DC_REDIS_COIN_SIZE;
+        argv[i] = (const char *)record;
+        lens[i] = DC_REDIS_COIN_FIELD;
+        argv[i + 1] = (const char *)record + DC_REDIS_COIN_FIELD;
+        lens[i + 1] = DC_REDIS_COIN_VALUE;
     }
     redisAppendCommandArgv(st->ctx, (int)argc, argv, lens);
     free(argv);
     free(lens);
+}
+
+/*  Coin records in chunk (NULL: none). */
+static size_t s_coins_in(zchunk_t *chunk)
+{
+    return chunk ? zchunk_size(chunk) / DC_REDIS_COIN_SIZE : 0;
 }
 
 static zlistx_t *s_args(const char *cmd, const char *key)
@@ -122,7 +132,7 @@ static int s_append_hset(s_state_t *st, const char *key, zmsg_t *pairs)
         zlistx_t *args = s_args("HSET", key);
         for (int n = 0; f && n < 2 * DC_REDIS_HSET_CHUNK; n++, f = zmsg_next(pairs))
             zlistx_add_end(args, zframe_dup(f));
-        s_append_argv(st, args, NULL);
+        s_append_argv(st, args, NULL, 0);
         zlistx_destroy(&args);
         commands++;
     }
@@ -241,8 +251,8 @@ static void s_cut_batch(s_state_t *st)
 {
     if (st->batch_coins)
         return;
-    st->batch_coins = st->pend_coins; /* taken whole, not frame by frame */
-    st->pend_coins = zmsg_new();
+    st->batch_coins = st->pend_coins; /* taken whole */
+    st->pend_coins = zchunk_new(NULL, 0);
     st->batch_hashes = st->pend_hashes;
     st->pend_hashes = 0;
     zchunk_t *seqs = st->batch_seqs; /* empty: the last batch landed */
@@ -258,17 +268,17 @@ static void s_cut_batch(s_state_t *st)
 
 static bool s_batch_empty(s_state_t *st)
 {
-    return st->batch_hashes == 0 && zmsg_size(st->batch_coins) == 0 &&
+    return st->batch_hashes == 0 && s_coins_in(st->batch_coins) == 0 &&
            zchunk_size(st->batch_seqs) == 0 && zlistx_size(st->batch_checks) == 0;
 }
 
 static void s_batch_landed(s_state_t *st)
 {
     st->status.written_hashes += st->batch_hashes;
-    st->status.written_coins += st->batch_coins ? zmsg_size(st->batch_coins) / 2 : 0;
+    st->status.written_coins += s_coins_in(st->batch_coins);
     st->status.durable_handoff = st->batch_handoff;
     st->batch_hashes = 0;
-    zmsg_destroy(&st->batch_coins);
+    zchunk_destroy(&st->batch_coins);
     zchunk_set(st->batch_seqs, NULL, 0);
     zlistx_purge(st->batch_checks);
 }
@@ -280,7 +290,10 @@ static int s_append_checks(s_state_t *st)
          args = zlistx_next(st->batch_checks)) {
         zlistx_t *argv = s_args("EVAL", s_check_script);
         zlistx_add_end(argv, zframe_from("0"));
-        s_append_argv(st, argv, args);
+        zframe_t *f = zmsg_first(args);
+        for (int i = 0; i < 3; i++, f = zmsg_next(args)) /* epoch, seq, hashes */
+            zlistx_add_end(argv, zframe_dup(f));
+        s_append_argv(st, argv, zframe_data(f), zframe_size(f) / DC_REDIS_COIN_SIZE);
         zlistx_destroy(&argv);
     }
     return (int)zlistx_size(st->batch_checks);
@@ -299,7 +312,7 @@ static void s_tally_checks(s_state_t *st, const long long *replies)
             char *hashes = zframe_strdup(zmsg_next(args));
             st->status.recovered_hashes += strtoull(hashes, NULL, 10);
             free(hashes);
-            st->status.recovered_coins += (zmsg_size(args) - 3) / 2;
+            st->status.recovered_coins += zframe_size(zmsg_next(args)) / DC_REDIS_COIN_SIZE;
         } else if (replies[i] < 0)
             st->status.refused_checks++;
     }
@@ -310,7 +323,7 @@ static int s_append_books(s_state_t *st)
 {
     s_cut_batch(st);
     if (s_batch_empty(st)) {
-        zmsg_destroy(&st->batch_coins);
+        zchunk_destroy(&st->batch_coins);
         return 0;
     }
     zlistx_t *args = s_args("EVAL", s_books_script);
@@ -328,7 +341,7 @@ static int s_append_books(s_state_t *st)
     zlistx_add_end(args, zframe_from(st->ledger_batch));
     snprintf(number, sizeof number, "%" PRIu64, st->batch_issued);
     zlistx_add_end(args, zframe_from(number));
-    s_append_argv(st, args, st->batch_coins); /* the coins, not copied */
+    s_append_argv(st, args, zchunk_data(st->batch_coins), s_coins_in(st->batch_coins));
     zlistx_destroy(&args);
     return 1 + s_append_checks(st);
 }
@@ -531,7 +544,7 @@ static void s_flush(s_state_t *st, int timeout_ms, bool tick)
     int series = tick ? s_append_series(st) : 0;
     if (books + check + stats + series == 0)
         return;
-    size_t chunks = books ? zmsg_size(st->batch_coins) / 2 / DC_REDIS_HSET_CHUNK : 0;
+    size_t chunks = books ? s_coins_in(st->batch_coins) / DC_REDIS_HSET_CHUNK : 0;
     int reply_ms = timeout_ms + (int)chunks * DC_REDIS_CHUNK_MS;
     if (reply_ms > DC_REDIS_REPLY_MAX_MS)
         reply_ms = DC_REDIS_REPLY_MAX_MS;
@@ -545,7 +558,7 @@ static void s_flush(s_state_t *st, int timeout_ms, bool tick)
 
 static size_t s_pending_coins(s_state_t *st)
 {
-    return (zmsg_size(st->pend_coins) + (st->batch_coins ? zmsg_size(st->batch_coins) : 0)) / 2;
+    return s_coins_in(st->pend_coins) + s_coins_in(st->batch_coins);
 }
 
 static void s_report(s_state_t *st, zsock_t *pipe)
@@ -582,15 +595,10 @@ static void s_on_command(s_state_t *st, zmsg_t *msg)
             zchunk_extend(st->pend_seqs, " ", 1);
         }
         zframe_destroy(&seqs);
-        if (zmsg_size(st->pend_coins) == 0) { /* what is left of msg: the coins */
-            zmsg_destroy(&st->pend_coins);
-            st->pend_coins = msg;
-            msg = NULL;
-        } else {
-            zframe_t *f;
-            while ((f = zmsg_pop(msg)))
-                zmsg_append(st->pend_coins, &f);
-        }
+        zframe_t *coins = zmsg_pop(msg);
+        if (coins && zframe_size(coins) % DC_REDIS_COIN_SIZE == 0)
+            zchunk_extend(st->pend_coins, zframe_data(coins), zframe_size(coins));
+        zframe_destroy(&coins);
     } else if (cmd && streq(cmd, "CHECK")) {
         st->pend_handoff = s_pop_u64(msg);
         zlistx_add_end(st->pend_checks, msg);
@@ -647,7 +655,7 @@ static void s_final_flush(s_state_t *st)
 static void s_actor(zsock_t *pipe, void *args)
 {
     s_state_t *st = args;
-    st->pend_coins = zmsg_new();
+    st->pend_coins = zchunk_new(NULL, 0);
     st->pend_seqs = zchunk_new(NULL, 0);
     st->batch_seqs = zchunk_new(NULL, 0);
     st->pend_checks = zlistx_new();
@@ -689,8 +697,8 @@ static void s_actor(zsock_t *pipe, void *args)
     s_final_flush(st);
     zpoller_destroy(&poller);
     dc_rconn_destroy(&st->conn);
-    zmsg_destroy(&st->pend_coins);
-    zmsg_destroy(&st->batch_coins);
+    zchunk_destroy(&st->pend_coins);
+    zchunk_destroy(&st->batch_coins);
     zchunk_destroy(&st->pend_seqs);
     zchunk_destroy(&st->batch_seqs);
     zlistx_destroy(&st->pend_checks);
@@ -725,36 +733,40 @@ void dc_redis_destroy(dc_redis_t **self_p)
     }
 }
 
-void dc_redis_count_jobs(dc_redis_t *self, uint64_t handoff, uint64_t hashes, zmsg_t **coins_p,
+/*  The coins as one frame (a copy: the caller keeps its buffer). */
+static void s_add_coins(zmsg_t *msg, zchunk_t *coins)
+{
+    zmsg_addmem(msg, coins ? zchunk_data(coins) : NULL, coins ? zchunk_size(coins) : 0);
+}
+
+void dc_redis_count_jobs(dc_redis_t *self, uint64_t handoff, uint64_t hashes, zchunk_t *coins,
                          uint64_t issued, const char *seqs)
 {
-    zmsg_t *msg = coins_p && *coins_p ? *coins_p : zmsg_new();
-    if (coins_p)
-        *coins_p = NULL;
-    zmsg_pushstr(msg, seqs ? seqs : "");
-    zmsg_pushmem(msg, &issued, sizeof issued);
-    zmsg_pushmem(msg, &handoff, sizeof handoff);
-    zmsg_pushmem(msg, &hashes, sizeof hashes);
-    zmsg_pushstr(msg, "COUNT");
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, "COUNT");
+    zmsg_addmem(msg, &hashes, sizeof hashes);
+    zmsg_addmem(msg, &handoff, sizeof handoff);
+    zmsg_addmem(msg, &issued, sizeof issued);
+    zmsg_addstr(msg, seqs ? seqs : "");
+    s_add_coins(msg, coins);
     zmsg_send(&msg, self->actor);
 }
 
-void dc_redis_count(dc_redis_t *self, uint64_t hashes, zmsg_t **coins_p)
+void dc_redis_count(dc_redis_t *self, uint64_t hashes, zchunk_t *coins)
 {
-    dc_redis_count_jobs(self, 0, hashes, coins_p, 0, NULL);
+    dc_redis_count_jobs(self, 0, hashes, coins, 0, NULL);
 }
 
 void dc_redis_check(dc_redis_t *self, uint64_t handoff, const char *epoch, uint32_t seq,
-                    uint32_t hashes, zmsg_t **coins_p)
+                    uint32_t hashes, zchunk_t *coins)
 {
-    zmsg_t *msg = coins_p && *coins_p ? *coins_p : zmsg_new();
-    if (coins_p)
-        *coins_p = NULL;
-    zmsg_pushstrf(msg, "%u", hashes);
-    zmsg_pushstrf(msg, "%u", seq);
-    zmsg_pushstr(msg, epoch);
-    zmsg_pushmem(msg, &handoff, sizeof handoff);
-    zmsg_pushstr(msg, "CHECK");
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, "CHECK");
+    zmsg_addmem(msg, &handoff, sizeof handoff);
+    zmsg_addstr(msg, epoch);
+    zmsg_addstrf(msg, "%u", seq);
+    zmsg_addstrf(msg, "%u", hashes);
+    s_add_coins(msg, coins);
     zmsg_send(&msg, self->actor);
 }
 
@@ -851,6 +863,17 @@ static void s_test_series(redisContext *c, const char *hostport)
 }
 
 /*  Polls the status until written_hashes reaches `written` (bounded: 10 s). */
+/*  Appends a coin record: field (padded with '.' to 64 characters), then 32 bytes of
+    value. */
+static void s_test_coin(zchunk_t *coins, const char *field, byte value)
+{
+    byte record[DC_REDIS_COIN_SIZE];
+    memset(record, '.', DC_REDIS_COIN_FIELD);
+    memcpy(record, field, strlen(field));
+    memset(record + DC_REDIS_COIN_FIELD, value, DC_REDIS_COIN_VALUE);
+    zchunk_extend(coins, record, sizeof record);
+}
+
 static dc_redis_status_t s_wait_written(dc_redis_t *r, uint64_t written)
 {
     dc_redis_status_t status = {0};
@@ -889,10 +912,10 @@ static void s_test_books_lost(redisContext *c, const char *hostport)
     dc_redis_status_t status = s_wait_written(r, 5);
     DC_CHECK(status.books_lost == 0 && status.books_lost_ms == 0); /* a fresh Redis: no loss */
     freeReplyObject(redisCommand(c, "FLUSHALL"));
-    zmsg_t *coins = zmsg_new();
-    zmsg_addstr(coins, "0fed");
-    zmsg_addmem(coins, "\x02", 1);
-    dc_redis_count(r, 7, &coins);
+    zchunk_t *coins = zchunk_new(NULL, 0);
+    s_test_coin(coins, "0fed", 2);
+    dc_redis_count(r, 7, coins);
+    zchunk_destroy(&coins);
     status = s_wait_written(r, 12);
     DC_CHECK(status.books_lost == 1);
     DC_CHECK(status.books_lost_ms > zclock_time() - 10000 && status.books_lost_ms <= zclock_time());
@@ -922,10 +945,10 @@ static void s_test_adopt(redisContext *c, const char *hostport)
     freeReplyObject(redisCommand(c, "SET hashes 50"));
     freeReplyObject(redisCommand(c, "HSET wallet 0old x"));
     dc_redis_t *r = dc_redis_new(hostport, "dc:books:adopt", NULL);
-    zmsg_t *coins = zmsg_new();
-    zmsg_addstr(coins, "0new");
-    zmsg_addmem(coins, "\x03", 1);
-    dc_redis_count(r, 5, &coins);
+    zchunk_t *coins = zchunk_new(NULL, 0);
+    s_test_coin(coins, "0new", 3);
+    dc_redis_count(r, 5, coins);
+    zchunk_destroy(&coins);
     s_wait_written(r, 5);
     dc_redis_count(r, 2, NULL);
     s_wait_written(r, 7);
@@ -946,11 +969,11 @@ static void s_test_ledger(redisContext *c, const char *hostport)
     dc_redis_t *r = dc_redis_new(hostport, "dc:books:ledger", NULL);
     dc_redis_ledger(r, "0000abcd", 1);
     dc_redis_count_jobs(r, 1, 2, NULL, 10, "3 1048577");
-    zmsg_t *coins = zmsg_new();
-    zmsg_addstr(coins, "0abc");
-    zmsg_addmem(coins, "\x01", 1);
-    dc_redis_check(r, 2, "0000abcd", 3, 1, NULL);          /* counted already: nothing */
-    dc_redis_check(r, 2, "0000abcd", 4, 1, &coins);        /* nobody counted it: counted */
+    zchunk_t *coins = zchunk_new(NULL, 0);
+    s_test_coin(coins, "0abc", 1);
+    dc_redis_check(r, 2, "0000abcd", 3, 1, NULL);  /* counted already: nothing */
+    dc_redis_check(r, 2, "0000abcd", 4, 1, coins); /* nobody counted it: counted */
+    zchunk_destroy(&coins);
     dc_redis_check(r, 2, "0000abcd", 5, 2, NULL);          /* not the epoch's batch: refused */
     dc_redis_check(r, 2, "00000bad", 5, 1, NULL);          /* an unknown epoch: refused */
     dc_redis_check(r, 2, "0000abcd", 10 + 65536, 1, NULL); /* far beyond issued: refused */
@@ -987,10 +1010,12 @@ static void s_test_clock_step(redisContext *c, const char *hostport)
     freeReplyObject(redisCommand(c, "SET dc:books:step:writer 7"));
     for (uint64_t i = 1; i <= 2; i++) {
         dc_redis_t *r = dc_redis_new(hostport, "dc:books:step", NULL);
-        zmsg_t *coins = zmsg_new();
-        zmsg_addstrf(coins, "0%llu", (unsigned long long)i);
-        zmsg_addmem(coins, "\x05", 1);
-        dc_redis_count(r, 5, &coins);
+        zchunk_t *coins = zchunk_new(NULL, 0);
+        char field[24];
+        snprintf(field, sizeof field, "0%llu", (unsigned long long)i);
+        s_test_coin(coins, field, 5);
+        dc_redis_count(r, 5, coins);
+        zchunk_destroy(&coins);
         s_wait_written(r, 5);
         dc_redis_count(r, 1, NULL); /* a second batch of the same writer */
         s_wait_written(r, 6);
@@ -1014,12 +1039,14 @@ static void s_test_exit_budget(redisContext *c, const char *hostport, int pid)
     dc_redis_count(r, 1, NULL);
     s_wait_written(r, 1); /* connected, writer number known */
     DC_CHECK(kill(pid, SIGSTOP) == 0);
-    zmsg_t *coins = zmsg_new();
+    zchunk_t *coins = zchunk_new(NULL, 0);
     for (int i = 0; i < 10000; i++) { /* a reply timeout of 250 + 10 x 50 ms while running */
-        zmsg_addstrf(coins, "0%063d", i);
-        zmsg_addmem(coins, "\x01", 1);
+        char field[DC_REDIS_COIN_FIELD + 1];
+        snprintf(field, sizeof field, "0%063d", i);
+        s_test_coin(coins, field, 1);
     }
-    dc_redis_count(r, 10000, &coins);
+    dc_redis_count(r, 10000, coins);
+    zchunk_destroy(&coins);
     zmsg_t *fields = zmsg_new();
     zmsg_addstr(fields, "a");
     zmsg_addstr(fields, "1");
@@ -1049,10 +1076,10 @@ void dc_redis_test(bool verbose)
     snprintf(hostport, sizeof hostport, "127.0.0.1:%d", port);
     dc_redis_t *r = dc_redis_new(hostport, "dc:books:test", NULL);
     dc_redis_series(r, "dc:series:test", 600);
-    zmsg_t *coins = zmsg_new();
-    zmsg_addstr(coins, "0abc");
-    zmsg_addmem(coins, "\x00\x01", 2);
-    dc_redis_count(r, 5, &coins);
+    zchunk_t *coins = zchunk_new(NULL, 0);
+    s_test_coin(coins, "0abc", 0);
+    dc_redis_count(r, 5, coins);
+    zchunk_destroy(&coins);
     dc_redis_count(r, 7, NULL);
     zmsg_t *fields = zmsg_new();
     zmsg_addstr(fields, "workers");

@@ -62,8 +62,16 @@ dc_redis_t *dc_redis_new(const char *hostport, const char *books_key, const char
     is logged as not confirmed written. */
 void dc_redis_destroy(dc_redis_t **self_p);
 
-/*  Adds hashes and coins to the books; coins_p holds pairs [hex digest, bytes]. */
-void dc_redis_count(dc_redis_t *self, uint64_t hashes, zmsg_t **coins_p);
+/*  A coin as the books take it: its wallet field (the hex SHA-256 of its bytes, 64
+    characters) then its value (the 32 random bytes), back to back. Coins travel as a
+    run of these records, one buffer per hand-off, not a frame each. */
+#define DC_REDIS_COIN_FIELD 64
+#define DC_REDIS_COIN_VALUE 32
+#define DC_REDIS_COIN_SIZE (DC_REDIS_COIN_FIELD + DC_REDIS_COIN_VALUE)
+
+/*  Adds hashes and coins (NULL, or records as above; copied, so the caller may reuse
+    its buffer) to the books. */
+void dc_redis_count(dc_redis_t *self, uint64_t hashes, zchunk_t *coins);
 /*  The ledger of jobs counted: from now on the books script also records, for each job
     handed off with dc_redis_count_jobs, that job `seq` of `epoch` (8 hex digits) is
     counted (a bit in `dc:ledger:EPOCH:CHUNK`, 2^20 jobs a chunk, kept 1 h after its
@@ -74,14 +82,14 @@ void dc_redis_ledger(dc_redis_t *self, const char *epoch, uint32_t batch);
 /*  dc_redis_count for the owner of a ledger: `handoff` numbers this hand-off (it only
     grows), `issued` is the number of jobs the epoch has issued so far, and `seqs` lists
     the counted jobs' sequence numbers (decimal, separated by spaces). */
-void dc_redis_count_jobs(dc_redis_t *self, uint64_t handoff, uint64_t hashes, zmsg_t **coins_p,
+void dc_redis_count_jobs(dc_redis_t *self, uint64_t handoff, uint64_t hashes, zchunk_t *coins,
                          uint64_t issued, const char *seqs);
 /*  A result the owner cannot tell is counted (a job of an earlier epoch, or answered
     again): in Redis, after every count handed off before it, its job `seq` of `epoch` is
     counted with these hashes and coins if, and only if, the ledger does not have it
     yet, the epoch is known and `hashes` is the epoch's batch. Idempotent. */
 void dc_redis_check(dc_redis_t *self, uint64_t handoff, const char *epoch, uint32_t seq,
-                    uint32_t hashes, zmsg_t **coins_p);
+                    uint32_t hashes, zchunk_t *coins);
 /*  Replaces the Redis hash `key` (10 s expiry) with fields: pairs [name, value]. */
 void dc_redis_stats(dc_redis_t *self, const char *key, zmsg_t **fields_p);
 /*  From now on every flush (once a second, while Redis is reachable) also appends

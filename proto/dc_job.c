@@ -301,17 +301,6 @@ const byte *dc_result_coin(zmsg_t *msg, uint32_t i)
     return zframe_data(zmsg_next(msg)) + (size_t)i * DC_COIN_BYTES;
 }
 
-void dc_result_coin_pairs(zmsg_t *msg, uint32_t coins, zmsg_t *pairs)
-{
-    char hex[DC_HEX_DIGEST_LEN + 1];
-    for (uint32_t i = 0; i < coins; i++) {
-        const byte *bytes = dc_result_coin(msg, i);
-        dc_sha256_hex(bytes, DC_COIN_BYTES, hex);
-        zmsg_addmem(pairs, hex, DC_HEX_DIGEST_LEN);
-        zmsg_addmem(pairs, bytes, DC_COIN_BYTES);
-    }
-}
-
 /*  Appends random bytes whose digest is a coin (1 in 16 tries on average) to coins. */
 static void s_make_coin(zframe_t *coins)
 {
@@ -359,18 +348,6 @@ void dc_job_test(bool verbose)
     DC_CHECK(dc_result_decode(msg, &rgot, &reason) == 0);
     DC_CHECK(rgot.job_id == 42 && rgot.hashes == 3 && rgot.coins == 2 && streq(rgot.worker, "w-1"));
     DC_CHECK(memcmp(dc_result_coin(msg, 1), second, DC_COIN_BYTES) == 0);
-    /* the wallet's pairs: the hex digest of each coin's bytes, then the bytes */
-    zmsg_t *pairs = zmsg_new();
-    dc_result_coin_pairs(msg, rgot.coins, pairs);
-    DC_CHECK(zmsg_size(pairs) == 4);
-    char hex[DC_HEX_DIGEST_LEN + 1];
-    dc_sha256_hex(second, sizeof second, hex);
-    zframe_t *field = zmsg_first(pairs);
-    field = zmsg_next(pairs);
-    field = zmsg_next(pairs);
-    DC_CHECK(zframe_size(field) == DC_HEX_DIGEST_LEN && memcmp(zframe_data(field), hex, 64) == 0);
-    DC_CHECK(hex[0] == '0' && zframe_size(zmsg_next(pairs)) == DC_COIN_BYTES);
-    zmsg_destroy(&pairs);
     /* a forged coin: the second coin's bytes replaced by bytes whose digest is no coin */
     byte digest[1];
     do {

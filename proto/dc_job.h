@@ -60,9 +60,6 @@ zmsg_t *dc_result_encode(const dc_result_t *result, zframe_t **coins_p);
 int dc_result_decode(zmsg_t *msg, dc_result_t *result, const char **reason);
 /*  Coin i (0 <= i < coins) of a result that decoded: DC_COIN_BYTES bytes. */
 const byte *dc_result_coin(zmsg_t *msg, uint32_t i);
-/*  Appends to pairs, for each coin of a result that decoded, the frames [hex digest,
-    random bytes]: the wallet's field and value. */
-void dc_result_coin_pairs(zmsg_t *msg, uint32_t coins, zmsg_t *pairs);
 
 /*  A track name: 1..16 bytes of [a-z0-9-]. */
 bool dc_track_valid(const char *track);

@@ -17,7 +17,9 @@ Perf's hardware counters are not available on this machine (`perf stat -e instru
 true` says <not supported>), hence callgrind. Caveats: the role under callgrind runs
 ~50x slower, so the rig runs at that role's pace and the other roles see fewer messages
 per wake-up; libzmq is stripped of its internal symbols (its cost shows as libzmq.so
-addresses, summed in the per-library table). Not a test: it asserts nothing."""
+addresses, summed in the per-library table); valgrind hides the CPU's SHA extensions, so
+nettle's SHA-256 (hasher, dispatcher) runs its plain code there and costs more than
+natively. Not a test: it asserts nothing."""
 import argparse
 import collections
 import os

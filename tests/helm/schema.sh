@@ -57,6 +57,21 @@ reject "canary track named stable" "at '/worker/canary/track'" \
     --set worker.canary.enabled=true --set worker.canary.track=stable
 reject "canary track with capitals" "at '/worker/canary/track': 'Canary' does not match pattern" \
     --set worker.canary.track=Canary
+reject "canary track ending in '-' (not a valid label value or name)" \
+    "at '/worker/canary/track': 'v2-' does not match pattern" --set worker.canary.track=v2-
+reject "canary track starting with '-'" "at '/worker/canary/track': '-v2' does not match pattern" \
+    --set worker.canary.track=-v2
+reject "canary track of 17 characters" "at '/worker/canary/track': 'a234567890123456z' does not match pattern" \
+    --set worker.canary.track=a234567890123456z
+reject "canary image tag with a space" "at '/worker/canary/image/tag': 'a b' does not match pattern" \
+    --set "worker.canary.image.tag=a b"
+reject "green image tag starting with '.'" "at '/webui/blueGreen/green/image/tag': '.x' does not match pattern" \
+    --set webui.blueGreen.green.image.tag=.x
+reject "HPA range upside down" "worker.autoscaling: minReplicas 5 is above maxReplicas 2" \
+    --set worker.autoscaling.enabled=true --set worker.autoscaling.minReplicas=5 \
+    --set worker.autoscaling.maxReplicas=2
+reject "KEDA maxReplicas above 1000" "at '/autoscaling/keda/hasher/maxReplicas': maximum" \
+    --set autoscaling.keda.hasher.maxReplicas=1001
 reject "blue/green active color outside blue|green" \
     "at '/webui/blueGreen/active': value must be one of 'blue', 'green'" --set webui.blueGreen.active=red
 reject "KEDA target of 0 per slot" "at '/autoscaling/keda/targetPerSlot': exclusiveMinimum" \

@@ -41,10 +41,10 @@ app.kubernetes.io/name: {{ include "dockercoins.name" .root }}
 app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- with .track }}
-track: {{ . }}
+track: {{ . | quote }}
 {{- end }}
 {{- with .color }}
-color: {{ . }}
+color: {{ . | quote }}
 {{- end }}
 {{- end }}
 

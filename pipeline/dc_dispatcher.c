@@ -120,6 +120,7 @@ struct _dc_dispatcher_t {
     s_books_t b;
     uint64_t unsent_hashes; /* counted, not yet handed to the Redis actor */
     zchunk_t *unsent_coins; /* coin records for Redis (DC_REDIS_COIN_SIZE), reused */
+    byte *digests;          /* the coins' digests of the result being counted, reused */
     zchunk_t *unsent_seqs;  /* their jobs' sequence numbers, for the ledger */
     zlistx_t *unsent_checks;
     uint64_t handoff; /* number of the last hand-off to the Redis actor */
@@ -315,16 +316,16 @@ static void s_note_worker(dc_dispatcher_t *self, const dc_result_t *r, int64_t n
     dc_hist_add(self->hasher_us, now, r->hasher_us);
 }
 
-/*  Appends a record for Redis per coin of a result that decoded: the coin's hex
-    digest (the wallet field, computed here: it does not travel), then its bytes. */
-static void s_add_coins(zchunk_t *to, zmsg_t *msg, uint32_t coins)
+/*  Appends a record for Redis per coin of the result just decoded: the coin's hex
+    digest (the wallet field: it does not travel, the decoder computed it), then its
+    bytes. */
+static void s_add_coins(dc_dispatcher_t *self, zchunk_t *to, zmsg_t *msg, uint32_t coins)
 {
     _Static_assert(DC_COIN_BYTES == DC_REDIS_COIN_VALUE, "a coin's bytes are its wallet value");
     for (uint32_t i = 0; i < coins; i++) {
-        const byte *bytes = dc_result_coin(msg, i);
-        char record[DC_REDIS_COIN_SIZE + 1]; /* dc_sha256_hex writes a NUL after the hex */
-        dc_sha256_hex(bytes, DC_COIN_BYTES, record);
-        memcpy(record + DC_REDIS_COIN_FIELD, bytes, DC_REDIS_COIN_VALUE);
+        char record[DC_REDIS_COIN_SIZE + 1]; /* dc_hex writes a NUL after the hex */
+        dc_hex(self->digests + (size_t)i * DC_DIGEST_BYTES, DC_DIGEST_BYTES, record);
+        memcpy(record + DC_REDIS_COIN_FIELD, dc_result_coin(msg, i), DC_REDIS_COIN_VALUE);
         zchunk_extend(to, record, DC_REDIS_COIN_SIZE);
     }
 }
@@ -340,7 +341,7 @@ static void s_count(dc_dispatcher_t *self, s_job_t *job, zmsg_t *msg, const dc_r
         self->tracks[job->track].hashes += r->hashes;
     else
         self->untracked_hashes += r->hashes;
-    s_add_coins(self->unsent_coins, msg, r->coins);
+    s_add_coins(self, self->unsent_coins, msg, r->coins);
     char seq[16];
     snprintf(seq, sizeof seq, "%u ", (unsigned)(job->id & 0xffffffffu));
     zchunk_extend(self->unsent_seqs, seq, strlen(seq));
@@ -358,7 +359,7 @@ static void s_check_later(dc_dispatcher_t *self, zmsg_t *msg, const dc_result_t 
     check->job_id = r->job_id;
     check->hashes = r->hashes;
     check->coins = zchunk_new(NULL, 0);
-    s_add_coins(check->coins, msg, r->coins);
+    s_add_coins(self, check->coins, msg, r->coins);
     zlistx_add_end(self->unsent_checks, check);
     self->b.checks++;
 }
@@ -374,7 +375,7 @@ static int s_on_result(zloop_t *loop, zsock_t *results, void *arg)
     dc_result_t r;
     const char *reason;
     char key[17];
-    if (!rid || dc_result_decode(msg, &r, &reason) != 0)
+    if (!rid || dc_result_decode_digests(msg, &r, self->digests, &reason) != 0)
         s_drop(self, "result", rid ? reason : "no routing id");
     else {
         s_key(r.job_id, key);
@@ -797,6 +798,8 @@ dc_dispatcher_t *dc_dispatcher_new(const dc_dispatcher_cfg_t *cfg)
     self->rng_us = dc_hist_new(DC_DISPATCHER_HIST_SAMPLES, DC_DISPATCHER_HIST_WINDOW_MS);
     self->hasher_us = dc_hist_new(DC_DISPATCHER_HIST_SAMPLES, DC_DISPATCHER_HIST_WINDOW_MS);
     self->unsent_coins = zchunk_new(NULL, 0);
+    self->digests = malloc((size_t)DC_JOB_BATCH_MAX * DC_DIGEST_BYTES);
+    assert(self->digests);
     self->unsent_seqs = zchunk_new(NULL, 0);
     self->unsent_checks = zlistx_new();
     zlistx_set_destructor(self->unsent_checks, s_check_free);
@@ -839,6 +842,7 @@ void dc_dispatcher_destroy(dc_dispatcher_t **self_p)
         dc_hist_destroy(&self->rng_us);
         dc_hist_destroy(&self->hasher_us);
         zchunk_destroy(&self->unsent_coins);
+        free(self->digests);
         zchunk_destroy(&self->unsent_seqs);
         zlistx_destroy(&self->unsent_checks);
         zlistx_destroy(&self->acks);

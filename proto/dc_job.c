@@ -273,6 +273,11 @@ static int s_decode_header(zmsg_t *msg, dc_result_t *r, const char **reason)
 
 int dc_result_decode(zmsg_t *msg, dc_result_t *r, const char **reason)
 {
+    return dc_result_decode_digests(msg, r, NULL, reason);
+}
+
+int dc_result_decode_digests(zmsg_t *msg, dc_result_t *r, byte *digests, const char **reason)
+{
     memset(r, 0, sizeof *r);
     if (s_decode_header(msg, r, reason) != 0)
         return -1;
@@ -283,9 +288,11 @@ int dc_result_decode(zmsg_t *msg, dc_result_t *r, const char **reason)
         *reason = "result: the coin frame is not coins x 32 bytes";
         return -1;
     }
-    byte digest[1];
+    byte one[DC_DIGEST_BYTES];
     for (uint32_t i = 0; i < r->coins; i++) {
-        dc_sha256(zframe_data(coins) + (size_t)i * DC_COIN_BYTES, DC_COIN_BYTES, digest, 1);
+        byte *digest = digests ? digests + (size_t)i * DC_DIGEST_BYTES : one;
+        dc_sha256(zframe_data(coins) + (size_t)i * DC_COIN_BYTES, DC_COIN_BYTES, digest,
+                  digests ? DC_DIGEST_BYTES : 1);
         if (!dc_svc_is_coin_bin(digest)) {
             *reason = "result: a coin's digest does not start with 0 (forged)";
             return -1;
@@ -348,8 +355,11 @@ void dc_job_test(bool verbose)
     DC_CHECK(dc_result_decode(msg, &rgot, &reason) == 0);
     DC_CHECK(rgot.job_id == 42 && rgot.hashes == 3 && rgot.coins == 2 && streq(rgot.worker, "w-1"));
     DC_CHECK(memcmp(dc_result_coin(msg, 1), second, DC_COIN_BYTES) == 0);
+    byte digests[2 * DC_DIGEST_BYTES], digest[DC_DIGEST_BYTES];
+    DC_CHECK(dc_result_decode_digests(msg, &rgot, digests, &reason) == 0 && rgot.coins == 2);
+    dc_sha256(second, sizeof second, digest, sizeof digest);
+    DC_CHECK(memcmp(digests + DC_DIGEST_BYTES, digest, sizeof digest) == 0);
     /* a forged coin: the second coin's bytes replaced by bytes whose digest is no coin */
-    byte digest[1];
     do {
         randombytes_buf(second, sizeof second);
         dc_sha256(second, sizeof second, digest, 1);

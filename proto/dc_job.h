@@ -58,6 +58,9 @@ zmsg_t *dc_result_encode(const dc_result_t *result, zframe_t **coins_p);
 /*  Validates everything, each coin included (the SHA-256 of its bytes must start with
     '0' in hex). On success coin i's bytes are dc_result_coin(msg, i). */
 int dc_result_decode(zmsg_t *msg, dc_result_t *result, const char **reason);
+/*  The same; digests (NULL, or room for DC_JOB_BATCH_MAX x 32 bytes) receives the SHA-256
+    of each coin, which the check computes anyway: the dispatcher files coins under it. */
+int dc_result_decode_digests(zmsg_t *msg, dc_result_t *result, byte *digests, const char **reason);
 /*  Coin i (0 <= i < coins) of a result that decoded: DC_COIN_BYTES bytes. */
 const byte *dc_result_coin(zmsg_t *msg, uint32_t i);
 

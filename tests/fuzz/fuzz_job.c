@@ -21,11 +21,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap();
         (void)dc_ack_id(msg, acked - 1); /* in bounds, or ASan says so */
     }
-    if (dc_result_decode(msg, &result, &reason) == 0) {
+    static byte digests[DC_JOB_BATCH_MAX * 32];
+    if (dc_result_decode_digests(msg, &result, digests, &reason) == 0) {
         if (result.coins > result.hashes || zmsg_size(msg) != (result.coins ? 3u : 2u))
             __builtin_trap();
         if (result.coins) /* the last coin in bounds, or ASan says so */
             (void)dc_result_coin(msg, result.coins - 1)[DC_COIN_BYTES - 1];
+        for (uint32_t i = 0; i < result.coins; i++)
+            if (digests[32 * i] >= 0x10) /* every coin's digest starts with 0 in hex */
+                __builtin_trap();
     }
     zmsg_destroy(&msg);
     return 0;

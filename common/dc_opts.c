@@ -112,6 +112,40 @@ static int s_parse_arg(dc_opts_t *self, int argc, char **argv, int i)
     return 2;
 }
 
+/*  True when the spec's metavariable is "MIN..MAX". */
+static bool s_range(const dc_opt_spec_t *s, long *min, long *max)
+{
+    int end = 0;
+    return s->def && s->arg && sscanf(s->arg, "%ld..%ld%n", min, max, &end) == 2 && !s->arg[end];
+}
+
+/*  Checks the values of "MIN..MAX" and "HOST:PORT" options; -1 (and a message) if one
+    is not. */
+static int s_check(dc_opts_t *self, size_t k)
+{
+    const dc_opt_spec_t *s = self->spec[k];
+    const char *v = self->value[k];
+    long min, max;
+    if (s_range(s, &min, &max)) {
+        char *end = NULL;
+        errno = 0;
+        long n = *v ? strtol(v, &end, 10) : 0;
+        if (*v && !errno && !*end && n >= min && n <= max)
+            return 0;
+        fprintf(stderr, "%s: --%s%s%s must be an integer from %ld to %ld, got '%s'\n", self->prog,
+                s->name, s->env ? " / " : "", s->env ? s->env : "", min, max, v);
+        return -1;
+    }
+    char host[256];
+    int port;
+    if (!s->arg || !streq(s->arg, "HOST:PORT") || !*v ||
+        dc_opts_hostport(v, host, sizeof host, &port) == 0)
+        return 0;
+    fprintf(stderr, "%s: --%s%s%s wants HOST:PORT (IPv6 as [ADDR]:PORT), not '%s'\n", self->prog,
+            s->name, s->env ? " / " : "", s->env ? s->env : "", v);
+    return -1;
+}
+
 static dc_opts_t *s_new(const char *prog, const char *summary, const dc_opt_spec_t *specs,
                         bool http, int argc, char **argv, int *exit_code)
 {
@@ -140,7 +174,13 @@ static dc_opts_t *s_new(const char *prog, const char *summary, const dc_opt_spec
             printf("%s %s\n", prog, DC_VERSION);
         *exit_code = 0;
         dc_opts_destroy(&self);
+        return NULL;
     }
+    for (size_t k = 0; k < self->count; k++)
+        if (s_check(self, k) != 0) {
+            dc_opts_destroy(&self);
+            return NULL;
+        }
     return self;
 }
 
@@ -181,20 +221,11 @@ bool dc_opts_flag(dc_opts_t *self, const char *name)
     return dc_opts_str(self, name) != NULL;
 }
 
-int dc_opts_long(dc_opts_t *self, const char *name, long min, long max, long *out)
+long dc_opts_int(dc_opts_t *self, const char *name)
 {
-    const char *v = dc_opts_str(self, name);
-    char *end = NULL;
-    errno = 0;
-    long n = v && *v ? strtol(v, &end, 10) : 0;
-    if (!v || !*v || errno || *end || n < min || n > max) {
-        const dc_opt_spec_t *s = self->spec[s_find(self, name, strlen(name))];
-        fprintf(stderr, "%s: --%s%s%s must be an integer from %ld to %ld, got '%s'\n", self->prog,
-                name, s->env ? " / " : "", s->env ? s->env : "", min, max, v ? v : "");
-        return -1;
-    }
-    *out = n;
-    return 0;
+    int k = s_find(self, name, strlen(name));
+    assert(k >= 0);
+    return strtol(self->value[k], NULL, 10);
 }
 
 /*  The port after the host: "PORT" (1..65535, digits only) or -1. */
@@ -242,32 +273,43 @@ void dc_opts_test(bool verbose)
 {
     if (verbose)
         printf(" * dc_opts: ");
-    static const dc_opt_spec_t specs[] = {{"delay-ms", "DC_TEST_DELAY_MS", "100", "N", "delay"},
-                                          {"raw", "DC_TEST_RAW", NULL, NULL, "raw mode"},
-                                          {NULL, NULL, NULL, NULL, NULL}};
+    static const dc_opt_spec_t specs[] = {
+        {"delay-ms", "DC_TEST_DELAY_MS", "100", "0..1000", "delay"},
+        {"raw", "DC_TEST_RAW", NULL, NULL, "raw mode"},
+        {"redis", "DC_TEST_REDIS", "", "HOST:PORT", "redis"},
+        DC_OPTS_END};
     int code;
     unsetenv("DC_TEST_DELAY_MS");
     setenv("DC_TEST_RAW", "yes", 1);
     char *argv1[] = {"t", NULL};
     dc_opts_t *o = dc_opts_new("t", "test", specs, 1, argv1, &code);
-    long v;
-    DC_CHECK(o && dc_opts_long(o, "delay-ms", 0, 1000, &v) == 0 && v == 100);
+    DC_CHECK(o && dc_opts_int(o, "delay-ms") == 100);
     DC_CHECK(dc_opts_flag(o, "raw") && !dc_opts_flag(o, "verbose"));
     DC_CHECK(dc_opts_has(o, "raw") && !dc_opts_has(o, "nope"));
+    DC_CHECK(streq(dc_opts_str(o, "redis"), "")); /* an empty HOST:PORT is allowed */
     dc_opts_destroy(&o);
     dc_opts_destroy(&o);
 
     setenv("DC_TEST_DELAY_MS", "7", 1);
-    char *argv2[] = {"t", "--delay-ms", "9", "--raw=0", NULL};
-    o = dc_opts_new("t", "test", specs, 4, argv2, &code);
-    DC_CHECK(o && dc_opts_long(o, "delay-ms", 0, 1000, &v) == 0 && v == 9);
-    DC_CHECK(!dc_opts_flag(o, "raw"));
+    char *argv2[] = {"t", "--delay-ms", "9", "--raw=0", "--redis=[::1]:6380", NULL};
+    o = dc_opts_new("t", "test", specs, 5, argv2, &code);
+    DC_CHECK(o && dc_opts_int(o, "delay-ms") == 9);
+    DC_CHECK(!dc_opts_flag(o, "raw") && streq(dc_opts_str(o, "redis"), "[::1]:6380"));
     dc_opts_destroy(&o);
     char *argv3[] = {"t", NULL};
     o = dc_opts_new("t", "test", specs, 1, argv3, &code);
-    DC_CHECK(dc_opts_long(o, "delay-ms", 0, 1000, &v) == 0 && v == 7);
-    DC_CHECK(dc_opts_long(o, "delay-ms", 10, 1000, &v) == -1);
+    DC_CHECK(o && dc_opts_int(o, "delay-ms") == 7);
     dc_opts_destroy(&o);
+    /* out of range, not a number, a bad HOST:PORT: refused when parsed, exit 2 */
+    const char *refused[] = {"--delay-ms=1001", "--delay-ms=-1",    "--delay-ms=", "--delay-ms=5x",
+                             "--redis=redis",   "--redis=::1:6379", NULL};
+    for (const char **r = refused; *r; r++) {
+        char *argv[] = {"t", (char *)*r, NULL};
+        code = 0;
+        DC_CHECK(dc_opts_new("t", "test", specs, 2, argv, &code) == NULL && code == 2);
+    }
+    setenv("DC_TEST_DELAY_MS", "lots", 1); /* the environment is checked as well */
+    DC_CHECK(dc_opts_new("t", "test", specs, 1, argv3, &code) == NULL && code == 2);
     unsetenv("DC_TEST_DELAY_MS");
     unsetenv("DC_TEST_RAW");
 
@@ -275,6 +317,8 @@ void dc_opts_test(bool verbose)
     DC_CHECK(dc_opts_new("t", "test", specs, 2, argv4, &code) == NULL && code == 2);
     char *argv5[] = {"t", "--delay-ms", NULL};
     DC_CHECK(dc_opts_new("t", "test", specs, 2, argv5, &code) == NULL && code == 2);
+    char *argv6[] = {"t", "--version", NULL};
+    DC_CHECK(dc_opts_new("t", "test", specs, 2, argv6, &code) == NULL && code == 0);
 
     char host[64];
     int port;

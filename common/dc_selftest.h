@@ -16,7 +16,17 @@ typedef struct {
     void (*test)(bool verbose);
 } dc_selftest_t;
 
-/*  Runs every test of tests (terminated by {NULL, NULL}), or only the one named on
+/*  A row of the table: the class and its self-test, NAME_test. */
+#define DC_SELFTEST(name)                                                                          \
+    {                                                                                              \
+#name, name##_test                                                                         \
+    }
+#define DC_SELFTEST_END                                                                            \
+    {                                                                                              \
+        NULL, NULL                                                                                 \
+    }
+
+/*  Runs every test of tests (terminated by DC_SELFTEST_END), or only the one named on
     the command line; -v names each one and its time; --help lists them. Returns the
     exit status: 1 when any test failed, 77 when every test that ran was skipped (what
     meson reports as SKIP), 2 for an unknown name, else 0. */

@@ -10,12 +10,12 @@
 #define S_TIMEOUT_MS 5000 /* per Redis call */
 
 static const dc_opt_spec_t s_specs[] = {
-    {"redis", "DC_REDIS", "127.0.0.1:6379", "HOST:PORT", "Redis holding hashes and wallet"},
-    DC_APP_REDIS_OPTS,
-    {"show", "DC_AUDIT_SHOW", "20", "N", "bad wallet entries reported one by one, at most"},
-    {"scan-count", "DC_AUDIT_SCAN_COUNT", "1000", "N",
+    DC_APP_REDIS_OPTS("Redis holding hashes and wallet"),
+    {"show", "DC_AUDIT_SHOW", "20", "0..1000000",
+     "bad wallet entries reported one by one, at most"},
+    {"scan-count", "DC_AUDIT_SCAN_COUNT", "1000", "1..100000",
      "wallet entries asked for per HSCAN batch (memory stays bounded)"},
-    {NULL, NULL, NULL, NULL, NULL}};
+    DC_OPTS_END};
 
 static const char s_summary[] =
     "Recounts the wallet in Redis and checks it against the dispatcher's books; writes\n"
@@ -27,33 +27,33 @@ static const char s_summary[] =
     "Prints each mismatch, then one summary line (dc-audit: OK / FAILED / UNREAD).\n"
     "Exit: 0 all agree, 1 a mismatch, 2 bad usage, 3 Redis could not be read.";
 
+static const dc_app_def_t s_app = {
+    .prog = "dc-audit", .summary = s_summary, .specs = s_specs, .tool = true};
+
+/*  An empty --redis: the table checks any other value. */
+static int s_check(dc_app_t *app)
+{
+    return *dc_opts_str(app->opts, "redis") ? 0 : dc_app_refuse(app, "--redis / DC_REDIS is empty");
+}
+
 int main(int argc, char **argv)
 {
-    int code;
-    dc_opts_t *opts = dc_opts_new_tool("dc-audit", s_summary, s_specs, argc, argv, &code);
-    if (!opts)
-        return code;
-    long show, scan_count;
+    dc_app_t app;
+    if (dc_app_parse(&app, &s_app, argc, argv) != 0 || s_check(&app) != 0 ||
+        dc_app_start(&app) != 0) /* a start failure (the password file) is a usage error */
+        return app.exit_code == 1 ? DC_AUDIT_EXIT_USAGE : app.exit_code;
     char host[256];
     int port;
-    const char *where = dc_opts_str(opts, "redis");
-    bool bad_redis = dc_opts_hostport(where, host, sizeof host, &port) != 0;
-    if (bad_redis)
-        fprintf(stderr, "dc-audit: --redis / DC_REDIS wants HOST:PORT, not '%s'\n", where);
-    if (bad_redis || dc_opts_long(opts, "show", 0, 1000000, &show) ||
-        dc_opts_long(opts, "scan-count", 1, 100000, &scan_count)) {
-        dc_opts_destroy(&opts);
-        return DC_AUDIT_EXIT_USAGE;
-    }
-    dc_app_t app;
-    if (dc_app_start(&app, "dc-audit", &opts, NULL) != 0)
-        return DC_AUDIT_EXIT_USAGE;
+    const char *where = dc_opts_str(app.opts, "redis");
+    dc_opts_hostport(where, host, sizeof host, &port); /* checked when parsed */
     char why[300];
     redisContext *ctx =
         dc_rconn_connect(host, port, app.redis_password, S_TIMEOUT_MS, why, sizeof why);
     int rc = DC_AUDIT_EXIT_UNREAD;
     if (ctx) {
-        dc_audit_cfg_t cfg = {.scan_count = (int)scan_count, .show = (int)show, .where = where};
+        dc_audit_cfg_t cfg = {.scan_count = (int)dc_opts_int(app.opts, "scan-count"),
+                              .show = (int)dc_opts_int(app.opts, "show"),
+                              .where = where};
         rc = dc_audit_run(ctx, &cfg, stdout);
         redisFree(ctx);
     } else

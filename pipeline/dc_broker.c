@@ -858,7 +858,7 @@ int dc_broker_run(dc_broker_t *self, zsock_t *pipe)
 void dc_broker_actor(zsock_t *pipe, void *args)
 {
     dc_broker_t *self = dc_broker_new(args);
-    zsock_signal(pipe, self ? 0 : 1);
+    dc_app_actor_started(pipe, self != NULL);
     if (self)
         dc_broker_run(self, pipe);
     dc_broker_destroy(&self);
@@ -1029,18 +1029,30 @@ static double s_test_demand_of(zsock_t *client, const char *service)
     return demand;
 }
 
-static void s_test_demand(void)
+/*  A broker actor of cfg on endpoint, and a client connected to it. */
+static zactor_t *s_test_broker(dc_broker_cfg_t cfg, const char *endpoint, zsock_t **client)
 {
-    dc_broker_cfg_t cfg = {.endpoint = "@inproc://dc-broker-demand",
-                           .heartbeat_ms = 1000,
-                           .max_queue = 10,
-                           .max_wait_ms = 8000,
-                           .request_timeout_ms = 8000,
-                           .service_ttl_ms = 10000};
-    zactor_t *broker = zactor_new(dc_broker_actor, &cfg);
-    zsock_t *client = zsock_new_dealer(">inproc://dc-broker-demand");
-    zsock_set_rcvtimeo(client, 2000);
-    zsock_set_linger(client, 0);
+    char bind[128];
+    snprintf(bind, sizeof bind, "@%s", endpoint);
+    cfg.endpoint = bind;
+    zactor_t *broker = dc_app_actor_new(dc_broker_actor, &cfg);
+    DC_CHECK(broker);
+    *client = zsock_new_dealer(endpoint);
+    DC_CHECK(*client);
+    zsock_set_rcvtimeo(*client, 2000);
+    zsock_set_linger(*client, 0);
+    return broker;
+}
+
+/*  The demand test's broker: 1 s heartbeats, requests may wait 8 s in the queue. */
+static void s_test_demand(dc_broker_cfg_t cfg)
+{
+    cfg.heartbeat_ms = 1000;
+    cfg.max_queue = 10;
+    cfg.max_wait_ms = cfg.request_timeout_ms = 8000;
+    cfg.service_ttl_ms = 10000;
+    zsock_t *client;
+    zactor_t *broker = s_test_broker(cfg, "inproc://dc-broker-demand", &client);
     zsock_t *slot = s_test_worker(">inproc://dc-broker-demand", "load");
     zsock_set_rcvtimeo(slot, 2000);
     zsock_set_linger(slot, 0);
@@ -1069,15 +1081,13 @@ void dc_broker_test(bool verbose)
 {
     if (verbose)
         printf(" * dc_broker: ");
-    dc_broker_cfg_t cfg = {.endpoint = "@inproc://dc-broker-test",
-                           .heartbeat_ms = 100,
+    dc_broker_cfg_t cfg = {.heartbeat_ms = 100,
                            .max_queue = 2,
                            .max_wait_ms = 300,
                            .request_timeout_ms = 1200,
                            .service_ttl_ms = 1500};
-    zactor_t *broker = zactor_new(dc_broker_actor, &cfg);
-    zsock_t *client = zsock_new_dealer(">inproc://dc-broker-test");
-    zsock_set_rcvtimeo(client, 2000);
+    zsock_t *client;
+    zactor_t *broker = s_test_broker(cfg, "inproc://dc-broker-test", &client);
 
     /* MMI: no worker yet */
     zmsg_t *r = s_test_call(client, "mmi.service", "echo");
@@ -1133,7 +1143,7 @@ void dc_broker_test(bool verbose)
     s_test_instances(client, ">inproc://dc-broker-test");
     s_test_deadline(client, ">inproc://dc-broker-test", cfg.request_timeout_ms);
     s_test_forget(client, ">inproc://dc-broker-test", cfg.service_ttl_ms);
-    s_test_demand();
+    s_test_demand(cfg);
     zsock_destroy(&w2);
     zsock_destroy(&client);
     zactor_destroy(&broker);

@@ -3,10 +3,10 @@
 #include "dc_client.h"
 #include "dc_drops.h"
 #include "dc_check.h"
-#include "dc_broker.h"
+#include "dc_app.h"
 #include "dc_mdp.h"
-#include "dc_service.h"
 #include "dc_svc.h"
+#include "dc_testrig.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -176,8 +176,10 @@ void dc_client_actor(zsock_t *pipe, void *args)
 {
     const dc_client_cfg_t *cfg = args;
     dc_client_t *self = dc_client_new(cfg->broker, cfg->timeout_ms, cfg->curve);
+    dc_app_actor_started(pipe, self != NULL);
+    if (!self)
+        return;
     dc_client_set_stop(self, pipe);
-    zsock_signal(pipe, 0);
     zmsg_t *msg;
     while ((msg = zmsg_recv(pipe))) {
         char *service = zmsg_popstr(msg);
@@ -243,17 +245,6 @@ static zsock_t *s_test_router(const char *endpoint)
     return router;
 }
 
-static zactor_t *s_test_broker(const char *endpoint)
-{
-    dc_broker_cfg_t cfg = {.endpoint = endpoint,
-                           .heartbeat_ms = 100,
-                           .max_queue = 10,
-                           .max_wait_ms = 3000,
-                           .request_timeout_ms = 3000,
-                           .service_ttl_ms = 10000};
-    return zactor_new(dc_broker_actor, &cfg);
-}
-
 /*  Lazy Pirate: a broker that took the request and died is replaced; after the timeout
     the client reconnects and sends again, and the new broker's rng answers. A newer
     request abandons the one in flight; "$TERM" ends a call at once. */
@@ -262,7 +253,8 @@ static void s_test_actor(void)
     const char *ep = "inproc://dc-client-test";
     zsock_t *router = s_test_router(ep);
     dc_client_cfg_t ccfg = {.broker = ">inproc://dc-client-test", .timeout_ms = 400};
-    zactor_t *client = zactor_new(dc_client_actor, &ccfg);
+    zactor_t *client = dc_app_actor_new(dc_client_actor, &ccfg);
+    DC_CHECK(client);
     zsock_set_rcvtimeo(zactor_sock(client), 5000);
 
     /* a newer request abandons the first: only the second is answered */
@@ -280,13 +272,8 @@ static void s_test_actor(void)
     /* ... the fake broker dies with it; a real one and an rng take its place */
     DC_CHECK(zsock_unbind(router, "%s", ep) == 0); /* the name is free at once */
     zsock_destroy(&router);
-    zactor_t *broker = s_test_broker("@inproc://dc-client-test");
-    dc_service_cfg_t scfg = {.broker = ">inproc://dc-client-test",
-                             .service = "rng",
-                             .slots = 1,
-                             .heartbeat_ms = 100,
-                             .handler = dc_service_rng};
-    zactor_t *rng = zactor_new(dc_service_actor, &scfg);
+    dc_testrig_t *rig = dc_testrig_new("@inproc://dc-client-test", 0);
+    DC_CHECK(rig);
     s_test_reply(client, 2);
     int64_t took = zclock_mono() - sent;
     DC_CHECK(took >= 400 && took < 3000); /* sent again after the 400 ms timeout */
@@ -294,8 +281,7 @@ static void s_test_actor(void)
     s_test_reply(client, 32);
 
     /* "$TERM" during a call that nobody answers ends it at once */
-    zactor_destroy(&rng);
-    zactor_destroy(&broker);
+    dc_testrig_destroy(&rig);
     router = s_test_router(ep);
     s_test_send(client, 3);
     req = s_test_swallow(router); /* the client reconnected and sent it */

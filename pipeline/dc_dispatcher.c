@@ -14,7 +14,6 @@
 #include "dc_dispatcher.h"
 #include "dc_drops.h"
 #include "dc_app.h"
-#include "dc_broker.h"
 #include "dc_buf.h"
 #include "dc_check.h"
 #include "dc_hist.h"
@@ -22,8 +21,8 @@
 #include "dc_svc.h"
 #include "dc_rconn.h"
 #include "dc_redis.h"
-#include "dc_service.h"
 #include "dc_stats.h"
+#include "dc_testrig.h"
 #include "dc_worker.h"
 
 #include <assert.h>
@@ -966,23 +965,8 @@ void dc_dispatcher_test(bool verbose)
     snprintf(jobs_c, sizeof jobs_c, ">tcp://127.0.0.1:%d", jobs_port);
     snprintf(results_c, sizeof results_c, ">tcp://127.0.0.1:%d", results_port);
 
-    dc_broker_cfg_t bcfg = {.endpoint = "@inproc://dc-dispatcher-test",
-                            .heartbeat_ms = 100,
-                            .max_queue = 100,
-                            .max_wait_ms = 3000,
-                            .request_timeout_ms = 3000,
-                            .service_ttl_ms = 10000};
-    zactor_t *broker = zactor_new(dc_broker_actor, &bcfg);
-    dc_service_cfg_t scfg = {.broker = ">inproc://dc-dispatcher-test",
-                             .service = "rng",
-                             .slots = 1,
-                             .heartbeat_ms = 100,
-                             .handler = dc_service_rng};
-    zactor_t *rng = zactor_new(dc_service_actor, &scfg);
-    scfg.service = "hasher";
-    scfg.slots = 4;
-    scfg.handler = dc_service_hasher;
-    zactor_t *hasher = zactor_new(dc_service_actor, &scfg);
+    dc_testrig_t *rig = dc_testrig_new("@inproc://dc-dispatcher-test", 4);
+    DC_CHECK(rig);
 
     const uint32_t batch = 4;
     dc_dispatcher_cfg_t dcfg = {.jobs = jobs,
@@ -1034,9 +1018,7 @@ void dc_dispatcher_test(bool verbose)
     long long bits2 = s_test_exact(c, batch);
     /* the second epoch's count, plus results of the first that only it could place */
     DC_CHECK(bits2 == counted + counted2 + recovered);
-    zactor_destroy(&hasher);
-    zactor_destroy(&rng);
-    zactor_destroy(&broker);
+    dc_testrig_destroy(&rig);
     redisFree(c);
     dc_rconn_test_server_stop(redis_pid);
     if (verbose)

@@ -1,5 +1,6 @@
 /*  dc-selftest: every class self-test of proto/, common/ and pipeline/ (the web UI's
-    are in dc-webui-selftest), run by the one runner, dc_selftest. */
+    are in dc-webui-selftest), in dependency order, run by the one runner, dc_selftest. */
+#include "dc_app.h"
 #include "dc_audit.h"
 #include "dc_buf.h"
 #include "dc_broker.h"
@@ -18,27 +19,17 @@
 #include "dc_service.h"
 #include "dc_stats.h"
 #include "dc_svc.h"
+#include "dc_testrig.h"
 #include "dc_worker.h"
 
-static const dc_selftest_t s_tests[] = {{"dc_mdp", dc_mdp_test},
-                                        {"dc_svc", dc_svc_test},
-                                        {"dc_job", dc_job_test},
-                                        {"dc_stats", dc_stats_test},
-                                        {"dc_opts", dc_opts_test},
-                                        {"dc_buf", dc_buf_test},
-                                        {"dc_drops", dc_drops_test},
-                                        {"dc_hist", dc_hist_test},
-                                        {"dc_http", dc_http_test},
-                                        {"dc_rconn", dc_rconn_test},
-                                        {"dc_redis", dc_redis_test},
-                                        {"dc_service", dc_service_test},
-                                        {"dc_broker", dc_broker_test},
-                                        {"dc_client", dc_client_test},
-                                        {"dc_worker", dc_worker_test},
-                                        {"dc_dispatcher", dc_dispatcher_test},
-                                        {"dc_curve", dc_curve_test},
-                                        {"dc_audit", dc_audit_test},
-                                        {NULL, NULL}};
+static const dc_selftest_t s_tests[] = {
+    DC_SELFTEST(dc_mdp),        DC_SELFTEST(dc_svc),     DC_SELFTEST(dc_job),
+    DC_SELFTEST(dc_stats),      DC_SELFTEST(dc_opts),    DC_SELFTEST(dc_buf),
+    DC_SELFTEST(dc_drops),      DC_SELFTEST(dc_hist),    DC_SELFTEST(dc_http),
+    DC_SELFTEST(dc_curve),      DC_SELFTEST(dc_app),     DC_SELFTEST(dc_rconn),
+    DC_SELFTEST(dc_redis),      DC_SELFTEST(dc_service), DC_SELFTEST(dc_broker),
+    DC_SELFTEST(dc_client),     DC_SELFTEST(dc_testrig), DC_SELFTEST(dc_worker),
+    DC_SELFTEST(dc_dispatcher), DC_SELFTEST(dc_audit),   DC_SELFTEST_END};
 
 int main(int argc, char **argv)
 {

@@ -350,7 +350,7 @@ int dc_service_run(dc_service_t *self, zsock_t *pipe)
 void dc_service_actor(zsock_t *pipe, void *args)
 {
     dc_service_t *self = dc_service_new(args);
-    zsock_signal(pipe, self ? 0 : 1);
+    dc_app_actor_started(pipe, self != NULL);
     if (self)
         dc_service_run(self, pipe);
     dc_service_destroy(&self);
@@ -481,7 +481,8 @@ static void s_test_slots(bool verbose)
                             .delay_ms = 600,
                             .handler = dc_service_hasher,
                             .verbose = verbose};
-    zactor_t *service = zactor_new(dc_service_actor, &cfg);
+    zactor_t *service = dc_app_actor_new(dc_service_actor, &cfg);
+    DC_CHECK(service);
     char *ids[3];
     for (int i = 0; i < 3; i++)
         ids[i] = s_test_ready(router);

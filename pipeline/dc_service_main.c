@@ -17,49 +17,42 @@
     "--concurrency requests at once (each slot a 7/MDP worker serving one at a time)."
 #endif
 
+#define S_STR(x) #x
+#define S_XSTR(x) S_STR(x)
+
 static const dc_opt_spec_t s_specs[] = {
     {"broker", "DC_BROKER", ">tcp://127.0.0.1:5555", "EP",
      "broker endpoint ('>' connects, '@' would bind)"},
 #if !defined(DC_SERVICE_RNG)
-    {"concurrency", "DC_CONCURRENCY", "20", "N",
-     "requests served at once (1..256; the original's thread pool has 20)"},
+    {"concurrency", "DC_CONCURRENCY", "20", "1.." S_XSTR(DC_SERVICE_SLOTS_MAX),
+     "requests served at once (the original's thread pool has 20)"},
 #endif
-    {"delay-ms", "DC_DELAY_MS", "100", "N", "artificial time per request (the workshop's)"},
+    {"delay-ms", "DC_DELAY_MS", "100", "0..10000", "artificial time per request (the workshop's)"},
     {"raw", "DC_RAW", NULL, NULL, "raw mode: no artificial delay"},
-    {"heartbeat-ms", "DC_HEARTBEAT_MS", "2500", "N",
+    {"heartbeat-ms", "DC_HEARTBEAT_MS", "2500", "10..60000",
      "heartbeat interval (7/MDP's 2500); broker dead after 3"},
     DC_APP_CURVE_OPTS,
-    {NULL, NULL, NULL, NULL, NULL}};
+    DC_OPTS_END};
+
+static const dc_app_def_t s_app = {
+    .prog = DC_PROG, .summary = DC_SUMMARY, .specs = s_specs, .role = "service"};
 
 int main(int argc, char **argv)
 {
-    int code;
-    dc_opts_t *opts = dc_opts_new(DC_PROG, DC_SUMMARY, s_specs, argc, argv, &code);
-    if (!opts)
-        return code;
-    long delay, hb, slots = 1;
-    if (dc_opts_long(opts, "delay-ms", 0, 10000, &delay) ||
-        dc_opts_long(opts, "heartbeat-ms", 10, 60000, &hb) ||
-        (dc_opts_has(opts, "concurrency") &&
-         dc_opts_long(opts, "concurrency", 1, DC_SERVICE_SLOTS_MAX, &slots))) {
-        dc_opts_destroy(&opts);
-        return 2;
-    }
     dc_app_t app;
-    if (dc_app_start(&app, DC_PROG, &opts, "service") != 0)
-        return 1;
-    dc_service_cfg_t cfg = {.broker = dc_opts_str(app.opts, "broker"),
-                            .service = DC_NAME,
-                            .slots = (int)slots,
-                            .heartbeat_ms = (int)hb,
-                            .delay_ms = dc_opts_flag(app.opts, "raw") ? 0 : (int)delay,
-                            .handler = DC_HANDLER,
-                            .http = app.http,
-                            .curve = app.curve,
-                            .verbose = dc_opts_flag(app.opts, "verbose")};
-    dc_service_t *service = dc_service_new(&cfg);
-    int rc = service ? dc_service_run(service, NULL) : 1;
-    dc_service_destroy(&service);
-    dc_app_stop(&app);
-    return rc;
+    if (dc_app_parse(&app, &s_app, argc, argv) != 0 || dc_app_start(&app) != 0)
+        return app.exit_code;
+    dc_opts_t *opts = app.opts;
+    bool raw = dc_opts_flag(opts, "raw");
+    dc_service_cfg_t cfg = {
+        .broker = dc_opts_str(opts, "broker"),
+        .service = DC_NAME,
+        .slots = dc_opts_has(opts, "concurrency") ? (int)dc_opts_int(opts, "concurrency") : 1,
+        .heartbeat_ms = (int)dc_opts_int(opts, "heartbeat-ms"),
+        .delay_ms = raw ? 0 : (int)dc_opts_int(opts, "delay-ms"),
+        .handler = DC_HANDLER,
+        .http = app.http,
+        .curve = app.curve,
+        .verbose = app.verbose};
+    return dc_app_run_actor(&app, dc_service_actor, &cfg);
 }

@@ -9,12 +9,11 @@
 #include "dc_worker.h"
 #include "dc_app.h"
 #include "dc_check.h"
-#include "dc_broker.h"
 #include "dc_client.h"
 #include "dc_job.h"
 #include "dc_mdp.h"
-#include "dc_service.h"
 #include "dc_svc.h"
+#include "dc_testrig.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -448,46 +447,13 @@ static void s_test_result(zsock_t *results, dc_result_t *r, zframe_t **rid)
     zmsg_destroy(&msg);
 }
 
-typedef struct {
-    zactor_t *broker, *rng, *hasher;
-} s_test_rig_t;
-
-static void s_test_rig_start(s_test_rig_t *rig, const char *endpoint, const char *connect)
-{
-    dc_broker_cfg_t bcfg = {.endpoint = endpoint,
-                            .heartbeat_ms = 100,
-                            .max_queue = 100,
-                            .max_wait_ms = 3000,
-                            .request_timeout_ms = 3000,
-                            .service_ttl_ms = 10000};
-    rig->broker = zactor_new(dc_broker_actor, &bcfg);
-    dc_service_cfg_t rcfg = {.broker = connect,
-                             .service = "rng",
-                             .slots = 1,
-                             .heartbeat_ms = 100,
-                             .handler = dc_service_rng};
-    rig->rng = zactor_new(dc_service_actor, &rcfg);
-    dc_service_cfg_t hcfg = rcfg;
-    hcfg.service = "hasher";
-    hcfg.slots = 2;
-    hcfg.handler = dc_service_hasher;
-    rig->hasher = zactor_new(dc_service_actor, &hcfg);
-}
-
-static void s_test_rig_stop(s_test_rig_t *rig)
-{
-    zactor_destroy(&rig->hasher);
-    zactor_destroy(&rig->rng);
-    zactor_destroy(&rig->broker);
-}
-
 /*  A worker against a real broker, rng and hasher, and a dispatcher played by the test:
     READY with its credit, a job answered with its hashes and verified coins, sent again
     until acknowledged and not after, a malformed job dropped and counted as received. */
 static void s_test_jobs(zsock_t *jobs, zsock_t *results)
 {
-    s_test_rig_t rig;
-    s_test_rig_start(&rig, "@inproc://dc-worker-test-broker", ">inproc://dc-worker-test-broker");
+    dc_testrig_t *rig = dc_testrig_new("@inproc://dc-worker-test-broker", 2);
+    DC_CHECK(rig);
     dc_worker_cfg_t cfg = {.broker = ">inproc://dc-worker-test-broker",
                            .jobs = ">inproc://dc-worker-test-jobs",
                            .results = ">inproc://dc-worker-test-results",
@@ -540,7 +506,7 @@ static void s_test_jobs(zsock_t *jobs, zsock_t *results)
     zframe_destroy(&rid);
     zframe_destroy(&from);
     zactor_destroy(&worker);
-    s_test_rig_stop(&rig);
+    dc_testrig_destroy(&rig);
 }
 
 /*  A worker stopped in the middle of a job (its rng call taken by a broker that never

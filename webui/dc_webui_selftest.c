@@ -9,13 +9,13 @@
 #include "dc_ui_series.h"
 #include "dc_ui_stats.h"
 
-static const dc_selftest_t s_tests[] = {{"dc_ui_series", dc_ui_series_test},
-                                        {"dc_ui_stats", dc_ui_stats_test},
-                                        {"dc_ui_hub", dc_ui_hub_test},
-                                        {"dc_ui_redis", dc_ui_redis_test},
-                                        {"dc_ui_poller", dc_ui_poller_test},
-                                        {"dc_ui_http", dc_ui_http_test},
-                                        {NULL, NULL}};
+static const dc_selftest_t s_tests[] = {DC_SELFTEST(dc_ui_series),
+                                        DC_SELFTEST(dc_ui_stats),
+                                        DC_SELFTEST(dc_ui_hub),
+                                        DC_SELFTEST(dc_ui_redis),
+                                        DC_SELFTEST(dc_ui_poller),
+                                        DC_SELFTEST(dc_ui_http),
+                                        DC_SELFTEST_END};
 
 int main(int argc, char **argv)
 {

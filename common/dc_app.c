@@ -54,7 +54,8 @@ static dc_curve_t *s_curve(dc_opts_t *opts, const char *role)
     return curve;
 }
 
-int dc_app_parse(dc_app_t *app, const dc_app_def_t *def, int argc, char **argv)
+/*  The options and the binary's check: 0, or -1 with exit_code 0 or 2. */
+static int s_parse(dc_app_t *app, const dc_app_def_t *def, int argc, char **argv)
 {
     memset(app, 0, sizeof *app);
     app->def = def;
@@ -64,6 +65,10 @@ int dc_app_parse(dc_app_t *app, const dc_app_def_t *def, int argc, char **argv)
                           : dc_opts_new(def->prog, def->summary, def->specs, argc, argv, &code);
     app->exit_code = app->opts ? 0 : code;
     app->verbose = app->opts && dc_opts_flag(app->opts, "verbose");
+    if (app->opts && def->check && def->check(app) != 0) {
+        dc_opts_destroy(&app->opts); /* dc_app_refuse did, said why */
+        app->exit_code = 2;
+    }
     return app->opts ? 0 : -1;
 }
 
@@ -113,8 +118,10 @@ static int s_start(dc_app_t *app)
     return app->curve ? 0 : -1;
 }
 
-int dc_app_start(dc_app_t *app)
+int dc_app_start(dc_app_t *app, const dc_app_def_t *def, int argc, char **argv)
 {
+    if (s_parse(app, def, argc, argv) != 0)
+        return -1;
     if (!app->def->tool)
         zsys_handler_set(NULL); /* the signals are dc_app_wait's, not czmq's */
     zsys_init();
@@ -247,34 +254,44 @@ static void s_test_actor(zsock_t *pipe, void *args)
     atomic_store(&self->stopped, !zsys_interrupted);
 }
 
+/*  What the test's table cannot say: 7 is refused. */
+static int s_test_check(dc_app_t *app)
+{
+    long n = dc_opts_int(app->opts, "n");
+    return n == 7 ? dc_app_refuse(app, "--n %ld is unlucky", n) : 0;
+}
+
 /*  A server's table: its own option, the Redis and CURVE options, role worker. */
 static const dc_opt_spec_t s_test_specs[] = {{"n", "DC_TEST_APP_N", "5", "1..9", "a number"},
                                              DC_APP_REDIS_OPTS("the Redis"),
                                              DC_APP_CURVE_OPTS,
                                              DC_OPTS_END};
-static const dc_app_def_t s_test_def = {
-    .prog = "dc-app-test", .summary = "test", .specs = s_test_specs, .role = "worker"};
+static const dc_app_def_t s_test_def = {.prog = "dc-app-test",
+                                        .summary = "test",
+                                        .specs = s_test_specs,
+                                        .role = "worker",
+                                        .check = s_test_check};
 
-/*  Parses and starts the test server with these arguments: dc_app_start's result. */
 static int s_test_start(dc_app_t *app, int argc, char **argv)
 {
-    DC_CHECK(dc_app_parse(app, &s_test_def, argc, argv) == 0 && app->exit_code == 0);
-    return dc_app_start(app);
+    return dc_app_start(app, &s_test_def, argc, argv);
 }
 
-/*  Options and the environment, usage errors (exit 2) before anything starts. */
+/*  Options and the environment; usage errors (exit 2) before anything starts. */
 static void s_test_parse(void)
 {
     dc_app_t app;
     char *help[] = {"t", "--version", NULL}, *bad[] = {"t", "--n", "10", NULL};
-    DC_CHECK(dc_app_parse(&app, &s_test_def, 2, help) == -1 && app.exit_code == 0);
-    DC_CHECK(dc_app_parse(&app, &s_test_def, 3, bad) == -1 && app.exit_code == 2 && !app.opts);
-    setenv("DC_TEST_APP_N", "7", 1);
-    char *none[] = {"t", "--verbose", NULL};
-    DC_CHECK(dc_app_parse(&app, &s_test_def, 2, none) == 0 && app.verbose);
-    DC_CHECK(dc_opts_int(app.opts, "n") == 7);
-    DC_CHECK(dc_app_refuse(&app, "--n %d is unlucky", 7) == -1);
-    DC_CHECK(app.exit_code == 2 && !app.opts);
+    DC_CHECK(s_test_start(&app, 2, help) == -1 && app.exit_code == 0 && !app.opts);
+    DC_CHECK(s_test_start(&app, 3, bad) == -1 && app.exit_code == 2 && !app.opts);
+    setenv("DC_TEST_APP_N", "8", 1);
+    char *argv[] = {"t", "--verbose", "--insecure", NULL};
+    DC_CHECK(s_test_start(&app, 3, argv) == 0 && app.verbose && app.signal_fd >= 0);
+    DC_CHECK(dc_opts_int(app.opts, "n") == 8 && app.curve && !app.http);
+    dc_app_stop(&app);
+    setenv("DC_TEST_APP_N", "7", 1); /* the check refuses it: nothing starts */
+    DC_CHECK(s_test_start(&app, 3, argv) == -1 && app.exit_code == 2);
+    DC_CHECK(!app.opts && !app.curve && app.signal_fd == -1);
     unsetenv("DC_TEST_APP_N");
 }
 

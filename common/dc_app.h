@@ -1,8 +1,8 @@
 /*  dc_app: what every binary's main does the same way, in this order:
-      dc_app_parse    the options (dc_opts): --help and --version exit 0, bad usage 2;
-      (the main's own checks of what the table cannot say: dc_app_refuse, exit 2)
-      dc_app_start    logging, the --http probe listener, the Redis password, CURVE for
-                      the role, and the stop signals (a start failure exits 1);
+      dc_app_start    the options (dc_opts: --help and --version exit 0, bad usage 2),
+                      the binary's own check of what its table cannot say (exit 2), then
+                      logging, the stop signals, the --http probe listener, the Redis
+                      password and CURVE for the role (a failure there exits 1);
       dc_app_run_actor / dc_app_wait   the run, until SIGINT or SIGTERM;
       dc_app_stop     releases all of it and logs the exit.
     A server (every binary but the one-shot tools) blocks SIGINT and SIGTERM in every
@@ -16,6 +16,8 @@
 #include "dc_http.h"
 #include "dc_opts.h"
 
+typedef struct _dc_app_t dc_app_t;
+
 /*  What a binary is: one static table per main. */
 typedef struct {
     const char *prog;           /* its name, for the log and every message */
@@ -26,10 +28,12 @@ typedef struct {
     bool tool;        /* a one-shot tool: no --http, keeps czmq's signal handler */
     bool own_http;    /* the binary serves --http itself (the web UI: every route on it);
                          else dc_app_start opens the probe listener (dc_http_new) */
+    int (*check)(dc_app_t *app); /* what the table cannot check, or NULL: 0, or
+                                    dc_app_refuse's -1; runs before anything starts */
 } dc_app_def_t;
 
 /*  What the start set up for a main. */
-typedef struct {
+struct _dc_app_t {
     const dc_app_def_t *def;
     dc_opts_t *opts;          /* the parsed options */
     bool verbose;             /* --verbose */
@@ -38,7 +42,7 @@ typedef struct {
     char redis_password[256]; /* when the binary takes DC_APP_REDIS_OPTS; else "" */
     int signal_fd;            /* SIGINT and SIGTERM of a server; -1 */
     int exit_code;            /* what main returns when a step returned -1 */
-} dc_app_t;
+};
 
 /*  The options every ZeroMQ binary takes, for its spec table. */
 #define DC_APP_CURVE_OPTS                                                                          \
@@ -60,16 +64,15 @@ typedef struct {
             "the Redis password itself (prefer the file: flags show in ps)"                        \
     }
 
-/*  Parses argv and the environment against def's table. 0, or -1 with exit_code 0
-    (--help, --version shown) or 2 (bad usage, message printed). */
-int dc_app_parse(dc_app_t *app, const dc_app_def_t *def, int argc, char **argv);
-/*  A usage error the main found after dc_app_parse: prints "prog: " and the message,
-    releases the options, sets exit_code 2. Returns -1. */
+/*  Parses argv and the environment against def's table and runs def's check: --help
+    and --version return -1 with exit_code 0, bad usage -1 with exit_code 2 (message
+    printed, nothing started). Then sets up logging, the stop signals (a server), the
+    --http probe listener, the Redis password (options with DC_APP_REDIS_OPTS) and CURVE
+    for the role: 0, or -1 with exit_code 1 (after logging why and releasing it all). */
+int dc_app_start(dc_app_t *app, const dc_app_def_t *def, int argc, char **argv);
+/*  For def's check: prints "prog: " and the message, releases the options, sets
+    exit_code 2. Returns -1. */
 int dc_app_refuse(dc_app_t *app, const char *format, ...) __attribute__((format(printf, 2, 3)));
-/*  Sets up logging, the stop signals (a server), the --http probe listener, the Redis
-    password (options with DC_APP_REDIS_OPTS) and CURVE for the role. 0, or -1 with
-    exit_code 1 (after logging why and releasing everything). */
-int dc_app_start(dc_app_t *app);
 
 /*  A server's wait: until SIGINT or SIGTERM (returns its number, logged), or until
     actor (when not NULL) ends by itself (returns 0). */

@@ -27,20 +27,20 @@ static const char s_summary[] =
     "Prints each mismatch, then one summary line (dc-audit: OK / FAILED / UNREAD).\n"
     "Exit: 0 all agree, 1 a mismatch, 2 bad usage, 3 Redis could not be read.";
 
-static const dc_app_def_t s_app = {
-    .prog = "dc-audit", .summary = s_summary, .specs = s_specs, .tool = true};
-
 /*  An empty --redis: the table checks any other value. */
 static int s_check(dc_app_t *app)
 {
     return *dc_opts_str(app->opts, "redis") ? 0 : dc_app_refuse(app, "--redis / DC_REDIS is empty");
 }
 
+static const dc_app_def_t s_app = {
+    .prog = "dc-audit", .summary = s_summary, .specs = s_specs, .tool = true, .check = s_check};
+
 int main(int argc, char **argv)
 {
     dc_app_t app;
-    if (dc_app_parse(&app, &s_app, argc, argv) != 0 || s_check(&app) != 0 ||
-        dc_app_start(&app) != 0) /* a start failure (the password file) is a usage error */
+    if (dc_app_start(&app, &s_app, argc, argv) != 0) /* a start failure (the password
+                                                        file) is a usage error here */
         return app.exit_code == 1 ? DC_AUDIT_EXIT_USAGE : app.exit_code;
     char host[256];
     int port;

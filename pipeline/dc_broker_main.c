@@ -23,7 +23,7 @@ static const dc_app_def_t s_app = {.prog = "dc-broker",
 int main(int argc, char **argv)
 {
     dc_app_t app;
-    if (dc_app_parse(&app, &s_app, argc, argv) != 0 || dc_app_start(&app) != 0)
+    if (dc_app_start(&app, &s_app, argc, argv) != 0)
         return app.exit_code;
     dc_opts_t *opts = app.opts;
     dc_broker_cfg_t cfg = {.endpoint = dc_opts_str(opts, "bind"),

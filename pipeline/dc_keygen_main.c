@@ -17,7 +17,7 @@ static const dc_app_def_t s_app = {
 int main(int argc, char **argv)
 {
     dc_app_t app;
-    if (dc_app_parse(&app, &s_app, argc, argv) != 0 || dc_app_start(&app) != 0)
+    if (dc_app_start(&app, &s_app, argc, argv) != 0)
         return app.exit_code;
     const char *dir = dc_opts_str(app.opts, "keys");
     int rc = dc_curve_keygen(dir) == 0 ? 0 : 1;

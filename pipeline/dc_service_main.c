@@ -40,7 +40,7 @@ static const dc_app_def_t s_app = {
 int main(int argc, char **argv)
 {
     dc_app_t app;
-    if (dc_app_parse(&app, &s_app, argc, argv) != 0 || dc_app_start(&app) != 0)
+    if (dc_app_start(&app, &s_app, argc, argv) != 0)
         return app.exit_code;
     dc_opts_t *opts = app.opts;
     bool raw = dc_opts_flag(opts, "raw");

@@ -20,12 +20,6 @@ static const dc_opt_spec_t s_specs[] = {
     DC_APP_CURVE_OPTS,
     DC_OPTS_END};
 
-static const dc_app_def_t s_app = {.prog = "dc-worker",
-                                   .summary =
-                                       "Mines: pulls jobs, calls rng then hasher, pushes results.",
-                                   .specs = s_specs,
-                                   .role = "worker"};
-
 /*  --track: what the table cannot check. */
 static int s_check(dc_app_t *app)
 {
@@ -35,11 +29,17 @@ static int s_check(dc_app_t *app)
     return dc_app_refuse(app, "--track / DC_TRACK '%s': want 1..16 of [a-z0-9-]", track);
 }
 
+static const dc_app_def_t s_app = {.prog = "dc-worker",
+                                   .summary =
+                                       "Mines: pulls jobs, calls rng then hasher, pushes results.",
+                                   .specs = s_specs,
+                                   .role = "worker",
+                                   .check = s_check};
+
 int main(int argc, char **argv)
 {
     dc_app_t app;
-    if (dc_app_parse(&app, &s_app, argc, argv) != 0 || s_check(&app) != 0 ||
-        dc_app_start(&app) != 0)
+    if (dc_app_start(&app, &s_app, argc, argv) != 0)
         return app.exit_code;
     dc_opts_t *opts = app.opts;
     char id[65];

@@ -36,13 +36,6 @@ static const dc_opt_spec_t s_specs[] = {
      "this replica's name in /json's X-Dc-Instance header (default: the host name)"},
     DC_OPTS_END};
 
-static const dc_app_def_t s_app = {
-    .prog = "dc-webui",
-    .summary = "Serves the DockerCoins page, /events (SSE), /json, /healthz, /readyz, /metrics;\n"
-               "--http adds a second listener serving every route.",
-    .specs = s_specs,
-    .own_http = true};
-
 //  The replica's name: as given, else the host name; 1..63 of [A-Za-z0-9._-]
 //  (it goes into a response header).
 static int s_instance(const char *given, char *out, size_t size)
@@ -61,17 +54,26 @@ static int s_instance(const char *given, char *out, size_t size)
     return 0;
 }
 
-//  What the table cannot check: --instance and --port. Fills instance.
-static int s_check(dc_app_t *app, char *instance, size_t size)
+//  What the table cannot check: --instance and --port.
+static int s_check(dc_app_t *app)
 {
+    char instance[64];
     const char *given = dc_opts_str(app->opts, "instance");
-    if (s_instance(given, instance, size) != 0)
+    if (s_instance(given, instance, sizeof instance) != 0)
         return dc_app_refuse(app, "--instance wants 1..63 of [A-Za-z0-9._-], not '%s'", given);
     const char *port = dc_opts_str(app->opts, "port");
     if (!*port || strchr(port, ','))
         return dc_app_refuse(app, "--port wants PORT or HOST:PORT, not '%s'", port);
     return 0;
 }
+
+static const dc_app_def_t s_app = {
+    .prog = "dc-webui",
+    .summary = "Serves the DockerCoins page, /events (SSE), /json, /healthz, /readyz, /metrics;\n"
+               "--http adds a second listener serving every route.",
+    .specs = s_specs,
+    .own_http = true,
+    .check = s_check};
 
 //  "http://HOST:PORT/" for the log line, HOST from --port when it has one.
 static void s_url(const char *listen, int port, char *url, size_t size)
@@ -86,10 +88,10 @@ static void s_url(const char *listen, int port, char *url, size_t size)
 int main(int argc, char **argv)
 {
     dc_app_t app;
-    char instance[64];
-    if (dc_app_parse(&app, &s_app, argc, argv) != 0 ||
-        s_check(&app, instance, sizeof instance) != 0 || dc_app_start(&app) != 0)
+    if (dc_app_start(&app, &s_app, argc, argv) != 0)
         return app.exit_code;
+    char instance[64];
+    s_instance(dc_opts_str(app.opts, "instance"), instance, sizeof instance); /* checked */
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *port = dc_opts_str(app.opts, "port"), *redis = dc_opts_str(app.opts, "redis");
     const char *extra = dc_opts_str(app.opts, "http");

@@ -79,7 +79,8 @@ int dc_app_refuse(dc_app_t *app, const char *format, ...) __attribute__((format(
 int dc_app_wait(dc_app_t *app, zactor_t *actor);
 /*  A server's whole run with an actor (dc_app_actor_new's start protocol): starts it,
     dc_app_wait, stops it ("$TERM", waiting for it to finish), then dc_app_stop.
-    Returns main's exit code: 0, or 1 when the actor failed to start. */
+    Returns main's exit code: 0 after a stop signal, 1 when the actor failed to start or
+    ended by itself (it logged why). */
 int dc_app_run_actor(dc_app_t *app, zactor_fn *actor, void *args);
 /*  For a server with nothing to flush (the web UI only reads): from now on, the process
     has ms to finish; past that it logs and exits 0 whatever still runs. */

@@ -16,12 +16,12 @@
 
 static const dc_opt_spec_t s_http[] = {
     {"http", "DC_HTTP", "", "ADDR", "serve /healthz /readyz /metrics on PORT or HOST:PORT"},
-    {NULL, NULL, NULL, NULL, NULL}};
+    DC_OPTS_END};
 
 static const dc_opt_spec_t s_common[] = {{"verbose", "DC_VERBOSE", NULL, NULL, "log every message"},
                                          {"help", NULL, NULL, NULL, "show this help and exit"},
                                          {"version", NULL, NULL, NULL, "show the version and exit"},
-                                         {NULL, NULL, NULL, NULL, NULL}};
+                                         DC_OPTS_END};
 
 struct _dc_opts_t {
     const char *prog;

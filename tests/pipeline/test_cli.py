@@ -45,6 +45,17 @@ for exe, flag, env in [("dc-dispatcher", "--batch", "DC_BATCH"), ("dc-rng", "--d
     assert r.returncode == 2 and env in r.stderr, r
     checks += 2
 
+# usage is checked before anything starts (no keys given here: a start would fail with 1):
+# a malformed HOST:PORT, a track the worker's own check refuses; --help shows each range
+no_keys = {"DC_KEYS": "", "DC_INSECURE": ""}
+r = run(os.path.join(bindir(), "dc-dispatcher"), "--redis", "::1:6379", env=no_keys)
+assert r.returncode == 2 and "--redis" in r.stderr and "HOST:PORT" in r.stderr, r
+r = run(os.path.join(bindir(), "dc-worker"), "--track", "Bad!", env=no_keys)
+assert r.returncode == 2 and "--track" in r.stderr, r
+r = run(os.path.join(bindir(), "dc-dispatcher"), "--help")
+assert "--batch 1..4096" in r.stdout, r.stdout
+checks += 3
+
 # an endpoint that cannot be bound (no such address) is an error that says what to do
 r = run(os.path.join(bindir(), "dc-dispatcher"), "--jobs", "@tcp://256.1.1.1:1", "--insecure")
 assert r.returncode == 1 and "cannot bind" in r.stderr and "--jobs" in r.stderr, r

@@ -5,6 +5,7 @@
 #include "dc_broker.h"
 #include "dc_app.h"
 #include "dc_drops.h"
+#include "dc_figures.h"
 #include "dc_hist.h"
 #include "dc_mdp.h"
 #include "dc_redis.h"
@@ -295,19 +296,6 @@ static void s_drop(dc_broker_t *self, zframe_t *sender, const char *reason)
     char *id = sender ? zframe_strhex(sender) : NULL;
     dc_drops_add(self->drops, "message", reason, id);
     free(id);
-}
-
-/*  Copies a service name with '"' and '\\' escaped, for a Prometheus label value (service
-    names are printable ASCII: no control bytes). */
-static void s_escape(const char *name, char *out, size_t size)
-{
-    size_t n = 0;
-    for (const char *c = name; *c && n + 2 < size; c++) {
-        if (*c == '"' || *c == '\\')
-            out[n++] = '\\';
-        out[n++] = *c;
-    }
-    out[n] = 0;
 }
 
 /*  The mmi.stats answer: {"service":{"slots":…,"instances":…,…},…}. */
@@ -633,71 +621,49 @@ static void s_log_saturation(s_service_t *svc, const s_snapshot_t *s)
     svc->saturated = saturated;
 }
 
-/*  Writes the service's stats to Redis and appends its metrics to out. */
-static void s_publish_service(dc_broker_t *self, s_service_t *svc, const s_snapshot_t *s,
-                              dc_buf_t *out)
+enum { S_SERVICE_FIGURES = 15 };
+
+/*  A service's figures, as they go to dc:stats:<service> and to /metrics
+    (dc_broker_service_*{service="..."}), into out[S_SERVICE_FIGURES]. */
+static void s_service_figures(s_service_t *svc, const s_snapshot_t *s, dc_figure_t *out)
 {
-    if (self->redis) {
-        zmsg_t *f = zmsg_new();
-        dc_stats_add(f, DC_STATS_SVC_SLOTS, svc->slots);
-        dc_stats_add(f, DC_STATS_SVC_INSTANCES, zhashx_size(svc->instances));
-        dc_stats_add(f, DC_STATS_SVC_IDLE, s->idle);
-        dc_stats_add(f, DC_STATS_SVC_BUSY_PCT, s->busy_pct);
-        dc_stats_add(f, DC_STATS_SVC_DEMAND_PCT, (uint64_t)(s->demand * 100 + 0.5));
-        dc_stats_add(f, DC_STATS_SVC_QUEUE, s->queue);
-        dc_stats_add(f, DC_STATS_SVC_QUEUE_MAX, svc->queue_max);
-        dc_stats_add(f, DC_STATS_SVC_SERVED, svc->served);
-        dc_stats_add(f, DC_STATS_SVC_SERVED_PER_S, s->served_per_s);
-        dc_stats_add(f, DC_STATS_SVC_ERRORS, svc->errors);
-        dc_stats_add_latency(f, DC_STATS_SVC_WAIT_P50, s->wait50);
-        dc_stats_add_latency(f, DC_STATS_SVC_WAIT_P99, s->wait99);
-        dc_stats_add_latency(f, DC_STATS_SVC_SERVICE_P50, s->svc50);
-        dc_stats_add_latency(f, DC_STATS_SVC_SERVICE_P99, s->svc99);
-        dc_stats_add(f, DC_STATS_TS_MS, (uint64_t)zclock_time());
-        char key[sizeof DC_STATS_KEY_PREFIX + DC_MDP_SERVICE_MAX];
-        snprintf(key, sizeof key, DC_STATS_KEY_PREFIX "%s", svc->name);
-        dc_redis_stats(self->redis, key, &f);
-    }
-    char label[2 * DC_MDP_SERVICE_MAX + 1];
-    s_escape(svc->name, label, sizeof label);
-    dc_buf_printf(out,
-                  "dc_broker_service_slots{service=\"%s\"} %zu\n"
-                  "dc_broker_service_instances{service=\"%s\"} %zu\n"
-                  "dc_broker_service_idle{service=\"%s\"} %zu\n"
-                  "dc_broker_service_queue{service=\"%s\"} %zu\n"
-                  "dc_broker_service_busy_ratio{service=\"%s\"} %.2f\n"
-                  "dc_broker_service_demand{service=\"%s\"} %.2f\n"
-                  "dc_broker_service_served_total{service=\"%s\"} %" PRIu64 "\n"
-                  "dc_broker_service_errors_total{service=\"%s\"} %" PRIu64 "\n"
-                  "dc_broker_service_wait_seconds{service=\"%s\",quantile=\"0.5\"} %.6f\n"
-                  "dc_broker_service_wait_seconds{service=\"%s\",quantile=\"0.99\"} %.6f\n"
-                  "dc_broker_service_time_seconds{service=\"%s\",quantile=\"0.5\"} %.6f\n"
-                  "dc_broker_service_time_seconds{service=\"%s\",quantile=\"0.99\"} %.6f\n",
-                  label, svc->slots, label, zhashx_size(svc->instances), label, s->idle, label,
-                  s->queue, label, (double)s->busy_pct / 100, label, s->demand, label, svc->served,
-                  label, svc->errors, label, s->wait50 / 1e6, label, s->wait99 / 1e6, label,
-                  s->svc50 / 1e6, label, s->svc99 / 1e6);
+    const dc_figure_t figures[] = {
+        {DC_STATS_SVC_SLOTS, "dc_broker_service_slots", NULL, DC_FIGURE_COUNT, svc->slots},
+        {DC_STATS_SVC_INSTANCES, "dc_broker_service_instances", NULL, DC_FIGURE_COUNT,
+         zhashx_size(svc->instances)},
+        {DC_STATS_SVC_IDLE, "dc_broker_service_idle", NULL, DC_FIGURE_COUNT, s->idle},
+        {DC_STATS_SVC_BUSY_PCT, "dc_broker_service_busy_ratio", NULL, DC_FIGURE_PCT, s->busy_pct},
+        {DC_STATS_SVC_DEMAND_PCT, "dc_broker_service_demand", NULL, DC_FIGURE_PCT,
+         (uint64_t)(s->demand * 100 + 0.5)},
+        {DC_STATS_SVC_QUEUE, "dc_broker_service_queue", NULL, DC_FIGURE_COUNT, s->queue},
+        {DC_STATS_SVC_QUEUE_MAX, NULL, NULL, DC_FIGURE_COUNT, svc->queue_max},
+        {DC_STATS_SVC_SERVED, "dc_broker_service_served_total", NULL, DC_FIGURE_COUNT, svc->served},
+        {DC_STATS_SVC_SERVED_PER_S, NULL, NULL, DC_FIGURE_COUNT, s->served_per_s},
+        {DC_STATS_SVC_ERRORS, "dc_broker_service_errors_total", NULL, DC_FIGURE_COUNT, svc->errors},
+        {DC_STATS_SVC_WAIT_P50, "dc_broker_service_wait_seconds", "quantile=\"0.5\"", DC_FIGURE_US,
+         s->wait50},
+        {DC_STATS_SVC_WAIT_P99, "dc_broker_service_wait_seconds", "quantile=\"0.99\"", DC_FIGURE_US,
+         s->wait99},
+        {DC_STATS_SVC_SERVICE_P50, "dc_broker_service_time_seconds", "quantile=\"0.5\"",
+         DC_FIGURE_US, s->svc50},
+        {DC_STATS_SVC_SERVICE_P99, "dc_broker_service_time_seconds", "quantile=\"0.99\"",
+         DC_FIGURE_US, s->svc99},
+        {DC_STATS_TS_MS, NULL, NULL, DC_FIGURE_COUNT, (uint64_t)zclock_time()},
+    };
+    _Static_assert(sizeof figures / sizeof *figures == S_SERVICE_FIGURES, "S_SERVICE_FIGURES");
+    memcpy(out, figures, sizeof figures);
 }
 
-static void s_broker_metrics(dc_broker_t *self, uint64_t cpu_pct, dc_buf_t *out)
+/*  Writes a service's figures to dc:stats:<service>. */
+static void s_publish_service(dc_broker_t *self, s_service_t *svc, const dc_figure_t *figures)
 {
-    dc_buf_printf(out,
-                  "# TYPE dc_broker_requests_total counter\ndc_broker_requests_total %" PRIu64 "\n"
-                  "dc_broker_replies_total %" PRIu64 "\n"
-                  "dc_broker_requeued_total %" PRIu64 "\ndc_broker_expired_slots_total %" PRIu64
-                  "\n"
-                  "dc_broker_unroutable_total %" PRIu64 "\n"
-                  "dc_broker_lost_slots_total %" PRIu64 "\n"
-                  "dc_broker_request_timeouts_total %" PRIu64 "\n"
-                  "dc_broker_late_replies_total %" PRIu64 "\n"
-                  "dc_broker_auth_refused_total %" PRIu64 "\n"
-                  "dc_broker_services %zu\n"
-                  "dc_broker_cpu_ratio %.2f\n",
-                  self->n.requests, self->n.replies, self->n.requeued, self->n.expired,
-                  self->n.unroutable, self->n.lost, self->n.timed_out, self->n.late,
-                  self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0,
-                  zhashx_size(self->services), (double)cpu_pct / 100);
-    dc_drops_metrics(self->drops, NULL, out);
+    if (!self->redis)
+        return;
+    zmsg_t *fields = zmsg_new();
+    dc_figures_fields(figures, S_SERVICE_FIGURES, fields);
+    char key[sizeof DC_STATS_KEY_PREFIX + DC_MDP_SERVICE_MAX];
+    snprintf(key, sizeof key, DC_STATS_KEY_PREFIX "%s", svc->name);
+    dc_redis_stats(self->redis, key, &fields);
 }
 
 static int64_t s_cpu_us(void)
@@ -718,25 +684,42 @@ static uint64_t s_cpu_pct(dc_broker_t *self, int64_t now)
     return pct;
 }
 
-static void s_publish_broker(dc_broker_t *self, uint64_t cpu_pct)
+/*  The broker's own figures: to dc:stats:broker and to /metrics (with its drops). */
+static void s_publish_broker(dc_broker_t *self, uint64_t cpu_pct, dc_buf_t *metrics)
 {
+    const dc_figure_t figures[] = {
+        {DC_STATS_BROKER_CPU_PCT, "dc_broker_cpu_ratio", NULL, DC_FIGURE_PCT, cpu_pct},
+        {DC_STATS_BROKER_REQUESTS, "dc_broker_requests_total", NULL, DC_FIGURE_COUNT,
+         self->n.requests},
+        {DC_STATS_BROKER_REPLIES, "dc_broker_replies_total", NULL, DC_FIGURE_COUNT,
+         self->n.replies},
+        /* in /metrics by kind and reason: dc_broker_dropped_total (dc_drops) */
+        {DC_STATS_BROKER_DROPS, NULL, NULL, DC_FIGURE_COUNT, dc_drops_total(self->drops)},
+        {DC_STATS_BROKER_REQUEUED, "dc_broker_requeued_total", NULL, DC_FIGURE_COUNT,
+         self->n.requeued},
+        {DC_STATS_BROKER_EXPIRED_SLOTS, "dc_broker_expired_slots_total", NULL, DC_FIGURE_COUNT,
+         self->n.expired},
+        {DC_STATS_BROKER_UNROUTABLE, "dc_broker_unroutable_total", NULL, DC_FIGURE_COUNT,
+         self->n.unroutable},
+        {DC_STATS_BROKER_LOST_SLOTS, "dc_broker_lost_slots_total", NULL, DC_FIGURE_COUNT,
+         self->n.lost},
+        {DC_STATS_BROKER_REQUEST_TIMEOUTS, "dc_broker_request_timeouts_total", NULL,
+         DC_FIGURE_COUNT, self->n.timed_out},
+        {DC_STATS_BROKER_LATE_REPLIES, "dc_broker_late_replies_total", NULL, DC_FIGURE_COUNT,
+         self->n.late},
+        {DC_STATS_BROKER_AUTH_REFUSED, "dc_broker_auth_refused_total", NULL, DC_FIGURE_COUNT,
+         self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0},
+        {NULL, "dc_broker_services", NULL, DC_FIGURE_COUNT, zhashx_size(self->services)},
+        {DC_STATS_TS_MS, NULL, NULL, DC_FIGURE_COUNT, (uint64_t)zclock_time()},
+    };
+    const size_t count = sizeof figures / sizeof *figures;
+    dc_figures_metrics(figures, count, 1, NULL, metrics);
+    dc_drops_metrics(self->drops, NULL, metrics);
     if (!self->redis)
         return;
-    zmsg_t *f = zmsg_new();
-    dc_stats_add(f, DC_STATS_BROKER_CPU_PCT, cpu_pct);
-    dc_stats_add(f, DC_STATS_BROKER_REQUESTS, self->n.requests);
-    dc_stats_add(f, DC_STATS_BROKER_REPLIES, self->n.replies);
-    dc_stats_add(f, DC_STATS_BROKER_DROPS, dc_drops_total(self->drops));
-    dc_stats_add(f, DC_STATS_BROKER_REQUEUED, self->n.requeued);
-    dc_stats_add(f, DC_STATS_BROKER_EXPIRED_SLOTS, self->n.expired);
-    dc_stats_add(f, DC_STATS_BROKER_UNROUTABLE, self->n.unroutable);
-    dc_stats_add(f, DC_STATS_BROKER_LOST_SLOTS, self->n.lost);
-    dc_stats_add(f, DC_STATS_BROKER_REQUEST_TIMEOUTS, self->n.timed_out);
-    dc_stats_add(f, DC_STATS_BROKER_LATE_REPLIES, self->n.late);
-    dc_stats_add(f, DC_STATS_BROKER_AUTH_REFUSED,
-                 self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0);
-    dc_stats_add(f, DC_STATS_TS_MS, (uint64_t)zclock_time());
-    dc_redis_stats(self->redis, DC_STATS_KEY_BROKER, &f);
+    zmsg_t *fields = zmsg_new();
+    dc_figures_fields(figures, count, fields);
+    dc_redis_stats(self->redis, DC_STATS_KEY_BROKER, &fields);
 }
 
 /*  Forgets the services that have had no slots and an empty queue for service_ttl_ms:
@@ -761,6 +744,7 @@ static void s_forget_services(dc_broker_t *self, int64_t now)
     zlistx_destroy(&gone);
 }
 
+/*  Once a second: every service's figures and the broker's, to Redis and /metrics. */
 static int s_on_snapshot(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
@@ -769,18 +753,30 @@ static int s_on_snapshot(zloop_t *loop, int timer_id, void *arg)
     int64_t now = s_now_us();
     s_forget_services(self, now);
     uint64_t cpu_pct = s_cpu_pct(self, now);
-    dc_buf_t *metrics = dc_buf_new();
-    s_broker_metrics(self, cpu_pct, metrics);
+    size_t n = zhashx_size(self->services), i = 0;
+    dc_figure_t *figures = calloc(n * S_SERVICE_FIGURES + 1, sizeof *figures);
+    char **labels = calloc(n + 1, sizeof *labels);
+    assert(figures && labels);
     for (s_service_t *svc = zhashx_first(self->services); svc; svc = zhashx_next(self->services)) {
         s_snapshot_t s = s_service_snapshot(self, svc, now);
         s_log_saturation(svc, &s);
-        s_publish_service(self, svc, &s, metrics);
+        s_service_figures(svc, &s, &figures[i * S_SERVICE_FIGURES]);
+        s_publish_service(self, svc, &figures[i * S_SERVICE_FIGURES]);
+        dc_buf_t *label = dc_buf_new();
+        dc_figures_label(label, "service", svc->name);
+        labels[i++] = dc_buf_detach(&label);
         svc->queue_max = zlistx_size(svc->queue);
         svc->busy_us = 0;
         svc->queued_us = 0;
         svc->served_at_snapshot = svc->served;
     }
-    s_publish_broker(self, cpu_pct);
+    dc_buf_t *metrics = dc_buf_new();
+    s_publish_broker(self, cpu_pct, metrics);
+    dc_figures_metrics(figures, S_SERVICE_FIGURES, n, (const char *const *)labels, metrics);
+    for (i = 0; i < n; i++)
+        free(labels[i]);
+    free(labels);
+    free(figures);
     char *all = dc_buf_detach(&metrics);
     dc_http_set_metrics(self->cfg.http, &all);
     free(all);

@@ -13,6 +13,7 @@
     does not have it yet (dc_redis_check). */
 #include "dc_dispatcher.h"
 #include "dc_drops.h"
+#include "dc_figures.h"
 #include "dc_app.h"
 #include "dc_buf.h"
 #include "dc_check.h"
@@ -635,13 +636,22 @@ static uint64_t s_oldest_ms(dc_dispatcher_t *self, int64_t now)
     return (uint64_t)(now - oldest);
 }
 
-/*  One figure of the dispatcher, as it goes to dc:stats:dispatcher (field) and to
-    /metrics (metric); one of the two may be NULL. */
-typedef struct {
-    const char *field;
-    const char *metric;
-    uint64_t value;
-} s_figure_t;
+/*  dc_dispatcher_track_hashes_total{track="T"}, one sample per track. */
+static void s_track_metrics(dc_dispatcher_t *self, dc_buf_t *metrics)
+{
+    dc_figure_t figures[DC_DISPATCHER_TRACKS_MAX];
+    char *labels[DC_DISPATCHER_TRACKS_MAX];
+    for (int i = 0; i < self->ntracks; i++) {
+        figures[i] = (dc_figure_t){NULL, "dc_dispatcher_track_hashes_total", NULL, DC_FIGURE_COUNT,
+                                   self->tracks[i].hashes};
+        dc_buf_t *label = dc_buf_new();
+        dc_figures_label(label, "track", self->tracks[i].name);
+        labels[i] = dc_buf_detach(&label);
+    }
+    dc_figures_metrics(figures, 1, (size_t)self->ntracks, (const char *const *)labels, metrics);
+    for (int i = 0; i < self->ntracks; i++)
+        free(labels[i]);
+}
 
 /*  Writes the figures: the fields to dc:stats:dispatcher, the metrics to /metrics (with
     the tracks' counters and the drops), from one list. */
@@ -649,56 +659,67 @@ static void s_publish_figures(dc_dispatcher_t *self, uint64_t per_s)
 {
     dc_redis_status_t st;
     dc_redis_status(self->redis, &st);
-    const s_figure_t figures[] = {
-        {DC_STATS_DISP_ISSUED, "dc_dispatcher_jobs_issued_total", self->b.issued},
-        {DC_STATS_DISP_COUNTED, "dc_dispatcher_jobs_counted_total", self->b.counted},
-        {DC_STATS_DISP_IN_FLIGHT, "dc_dispatcher_jobs_in_flight", zhashx_size(self->inflight)},
-        {DC_STATS_DISP_OLDEST_MS, NULL, s_oldest_ms(self, zclock_mono())},
-        {DC_STATS_DISP_REISSUED, "dc_dispatcher_jobs_reissued_total", self->b.reissued},
-        {DC_STATS_DISP_DUPLICATES, "dc_dispatcher_duplicates_total", self->b.duplicates},
-        {DC_STATS_DISP_STALE, "dc_dispatcher_stale_total", self->b.stale},
-        {DC_STATS_DISP_DROPS, NULL, dc_drops_total(self->drops)}, /* metrics: dc_drops */
-        {DC_STATS_DISP_HASHES, "dc_dispatcher_hashes_total", self->b.hashes},
-        {DC_STATS_DISP_COINS, "dc_dispatcher_coins_total", self->b.coins},
-        {DC_STATS_DISP_HASHES_PER_S, "dc_dispatcher_hashes_per_second", per_s},
-        {DC_STATS_DISP_BATCH, NULL, self->cfg.batch},
-        {DC_STATS_DISP_WINDOW, NULL, self->cfg.window},
-        {DC_STATS_DISP_LATE_MS, "dc_dispatcher_reissue_after_ms", (uint64_t)self->late_ms},
-        {DC_STATS_DISP_CONNECTIONS, "dc_dispatcher_worker_connections", zhashx_size(self->peers)},
+    const dc_figure_t figures[] = {
+        {DC_STATS_DISP_ISSUED, "dc_dispatcher_jobs_issued_total", NULL, DC_FIGURE_COUNT,
+         self->b.issued},
+        {DC_STATS_DISP_COUNTED, "dc_dispatcher_jobs_counted_total", NULL, DC_FIGURE_COUNT,
+         self->b.counted},
+        {DC_STATS_DISP_IN_FLIGHT, "dc_dispatcher_jobs_in_flight", NULL, DC_FIGURE_COUNT,
+         zhashx_size(self->inflight)},
+        {DC_STATS_DISP_OLDEST_MS, NULL, NULL, DC_FIGURE_COUNT, s_oldest_ms(self, zclock_mono())},
+        {DC_STATS_DISP_REISSUED, "dc_dispatcher_jobs_reissued_total", NULL, DC_FIGURE_COUNT,
+         self->b.reissued},
+        {DC_STATS_DISP_DUPLICATES, "dc_dispatcher_duplicates_total", NULL, DC_FIGURE_COUNT,
+         self->b.duplicates},
+        {DC_STATS_DISP_STALE, "dc_dispatcher_stale_total", NULL, DC_FIGURE_COUNT, self->b.stale},
+        /* in /metrics by kind and reason: dc_dispatcher_dropped_total (dc_drops) */
+        {DC_STATS_DISP_DROPS, NULL, NULL, DC_FIGURE_COUNT, dc_drops_total(self->drops)},
+        {DC_STATS_DISP_HASHES, "dc_dispatcher_hashes_total", NULL, DC_FIGURE_COUNT, self->b.hashes},
+        {DC_STATS_DISP_COINS, "dc_dispatcher_coins_total", NULL, DC_FIGURE_COUNT, self->b.coins},
+        {DC_STATS_DISP_HASHES_PER_S, "dc_dispatcher_hashes_per_second", NULL, DC_FIGURE_COUNT,
+         per_s},
+        {DC_STATS_DISP_BATCH, NULL, NULL, DC_FIGURE_COUNT, self->cfg.batch},
+        {DC_STATS_DISP_WINDOW, NULL, NULL, DC_FIGURE_COUNT, self->cfg.window},
+        {DC_STATS_DISP_LATE_MS, "dc_dispatcher_reissue_after_ms", NULL, DC_FIGURE_COUNT,
+         (uint64_t)self->late_ms},
+        {DC_STATS_DISP_CONNECTIONS, "dc_dispatcher_worker_connections", NULL, DC_FIGURE_COUNT,
+         zhashx_size(self->peers)},
         /* results handed to a ledger check, those it counted (nobody had counted their
            job) and those Redis refused; results acknowledged as durable */
-        {DC_STATS_DISP_CHECKS, NULL, self->b.checks},
-        {DC_STATS_DISP_RECOVERED_JOBS, "dc_dispatcher_recovered_jobs_total", st.recovered_jobs},
-        {DC_STATS_DISP_RECOVERED_HASHES, "dc_dispatcher_recovered_hashes_total",
-         st.recovered_hashes},
-        {DC_STATS_DISP_RECOVERED_COINS, "dc_dispatcher_recovered_coins_total", st.recovered_coins},
-        {DC_STATS_DISP_REFUSED_CHECKS, "dc_dispatcher_refused_checks_total", st.refused_checks},
-        {DC_STATS_DISP_ACKED, "dc_dispatcher_acked_results_total", self->b.acked},
-        {DC_STATS_DISP_UNACKED, "dc_dispatcher_results_awaiting_ack", zlistx_size(self->acks)},
-        {NULL, "dc_dispatcher_ack_failures_total", self->b.ack_failures},
+        {DC_STATS_DISP_CHECKS, NULL, NULL, DC_FIGURE_COUNT, self->b.checks},
+        {DC_STATS_DISP_RECOVERED_JOBS, "dc_dispatcher_recovered_jobs_total", NULL, DC_FIGURE_COUNT,
+         st.recovered_jobs},
+        {DC_STATS_DISP_RECOVERED_HASHES, "dc_dispatcher_recovered_hashes_total", NULL,
+         DC_FIGURE_COUNT, st.recovered_hashes},
+        {DC_STATS_DISP_RECOVERED_COINS, "dc_dispatcher_recovered_coins_total", NULL,
+         DC_FIGURE_COUNT, st.recovered_coins},
+        {DC_STATS_DISP_REFUSED_CHECKS, "dc_dispatcher_refused_checks_total", NULL, DC_FIGURE_COUNT,
+         st.refused_checks},
+        {DC_STATS_DISP_ACKED, "dc_dispatcher_acked_results_total", NULL, DC_FIGURE_COUNT,
+         self->b.acked},
+        {DC_STATS_DISP_UNACKED, "dc_dispatcher_results_awaiting_ack", NULL, DC_FIGURE_COUNT,
+         zlistx_size(self->acks)},
+        {NULL, "dc_dispatcher_ack_failures_total", NULL, DC_FIGURE_COUNT, self->b.ack_failures},
         /* times Redis lost the books under this dispatcher, and when it last did */
-        {DC_STATS_DISP_BOOKS_LOST, "dc_dispatcher_books_lost_total", st.books_lost},
-        {DC_STATS_DISP_BOOKS_LOST_MS, NULL, (uint64_t)st.books_lost_ms},
-        {NULL, "dc_dispatcher_redis_connected", st.connected ? 1 : 0},
-        {NULL, "dc_dispatcher_redis_pending_hashes", st.pending_hashes},
-        {NULL, "dc_dispatcher_redis_pending_coins", st.pending_coins},
-        {NULL, "dc_dispatcher_auth_refused_total",
+        {DC_STATS_DISP_BOOKS_LOST, "dc_dispatcher_books_lost_total", NULL, DC_FIGURE_COUNT,
+         st.books_lost},
+        {DC_STATS_DISP_BOOKS_LOST_MS, NULL, NULL, DC_FIGURE_COUNT, (uint64_t)st.books_lost_ms},
+        {NULL, "dc_dispatcher_redis_connected", NULL, DC_FIGURE_COUNT, st.connected ? 1 : 0},
+        {NULL, "dc_dispatcher_redis_pending_hashes", NULL, DC_FIGURE_COUNT, st.pending_hashes},
+        {NULL, "dc_dispatcher_redis_pending_coins", NULL, DC_FIGURE_COUNT, st.pending_coins},
+        {NULL, "dc_dispatcher_auth_refused_total", NULL, DC_FIGURE_COUNT,
          self->cfg.curve ? dc_curve_refused(self->cfg.curve) : 0},
-        {NULL, "dc_dispatcher_untracked_hashes_total", self->untracked_hashes},
+        {NULL, "dc_dispatcher_untracked_hashes_total", NULL, DC_FIGURE_COUNT,
+         self->untracked_hashes},
+        {DC_STATS_TS_MS, NULL, NULL, DC_FIGURE_COUNT, (uint64_t)zclock_time()},
     };
+    const size_t count = sizeof figures / sizeof *figures;
     zmsg_t *fields = zmsg_new();
-    dc_buf_t *metrics = dc_buf_new();
-    for (size_t i = 0; i < sizeof figures / sizeof *figures; i++) {
-        if (figures[i].field)
-            dc_stats_add(fields, figures[i].field, figures[i].value);
-        if (figures[i].metric)
-            dc_buf_printf(metrics, "%s %" PRIu64 "\n", figures[i].metric, figures[i].value);
-    }
-    dc_stats_add(fields, DC_STATS_TS_MS, (uint64_t)zclock_time());
+    dc_figures_fields(figures, count, fields);
     dc_redis_stats(self->redis, DC_STATS_KEY_DISPATCHER, &fields);
-    for (int i = 0; i < self->ntracks; i++)
-        dc_buf_printf(metrics, "dc_dispatcher_track_hashes_total{track=\"%s\"} %" PRIu64 "\n",
-                      self->tracks[i].name, self->tracks[i].hashes);
+    dc_buf_t *metrics = dc_buf_new();
+    dc_figures_metrics(figures, count, 1, NULL, metrics);
+    s_track_metrics(self, metrics);
     dc_drops_metrics(self->drops, NULL, metrics);
     char *text = dc_buf_detach(&metrics);
     dc_http_set_metrics(self->cfg.http, &text);

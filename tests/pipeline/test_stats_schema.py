@@ -6,7 +6,10 @@ redis-server:
     fields in each hash, and the real dc-webui reads them into a view with nothing
     missing: every stage live, a stage named, no field it reads absent;
 (c) mmi.stats stays valid JSON, and the broker's /metrics valid Prometheus text, for a
-    service named a"b\\c (service names may hold '"' and '\\')."""
+    service named a"b\\c (service names may hold '"' and '\\');
+(d) the broker's and the dispatcher's /metrics serve exactly the families docs/runtime.md
+    lists for them, each declared once by its # TYPE line (they are written from the
+    same table as the stats hashes: a figure dropped from the table fails (b) or (d))."""
 import json
 import os
 import re
@@ -52,6 +55,31 @@ for stage in HASHES:
     want = set(SCHEMA[key_of(stage)])
     check(rows[key] == want, f"docs/runtime.md lists the fields of {key} as proto/dc_stats.h "
           f"does (doc only: {sorted(rows[key] - want)}, header only: {sorted(want - rows[key])})")
+
+
+def doc_metrics():
+    """{role: set of the /metrics families its rows list} of the /metrics table."""
+    roles = {}
+    for line in open(RUNTIME_MD, encoding="utf-8"):
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) != 4 or not re.fullmatch(r"(broker|dispatcher)(,.*)?", cells[1]):
+            continue
+        role = cells[1].split(",")[0]
+        roles.setdefault(role, set()).update(re.findall(r"`(dc_[a-z_]+)`", cells[2]))
+    return roles
+
+
+def served_families(text):
+    """{family: number of # TYPE lines} of a /metrics page, every sample's family
+    included (0 when it has none)."""
+    families = {}
+    for line in text.splitlines():
+        typed = re.fullmatch(r"# TYPE (\S+) (counter|gauge)", line)
+        if typed:
+            families[typed.group(1)] = families.get(typed.group(1), 0) + 1
+        elif line and not line.startswith("#"):
+            families.setdefault(re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0), 0)
+    return families
 
 
 def settled(snap):
@@ -146,4 +174,16 @@ with Rig() as rig:
     check(not bad, f"every /metrics line is valid exposition text: {bad[:3]}")
     slot.close()
     print("(c) mmi.stats parses as JSON and /metrics escapes the label of", name.decode())
+
+    # (d) the /metrics families, as the docs list them ---------------------------------
+    documented = doc_metrics()
+    for role in ("broker", "dispatcher"):
+        served = served_families(rig.http(role, "/metrics")[1])
+        want = documented.get(role, set())
+        check(want and set(served) == want,
+              f"{role}'s /metrics serves the families docs/runtime.md lists (served only: "
+              f"{sorted(set(served) - want)}, listed only: {sorted(want - set(served))})")
+        check(all(n == 1 for n in served.values()), f"{role}: each family declared once by "
+              f"its # TYPE line: {sorted(f for f, n in served.items() if n != 1)}")
+    print("(d) /metrics of the broker and the dispatcher: the families the docs list")
 print(f"{check.passed} passed, 0 failed")

@@ -1,0 +1,51 @@
+/*  dc_figures: one table of a role's figures, two outputs. Each figure names its
+    dc:stats field (proto/dc_stats.h), its /metrics family, or both, next to its value;
+    dc_figures_fields writes the fields of a dc:stats hash and dc_figures_metrics the
+    Prometheus text, from the same rows, so a figure added to the table reaches both and
+    one missing from either is missing from the table. The broker and the dispatcher
+    keep their figures this way.
+
+    /metrics: a family whose name ends in _total is a counter, any other a gauge; each
+    family is written once, with its # TYPE line and all its samples together, also when
+    the table is repeated for several label sets (one per service). */
+#ifndef DC_FIGURES_H_INCLUDED
+#define DC_FIGURES_H_INCLUDED
+
+#include "dc_buf.h"
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum {
+    DC_FIGURE_COUNT, /* an integer, the same number in both */
+    DC_FIGURE_PCT,   /* a percentage: the field in %, the metric a ratio (value / 100) */
+    DC_FIGURE_US,    /* a latency in µs: the field is a stem written as DC_STATS_MS(stem)
+                        and DC_STATS_US(stem), the metric is in seconds */
+} dc_figure_unit_t;
+
+typedef struct {
+    const char *field;  /* dc:stats field, or NULL: /metrics only */
+    const char *metric; /* /metrics family, or NULL: dc:stats only */
+    const char *label;  /* a label of this sample besides the set's (quantile="0.5"), or NULL */
+    dc_figure_unit_t unit;
+    uint64_t value;
+} dc_figure_t;
+
+/*  Appends the fields of count figures to a dc:stats hash's fields (dc_stats_add). */
+void dc_figures_fields(const dc_figure_t *figures, size_t count, zmsg_t *fields);
+
+/*  Appends the metrics of `sets` tables of count figures each, laid end to end (the same
+    rows in the same order, e.g. one table per service); the samples of set i carry the
+    labels labels[i] (e.g. `service="rng"`; labels may be NULL when sets is 1). The rows
+    of one family (its quantiles) stand together. No sets, nothing written. */
+void dc_figures_metrics(const dc_figure_t *figures, size_t count, size_t sets,
+                        const char *const *labels, dc_buf_t *out);
+
+/*  Appends name="value" with value's '"', '\\' and newlines escaped: a label for
+    dc_figures_metrics. */
+void dc_figures_label(dc_buf_t *out, const char *name, const char *value);
+
+void dc_figures_test(bool verbose);
+
+#endif

@@ -6,6 +6,7 @@
 
 #include <assert.h>
 #include <sodium.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -31,11 +32,41 @@ static uint64_t s_get64(const byte *p)
     return (uint64_t)s_get32(p) << 32 | s_get32(p + 4);
 }
 
-/*  What every decoder checks first: the frame count, the header's size, the version
-    and the type, with the reasons it gives when they are wrong. */
+/*  A field of a header: its offset (bytes 0 and 1 are the version and the type), its
+    width (4 or 8 bytes, big-endian, as wide as its struct member) and the member. */
+typedef struct {
+    size_t at, width, member;
+} s_field_t;
+
+#define S_FIELD(type, name, at) (at), sizeof(((type *)0)->name), offsetof(type, name)
+
+/*  An ACK's header holds its count only. */
+typedef struct {
+    uint32_t count;
+} s_ack_t;
+
+static const s_field_t s_job_fields[] = {
+    {S_FIELD(dc_job_t, id, 2)}, {S_FIELD(dc_job_t, batch, 10)}, {S_FIELD(dc_job_t, attempt, 14)}};
+static const s_field_t s_ready_fields[] = {{S_FIELD(dc_ready_t, capacity, 2)},
+                                           {S_FIELD(dc_ready_t, held, 6)},
+                                           {S_FIELD(dc_ready_t, received, 10)}};
+static const s_field_t s_ack_fields[] = {{S_FIELD(s_ack_t, count, 2)}};
+static const s_field_t s_result_fields[] = {
+    {S_FIELD(dc_result_t, job_id, 2)},     {S_FIELD(dc_result_t, hashes, 10)},
+    {S_FIELD(dc_result_t, coins, 14)},     {S_FIELD(dc_result_t, rng_us, 18)},
+    {S_FIELD(dc_result_t, hasher_us, 22)}, {S_FIELD(dc_result_t, loop_us, 26)}};
+
+#define S_FIELDS(list) list, sizeof list / sizeof *list
+#define S_HEADER_MAX DC_RESULT_HDR_SIZE /* the largest header */
+
+/*  A message's header, the one layout its encoder writes and its decoder reads, and what
+    every decoder checks first: the frame count, the header's size, the version and the
+    type, with the reasons it gives when they are wrong. */
 typedef struct {
     byte type;
     size_t size; /* header bytes (the first frame) */
+    const s_field_t *fields;
+    size_t nfields;
     size_t min_frames, max_frames;
     const char *bad_shape; /* frames or header size wrong */
     const char *bad_type;  /* version or type wrong */
@@ -43,6 +74,7 @@ typedef struct {
 
 static const s_shape_t s_job_shape = {DC_JOB_TYPE_JOB,
                                       DC_JOB_SIZE,
+                                      S_FIELDS(s_job_fields),
                                       1,
                                       1,
                                       "job: want one 18-byte frame",
@@ -50,61 +82,94 @@ static const s_shape_t s_job_shape = {DC_JOB_TYPE_JOB,
 static const s_shape_t s_ready_shape = {
     DC_JOB_TYPE_READY,
     DC_READY_SIZE,
+    S_FIELDS(s_ready_fields),
     2,
     3,
     "ready: want an 18-byte header, a worker id and maybe a track",
     "ready: unknown version or type"};
 static const s_shape_t s_ack_shape = {DC_JOB_TYPE_ACK,
                                       DC_ACK_HDR_SIZE,
+                                      S_FIELDS(s_ack_fields),
                                       2,
                                       2,
                                       "ack: want a 6-byte header and a frame of job ids",
                                       "ack: unknown version or type"};
 static const s_shape_t s_result_shape = {DC_JOB_TYPE_RESULT,
                                          DC_RESULT_HDR_SIZE,
+                                         S_FIELDS(s_result_fields),
                                          2,
                                          3,
                                          "result: want a 30-byte header, a worker id and "
                                          "maybe the coins",
                                          "result: unknown version or type"};
 
-/*  The header of msg (its first frame, the cursor left on it) when msg has the shape,
-    else NULL with the reason. */
-static const byte *s_header(zmsg_t *msg, const s_shape_t *shape, const char **reason)
+/*  The value of a field's member in obj. */
+static uint64_t s_member(const void *obj, const s_field_t *f)
+{
+    const byte *member = (const byte *)obj + f->member;
+    if (f->width == 8) {
+        uint64_t v64;
+        memcpy(&v64, member, 8);
+        return v64;
+    }
+    uint32_t v32;
+    memcpy(&v32, member, 4);
+    return v32;
+}
+
+/*  A new message holding the header of the shape, its fields taken from obj. */
+static zmsg_t *s_encode(const s_shape_t *shape, const void *obj)
+{
+    assert(shape->size <= S_HEADER_MAX);
+    byte buf[S_HEADER_MAX] = {DC_JOB_VERSION, shape->type};
+    for (size_t i = 0; i < shape->nfields; i++) {
+        const s_field_t *f = &shape->fields[i];
+        if (f->width == 8)
+            s_put64(buf + f->at, s_member(obj, f));
+        else
+            s_put32(buf + f->at, (uint32_t)s_member(obj, f));
+    }
+    zmsg_t *msg = zmsg_new();
+    zmsg_addmem(msg, buf, shape->size);
+    return msg;
+}
+
+/*  When msg has the shape, reads its header's fields into obj and returns 0, the cursor
+    left on the header; else -1 with the reason. */
+static int s_decode(zmsg_t *msg, const s_shape_t *shape, void *obj, const char **reason)
 {
     size_t frames = zmsg_size(msg);
-    zframe_t *f = zmsg_first(msg);
-    if (frames < shape->min_frames || frames > shape->max_frames || zframe_size(f) != shape->size) {
+    zframe_t *frame = zmsg_first(msg);
+    if (frames < shape->min_frames || frames > shape->max_frames ||
+        zframe_size(frame) != shape->size) {
         *reason = shape->bad_shape;
-        return NULL;
+        return -1;
     }
-    const byte *p = zframe_data(f);
+    const byte *p = zframe_data(frame);
     if (p[0] != DC_JOB_VERSION || p[1] != shape->type) {
         *reason = shape->bad_type;
-        return NULL;
+        return -1;
     }
-    return p;
+    for (size_t i = 0; i < shape->nfields; i++) {
+        const s_field_t *f = &shape->fields[i];
+        byte *member = (byte *)obj + f->member;
+        if (f->width == 8)
+            memcpy(member, &(uint64_t){s_get64(p + f->at)}, 8);
+        else
+            memcpy(member, &(uint32_t){s_get32(p + f->at)}, 4);
+    }
+    return 0;
 }
 
 zmsg_t *dc_job_encode(const dc_job_t *job)
 {
-    byte buf[DC_JOB_SIZE] = {DC_JOB_VERSION, DC_JOB_TYPE_JOB};
-    s_put64(buf + 2, job->id);
-    s_put32(buf + 10, job->batch);
-    s_put32(buf + 14, job->attempt);
-    zmsg_t *msg = zmsg_new();
-    zmsg_addmem(msg, buf, sizeof buf);
-    return msg;
+    return s_encode(&s_job_shape, job);
 }
 
 int dc_job_decode(zmsg_t *msg, dc_job_t *job, const char **reason)
 {
-    const byte *p = s_header(msg, &s_job_shape, reason);
-    if (!p)
+    if (s_decode(msg, &s_job_shape, job, reason) != 0)
         return -1;
-    job->id = s_get64(p + 2);
-    job->batch = s_get32(p + 10);
-    job->attempt = s_get32(p + 14);
     if (job->batch < 1 || job->batch > DC_JOB_BATCH_MAX) {
         *reason = "job: batch outside 1..4096";
         return -1;
@@ -114,16 +179,10 @@ int dc_job_decode(zmsg_t *msg, dc_job_t *job, const char **reason)
 
 zmsg_t *dc_result_encode(const dc_result_t *r, zframe_t **coins_p)
 {
-    byte buf[DC_RESULT_HDR_SIZE] = {DC_JOB_VERSION, DC_JOB_TYPE_RESULT};
+    dc_result_t header = *r;
     size_t coins = coins_p && *coins_p ? zframe_size(*coins_p) / DC_COIN_BYTES : 0;
-    s_put64(buf + 2, r->job_id);
-    s_put32(buf + 10, r->hashes);
-    s_put32(buf + 14, (uint32_t)coins);
-    s_put32(buf + 18, r->rng_us);
-    s_put32(buf + 22, r->hasher_us);
-    s_put32(buf + 26, r->loop_us);
-    zmsg_t *msg = zmsg_new();
-    zmsg_addmem(msg, buf, sizeof buf);
+    header.coins = (uint32_t)coins;
+    zmsg_t *msg = s_encode(&s_result_shape, &header);
     zmsg_addstr(msg, r->worker);
     if (coins)
         zmsg_append(msg, coins_p);
@@ -142,12 +201,7 @@ static bool s_printable(const byte *p, size_t n)
 
 zmsg_t *dc_ready_encode(const dc_ready_t *ready)
 {
-    byte buf[DC_READY_SIZE] = {DC_JOB_VERSION, DC_JOB_TYPE_READY};
-    s_put32(buf + 2, ready->capacity);
-    s_put32(buf + 6, ready->held);
-    s_put64(buf + 10, ready->received);
-    zmsg_t *msg = zmsg_new();
-    zmsg_addmem(msg, buf, sizeof buf);
+    zmsg_t *msg = s_encode(&s_ready_shape, ready);
     zmsg_addstr(msg, ready->worker);
     if (*ready->track && !streq(ready->track, DC_TRACK_DEFAULT))
         zmsg_addstr(msg, ready->track);
@@ -193,12 +247,8 @@ static bool s_worker_id(zframe_t *id, char *out)
 int dc_ready_decode(zmsg_t *msg, dc_ready_t *ready, const char **reason)
 {
     memset(ready, 0, sizeof *ready);
-    const byte *p = s_header(msg, &s_ready_shape, reason);
-    if (!p)
+    if (s_decode(msg, &s_ready_shape, ready, reason) != 0)
         return -1;
-    ready->capacity = s_get32(p + 2);
-    ready->held = s_get32(p + 6);
-    ready->received = s_get64(p + 10);
     if (ready->capacity < 1 || ready->capacity > DC_READY_CAPACITY_MAX) {
         *reason = "ready: capacity outside 1..64";
         return -1;
@@ -216,14 +266,11 @@ int dc_ready_decode(zmsg_t *msg, dc_ready_t *ready, const char **reason)
 
 zmsg_t *dc_ack_encode(const uint64_t *ids, uint32_t count)
 {
-    byte hdr[DC_ACK_HDR_SIZE] = {DC_JOB_VERSION, DC_JOB_TYPE_ACK};
-    s_put32(hdr + 2, count);
     byte *body = malloc((size_t)count * 8 + 1);
     assert(body);
     for (uint32_t i = 0; i < count; i++)
         s_put64(body + (size_t)i * 8, ids[i]);
-    zmsg_t *msg = zmsg_new();
-    zmsg_addmem(msg, hdr, sizeof hdr);
+    zmsg_t *msg = s_encode(&s_ack_shape, &(s_ack_t){count});
     zmsg_addmem(msg, body, (size_t)count * 8);
     free(body);
     return msg;
@@ -231,10 +278,10 @@ zmsg_t *dc_ack_encode(const uint64_t *ids, uint32_t count)
 
 int dc_ack_decode(zmsg_t *msg, uint32_t *count, const char **reason)
 {
-    const byte *p = s_header(msg, &s_ack_shape, reason);
-    if (!p)
+    s_ack_t ack;
+    if (s_decode(msg, &s_ack_shape, &ack, reason) != 0)
         return -1;
-    *count = s_get32(p + 2);
+    *count = ack.count;
     if (*count < 1 || *count > DC_ACK_MAX || zframe_size(zmsg_next(msg)) != (size_t)*count * 8) {
         *reason = "ack: count outside 1..4096 or not the number of ids";
         return -1;
@@ -250,15 +297,8 @@ uint64_t dc_ack_id(zmsg_t *msg, uint32_t i)
 
 static int s_decode_header(zmsg_t *msg, dc_result_t *r, const char **reason)
 {
-    const byte *p = s_header(msg, &s_result_shape, reason);
-    if (!p)
+    if (s_decode(msg, &s_result_shape, r, reason) != 0)
         return -1;
-    r->job_id = s_get64(p + 2);
-    r->hashes = s_get32(p + 10);
-    r->coins = s_get32(p + 14);
-    r->rng_us = s_get32(p + 18);
-    r->hasher_us = s_get32(p + 22);
-    r->loop_us = s_get32(p + 26);
     if (!s_worker_id(zmsg_next(msg), r->worker)) {
         *reason = "result: worker id must be 1..64 printable bytes";
         return -1;
@@ -333,6 +373,10 @@ void dc_job_test(bool verbose)
     const char *reason;
     dc_job_t job = {.id = 0x0102030405060708ULL, .batch = 7, .attempt = 2}, got;
     zmsg_t *msg = dc_job_encode(&job);
+    /* the layout of proto/jobs.md, byte for byte */
+    const byte job_bytes[DC_JOB_SIZE] = {1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 7, 0, 0, 0, 2};
+    DC_CHECK(zframe_size(zmsg_first(msg)) == DC_JOB_SIZE &&
+             memcmp(zframe_data(zmsg_first(msg)), job_bytes, DC_JOB_SIZE) == 0);
     DC_CHECK(dc_job_decode(msg, &got, &reason) == 0);
     DC_CHECK(got.id == job.id && got.batch == 7 && got.attempt == 2);
     zframe_data(zmsg_first(msg))[0] = 9;
@@ -352,6 +396,9 @@ void dc_job_test(bool verbose)
     memcpy(second, zframe_data(coins) + DC_COIN_BYTES, DC_COIN_BYTES);
     msg = dc_result_encode(&r, &coins);
     DC_CHECK(coins == NULL && zmsg_size(msg) == 3);
+    const byte result_bytes[DC_RESULT_HDR_SIZE] = {1, 2, 0, 0, 0, 0, 0, 0, 0, 42, 0, 0, 0, 3, 0,
+                                                   0, 0, 2, 0, 0, 0, 5, 0, 0, 0,  0, 0, 0, 0, 9};
+    DC_CHECK(memcmp(zframe_data(zmsg_first(msg)), result_bytes, DC_RESULT_HDR_SIZE) == 0);
     DC_CHECK(dc_result_decode(msg, &rgot, &reason) == 0);
     DC_CHECK(rgot.job_id == 42 && rgot.hashes == 3 && rgot.coins == 2 && streq(rgot.worker, "w-1"));
     DC_CHECK(memcmp(dc_result_coin(msg, 1), second, DC_COIN_BYTES) == 0);
@@ -388,6 +435,8 @@ void dc_job_test(bool verbose)
     dc_ready_t ready = {.capacity = 2, .held = 1, .received = 0x0102030405ULL}, rd;
     strcpy(ready.worker, "w-2");
     msg = dc_ready_encode(&ready);
+    const byte ready_bytes[DC_READY_SIZE] = {1, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 1, 2, 3, 4, 5};
+    DC_CHECK(memcmp(zframe_data(zmsg_first(msg)), ready_bytes, DC_READY_SIZE) == 0);
     DC_CHECK(dc_ready_decode(msg, &rd, &reason) == 0);
     DC_CHECK(rd.capacity == 2 && rd.held == 1 && rd.received == ready.received);
     DC_CHECK(streq(rd.worker, "w-2"));
@@ -440,6 +489,8 @@ void dc_job_test(bool verbose)
     uint64_t ids[3] = {1, 0xfedcba9876543210ULL, 3};
     uint32_t count;
     msg = dc_ack_encode(ids, 3);
+    DC_CHECK(memcmp(zframe_data(zmsg_first(msg)), (byte[]){1, 4, 0, 0, 0, 3}, DC_ACK_HDR_SIZE) ==
+             0);
     DC_CHECK(dc_ack_decode(msg, &count, &reason) == 0 && count == 3);
     DC_CHECK(dc_ack_id(msg, 1) == ids[1] && dc_ack_id(msg, 2) == 3);
     zframe_data(zmsg_first(msg))[5] = 4; /* claims more ids than the frame holds */

@@ -364,48 +364,70 @@ static void s_check_later(dc_dispatcher_t *self, zmsg_t *msg, const dc_result_t 
     self->b.checks++;
 }
 
-static int s_on_result(zloop_t *loop, zsock_t *results, void *arg)
+/*  A handler of a worker's message: its routing id (the handler may take it) and the
+    rest. */
+typedef void(s_worker_msg_fn)(dc_dispatcher_t *self, zframe_t **rid_p, zmsg_t *msg);
+
+/*  Reads a worker's message from one of the ROUTERs and hands it to fn (one with no
+    routing id is dropped as `kind`), then hands out jobs. */
+static int s_on_message(dc_dispatcher_t *self, zsock_t *router, const char *kind,
+                        s_worker_msg_fn *fn)
 {
-    (void)loop;
-    dc_dispatcher_t *self = arg;
-    zmsg_t *msg = zmsg_recv(results);
+    zmsg_t *msg = zmsg_recv(router);
     if (!msg)
         return -1;
     zframe_t *rid = zmsg_pop(msg);
-    dc_result_t r;
-    const char *reason;
-    char key[17];
-    if (!rid || dc_result_decode_digests(msg, &r, self->digests, &reason) != 0)
-        s_drop(self, "result", rid ? reason : "no routing id");
-    else {
-        s_key(r.job_id, key);
-        s_job_t *job = zhashx_lookup(self->inflight, key);
-        bool ours = (r.job_id & ~0xffffffffULL) == self->epoch;
-        if (job && job->batch == r.hashes) {
-            s_note_worker(self, &r, zclock_mono());
-            dc_hist_add(self->rtt_us, zclock_mono(), (uint32_t)(zclock_usecs() - job->issued_us));
-            s_count(self, job, msg, &r);
-            s_ack_later(self, rid, r.job_id, self->handoff + 1);
-        } else if (job)
-            s_drop(self, "result", "hash count differs from the job's batch");
-        else if (ours && (r.job_id & 0xffffffffu) >= (self->next_seq & 0xffffffffu)) {
-            self->b.stale++; /* never issued: nothing to count, nothing to resend */
-            s_ack_later(self, rid, r.job_id, 0);
-        } else {
-            /* counted already (a re-issued job answered twice, or a result sent again),
-               or a job of an earlier epoch: Redis's ledger knows */
-            if (ours)
-                self->b.duplicates++;
-            else
-                self->b.stale++;
-            s_check_later(self, msg, &r);
-            s_ack_later(self, rid, r.job_id, self->handoff + 1);
-        }
-    }
+    if (rid)
+        fn(self, &rid, msg);
+    else
+        s_drop(self, kind, "no routing id");
     zframe_destroy(&rid);
     zmsg_destroy(&msg);
     s_fill(self);
     return 0;
+}
+
+/*  A result: counted once, checked against Redis's ledger when its job is not in flight
+    here, acknowledged when durable. */
+static void s_result(dc_dispatcher_t *self, zframe_t **rid_p, zmsg_t *msg)
+{
+    zframe_t *rid = *rid_p;
+    dc_result_t r;
+    const char *reason;
+    char key[17];
+    if (dc_result_decode_digests(msg, &r, self->digests, &reason) != 0) {
+        s_drop(self, "result", reason);
+        return;
+    }
+    s_key(r.job_id, key);
+    s_job_t *job = zhashx_lookup(self->inflight, key);
+    bool ours = (r.job_id & ~0xffffffffULL) == self->epoch;
+    if (job && job->batch == r.hashes) {
+        s_note_worker(self, &r, zclock_mono());
+        dc_hist_add(self->rtt_us, zclock_mono(), (uint32_t)(zclock_usecs() - job->issued_us));
+        s_count(self, job, msg, &r);
+        s_ack_later(self, rid, r.job_id, self->handoff + 1);
+    } else if (job)
+        s_drop(self, "result", "hash count differs from the job's batch");
+    else if (ours && (r.job_id & 0xffffffffu) >= (self->next_seq & 0xffffffffu)) {
+        self->b.stale++; /* never issued: nothing to count, nothing to resend */
+        s_ack_later(self, rid, r.job_id, 0);
+    } else {
+        /* counted already (a re-issued job answered twice, or a result sent again),
+           or a job of an earlier epoch: Redis's ledger knows */
+        if (ours)
+            self->b.duplicates++;
+        else
+            self->b.stale++;
+        s_check_later(self, msg, &r);
+        s_ack_later(self, rid, r.job_id, self->handoff + 1);
+    }
+}
+
+static int s_on_result(zloop_t *loop, zsock_t *results, void *arg)
+{
+    (void)loop;
+    return s_on_message(arg, results, "result", s_result);
 }
 
 /*  The index of a track, added when new; -1 when DC_DISPATCHER_TRACKS_MAX are known. */
@@ -425,49 +447,45 @@ static int s_track_index(dc_dispatcher_t *self, const char *name)
     return self->ntracks++;
 }
 
-/*  A worker's READY: creates or updates its connection's credit, then hands out jobs. */
+/*  A worker's READY: creates or updates its connection's credit. */
+static void s_ready(dc_dispatcher_t *self, zframe_t **rid_p, zmsg_t *msg)
+{
+    dc_ready_t ready;
+    const char *reason;
+    if (dc_ready_decode(msg, &ready, &reason) != 0) {
+        s_drop(self, "READY", reason);
+        return;
+    }
+    char key[2 * 255 + 1];
+    s_peer_key(*rid_p, key, sizeof key);
+    s_peer_t *peer = zhashx_lookup(self->peers, key);
+    if (!peer) {
+        peer = calloc(1, sizeof *peer);
+        assert(peer);
+        peer->rid = *rid_p;
+        *rid_p = NULL;
+        peer->no = ++self->next_peer_no;
+        peer->base = ready.received;
+        zhashx_insert(self->peers, key, peer);
+        zsys_info("dispatcher: worker %s connected for jobs (capacity %u, track %s)", ready.worker,
+                  ready.capacity, ready.track);
+    }
+    if (!streq(peer->track_name, ready.track)) {
+        snprintf(peer->track_name, sizeof peer->track_name, "%s", ready.track);
+        peer->track = s_track_index(self, ready.track);
+    }
+    snprintf(peer->worker, sizeof peer->worker, "%s", ready.worker);
+    peer->capacity = ready.capacity;
+    peer->held = ready.held;
+    peer->received = ready.received;
+    peer->heard_ms = zclock_mono();
+    peer->blocked = false;
+}
+
 static int s_on_ready(zloop_t *loop, zsock_t *jobs, void *arg)
 {
     (void)loop;
-    dc_dispatcher_t *self = arg;
-    zmsg_t *msg = zmsg_recv(jobs);
-    if (!msg)
-        return -1;
-    zframe_t *rid = zmsg_pop(msg);
-    dc_ready_t ready;
-    const char *reason;
-    if (!rid || dc_ready_decode(msg, &ready, &reason) != 0)
-        s_drop(self, "READY", rid ? reason : "no routing id");
-    else {
-        char key[2 * 255 + 1];
-        s_peer_key(rid, key, sizeof key);
-        s_peer_t *peer = zhashx_lookup(self->peers, key);
-        if (!peer) {
-            peer = calloc(1, sizeof *peer);
-            assert(peer);
-            peer->rid = rid;
-            rid = NULL;
-            peer->no = ++self->next_peer_no;
-            peer->base = ready.received;
-            zhashx_insert(self->peers, key, peer);
-            zsys_info("dispatcher: worker %s connected for jobs (capacity %u, track %s)",
-                      ready.worker, ready.capacity, ready.track);
-        }
-        if (!streq(peer->track_name, ready.track)) {
-            snprintf(peer->track_name, sizeof peer->track_name, "%s", ready.track);
-            peer->track = s_track_index(self, ready.track);
-        }
-        snprintf(peer->worker, sizeof peer->worker, "%s", ready.worker);
-        peer->capacity = ready.capacity;
-        peer->held = ready.held;
-        peer->received = ready.received;
-        peer->heard_ms = zclock_mono();
-        peer->blocked = false;
-    }
-    zframe_destroy(&rid);
-    zmsg_destroy(&msg);
-    s_fill(self);
-    return 0;
+    return s_on_message(arg, jobs, "READY", s_ready);
 }
 
 /*  Jobs whose result is later than the deadline go to the resend list. */

@@ -295,6 +295,18 @@ static dc_ui_frame_t *s_test_wait_for(dc_ui_hub_t *hub, uint64_t *seq, const cha
     return NULL;
 }
 
+//  Test helper: a poller of the Redis at address, every 100 ms, the speed over
+//  10 s, 5 minutes of chart; NULL for an address that does not parse.
+static dc_ui_poller_t *s_test_poller(const char *address, dc_ui_hub_t *hub)
+{
+    dc_ui_poller_config_t config = {.redis = address,
+                                    .interval_ms = 100,
+                                    .window_ms = 10000,
+                                    .history_ms = 300000,
+                                    .redis_timeout_ms = 500};
+    return dc_ui_poller_new(&config, hub);
+}
+
 //  Against a real redis-server: the chart and the speed come from the
 //  dispatcher's dc:series (so a new poller shows the past at once), stage
 //  rates from their counters, and a series that stopped advancing shows.
@@ -324,12 +336,7 @@ static void s_test_series(bool verbose)
     dc_ui_hub_t *hub = dc_ui_hub_new(1);
     char address[32];
     snprintf(address, sizeof address, "127.0.0.1:%d", port);
-    dc_ui_poller_config_t config = {.redis = address,
-                                    .interval_ms = 100,
-                                    .window_ms = 10000,
-                                    .history_ms = 300000,
-                                    .redis_timeout_ms = 500};
-    dc_ui_poller_t *poller = dc_ui_poller_new(&config, hub);
+    dc_ui_poller_t *poller = s_test_poller(address, hub);
     DC_CHECK(poller);
     uint64_t seq = 0;
     dc_ui_frame_t *frame = s_test_wait_for(hub, &seq, "\"redis\":{\"ok\":true");
@@ -373,12 +380,7 @@ void dc_ui_poller_test(bool verbose)
     //  Against a closed port: the poller publishes "unreachable" snapshots
     //  on schedule and stops promptly.
     dc_ui_hub_t *hub = dc_ui_hub_new(1);
-    dc_ui_poller_config_t config = {.redis = "127.0.0.1:1",
-                                    .interval_ms = 50,
-                                    .window_ms = 1000,
-                                    .history_ms = 3000,
-                                    .redis_timeout_ms = 40};
-    dc_ui_poller_t *poller = dc_ui_poller_new(&config, hub);
+    dc_ui_poller_t *poller = s_test_poller("127.0.0.1:1", hub);
     DC_CHECK(poller);
     uint64_t seq = 0;
     dc_ui_frame_t *frame = NULL;
@@ -392,8 +394,7 @@ void dc_ui_poller_test(bool verbose)
     dc_ui_frame_release(&frame);
     dc_ui_poller_destroy(&poller);
     dc_ui_poller_destroy(&poller);
-    config.redis = "no:port:here";
-    DC_CHECK(dc_ui_poller_new(&config, hub) == NULL);
+    DC_CHECK(s_test_poller("no:port:here", hub) == NULL);
     dc_ui_hub_destroy(&hub);
     s_test_series(verbose);
     if (verbose)

@@ -843,6 +843,17 @@ static void s_set(dc_ui_view_t *view, dc_ui_stage_id_t id, const char *const *pa
     dc_ui_stats_stage_parse(&view->stages[id], pairs, count);
 }
 
+//  An array of pairs and its length, for s_set.
+#define S_PAIRS(pairs) pairs, sizeof pairs / sizeof *pairs
+
+//  Test helper: judges the view (with judge, or alone when NULL); true when it
+//  names stage ("" for none) and its verdict holds text (NULL: any verdict).
+static bool s_judged(dc_ui_view_t *view, dc_ui_judge_t *judge, const char *stage, const char *text)
+{
+    dc_ui_stats_judge(view, judge);
+    return strcmp(view->bottleneck, stage) == 0 && (!text || strstr(view->verdict, text));
+}
+
 //  Test helper: rng and hasher busy and queued as given, 10 workers, every
 //  ts fresh.
 static void s_services(dc_ui_view_t *view, const char *rng_busy, const char *rng_queue,
@@ -876,9 +887,9 @@ static void s_services(dc_ui_view_t *view, const char *rng_busy, const char *rng
                             ts,
                             "junk",
                             "abc"};
-    s_set(view, DC_UI_STAGE_RNG, rng, 12);
-    s_set(view, DC_UI_STAGE_HASHER, hasher, 10);
-    s_set(view, DC_UI_STAGE_WORKER, worker, 10);
+    s_set(view, DC_UI_STAGE_RNG, S_PAIRS(rng));
+    s_set(view, DC_UI_STAGE_HASHER, S_PAIRS(hasher));
+    s_set(view, DC_UI_STAGE_WORKER, S_PAIRS(worker));
 }
 
 //  The hysteresis: a new candidate must hold DC_UI_JUDGE_HOLD_MS in a row.
@@ -887,49 +898,39 @@ static void s_test_hysteresis(dc_ui_view_t *view)
     dc_ui_judge_t judge;
     dc_ui_judge_init(&judge);
     s_services(view, "100", "9", "5", "0");
-    dc_ui_stats_judge(view, &judge);
-    DC_CHECK(strcmp(view->bottleneck, "rng") == 0);
+    DC_CHECK(s_judged(view, &judge, "rng", NULL));
     //  hasher now looks worse, but only for 4 s: rng stays named
     int64_t start = view->ts_ms;
     for (int s = 1; s <= 4; s++) {
         view->ts_ms = start + 1000 * s;
         s_services(view, "100", "2", "100", "20");
-        dc_ui_stats_judge(view, &judge);
-        DC_CHECK(strcmp(view->bottleneck, "rng") == 0);
-        DC_CHECK(strstr(view->verdict, "both saturated"));
-        dc_ui_stats_judge(view, NULL); //  judged alone, the view names hasher
-        DC_CHECK(strcmp(view->bottleneck, "hasher") == 0);
+        DC_CHECK(s_judged(view, &judge, "rng", "both saturated"));
+        DC_CHECK(s_judged(view, NULL, "hasher", NULL)); //  judged alone, the view names hasher
     }
     //  one second of rng ahead again restarts the clock
     view->ts_ms = start + 5000;
     s_services(view, "100", "30", "100", "20");
-    dc_ui_stats_judge(view, &judge);
-    DC_CHECK(strcmp(view->bottleneck, "rng") == 0);
+    DC_CHECK(s_judged(view, &judge, "rng", NULL));
     for (int s = 6; s <= 10; s++) {
         view->ts_ms = start + 1000 * s;
         s_services(view, "100", "2", "100", "20");
-        dc_ui_stats_judge(view, &judge);
-        DC_CHECK(strcmp(view->bottleneck, "rng") == 0);
+        DC_CHECK(s_judged(view, &judge, "rng", NULL));
     }
     view->ts_ms = start + 11000; //  hasher ahead 5 s in a row: named now
-    dc_ui_stats_judge(view, &judge);
-    DC_CHECK(strcmp(view->bottleneck, "hasher") == 0);
-    DC_CHECK(strstr(view->verdict, "hasher and rng are both saturated: scale hasher first"));
+    DC_CHECK(
+        s_judged(view, &judge, "hasher", "hasher and rng are both saturated: scale hasher first"));
     //  the named stage stays saturated down to 80 % busy; a fresh judge says
     //  workers at once, this one only after the hold
     view->ts_ms = start + 12000;
     s_services(view, "30", "0", "85", "0");
-    dc_ui_stats_judge(view, &judge);
-    DC_CHECK(strcmp(view->bottleneck, "hasher") == 0);
-    dc_ui_stats_judge(view, NULL);
-    DC_CHECK(strcmp(view->bottleneck, "worker") == 0);
+    DC_CHECK(s_judged(view, &judge, "hasher", NULL));
+    DC_CHECK(s_judged(view, NULL, "worker", NULL));
     view->ts_ms = start + 13000;
     s_services(view, "30", "0", "70", "0");
     for (int s = 13; s <= 18; s++) {
         view->ts_ms = start + 1000 * s;
         s_services(view, "30", "0", "70", "0");
-        dc_ui_stats_judge(view, &judge);
-        DC_CHECK(strcmp(view->bottleneck, s < 18 ? "hasher" : "worker") == 0);
+        DC_CHECK(s_judged(view, &judge, s < 18 ? "hasher" : "worker", NULL));
     }
     //  a named stage that stops reporting is replaced at once
     s_services(view, "100", "9", "5", "0");
@@ -937,9 +938,8 @@ static void s_test_hysteresis(dc_ui_view_t *view)
     dc_ui_stats_judge(view, &judge);
     const char *gone[] = {DC_STATS_SVC_SLOTS, "1", DC_STATS_SVC_BUSY_PCT, "100",
                           DC_STATS_SVC_QUEUE, "9", DC_STATS_TS_MS,        "1"};
-    s_set(view, DC_UI_STAGE_RNG, gone, 8);
-    dc_ui_stats_judge(view, &judge);
-    DC_CHECK(strcmp(view->bottleneck, "worker") == 0);
+    s_set(view, DC_UI_STAGE_RNG, S_PAIRS(gone));
+    DC_CHECK(s_judged(view, &judge, "worker", NULL));
 }
 
 //  A hash holding every field of the schema lacks nothing; one without a
@@ -1039,82 +1039,59 @@ void dc_ui_stats_test(bool verbose)
     view.window_ms = 10000;
 
     //  No stats at all
-    dc_ui_stats_judge(&view, NULL);
-    DC_CHECK(view.bottleneck[0] == 0 && strstr(view.verdict, "No pipeline stats"));
+    DC_CHECK(s_judged(&view, NULL, "", "No pipeline stats"));
 
     //  10 workers, one rng, one 20-slot hasher: rng saturated with a queue
-    const char *worker[] = {DC_STATS_WORKER_WORKERS,
-                            "10",
-                            DC_STATS_WORKER_JOBS_PER_S,
-                            "10",
-                            DC_STATS_US(DC_STATS_WORKER_LOOP_P50),
-                            "250",
-                            DC_STATS_TS_MS,
-                            "99800",
-                            "junk",
-                            "abc"};
-    s_set(&view, DC_UI_STAGE_WORKER, worker, 10);
-    DC_CHECK(view.stages[DC_UI_STAGE_WORKER].count == 4); //  "junk" is not a number
     s_services(&view, "100", "9", "5", "0");
+    DC_CHECK(view.stages[DC_UI_STAGE_WORKER].count == 4); //  "junk" is not a number
     DC_CHECK(dc_ui_stats_get(&view.stages[DC_UI_STAGE_RNG], DC_STATS_SVC_QUEUE, -1) == 9);
     DC_CHECK(dc_ui_stats_get(&view.stages[DC_UI_STAGE_RNG], "nope", -1) == -1);
-    dc_ui_stats_judge(&view, NULL);
-    DC_CHECK(strcmp(view.bottleneck, "rng") == 0);
+    DC_CHECK(s_judged(&view, NULL, "rng", NULL));
     DC_CHECK(strstr(view.verdict, "rng is the bottleneck: 1 instance, 1 slot, 100% busy, 9 "
                                   "requests queued, p99 wait 900 ms"));
     DC_CHECK(strstr(view.verdict, "Scale rng next (10 workers share it)"));
 
     //  Both saturated: say so, and which first
     s_services(&view, "100", "9", "99", "0");
-    dc_ui_stats_judge(&view, NULL);
-    DC_CHECK(strcmp(view.bottleneck, "rng") == 0);
-    DC_CHECK(
-        strstr(view.verdict, "rng and hasher are both saturated: scale rng first, then hasher"));
+    DC_CHECK(s_judged(&view, NULL, "rng",
+                      "rng and hasher are both saturated: scale rng first, then hasher"));
 
     //  Stale rng stats do not count: hasher then wins
     const char *rng_stale[] = {DC_STATS_SVC_SLOTS, "1", DC_STATS_SVC_BUSY_PCT, "100",
                                DC_STATS_SVC_QUEUE, "9", DC_STATS_TS_MS,        "90000"};
-    s_set(&view, DC_UI_STAGE_RNG, rng_stale, 8);
-    dc_ui_stats_judge(&view, NULL);
-    DC_CHECK(strcmp(view.bottleneck, "hasher") == 0);
-    DC_CHECK(strstr(view.verdict, "1 instance, 20 slots, 99% busy"));
+    s_set(&view, DC_UI_STAGE_RNG, S_PAIRS(rng_stale));
+    DC_CHECK(s_judged(&view, NULL, "hasher", "1 instance, 20 slots, 99% busy"));
 
     //  Nothing saturated: workers, unless the broker's CPU is the limit
     s_services(&view, "30", "0", "4", "0");
-    dc_ui_stats_judge(&view, NULL);
-    DC_CHECK(strcmp(view.bottleneck, "worker") == 0 && strstr(view.verdict, "Add workers"));
+    DC_CHECK(s_judged(&view, NULL, "worker", "Add workers"));
     DC_CHECK(strstr(view.verdict, "rng 30% busy, hasher 4% busy"));
     const char *broker[] = {DC_STATS_BROKER_REQUESTS, "5000", DC_STATS_BROKER_CPU_PCT, "97",
                             DC_STATS_TS_MS,           "99900"};
-    s_set(&view, DC_UI_STAGE_BROKER, broker, 6);
-    dc_ui_stats_judge(&view, NULL);
-    DC_CHECK(strcmp(view.bottleneck, "broker") == 0);
-    DC_CHECK(strstr(view.verdict, "The broker is the limit: its process uses 97% of a CPU core"));
+    s_set(&view, DC_UI_STAGE_BROKER, S_PAIRS(broker));
+    DC_CHECK(s_judged(&view, NULL, "broker",
+                      "The broker is the limit: its process uses 97% of a CPU core"));
     //  ...but a saturated service comes first
     s_services(&view, "100", "9", "4", "0");
-    dc_ui_stats_judge(&view, NULL);
-    DC_CHECK(strcmp(view.bottleneck, "rng") == 0);
+    DC_CHECK(s_judged(&view, NULL, "rng", NULL));
 
     //  A service with no instances and waiting requests
     const char *rng_gone[] = {DC_STATS_SVC_SLOTS, "0", DC_STATS_SVC_BUSY_PCT, "0",
                               DC_STATS_SVC_QUEUE, "3"};
-    s_set(&view, DC_UI_STAGE_RNG, rng_gone, 6);
-    dc_ui_stats_judge(&view, NULL);
-    DC_CHECK(strcmp(view.bottleneck, "rng") == 0 && strstr(view.verdict, "start rng"));
+    s_set(&view, DC_UI_STAGE_RNG, S_PAIRS(rng_gone));
+    DC_CHECK(s_judged(&view, NULL, "rng", "start rng"));
 
     //  Redis down
     view.redis_ok = false;
     snprintf(view.error, sizeof view.error, "Connection refused");
-    dc_ui_stats_judge(&view, NULL);
-    DC_CHECK(view.bottleneck[0] == 0 && strstr(view.verdict, "Redis unreachable"));
+    DC_CHECK(s_judged(&view, NULL, "", "Redis unreachable"));
 
     //  The dispatcher's series stopped advancing: no stage is named
     view.redis_ok = true;
     view.have_data = true;
     view.data_age_ms = DC_UI_DATA_STALE_MS + 2000;
     DC_CHECK(!dc_ui_stats_data_fresh(&view));
-    dc_ui_stats_judge(&view, NULL);
-    DC_CHECK(view.bottleneck[0] == 0 && strstr(view.verdict, "Stopped: no counts"));
+    DC_CHECK(s_judged(&view, NULL, "", "Stopped: no counts"));
     view.data_age_ms = 900;
     DC_CHECK(dc_ui_stats_data_fresh(&view));
 
@@ -1160,7 +1137,7 @@ void dc_ui_stats_test(bool verbose)
     const char *lost[] = {DC_STATS_DISP_ISSUED,        "9",
                           DC_STATS_DISP_BOOKS_LOST,    "2",
                           DC_STATS_DISP_BOOKS_LOST_MS, "1700000000123"};
-    s_set(&view, DC_UI_STAGE_DISPATCHER, lost, 6);
+    s_set(&view, DC_UI_STAGE_DISPATCHER, S_PAIRS(lost));
     buf = dc_buf_new();
     dc_ui_stats_json(&view, buf);
     DC_CHECK(strstr(dc_buf_data(buf), ",\"books\":{\"lost\":2,\"t_ms\":1700000000123,\"text\":"

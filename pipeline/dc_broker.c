@@ -744,15 +744,10 @@ static void s_forget_services(dc_broker_t *self, int64_t now)
     zlistx_destroy(&gone);
 }
 
-/*  Once a second: every service's figures and the broker's, to Redis and /metrics. */
-static int s_on_snapshot(zloop_t *loop, int timer_id, void *arg)
+/*  Every service's figures: to its dc:stats:<service>, and to /metrics (each family
+    once, a sample per service); then a new stats interval begins. */
+static void s_publish_services(dc_broker_t *self, int64_t now, dc_buf_t *metrics)
 {
-    (void)loop;
-    (void)timer_id;
-    dc_broker_t *self = arg;
-    int64_t now = s_now_us();
-    s_forget_services(self, now);
-    uint64_t cpu_pct = s_cpu_pct(self, now);
     size_t n = zhashx_size(self->services), i = 0;
     dc_figure_t *figures = calloc(n * S_SERVICE_FIGURES + 1, sizeof *figures);
     char **labels = calloc(n + 1, sizeof *labels);
@@ -770,13 +765,25 @@ static int s_on_snapshot(zloop_t *loop, int timer_id, void *arg)
         svc->queued_us = 0;
         svc->served_at_snapshot = svc->served;
     }
-    dc_buf_t *metrics = dc_buf_new();
-    s_publish_broker(self, cpu_pct, metrics);
     dc_figures_metrics(figures, S_SERVICE_FIGURES, n, (const char *const *)labels, metrics);
     for (i = 0; i < n; i++)
         free(labels[i]);
     free(labels);
     free(figures);
+}
+
+/*  Once a second: the broker's figures and every service's, to Redis and /metrics. */
+static int s_on_snapshot(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    dc_broker_t *self = arg;
+    int64_t now = s_now_us();
+    s_forget_services(self, now);
+    uint64_t cpu_pct = s_cpu_pct(self, now);
+    dc_buf_t *metrics = dc_buf_new();
+    s_publish_broker(self, cpu_pct, metrics);
+    s_publish_services(self, now, metrics);
     char *all = dc_buf_detach(&metrics);
     dc_http_set_metrics(self->cfg.http, &all);
     free(all);

@@ -370,6 +370,18 @@ void dc_job_test(bool verbose)
     if (verbose)
         printf(" * dc_job: ");
     DC_CHECK(sodium_init() >= 0);
+    /* every layout: fields of 4 or 8 bytes after the version and type, inside the header,
+       none overlapping the next */
+    const s_shape_t *shapes[] = {&s_job_shape, &s_ready_shape, &s_ack_shape, &s_result_shape};
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        size_t end = 2;
+        for (size_t j = 0; j < shapes[i]->nfields; j++) {
+            const s_field_t *f = &shapes[i]->fields[j];
+            DC_CHECK((f->width == 4 || f->width == 8) && f->at >= end);
+            end = f->at + f->width;
+        }
+        DC_CHECK(end == shapes[i]->size && end <= S_HEADER_MAX);
+    }
     const char *reason;
     dc_job_t job = {.id = 0x0102030405060708ULL, .batch = 7, .attempt = 2}, got;
     zmsg_t *msg = dc_job_encode(&job);

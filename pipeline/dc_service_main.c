@@ -13,8 +13,9 @@
 #define DC_NAME "hasher"
 #define DC_HANDLER dc_service_hasher
 #define DC_SUMMARY                                                                                 \
-    "Serves SHA-256 hex digests (libsodium) to the broker's 'hasher' service, up to\n"             \
-    "--concurrency requests at once (each slot a 7/MDP worker serving one at a time)."
+    "Serves SHA-256 digests (nettle; hex, or binary K bytes each) to the broker's 'hasher'\n"      \
+    "service, up to --concurrency requests at once (each slot a 7/MDP worker serving one\n"        \
+    "at a time)."
 #endif
 
 #define S_STR(x) #x

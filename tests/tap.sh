@@ -11,8 +11,10 @@
 tap_n=0
 tap_failed=0
 tap_done=0
-ok() { tap_n=$((tap_n + 1)); echo "ok $tap_n - $*"; }
-not_ok() { tap_n=$((tap_n + 1)); tap_failed=$((tap_failed + 1)); echo "not ok $tap_n - $*"; }
+# (a description is one line: a newline in it, e.g. from a command's output, would be read
+# as a line that is not TAP, and the whole test as an error)
+ok() { tap_n=$((tap_n + 1)); echo "ok $tap_n - ${*//$'\n'/ | }"; }
+not_ok() { tap_n=$((tap_n + 1)); tap_failed=$((tap_failed + 1)); echo "not ok $tap_n - ${*//$'\n'/ | }"; }
 diag() { sed 's/^/# /'; }
 check() {
     local desc=$1 out

@@ -165,11 +165,12 @@ fi
 # request at a time, so each caps the stack at 10/s; one hasher serves 20 at once (like
 # the original's threaded Thin), so it is no ceiling here. Everything real (ZeroMQ hops
 # through the broker, container networking, timer slack) only lowers it. So the band is
-# tight above (+5 %: two snapshot timestamps and jitter) and wider below (-20 %: this
+# tight above (+5 %: two snapshot timestamps and jitter) and wide below (-30 %: this
 # 2-core machine also runs 10+ containers, their health probes and whatever else CI
-# does; with builds beside it, load average 10-16, the 20/s step measured 16.9, and the
-# native workshop test has seen 8.4 for 10). The window is long enough that one hash
-# is < 2 % of it.
+# does, and each rng call's hops wait for a CPU while the rng's one slot waits for them:
+# with a busy loop on each core and builds beside it, load average 20-25, the 20/s step
+# measured 14.8 and 18.6 in two runs, the 10/s step 8.4). The bands of the steps still do
+# not overlap. The window is long enough that one hash is < 2 % of it.
 WINDOW=${DC_RATE_WINDOW_S:-15}
 measure() { # label workers rng expected name -- the README's up command
     local label=$1 w=$2 r=$3 want=$4 name=$5 rate lo hi detail
@@ -181,7 +182,7 @@ measure() { # label workers rng expected name -- the README's up command
     # window opens
     wait_progress "$w" 30 || { not_ok "$label: no progress after scaling"; return; }
     rate=$(rate_over "$WINDOW")
-    lo=$(awk -v x="$want" 'BEGIN { printf "%.2f", x * 0.80 }')
+    lo=$(awk -v x="$want" 'BEGIN { printf "%.2f", x * 0.70 }')
     hi=$(awk -v x="$want" 'BEGIN { printf "%.2f", x * 1.05 }')
     detail="rng busy $(rcli hget dc:stats:rng busy_pct)% queue $(rcli hget dc:stats:rng queue),"
     detail+=" hasher busy $(rcli hget dc:stats:hasher busy_pct)% queue $(rcli hget dc:stats:hasher queue)"
@@ -295,13 +296,39 @@ if [ "$tap_failed" != 0 ]; then # keep the evidence before down removes it
     log "logs: $ARTIFACTS/$COMPOSE_PROJECT_NAME.log"
 fi
 # Stopping containers costs the engine itself: here (fuse-overlayfs, 2 cores) 14 idle
-# containers take 2.5-3 s to stop together, whatever runs in them. So the floor is measured
-# in the same run, with containers of the same image on the same network whose process
-# exits at once on SIGTERM, as many as down's first tier stops in parallel.
-engine_floor() { # count -> seconds for `docker stop` of that many trivial containers
-    local n=$1 names=() i t0 t1 deadline
+# containers take 2.5-3 s to stop together, whatever runs in them, and on a busy machine
+# the engine's own kill -> die of a process that exits at once took 3 s. So the floor is
+# measured in the same run, with containers of the same image on the same network whose
+# process exits at once on SIGTERM, as many as down's first tier stops in parallel.
+
+# stop_gaps EVENTS: "slowest-gap name sigkilled" from docker events lines "TimeNano Action
+# name signal": each container's kill -> die gap, and how many were sent SIGKILL.
+stop_gaps() {
+    awk '
+        $2 == "kill" && $4 == 9 { k9[$3] = 1 }
+        $2 == "kill" && !($3 in k) { k[$3] = $1 }
+        $2 == "die" && ($3 in k) { d = ($1 - k[$3]) / 1e9; if (d > m) { m = d; w = $3 } }
+        END { n9 = 0; for (c in k9) n9++; printf "%.2f %s %d\n", m, w ? w : "-", n9 }' "$1"
+}
+
+# events_between T0 T1 FILTERS...: kill and die events from T0 to T1 (date +%s%N), replayed
+# from the engine's log, one "TimeNano Action name signal" line each.
+events_between() {
+    local t0=$1 t1=$2
+    shift 2
+    docker events "$@" --filter event=kill --filter event=die \
+        --since "$(awk -v a="$t0" 'BEGIN { printf "%.3f", a / 1e9 - 1 }')" \
+        --until "$(awk -v b="$t1" 'BEGIN { printf "%.3f", b / 1e9 + 0.001 }')" \
+        --format '{{.TimeNano}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.signal}}'
+}
+
+# engine_floor COUNT: `docker stop` of that many trivial containers. Sets FLOOR_S (seconds
+# for all of them) and FLOOR_GAP (the slowest one's kill -> die, from the engine's events).
+engine_floor() {
+    local n=$1 names=() filters=() i t0 t1 deadline events=${TMPDIR:-/tmp}/$COMPOSE_PROJECT_NAME.floor
     for i in $(seq 1 "$n"); do
         names+=("${COMPOSE_PROJECT_NAME}-floor-$i")
+        filters+=(--filter "container=${names[-1]}")
         docker run -d --name "${names[-1]}" --network "${COMPOSE_PROJECT_NAME}_dockercoins" \
             --read-only --cap-drop ALL --entrypoint bash "${DC_IMAGE:-dockercoins:latest}" \
             -c 'trap "exit 0" TERM; echo ready; while :; do sleep 0.05; done' >/dev/null
@@ -317,37 +344,38 @@ engine_floor() { # count -> seconds for `docker stop` of that many trivial conta
     t0=$(date +%s%N)
     docker stop -t 10 "${names[@]}" >/dev/null
     t1=$(date +%s%N)
+    events_between "$t0" "$t1" "${filters[@]}" >"$events"
     docker rm -f "${names[@]}" >/dev/null
-    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1e9 }'
+    FLOOR_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
+    local killed
+    read -r FLOOR_GAP _ killed <<<"$(stop_gaps "$events")"
+    rm -f "$events"
+    if [ "${killed:-1}" != 0 ]; then # not a process that exits at once: no allowance
+        log "engine floor: ${killed:-?} trivial containers needed SIGKILL; no allowance taken"
+        FLOOR_GAP=0
+    fi
 }
 
-# Times `down`; docker events (replayed from the engine's log afterwards: --since/--until)
-# give each container's kill -> die gap and show whether any container had to be
-# SIGKILLed after its grace period. Sets DOWN_S, DOWN_N, DOWN_WORST, DOWN_WORST_NAME,
-# DOWN_KILLED.
+# Times `down`; docker events give each container's kill -> die gap and show whether any
+# container had to be SIGKILLed after its grace period. Each of our processes exits within
+# 1 s of SIGTERM: a gap within 1 s + the engine's own FLOOR_GAP passes. Sets DOWN_S,
+# DOWN_N, DOWN_WORST, DOWN_WORST_NAME, DOWN_KILLED.
 timed_down() {
-    local events=${TMPDIR:-/tmp}/$COMPOSE_PROJECT_NAME.events t0 t1
+    local events=${TMPDIR:-/tmp}/$COMPOSE_PROJECT_NAME.events t0 t1 limit
+    limit=$(awk -v g="${FLOOR_GAP:-0}" 'BEGIN { printf "%.2f", 1 + g }')
     DOWN_N=$(ids | wc -l)
     t0=$(date +%s%N)
     "${COMPOSE[@]}" down >/dev/null 2>&1
     t1=$(date +%s%N)
-    docker events --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" \
-        --filter event=kill --filter event=die \
-        --since "$(awk -v a="$t0" 'BEGIN { printf "%.3f", a / 1e9 - 1 }')" \
-        --until "$(awk -v b="$t1" 'BEGIN { printf "%.3f", b / 1e9 + 0.001 }')" \
-        --format '{{.TimeNano}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.signal}}' \
-        >"$events"
+    events_between "$t0" "$t1" --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" >"$events"
     DOWN_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
-    read -r DOWN_WORST DOWN_WORST_NAME DOWN_KILLED <<<"$(awk '
-        $2 == "kill" && $4 == 9 { k9[$3] = 1 }
-        $2 == "kill" && !($3 in k) { k[$3] = $1 }
-        $2 == "die" && ($3 in k) { d = ($1 - k[$3]) / 1e9; if (d > m) { m = d; w = $3 } }
-        END { n9 = 0; for (c in k9) n9++; printf "%.2f %s %d\n", m, w ? w : "-", n9 }' "$events")"
+    read -r DOWN_WORST DOWN_WORST_NAME DOWN_KILLED <<<"$(stop_gaps "$events")"
     rm -f "$events"
-    if [ "${DOWN_KILLED:-1}" = 0 ] && between "$DOWN_WORST" 0 1; then
-        ok "no container needed SIGKILL; slowest SIGTERM -> exit: $DOWN_WORST s ($DOWN_WORST_NAME), within 1 s"
+    local within="within $limit s (1 s + the engine's own ${FLOOR_GAP:-0} s for a process that exits at once)"
+    if [ "${DOWN_KILLED:-1}" = 0 ] && between "$DOWN_WORST" 0 "$limit"; then
+        ok "no container needed SIGKILL; slowest SIGTERM -> exit: $DOWN_WORST s ($DOWN_WORST_NAME), $within"
     elif [ "${DOWN_KILLED:-1}" = 0 ]; then
-        not_ok "slowest SIGTERM -> exit: $DOWN_WORST s ($DOWN_WORST_NAME), over the promised 1 s"
+        not_ok "slowest SIGTERM -> exit: $DOWN_WORST s ($DOWN_WORST_NAME), not $within"
     else
         not_ok "$DOWN_KILLED containers ignored SIGTERM until SIGKILL; slowest $DOWN_WORST s ($DOWN_WORST_NAME)"
     fi
@@ -355,12 +383,13 @@ timed_down() {
 
 # (a) The scaled stack (10 workers): down has two tiers, first 14 containers (workers,
 # rng, hasher, dispatcher, webui) at once, then the broker and Redis. Each of our
-# processes exits within 1 s of SIGTERM (checked above from the engine's events); the
+# processes exits within 1 s of SIGTERM (checked from the engine's events); the
 # whole down may take 3 s, or the engine's own floor for the first tier + 2 s: 1 s for
 # our processes per tier, the network and compose's own start fitting in that on an
 # idle machine (floor ~1.2 s, down ~2.3 s) and a busy one (floor 1.65 s, down 3.35 s).
 tier1=$(( $(service_ids | wc -l) - 2 ))
-floor=$(engine_floor "$tier1")
+engine_floor "$tier1"
+floor=$FLOOR_S
 rh_down=$(rcli get hashes) rc_down=$(rcli hlen wallet)
 timed_down
 downed=1
@@ -401,7 +430,8 @@ fi
 # 3 s as promised, unless the engine itself needs more than 2 s to stop as many idle
 # containers right now (a busy machine: 3.10 s was seen with other builds running).
 tier1=$(( $(service_ids | wc -l) - 2 ))
-floor=$(engine_floor "$tier1")
+engine_floor "$tier1"
+floor=$FLOOR_S
 timed_down
 downed=1
 check_down "the default stack" "${DC_DOWN_LIMIT_S:-$(awk -v f="$floor" 'BEGIN { l = f + 1.0; printf "%.2f", l < 3 ? 3 : l }')}" \

@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 
 #define DC_BROKER_EXPIRY_TICK_MS 50
+#define DC_BROKER_DRAIN 64 /* messages handled per wake-up, at most */
 #define DC_BROKER_HIST_SAMPLES 8192
 #define DC_BROKER_HIST_WINDOW_MS 10000
 
@@ -145,12 +146,22 @@ static int s_send(dc_broker_t *self, zmsg_t **msg_p)
     return err;
 }
 
+/*  The error of a dc_mdp_send_* that returned rc, counted as s_send counts it. */
+static int s_sent(dc_broker_t *self, int rc)
+{
+    if (rc == 0)
+        return 0;
+    self->n.unroutable++;
+    return zmq_errno();
+}
+
+/*  Sends the body (consumed) to a client, straight from its frames. */
 static void s_reply_client(dc_broker_t *self, zframe_t *client, const char *service,
                            zmsg_t **body_p)
 {
-    zmsg_t *msg = dc_mdp_client_reply(client, service, body_p);
-    if (s_send(self, &msg) == 0)
+    if (s_sent(self, dc_mdp_send_client_reply(self->router, client, service, *body_p)) == 0)
         self->n.replies++;
+    zmsg_destroy(body_p);
 }
 
 static void s_reply_error(dc_broker_t *self, s_service_t *svc, zframe_t *client,
@@ -162,12 +173,13 @@ static void s_reply_error(dc_broker_t *self, s_service_t *svc, zframe_t *client,
         svc->errors++;
 }
 
-/*  Returns true when the slot's connection is gone (the ROUTER no longer knows it). */
+/*  Sends a command (its body, if any, stays the caller's) to a slot. Returns true when
+    the slot's connection is gone (the ROUTER no longer knows it). */
 static bool s_send_slot(dc_broker_t *self, s_slot_t *slot, int command, zframe_t *client,
-                        zmsg_t **body_p)
+                        zmsg_t *body)
 {
-    zmsg_t *msg = dc_mdp_worker_msg(slot->identity, command, NULL, client, body_p);
-    return s_send(self, &msg) == EHOSTUNREACH;
+    int rc = dc_mdp_send_worker(self->router, slot->identity, command, client, body);
+    return s_sent(self, rc) == EHOSTUNREACH;
 }
 
 static void s_slot_forget(dc_broker_t *self, s_slot_t *slot, const char *why);
@@ -190,11 +202,11 @@ static void s_dispatch(dc_broker_t *self, s_service_t *svc)
         svc->queued_us += s_since_snapshot(self, req->queued_us, req->started_us);
         dc_hist_add(svc->wait_hist, req->started_us / 1000,
                     (uint32_t)(req->started_us - req->queued_us));
-        zmsg_t *body = zmsg_dup(req->body);
         slot->request = req;
         slot->probe_gap_us = DC_BROKER_PROBE_MS * 1000;
         slot->probe_us = req->started_us + slot->probe_gap_us;
-        if (s_send_slot(self, slot, DC_MDPW_REQUEST, req->client, &body)) {
+        /* the body is kept (its frames shared, not copied) in case the slot dies */
+        if (s_send_slot(self, slot, DC_MDPW_REQUEST, req->client, req->body)) {
             self->n.lost++;
             s_slot_forget(self, slot, "connection closed");
         }
@@ -447,22 +459,26 @@ static void s_on_slot(dc_broker_t *self, dc_mdp_msg_t *m)
         s_slot_delete(self, slot, "disconnected");
 }
 
+/*  Handles what the ROUTER holds, DC_BROKER_DRAIN messages at most before the loop's
+    timers get their turn: one poll per burst, not one per message. */
 static int s_on_router(zloop_t *loop, zsock_t *router, void *arg)
 {
     (void)loop;
     dc_broker_t *self = arg;
-    zmsg_t *msg = zmsg_recv(router);
-    if (!msg)
-        return -1; /* interrupted */
-    dc_mdp_msg_t m;
-    const char *reason;
-    if (dc_mdp_decode_router(&msg, &m, &reason) != 0)
-        s_drop(self, m.sender, reason);
-    else if (m.peer == 'C')
-        s_on_client(self, &m);
-    else
-        s_on_slot(self, &m);
-    dc_mdp_msg_clear(&m);
+    for (int i = 0; i < DC_BROKER_DRAIN; i++) {
+        zmsg_t *msg = zmsg_recv(router); /* the ROUTER's receive timeout is 0 */
+        if (!msg)
+            return zsys_interrupted ? -1 : 0;
+        dc_mdp_msg_t m;
+        const char *reason;
+        if (dc_mdp_decode_router(&msg, &m, &reason) != 0)
+            s_drop(self, m.sender, reason);
+        else if (m.peer == 'C')
+            s_on_client(self, &m);
+        else
+            s_on_slot(self, &m);
+        dc_mdp_msg_clear(&m);
+    }
     return 0;
 }
 
@@ -800,6 +816,7 @@ dc_broker_t *dc_broker_new(const dc_broker_cfg_t *cfg)
     self->router = zsock_new(ZMQ_ROUTER);
     zsock_set_router_mandatory(self->router, 1);
     zsock_set_sndtimeo(self->router, 0);
+    zsock_set_rcvtimeo(self->router, 0);
     zsock_set_maxmsgsize(self->router, DC_MDP_FRAME_LIMIT);
     if ((cfg->curve && dc_curve_server(cfg->curve, self->router) != 0) ||
         zsock_attach(self->router, cfg->endpoint, true) != 0) {

@@ -62,12 +62,21 @@ static void s_instance_name(char *out, size_t size)
     snprintf(out, size, "%s-%d-%08" PRIx32, host, (int)getpid(), randombytes_random());
 }
 
+/*  Sends a command to the broker; the body, if any, is consumed. READY (with its service)
+    is built as a message, the rest sent straight from their frames. */
 static void s_send(s_slot_t *slot, int command, const char *service, zframe_t *client,
                    zmsg_t **body_p)
 {
-    zmsg_t *msg = dc_mdp_worker_msg(NULL, command, service, client, body_p);
-    if (!slot->sock || zmsg_send(&msg, slot->sock) != 0)
-        zmsg_destroy(&msg);
+    if (service) {
+        zmsg_t *msg = dc_mdp_worker_msg(NULL, command, service, client, body_p);
+        if (!slot->sock || zmsg_send(&msg, slot->sock) != 0)
+            zmsg_destroy(&msg);
+        return;
+    }
+    if (slot->sock)
+        dc_mdp_send_worker(slot->sock, NULL, command, client, body_p ? *body_p : NULL);
+    if (body_p)
+        zmsg_destroy(body_p);
 }
 
 static void s_set_connected(dc_service_t *self, int delta)

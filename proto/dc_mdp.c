@@ -41,21 +41,20 @@ static bool s_frame_empty(zframe_t *f)
     return f && zframe_size(f) == 0;
 }
 
-/*  Moves what is left of msg into a new body message, enforcing the body limits. */
-static int s_take_body(zmsg_t *msg, dc_mdp_msg_t *out, const char **reason)
+/*  What is left of *msg_p becomes the body (taken over, not copied), within the body
+    limits. */
+static int s_take_body(zmsg_t **msg_p, dc_mdp_msg_t *out, const char **reason)
 {
-    if (zmsg_size(msg) > DC_MDP_BODY_FRAMES_MAX) {
+    if (zmsg_size(*msg_p) > DC_MDP_BODY_FRAMES_MAX) {
         *reason = "too many body frames";
         return -1;
     }
-    if (zmsg_content_size(msg) > DC_MDP_BODY_BYTES_MAX) {
+    if (zmsg_content_size(*msg_p) > DC_MDP_BODY_BYTES_MAX) {
         *reason = "body too large";
         return -1;
     }
-    out->body = zmsg_new();
-    zframe_t *f;
-    while ((f = zmsg_pop(msg)))
-        zmsg_append(out->body, &f);
+    out->body = *msg_p;
+    *msg_p = NULL;
     return 0;
 }
 
@@ -74,8 +73,9 @@ static int s_take_service(zmsg_t *msg, dc_mdp_msg_t *out, const char **reason)
 }
 
 /*  client address, empty delimiter, body */
-static int s_take_envelope(zmsg_t *msg, dc_mdp_msg_t *out, const char **reason)
+static int s_take_envelope(zmsg_t **msg_p, dc_mdp_msg_t *out, const char **reason)
 {
+    zmsg_t *msg = *msg_p;
     out->client = zmsg_pop(msg);
     if (!out->client || zframe_size(out->client) == 0 ||
         zframe_size(out->client) > DC_MDP_ADDRESS_MAX) {
@@ -89,12 +89,13 @@ static int s_take_envelope(zmsg_t *msg, dc_mdp_msg_t *out, const char **reason)
         *reason = "missing empty frame after client address";
         return -1;
     }
-    return s_take_body(msg, out, reason);
+    return s_take_body(msg_p, out, reason);
 }
 
-static int s_decode_worker_command(zmsg_t *msg, dc_mdp_msg_t *out, bool from_broker,
+static int s_decode_worker_command(zmsg_t **msg_p, dc_mdp_msg_t *out, bool from_broker,
                                    const char **reason)
 {
+    zmsg_t *msg = *msg_p;
     zframe_t *cmd = zmsg_pop(msg);
     if (!cmd || zframe_size(cmd) != 1) {
         zframe_destroy(&cmd);
@@ -109,10 +110,10 @@ static int s_decode_worker_command(zmsg_t *msg, dc_mdp_msg_t *out, bool from_bro
         rc = from_broker ? -1 : s_take_service(msg, out, reason);
         break;
     case DC_MDPW_REQUEST:
-        rc = from_broker ? s_take_envelope(msg, out, reason) : -1;
+        rc = from_broker ? s_take_envelope(msg_p, out, reason) : -1;
         break;
     case DC_MDPW_REPLY:
-        rc = from_broker ? -1 : s_take_envelope(msg, out, reason);
+        rc = from_broker ? -1 : s_take_envelope(msg_p, out, reason);
         break;
     case DC_MDPW_HEARTBEAT:
     case DC_MDPW_DISCONNECT:
@@ -122,7 +123,7 @@ static int s_decode_worker_command(zmsg_t *msg, dc_mdp_msg_t *out, bool from_bro
         *reason = "unknown worker command";
         return -1;
     }
-    if (rc == 0 && zmsg_size(msg) > 0) {
+    if (rc == 0 && *msg_p && zmsg_size(*msg_p) > 0) {
         *reason = "unexpected frames after command";
         return -1;
     }
@@ -148,10 +149,10 @@ int dc_mdp_decode_router(zmsg_t **msg_p, dc_mdp_msg_t *out, const char **reason)
         out->peer = 'C';
         rc = s_take_service(msg, out, reason);
         if (rc == 0)
-            rc = s_take_body(msg, out, reason);
+            rc = s_take_body(&msg, out, reason);
     } else if (s_frame_is(proto, DC_MDPW)) {
         out->peer = 'W';
-        rc = s_decode_worker_command(msg, out, false, reason);
+        rc = s_decode_worker_command(&msg, out, false, reason);
     } else
         *reason = "unknown protocol header (want MDPC01 or MDPW01)";
     zframe_destroy(&empty);
@@ -182,12 +183,12 @@ static int s_decode_dealer(zmsg_t **msg_p, dc_mdp_msg_t *out, const char *want, 
         *reason = "unexpected protocol header";
     else if (strcmp(want, DC_MDPW) == 0) {
         out->peer = 'W';
-        rc = s_decode_worker_command(msg, out, true, reason);
+        rc = s_decode_worker_command(&msg, out, true, reason);
     } else {
         out->peer = 'C';
         rc = s_take_service(msg, out, reason);
         if (rc == 0)
-            rc = s_take_body(msg, out, reason);
+            rc = s_take_body(&msg, out, reason);
     }
     zframe_destroy(&empty);
     zframe_destroy(&proto);
@@ -251,6 +252,56 @@ zmsg_t *dc_mdp_worker_msg(zframe_t *dest, int command, const char *service, zfra
     return msg;
 }
 
+/*  One frame from memory, more to come or not; the socket's send timeout applies. */
+static int s_send_mem(void *handle, const void *data, size_t size, bool more)
+{
+    return zmq_send(handle, data, size, more ? ZMQ_SNDMORE : 0) < 0 ? -1 : 0;
+}
+
+/*  The body's frames, shared with the body (zmq_msg_copy), the last one ending the
+    message. */
+static int s_send_body(void *handle, zmsg_t *body)
+{
+    size_t frames = body ? zmsg_size(body) : 0, i = 0;
+    for (zframe_t *f = frames ? zmsg_first(body) : NULL; f; f = zmsg_next(body))
+        if (zframe_send(&f, handle, ZFRAME_REUSE | (++i < frames ? ZFRAME_MORE : 0)) != 0)
+            return -1;
+    return 0;
+}
+
+int dc_mdp_send_client_request(zsock_t *sock, const char *service, zmsg_t *body)
+{
+    void *h = zsock_resolve(sock);
+    bool more = body && zmsg_size(body);
+    if (s_send_mem(h, "", 0, true) != 0 || s_send_mem(h, DC_MDPC, strlen(DC_MDPC), true) != 0 ||
+        s_send_mem(h, service, strlen(service), more) != 0)
+        return -1;
+    return s_send_body(h, body);
+}
+
+int dc_mdp_send_client_reply(zsock_t *sock, zframe_t *dest, const char *service, zmsg_t *body)
+{
+    void *h = zsock_resolve(sock);
+    if (dest && s_send_mem(h, zframe_data(dest), zframe_size(dest), true) != 0)
+        return -1;
+    return dc_mdp_send_client_request(sock, service, body);
+}
+
+int dc_mdp_send_worker(zsock_t *sock, zframe_t *dest, int command, zframe_t *client, zmsg_t *body)
+{
+    void *h = zsock_resolve(sock);
+    byte cmd = (byte)command;
+    bool more = client || (body && zmsg_size(body));
+    if ((dest && s_send_mem(h, zframe_data(dest), zframe_size(dest), true) != 0) ||
+        s_send_mem(h, "", 0, true) != 0 || s_send_mem(h, DC_MDPW, strlen(DC_MDPW), true) != 0 ||
+        s_send_mem(h, &cmd, 1, more) != 0)
+        return -1;
+    if (client && (s_send_mem(h, zframe_data(client), zframe_size(client), true) != 0 ||
+                   s_send_mem(h, "", 0, body && zmsg_size(body)) != 0))
+        return -1;
+    return s_send_body(h, body);
+}
+
 /*  Builds a message from string frames; "\x01".."\x05" single bytes are commands. */
 static zmsg_t *s_msg(int n, const char **frames)
 {
@@ -270,6 +321,65 @@ static void s_expect_reject(int n, const char **frames, const char *want_reason)
     DC_CHECK(msg == NULL);
     DC_CHECK(reason && strstr(reason, want_reason));
     dc_mdp_msg_clear(&m);
+}
+
+/*  The senders put on the wire what the encoders build: sent on a DEALER, read on a
+    ROUTER (and back) and decoded; the body stays the caller's. */
+static void s_test_senders(void)
+{
+    zsock_t *router = zsock_new_router("inproc://dc-mdp-test");
+    zsock_t *dealer = zsock_new_dealer(">inproc://dc-mdp-test");
+    DC_CHECK(router && dealer);
+    zsock_set_rcvtimeo(router, 2000);
+    zsock_set_rcvtimeo(dealer, 2000);
+    zmsg_t *body = zmsg_new();
+    zmsg_addstr(body, "32");
+    zmsg_append(body, &(zframe_t *){zframe_new(NULL, 100000)}); /* large: shared, not copied */
+    DC_CHECK(dc_mdp_send_client_request(dealer, "rng", body) == 0);
+    DC_CHECK(zmsg_size(body) == 2);
+    zmsg_t *msg = zmsg_recv(router);
+    dc_mdp_msg_t m;
+    const char *reason;
+    DC_CHECK(msg && dc_mdp_decode_router(&msg, &m, &reason) == 0);
+    DC_CHECK(m.peer == 'C' && streq(m.service, "rng") && zmsg_size(m.body) == 2);
+    DC_CHECK(zframe_streq(zmsg_first(m.body), "32") && zframe_size(zmsg_last(m.body)) == 100000);
+    zframe_t *client = zframe_dup(m.sender);
+    dc_mdp_msg_clear(&m);
+
+    /* broker -> worker REQUEST: the DEALER is both here, addressed by its routing id */
+    DC_CHECK(dc_mdp_send_worker(router, client, DC_MDPW_REQUEST, client, body) == 0);
+    msg = zmsg_recv(dealer);
+    DC_CHECK(msg && dc_mdp_decode_for_worker(&msg, &m, &reason) == 0);
+    DC_CHECK(m.command == DC_MDPW_REQUEST && zframe_eq(m.client, client));
+    DC_CHECK(zmsg_size(m.body) == 2 && zframe_streq(zmsg_first(m.body), "32"));
+    dc_mdp_msg_clear(&m);
+    /* worker -> broker REPLY, HEARTBEAT (no body) */
+    DC_CHECK(dc_mdp_send_worker(dealer, NULL, DC_MDPW_REPLY, client, body) == 0);
+    msg = zmsg_recv(router);
+    DC_CHECK(msg && dc_mdp_decode_router(&msg, &m, &reason) == 0);
+    DC_CHECK(m.command == DC_MDPW_REPLY && zframe_eq(m.client, client) && zmsg_size(m.body) == 2);
+    dc_mdp_msg_clear(&m);
+    DC_CHECK(dc_mdp_send_worker(dealer, NULL, DC_MDPW_HEARTBEAT, NULL, NULL) == 0);
+    msg = zmsg_recv(router);
+    DC_CHECK(msg && dc_mdp_decode_router(&msg, &m, &reason) == 0);
+    DC_CHECK(m.command == DC_MDPW_HEARTBEAT && !m.body);
+    dc_mdp_msg_clear(&m);
+    /* broker -> client reply */
+    DC_CHECK(dc_mdp_send_client_reply(router, client, "rng", body) == 0);
+    msg = zmsg_recv(dealer);
+    DC_CHECK(msg && dc_mdp_decode_for_client(&msg, &m, &reason) == 0);
+    DC_CHECK(streq(m.service, "rng") && zmsg_size(m.body) == 2);
+    dc_mdp_msg_clear(&m);
+    /* a gone peer: an error, as zmsg_send gives it */
+    zsock_set_router_mandatory(router, 1);
+    zframe_t *nobody = zframe_from("nobody");
+    DC_CHECK(dc_mdp_send_client_reply(router, nobody, "rng", body) == -1);
+    DC_CHECK(zmq_errno() == EHOSTUNREACH);
+    zframe_destroy(&nobody);
+    zframe_destroy(&client);
+    zmsg_destroy(&body);
+    zsock_destroy(&dealer);
+    zsock_destroy(&router);
 }
 
 void dc_mdp_test(bool verbose)
@@ -345,6 +455,7 @@ void dc_mdp_test(bool verbose)
     DC_CHECK(dc_mdp_decode_router(&msg, &m, &reason) == -1 && strstr(reason, "too large"));
     dc_mdp_msg_clear(&m);
 
+    s_test_senders();
     if (verbose)
         printf("OK\n");
 }

@@ -15,6 +15,8 @@
 #define DC_CLIENT_SLICE_MS 100
 #define DC_CLIENT_PAUSE_MAX_MS 1000
 
+typedef enum { S_IDLE, S_WAITING, S_PAUSED } s_state_t;
+
 struct _dc_client_t {
     char *broker;
     int timeout_ms;
@@ -26,6 +28,12 @@ struct _dc_client_t {
     dc_client_counters_t n;
     dc_drops_t *drops;     /* where dropped replies are counted: own_drops or the owner's */
     dc_drops_t *own_drops; /* role "client", until the owner hands its own */
+    /* the call in progress */
+    s_state_t state;
+    char service[DC_MDP_SERVICE_MAX + 1];
+    zmsg_t *request; /* its body, the caller's, kept to send again */
+    int64_t wake_ms; /* S_WAITING: its deadline; S_PAUSED: the end of the pause */
+    int pause_ms;
 };
 
 static void s_connect(dc_client_t *self)
@@ -34,6 +42,7 @@ static void s_connect(dc_client_t *self)
     self->sock = zsock_new(ZMQ_DEALER);
     zsock_set_linger(self->sock, 0);
     zsock_set_sndtimeo(self->sock, 0); /* no peer to queue for (inproc): the timeout retries */
+    zsock_set_rcvtimeo(self->sock, 0); /* receives only what is there */
     zsock_set_maxmsgsize(self->sock, DC_MDP_FRAME_LIMIT);
     if (self->curve)
         dc_curve_client(self->curve, self->sock, "broker");
@@ -80,38 +89,13 @@ static bool s_halted(dc_client_t *self)
     return zsys_interrupted || (self->stop && (zsock_events(self->stop) & ZMQ_POLLIN));
 }
 
-/*  Waits for the reply to the request just sent; NULL on timeout, interrupt or stop. */
-static zmsg_t *s_wait_reply(dc_client_t *self, const char *service)
+/*  Sends the request, its frames shared with the kept copy; one that cannot leave now
+    (no broker yet) is sent again at the deadline. */
+static void s_transmit(dc_client_t *self)
 {
-    int64_t deadline = zclock_mono() + self->timeout_ms;
-    zpoller_t *poller = zpoller_new(self->sock, self->stop, NULL);
-    zmsg_t *body = NULL;
-    while (!body && !s_halted(self) && zclock_mono() < deadline) {
-        if (zpoller_wait(poller, DC_CLIENT_SLICE_MS) != self->sock)
-            continue;
-        zmsg_t *msg = zmsg_recv(self->sock);
-        dc_mdp_msg_t m = {0};
-        const char *reason = NULL;
-        if (msg && dc_mdp_decode_for_client(&msg, &m, &reason) == 0 && streq(m.service, service)) {
-            body = m.body;
-            m.body = NULL;
-        } else if (msg || reason)
-            dc_drops_add(self->drops, "reply", reason ? reason : "wrong service", "the broker");
-        dc_mdp_msg_clear(&m);
-    }
-    zpoller_destroy(&poller);
-    return body;
-}
-
-static void s_pause(dc_client_t *self, int ms)
-{
-    zpoller_t *poller = self->stop ? zpoller_new(self->stop, NULL) : NULL;
-    for (int64_t end = zclock_mono() + ms; !s_halted(self) && zclock_mono() < end;)
-        if (poller)
-            zpoller_wait(poller, DC_CLIENT_SLICE_MS);
-        else
-            zclock_sleep(20);
-    zpoller_destroy(&poller);
+    dc_mdp_send_client_request(self->sock, self->service, self->request);
+    self->state = S_WAITING;
+    self->wake_ms = zclock_mono() + self->timeout_ms;
 }
 
 /*  503 (nobody free) and 504 (the worker holding it passed the request's deadline and
@@ -121,44 +105,110 @@ static bool s_is_unavailable(zmsg_t *body)
     return zframe_streq(zmsg_first(body), "503") || zframe_streq(zmsg_first(body), "504");
 }
 
-zmsg_t *dc_client_call(dc_client_t *self, const char *service, zmsg_t *request)
+void dc_client_send(dc_client_t *self, const char *service, zmsg_t *request)
 {
-    int pause_ms = 0;
+    assert(request);
+    self->request = request;
+    snprintf(self->service, sizeof self->service, "%s", service);
+    self->pause_ms = 0;
     self->n.calls++;
-    while (!s_halted(self)) {
-        zmsg_t *copy = zmsg_dup(request);
-        zmsg_t *msg = dc_mdp_client_request(service, &copy);
-        if (zmsg_send(&msg, self->sock) != 0)
-            zmsg_destroy(&msg);
-        zmsg_t *body = s_wait_reply(self, service);
-        if (body && !s_is_unavailable(body)) {
-            if (self->logged_down)
-                zsys_info("client: broker %s answers again", self->broker);
-            self->connected = true;
-            self->logged_down = false;
-            return body;
+    s_transmit(self);
+}
+
+void dc_client_abandon(dc_client_t *self)
+{
+    self->request = NULL;
+    self->state = S_IDLE;
+}
+
+zsock_t *dc_client_socket(dc_client_t *self)
+{
+    return self->sock;
+}
+
+int64_t dc_client_wake_ms(dc_client_t *self)
+{
+    return self->state == S_IDLE ? INT64_MAX : self->wake_ms;
+}
+
+/*  A reply body for the call in progress: the answer (returned), or a 503/504 (a pause,
+    then the request again). */
+static zmsg_t *s_on_body(dc_client_t *self, zmsg_t *body)
+{
+    if (!s_is_unavailable(body)) {
+        if (self->logged_down)
+            zsys_info("client: broker %s answers again", self->broker);
+        self->connected = true;
+        self->logged_down = false;
+        dc_client_abandon(self);
+        return body;
+    }
+    self->n.unavailable++;
+    self->pause_ms = self->pause_ms ? self->pause_ms * 2 : 50;
+    self->pause_ms =
+        self->pause_ms > DC_CLIENT_PAUSE_MAX_MS ? DC_CLIENT_PAUSE_MAX_MS : self->pause_ms;
+    zmsg_destroy(&body);
+    self->state = S_PAUSED;
+    self->wake_ms = zclock_mono() + self->pause_ms;
+    return NULL;
+}
+
+zmsg_t *dc_client_step(dc_client_t *self)
+{
+    zmsg_t *msg, *answer = NULL;
+    while (!answer && (msg = zmsg_recv(self->sock))) {
+        dc_mdp_msg_t m = {0};
+        const char *reason = NULL;
+        if (dc_mdp_decode_for_client(&msg, &m, &reason) != 0)
+            dc_drops_add(self->drops, "reply", reason, "the broker");
+        else if (self->state != S_WAITING)
+            dc_drops_add(self->drops, "reply", "no call waiting for it", "the broker");
+        else if (!streq(m.service, self->service))
+            dc_drops_add(self->drops, "reply", "wrong service", "the broker");
+        else {
+            answer = s_on_body(self, m.body);
+            m.body = NULL;
+            if (!answer && self->state == S_PAUSED)
+                break;
         }
-        if (s_halted(self)) {
-            zmsg_destroy(&body);
-            break;
-        }
-        if (body) {
-            self->n.unavailable++;
-            pause_ms = pause_ms ? pause_ms * 2 : 50;
-            pause_ms = pause_ms > DC_CLIENT_PAUSE_MAX_MS ? DC_CLIENT_PAUSE_MAX_MS : pause_ms;
-            zmsg_destroy(&body);
-            s_pause(self, pause_ms);
-            continue;
-        }
+        dc_mdp_msg_clear(&m);
+    }
+    if (answer || self->state == S_IDLE)
+        return answer;
+    int64_t now = zclock_mono();
+    if (now < self->wake_ms)
+        return NULL;
+    if (self->state == S_WAITING) {
         self->n.timeouts++;
         self->connected = false;
         if (!self->logged_down)
             zsys_warning("client: no reply from %s for %s within %d ms; reconnecting and resending",
-                         self->broker, service, self->timeout_ms);
+                         self->broker, self->service, self->timeout_ms);
         self->logged_down = true;
         self->n.reconnects++;
         s_connect(self);
     }
+    s_transmit(self);
+    return NULL;
+}
+
+zmsg_t *dc_client_call(dc_client_t *self, const char *service, zmsg_t *request)
+{
+    dc_client_send(self, service, request);
+    while (!s_halted(self)) {
+        int64_t wait = dc_client_wake_ms(self) - zclock_mono();
+        zmq_pollitem_t items[] = {
+            {zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0},
+            {self->stop ? zsock_resolve(self->stop) : NULL, 0, ZMQ_POLLIN, 0}};
+        zmq_poll(items, self->stop ? 2 : 1,
+                 wait < 0                    ? 0
+                 : wait > DC_CLIENT_SLICE_MS ? DC_CLIENT_SLICE_MS
+                                             : wait);
+        zmsg_t *body = dc_client_step(self);
+        if (body)
+            return body;
+    }
+    dc_client_abandon(self);
     return NULL;
 }
 

@@ -40,6 +40,21 @@ void dc_client_set_stop(dc_client_t *self, zsock_t *stop);
     message "reply"); NULL: the client's own (role "client"), the default. */
 void dc_client_set_drops(dc_client_t *self, dc_drops_t *drops);
 
+/*  The same, without blocking (a worker keeping several calls in flight, one client
+    each): dc_client_send starts a call (the request stays the caller's and must live
+    until the call is complete or abandoned: it is sent again from it); then, whenever
+   dc_client_socket is readable or dc_client_wake_ms (monotonic ms; INT64_MAX when no call is in
+   progress) has passed, dc_client_step reads what arrived and does what is due (resend after a
+   503/504 pause; after the timeout, reconnect and resend). It returns the reply body (status first,
+   never 503 or 504) once the call is complete, else NULL. The socket changes when the client
+    reconnects: take it again after each step. Replies that arrive while no call waits
+    are counted as drops. dc_client_abandon gives up the call in progress. */
+void dc_client_send(dc_client_t *self, const char *service, zmsg_t *request);
+zmsg_t *dc_client_step(dc_client_t *self);
+zsock_t *dc_client_socket(dc_client_t *self);
+int64_t dc_client_wake_ms(dc_client_t *self);
+void dc_client_abandon(dc_client_t *self);
+
 /*  Calls service with request (not consumed). Returns the reply body, status first, with
     a status other than 503 and 504; NULL only when interrupted or stopped. */
 zmsg_t *dc_client_call(dc_client_t *self, const char *service, zmsg_t *request);

@@ -1,11 +1,15 @@
 /*  dc_worker: see the header. A job interrupted by SIGTERM (or "$TERM" on the actor's
-    pipe, which the client's waits and the pause watch too) is simply not answered: the
-    dispatcher re-issues it after its deadline, so stopping a worker never loses a job.
+    pipe) is simply not answered: the dispatcher re-issues it after its deadline, so
+    stopping a worker never loses a job.
+    Jobs in flight: each job runs in a lane (its own MDP client, so its replies come on
+    its own socket): pause, rng call, hasher call, result. One lane by default with a
+    pause per job (the workshop's loop); in raw mode several, so the round trips of
+    several jobs overlap. One poll waits on every socket and every lane's next deadline.
     Credit: the worker sends READY (capacity, jobs held, jobs received so far) when it
-    starts, after each job, and once a second while idle; from that the dispatcher knows
-    how many more jobs it may send. Each result is kept until the dispatcher acknowledges
-    that it is durable in Redis (ACK), and sent again every 5 s until then, so a result
-    survives a dispatcher crash. See proto/jobs.md. */
+    starts, after each poll round in which jobs ended, and once a second while idle; from
+    that the dispatcher knows how many more jobs it may send. Each result is kept until
+    the dispatcher acknowledges that it is durable in Redis (ACK), and sent again every
+    5 s until then, so a result survives a dispatcher crash. See proto/jobs.md. */
 #include "dc_worker.h"
 #include "dc_app.h"
 #include "dc_check.h"
@@ -37,11 +41,29 @@ typedef struct {
     uint64_t acked_hashes, acked_coins, resent, expired;
 } s_counters_t;
 
+/*  What a lane is doing. */
+typedef enum { S_FREE, S_PAUSE, S_RNG, S_HASHER } s_stage_t;
+
+/*  One job in flight, and the client it calls rng and hasher with. */
+typedef struct {
+    dc_client_t *client;
+    s_stage_t stage;
+    dc_job_t job;
+    dc_result_t r;
+    int64_t start_us; /* the job's start (its pause included) */
+    int64_t call_us;  /* the current call's start */
+    int64_t pause_ms; /* S_PAUSE: when the pause ends (monotonic) */
+    zmsg_t *req;      /* the request of the call in progress (hasher's holds rng's bytes) */
+} s_lane_t;
+
 struct _dc_worker_t {
     dc_worker_cfg_t cfg;
     zsock_t *jobs;
     zsock_t *results;
-    dc_client_t *client;
+    s_lane_t *lanes;
+    int nlanes;
+    int busy;       /* lanes not free */
+    bool job_ended; /* since the last READY: send one after this round */
     dc_drops_t
         *drops;    /* messages refused (jobs, ACKs, the client's replies), by the one drop rule */
     zsock_t *pipe; /* the actor's, or NULL: a message on it stops the worker */
@@ -90,8 +112,16 @@ dc_worker_t *dc_worker_new(const dc_worker_cfg_t *cfg)
         dc_worker_destroy(&self);
         return NULL;
     }
-    self->client = dc_client_new(cfg->broker, cfg->timeout_ms, cfg->curve);
-    dc_client_set_drops(self->client, self->drops);
+    zsock_set_rcvtimeo(self->jobs, 0); /* jobs are read when a lane is free, never waited for */
+    self->nlanes = cfg->in_flight < 1                         ? 1
+                   : cfg->in_flight > DC_WORKER_IN_FLIGHT_MAX ? DC_WORKER_IN_FLIGHT_MAX
+                                                              : cfg->in_flight;
+    self->lanes = calloc((size_t)self->nlanes, sizeof *self->lanes);
+    assert(self->lanes);
+    for (int i = 0; i < self->nlanes; i++) {
+        self->lanes[i].client = dc_client_new(cfg->broker, cfg->timeout_ms, cfg->curve);
+        dc_client_set_drops(self->lanes[i].client, self->drops);
+    }
     return self;
 }
 
@@ -101,7 +131,11 @@ void dc_worker_destroy(dc_worker_t **self_p)
         dc_worker_t *self = *self_p;
         zsock_destroy(&self->jobs);
         zsock_destroy(&self->results);
-        dc_client_destroy(&self->client);
+        for (int i = 0; self->lanes && i < self->nlanes; i++) {
+            dc_client_destroy(&self->lanes[i].client);
+            zmsg_destroy(&self->lanes[i].req);
+        }
+        free(self->lanes);
         dc_drops_destroy(&self->drops);
         zhashx_destroy(&self->unacked);
         free(self);
@@ -109,16 +143,9 @@ void dc_worker_destroy(dc_worker_t **self_p)
     }
 }
 
-/*  Calls service and checks the payload size; NULL when interrupted or refused. The
-    request stays the caller's. */
-static zframe_t *s_call(dc_worker_t *self, const char *service, zmsg_t *request, size_t want_size,
-                        uint32_t *elapsed_us)
+/*  The payload of service's reply when it is a 200 of want_size bytes, else NULL (logged). */
+static zframe_t *s_payload(const char *service, zmsg_t *body, size_t want_size)
 {
-    int64_t t0 = zclock_usecs();
-    zmsg_t *body = dc_client_call(self->client, service, request);
-    *elapsed_us = (uint32_t)(zclock_usecs() - t0);
-    if (!body)
-        return NULL;
     int status = 0;
     zframe_t *payload = NULL;
     const char *reason = "wrong payload size";
@@ -158,19 +185,6 @@ static zframe_t *s_coins(zframe_t *bytes, zframe_t *firsts, uint32_t batch)
 static bool s_stopping(dc_worker_t *self)
 {
     return zsys_interrupted || (self->pipe && (zsock_events(self->pipe) & ZMQ_POLLIN));
-}
-
-static void s_pause(dc_worker_t *self, int ms)
-{
-    zpoller_t *poller = self->pipe ? zpoller_new(self->pipe, NULL) : NULL;
-    for (int64_t end = zclock_mono() + ms; !s_stopping(self) && zclock_mono() < end;) {
-        int64_t left = end - zclock_mono();
-        if (poller)
-            zpoller_wait(poller, (int)(left < 20 ? left : 20));
-        else
-            zclock_sleep((int)(left < 20 ? left : 20));
-    }
-    zpoller_destroy(&poller);
 }
 
 static void s_send_copy(dc_worker_t *self, s_unacked_t *u)
@@ -250,38 +264,103 @@ static void s_scan_unacked(dc_worker_t *self)
     self->next_scan = now + DC_WORKER_SCAN_MS;
 }
 
-static void s_do_job(dc_worker_t *self, const dc_job_t *job)
+/*  The lane is done with its job (answered or not): it takes the next one. */
+static void s_lane_free(dc_worker_t *self, s_lane_t *lane, bool failed)
 {
-    int64_t t0 = zclock_usecs();
-    dc_result_t r = {.job_id = job->id, .hashes = job->batch};
-    snprintf(r.worker, sizeof r.worker, "%s", self->cfg.id);
-    s_pause(self, self->cfg.delay_ms);
-    zmsg_t *req = dc_svc_rng_request(DC_WORKER_BYTES, job->batch);
-    zframe_t *bytes = s_stopping(self) ? NULL
-                                       : s_call(self, "rng", req,
-                                                (size_t)DC_WORKER_BYTES * job->batch, &r.rng_us);
-    zmsg_destroy(&req);
-    if (!bytes) {
+    if (failed)
         self->n.failed++;
+    zmsg_destroy(&lane->req);
+    lane->stage = S_FREE;
+    self->busy--;
+    self->held--;
+    self->job_ended = true;
+}
+
+static void s_lane_call_rng(s_lane_t *lane)
+{
+    lane->req = dc_svc_rng_request(DC_WORKER_BYTES, lane->job.batch);
+    lane->stage = S_RNG;
+    lane->call_us = zclock_usecs();
+    dc_client_send(lane->client, "rng", lane->req);
+}
+
+/*  A job received: its pause first (workshop mode), or its rng call at once. */
+static void s_lane_start(dc_worker_t *self, s_lane_t *lane, const dc_job_t *job)
+{
+    lane->job = *job;
+    lane->r = (dc_result_t){.job_id = job->id, .hashes = job->batch};
+    snprintf(lane->r.worker, sizeof lane->r.worker, "%s", self->cfg.id);
+    lane->start_us = zclock_usecs();
+    self->busy++;
+    self->held++;
+    if (self->cfg.delay_ms > 0) {
+        lane->stage = S_PAUSE;
+        lane->pause_ms = zclock_mono() + self->cfg.delay_ms;
+    } else
+        s_lane_call_rng(lane);
+}
+
+/*  rng answered: its bytes go on to hasher in the frame they came in; back comes the
+    first byte of each digest, all the coin test needs. */
+static void s_lane_on_rng(dc_worker_t *self, s_lane_t *lane, zmsg_t *body)
+{
+    lane->r.rng_us = (uint32_t)(zclock_usecs() - lane->call_us);
+    zmsg_destroy(&lane->req);
+    zframe_t *bytes = s_payload("rng", body, (size_t)DC_WORKER_BYTES * lane->job.batch);
+    if (!bytes) {
+        s_lane_free(self, lane, true);
         return;
     }
-    /* the random bytes go on to hasher in the frame they came in; back comes the first
-       byte of each digest, all the coin test needs */
-    req = dc_svc_hasher_request_bin(&bytes, DC_WORKER_BYTES, 1);
-    zframe_t *firsts = s_call(self, "hasher", req, job->batch, &r.hasher_us);
-    if (firsts) {
-        zframe_t *coins = s_coins(zmsg_first(req), firsts, job->batch);
-        r.coins = (uint32_t)(zframe_size(coins) / DC_COIN_BYTES);
-        self->n.coins += r.coins;
-        r.loop_us = (uint32_t)(zclock_usecs() - t0);
-        zmsg_t *msg = dc_result_encode(&r, &coins);
-        s_keep_and_send(self, &r, msg);
-        self->n.jobs++;
-        self->n.hashes += job->batch;
-    } else
-        self->n.failed++;
-    zmsg_destroy(&req);
+    lane->req = dc_svc_hasher_request_bin(&bytes, DC_WORKER_BYTES, 1);
+    lane->stage = S_HASHER;
+    lane->call_us = zclock_usecs();
+    dc_client_send(lane->client, "hasher", lane->req);
+}
+
+/*  hasher answered: the coins, the result, sent and kept until acknowledged. */
+static void s_lane_on_hasher(dc_worker_t *self, s_lane_t *lane, zmsg_t *body)
+{
+    lane->r.hasher_us = (uint32_t)(zclock_usecs() - lane->call_us);
+    zframe_t *firsts = s_payload("hasher", body, lane->job.batch);
+    if (!firsts) {
+        s_lane_free(self, lane, true);
+        return;
+    }
+    zframe_t *coins = s_coins(zmsg_first(lane->req), firsts, lane->job.batch);
     zframe_destroy(&firsts);
+    lane->r.coins = (uint32_t)(zframe_size(coins) / DC_COIN_BYTES);
+    self->n.coins += lane->r.coins;
+    lane->r.loop_us = (uint32_t)(zclock_usecs() - lane->start_us);
+    zmsg_t *msg = dc_result_encode(&lane->r, &coins);
+    s_keep_and_send(self, &lane->r, msg);
+    self->n.jobs++;
+    self->n.hashes += lane->job.batch;
+    s_lane_free(self, lane, false);
+}
+
+/*  Moves a busy lane on: its pause over, or its client's socket readable or due. */
+static void s_lane_step(dc_worker_t *self, s_lane_t *lane, int64_t now_ms)
+{
+    if (lane->stage == S_PAUSE) {
+        if (now_ms >= lane->pause_ms)
+            s_lane_call_rng(lane);
+        return;
+    }
+    zmsg_t *body = dc_client_step(lane->client);
+    if (!body)
+        return;
+    if (lane->stage == S_RNG)
+        s_lane_on_rng(self, lane, body);
+    else
+        s_lane_on_hasher(self, lane, body);
+}
+
+/*  When the lane next needs a step without input (monotonic ms). */
+static int64_t s_lane_wake_ms(s_lane_t *lane)
+{
+    if (lane->stage == S_FREE)
+        return INT64_MAX;
+    return lane->stage == S_PAUSE ? lane->pause_ms : dc_client_wake_ms(lane->client);
 }
 
 static int64_t s_oldest_unacked_ms(dc_worker_t *self)
@@ -295,7 +374,16 @@ static int64_t s_oldest_unacked_ms(dc_worker_t *self)
 
 static void s_metrics(dc_worker_t *self)
 {
-    const dc_client_counters_t *c = dc_client_counters(self->client);
+    dc_client_counters_t all = {0}, *c = &all;
+    bool connected = false;
+    for (int i = 0; i < self->nlanes; i++) {
+        const dc_client_counters_t *one = dc_client_counters(self->lanes[i].client);
+        all.calls += one->calls;
+        all.timeouts += one->timeouts;
+        all.unavailable += one->unavailable;
+        all.reconnects += one->reconnects;
+        connected = connected || dc_client_connected(self->lanes[i].client);
+    }
     dc_buf_t *out = dc_buf_new();
     dc_buf_printf(
         out,
@@ -313,7 +401,7 @@ static void s_metrics(dc_worker_t *self)
     dc_drops_metrics(self->drops, NULL, out);
     char *text = dc_buf_detach(&out);
     dc_http_set_metrics(self->cfg.http, &text);
-    bool up = dc_client_connected(self->client) || c->calls == 0;
+    bool up = connected || c->calls == 0;
     dc_http_set_ready(self->cfg.http, up, "broker not answering");
 }
 
@@ -329,38 +417,68 @@ static void s_ready(dc_worker_t *self)
     zmsg_t *msg = dc_ready_encode(&ready);
     if (zmsg_send(&msg, self->jobs) != 0)
         zmsg_destroy(&msg);
+    self->job_ended = false;
     self->next_ready = zclock_mono() + DC_WORKER_READY_MS;
 }
 
-static void s_on_job(dc_worker_t *self)
+/*  Takes the jobs waiting on the job connection while a lane is free. */
+static void s_take_jobs(dc_worker_t *self)
 {
-    zmsg_t *msg = zmsg_recv(self->jobs);
-    if (!msg)
-        return;
-    self->received++; /* whatever it holds, the dispatcher counted it as sent */
-    dc_job_t job;
-    const char *reason;
-    if (dc_job_decode(msg, &job, &reason) == 0) {
-        self->held++;
-        s_do_job(self, &job);
-        self->held--;
-    } else {
-        dc_drops_add(self->drops, "job", reason, NULL);
+    for (int i = 0; i < self->nlanes && self->busy < self->nlanes; i++) {
+        s_lane_t *lane = &self->lanes[i];
+        if (lane->stage != S_FREE)
+            continue;
+        zmsg_t *msg = zmsg_recv(self->jobs);
+        if (!msg)
+            return;       /* none waiting */
+        self->received++; /* whatever it holds, the dispatcher counted it as sent */
+        dc_job_t job;
+        const char *reason;
+        if (dc_job_decode(msg, &job, &reason) == 0)
+            s_lane_start(self, lane, &job);
+        else {
+            dc_drops_add(self->drops, "job", reason, NULL);
+            self->job_ended = true;
+            i--; /* the lane is still free */
+        }
+        zmsg_destroy(&msg);
     }
-    zmsg_destroy(&msg);
-    s_ready(self);
+}
+
+/*  Waits for the next thing to do: a message on any socket, a lane's deadline, or the
+    worker's own timers (200 ms at most). */
+static void s_wait(dc_worker_t *self, bool take_jobs)
+{
+    zmq_pollitem_t items[3 + DC_WORKER_IN_FLIGHT_MAX];
+    int n = 0;
+    items[n++] = (zmq_pollitem_t){zsock_resolve(self->results), 0, ZMQ_POLLIN, 0};
+    if (self->pipe)
+        items[n++] = (zmq_pollitem_t){zsock_resolve(self->pipe), 0, ZMQ_POLLIN, 0};
+    if (take_jobs)
+        items[n++] = (zmq_pollitem_t){zsock_resolve(self->jobs), 0, ZMQ_POLLIN, 0};
+    int64_t now = zclock_mono(), wake = now + 200;
+    wake = self->next_scan < wake ? self->next_scan : wake;
+    wake = self->next_ready < wake ? self->next_ready : wake;
+    wake = self->next_metrics < wake ? self->next_metrics : wake;
+    for (int i = 0; i < self->nlanes; i++) {
+        s_lane_t *lane = &self->lanes[i];
+        int64_t at = s_lane_wake_ms(lane);
+        wake = at < wake ? at : wake;
+        if (lane->stage == S_RNG || lane->stage == S_HASHER)
+            items[n++] =
+                (zmq_pollitem_t){zsock_resolve(dc_client_socket(lane->client)), 0, ZMQ_POLLIN, 0};
+    }
+    zmq_poll(items, n, wake > now ? (long)(wake - now) : 0);
 }
 
 int dc_worker_run(dc_worker_t *self, zsock_t *pipe)
 {
     self->pipe = pipe;
-    dc_client_set_stop(self->client, pipe);
-    zsys_info("worker %s: track %s, jobs from %s (credit %d), results to %s, broker %s, pause "
-              "%d ms",
+    zsys_info("worker %s: track %s, jobs from %s (credit %d, %d in flight), results to %s, "
+              "broker %s, pause %d ms",
               self->cfg.id, self->cfg.track ? self->cfg.track : DC_TRACK_DEFAULT, self->cfg.jobs,
-              self->cfg.credit, self->cfg.results, self->cfg.broker, self->cfg.delay_ms);
-    zpoller_t *poller = zpoller_new(self->jobs, self->results, pipe, NULL);
-    zpoller_t *acks_only = zpoller_new(self->results, pipe, NULL);
+              self->cfg.credit, self->nlanes, self->cfg.results, self->cfg.broker,
+              self->cfg.delay_ms);
     s_ready(self);
     while (!s_stopping(self)) {
         bool full = zhashx_size(self->unacked) >= DC_WORKER_UNACKED_MAX;
@@ -370,21 +488,26 @@ int dc_worker_run(dc_worker_t *self, zsock_t *pipe)
                                 "are acknowledged"
                               : "results acknowledged again: taking jobs");
         self->full_logged = full;
-        void *which = zpoller_wait(full ? acks_only : poller, 200);
+        s_wait(self, !full && self->busy < self->nlanes);
         s_drain_acks(self);
-        if (which == self->jobs)
-            s_on_job(self);
-        if (zclock_mono() >= self->next_scan)
+        int64_t now = zclock_mono();
+        if (s_stopping(self))
+            break;
+        for (int i = 0; i < self->nlanes; i++)
+            if (self->lanes[i].stage != S_FREE)
+                s_lane_step(self, &self->lanes[i], now);
+        if (!full)
+            s_take_jobs(self);
+        now = zclock_mono();
+        if (now >= self->next_scan)
             s_scan_unacked(self);
-        if (zclock_mono() >= self->next_ready)
+        if (self->job_ended || now >= self->next_ready)
             s_ready(self);
-        if (zclock_mono() >= self->next_metrics) {
+        if (now >= self->next_metrics) {
             s_metrics(self);
-            self->next_metrics = zclock_mono() + 1000;
+            self->next_metrics = now + 1000;
         }
     }
-    zpoller_destroy(&poller);
-    zpoller_destroy(&acks_only);
     dc_http_set_ready(self->cfg.http, false, "shutting down");
     if (zhashx_size(self->unacked))
         zsys_info("worker %s: %zu results not yet acknowledged (durable unless the dispatcher "
@@ -509,6 +632,50 @@ static void s_test_jobs(zsock_t *jobs, zsock_t *results)
     dc_testrig_destroy(&rig);
 }
 
+/*  Several jobs in flight: six jobs sent at once to a worker with three lanes all come
+    back answered (their coins verified), and its READYs show more than one job held at
+    once, never more than its lanes can take plus what waits for them. */
+static void s_test_in_flight(zsock_t *jobs, zsock_t *results)
+{
+    dc_testrig_t *rig = dc_testrig_new("@inproc://dc-worker-test-lanes", 2);
+    DC_CHECK(rig);
+    dc_worker_cfg_t cfg = {.broker = ">inproc://dc-worker-test-lanes",
+                           .jobs = ">inproc://dc-worker-test-jobs",
+                           .results = ">inproc://dc-worker-test-results",
+                           .id = "w-lanes",
+                           .credit = 6,
+                           .in_flight = 3,
+                           .timeout_ms = 2000,
+                           .resend_ms = 60000}; /* no copies of unacknowledged results */
+    zactor_t *worker = dc_app_actor_new(dc_worker_actor, &cfg);
+    DC_CHECK(worker);
+    zframe_t *rid = NULL, *from = NULL;
+    dc_ready_t ready;
+    s_test_ready(jobs, "w-lanes", &rid, &ready);
+    DC_CHECK(ready.capacity == 6 && ready.held == 0);
+    for (uint64_t i = 1; i <= 6; i++)
+        s_test_job(jobs, rid, 0x0000abcd00000100ULL + i, 1);
+    bool seen[7] = {false};
+    for (int got = 0; got < 6; got++) {
+        dc_result_t r;
+        s_test_result(results, &r, &from);
+        uint64_t n = r.job_id - 0x0000abcd00000100ULL;
+        DC_CHECK(n >= 1 && n <= 6 && r.hashes == 1 && !seen[n]);
+        seen[n] = true;
+    }
+    uint32_t most = 0;
+    do {
+        s_test_ready(jobs, "w-lanes", &rid, &ready);
+        DC_CHECK(ready.held <= 3);
+        most = ready.held > most ? ready.held : most;
+    } while (ready.received < 6 || ready.held > 0);
+    DC_CHECK(most >= 2);
+    zframe_destroy(&rid);
+    zframe_destroy(&from);
+    zactor_destroy(&worker);
+    dc_testrig_destroy(&rig);
+}
+
 /*  A worker stopped in the middle of a job (its rng call taken by a broker that never
     answers): it stops at once and sends no result for that job. */
 static void s_test_stop(zsock_t *jobs, zsock_t *results)
@@ -556,6 +723,7 @@ void dc_worker_test(bool verbose)
     zsock_set_rcvtimeo(results, 5000);
     s_test_stop(jobs, results);
     s_test_jobs(jobs, results);
+    s_test_in_flight(jobs, results);
     zsock_destroy(&results);
     zsock_destroy(&jobs);
     if (verbose)

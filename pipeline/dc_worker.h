@@ -10,7 +10,9 @@
 
 #include <czmq.h>
 
-#define DC_WORKER_BYTES 32 /* random bytes per loop, as in the original */
+#define DC_WORKER_BYTES 32         /* random bytes per loop, as in the original */
+#define DC_WORKER_IN_FLIGHT_MAX 32 /* jobs worked on at once, at most */
+#define DC_WORKER_IN_FLIGHT_RAW 4  /* ... by default in raw mode (no pause per job) */
 
 typedef struct {
     const char *broker;
@@ -20,6 +22,7 @@ typedef struct {
     const char *track; /* release track named in READY ("stable", "canary"); NULL: stable */
     int credit;        /* jobs held at most (working on one, the others waiting), 1..64 */
     int delay_ms;      /* pause per job, the original's sleep(0.1) */
+    int in_flight;     /* jobs worked on at once, each with its own client; 0: 1 */
     int timeout_ms;
     int resend_ms; /* a result not acknowledged by then is sent again; 0: 5 s */
     dc_http_t *http;

@@ -189,8 +189,9 @@ with Rig() as rig:
                       ">tcp://127.0.0.1:%d" % results_port, "--raw", "--id", "fed",
                       "--http", "127.0.0.1:%d" % rig.http_port("fed"), "--keys", rig.keys])
     wait_for("fed worker up", lambda: rig.http("fed", "/healthz")[0] == 200)
-    rid, hdr, name = jobs.recv_multipart()  # its first READY: capacity 2, nothing held yet
-    check(struct.unpack(">BBIIQ", hdr) == (1, 3, 2, 0, 0) and name == b"fed", "fed worker READY")
+    # its first READY: capacity 8 (raw mode: 4 jobs in flight, twice that credit), none held
+    rid, hdr, name = jobs.recv_multipart()
+    check(struct.unpack(">BBIIQ", hdr) == (1, 3, 8, 0, 0) and name == b"fed", "fed worker READY")
     for frames in [[b"x"], [struct.pack(">BBQII", 9, 1, 1, 1, 0)],
                    [struct.pack(">BBQII", 1, 1, 1, 0, 0)], [struct.pack(">BBQII", 1, 1, 1, 5000, 0)],
                    [struct.pack(">BBQII", 1, 1, 1, 1, 0), b"extra"]]:

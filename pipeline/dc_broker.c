@@ -620,10 +620,14 @@ static s_snapshot_t s_service_snapshot(dc_broker_t *self, s_service_t *svc, int6
         s.busy_pct = 100;
     s.served_per_s =
         span > 0 ? (svc->served - svc->served_at_snapshot) * 1000000 / (uint64_t)span : 0;
-    s.wait50 = dc_hist_quantile(svc->wait_hist, now / 1000, 0.5, NULL);
-    s.wait99 = dc_hist_quantile(svc->wait_hist, now / 1000, 0.99, NULL);
-    s.svc50 = dc_hist_quantile(svc->service_hist, now / 1000, 0.5, NULL);
-    s.svc99 = dc_hist_quantile(svc->service_hist, now / 1000, 0.99, NULL);
+    const double q[] = {0.5, 0.99};
+    uint32_t wait[2], service[2];
+    dc_hist_quantiles(svc->wait_hist, now / 1000, q, wait, 2, NULL);
+    dc_hist_quantiles(svc->service_hist, now / 1000, q, service, 2, NULL);
+    s.wait50 = wait[0];
+    s.wait99 = wait[1];
+    s.svc50 = service[0];
+    s.svc99 = service[1];
     return s;
 }
 

@@ -610,10 +610,10 @@ static void s_publish_workers(dc_dispatcher_t *self, int64_t now, int64_t span)
                  span > 0 ? (self->b.counted - self->counted_at_snapshot) * 1000 / (uint64_t)span
                           : 0);
     /* in ms and in µs: in raw mode a loop takes well under a millisecond */
-    dc_stats_add_latency(f, DC_STATS_WORKER_LOOP_P50,
-                         dc_hist_quantile(self->loop_us, now, 0.5, NULL));
-    dc_stats_add_latency(f, DC_STATS_WORKER_LOOP_P99,
-                         dc_hist_quantile(self->loop_us, now, 0.99, NULL));
+    uint32_t loop[2];
+    dc_hist_quantiles(self->loop_us, now, (const double[]){0.5, 0.99}, loop, 2, NULL);
+    dc_stats_add_latency(f, DC_STATS_WORKER_LOOP_P50, loop[0]);
+    dc_stats_add_latency(f, DC_STATS_WORKER_LOOP_P99, loop[1]);
     dc_stats_add_latency(f, DC_STATS_WORKER_RNG_P50,
                          dc_hist_quantile(self->rng_us, now, 0.5, NULL));
     dc_stats_add_latency(f, DC_STATS_WORKER_HASHER_P50,

@@ -57,7 +57,8 @@ static int s_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-uint32_t dc_hist_quantile(dc_hist_t *self, int64_t now_ms, double q, size_t *count)
+void dc_hist_quantiles(dc_hist_t *self, int64_t now_ms, const double *q, uint32_t *out, size_t nq,
+                       size_t *count)
 {
     size_t n = 0;
     for (size_t i = 0; i < self->filled; i++)
@@ -65,11 +66,19 @@ uint32_t dc_hist_quantile(dc_hist_t *self, int64_t now_ms, double q, size_t *cou
             self->scratch[n++] = self->value[i];
     if (count)
         *count = n;
-    if (n == 0)
-        return 0;
-    qsort(self->scratch, n, sizeof *self->scratch, s_cmp);
-    size_t rank = (size_t)(q * (double)n);
-    return self->scratch[rank >= n ? n - 1 : rank];
+    if (n > 0)
+        qsort(self->scratch, n, sizeof *self->scratch, s_cmp);
+    for (size_t k = 0; k < nq; k++) {
+        size_t rank = (size_t)(q[k] * (double)n);
+        out[k] = n == 0 ? 0 : self->scratch[rank >= n ? n - 1 : rank];
+    }
+}
+
+uint32_t dc_hist_quantile(dc_hist_t *self, int64_t now_ms, double q, size_t *count)
+{
+    uint32_t out;
+    dc_hist_quantiles(self, now_ms, &q, &out, 1, count);
+    return out;
 }
 
 void dc_hist_test(bool verbose)
@@ -83,6 +92,10 @@ void dc_hist_test(bool verbose)
         dc_hist_add(h, 1000, v);
     DC_CHECK(dc_hist_quantile(h, 1000, 0.5, &n) == 51 && n == 100);
     DC_CHECK(dc_hist_quantile(h, 1000, 0.99, NULL) == 100);
+    /* several quantiles from one sort, the same as one at a time */
+    uint32_t both[2];
+    dc_hist_quantiles(h, 1000, (const double[]){0.5, 0.99}, both, 2, &n);
+    DC_CHECK(both[0] == 51 && both[1] == 100 && n == 100);
     /* old samples leave the window */
     DC_CHECK(dc_hist_quantile(h, 2001, 0.5, &n) == 0 && n == 0);
     /* the ring overwrites the oldest */

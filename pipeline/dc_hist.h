@@ -16,6 +16,10 @@ void dc_hist_add(dc_hist_t *self, int64_t now_ms, uint32_t value);
  *count, if not NULL, receives how many samples that was. */
 uint32_t dc_hist_quantile(dc_hist_t *self, int64_t now_ms, double q, size_t *count);
 
+/*  The same for nq quantiles q[0..nq) into out[0..nq), with one copy and one sort. */
+void dc_hist_quantiles(dc_hist_t *self, int64_t now_ms, const double *q, uint32_t *out, size_t nq,
+                       size_t *count);
+
 void dc_hist_test(bool verbose);
 
 #endif

@@ -100,6 +100,7 @@ dc_worker_t *dc_worker_new(const dc_worker_cfg_t *cfg)
     self->results = zsock_new(ZMQ_DEALER);
     zsock_set_linger(self->results, 300); /* a last result may still leave */
     zsock_set_sndtimeo(self->results, 0); /* one that cannot leave now is sent again later */
+    zsock_set_rcvtimeo(self->results, 0); /* ACKs are read when the poll says they are there */
     zsock_set_maxmsgsize(self->results, 1024 * 1024);
     self->unacked = zhashx_new();
     zhashx_set_destructor(self->unacked, s_unacked_free);
@@ -182,11 +183,6 @@ static zframe_t *s_coins(zframe_t *bytes, zframe_t *firsts, uint32_t batch)
     return coins;
 }
 
-static bool s_stopping(dc_worker_t *self)
-{
-    return zsys_interrupted || (self->pipe && (zsock_events(self->pipe) & ZMQ_POLLIN));
-}
-
 static void s_send_copy(dc_worker_t *self, s_unacked_t *u)
 {
     zmsg_t *copy = zmsg_dup(u->msg);
@@ -211,13 +207,12 @@ static void s_keep_and_send(dc_worker_t *self, const dc_result_t *r, zmsg_t *msg
 }
 
 /*  An ACK: these results are durable, forget them. */
-static void s_on_ack(dc_worker_t *self)
+static void s_on_ack(dc_worker_t *self, zmsg_t *msg)
 {
-    zmsg_t *msg = zmsg_recv(self->results);
     uint32_t count;
     const char *reason;
-    if (!msg || dc_ack_decode(msg, &count, &reason) != 0) {
-        dc_drops_add(self->drops, "ACK", msg ? reason : "interrupted", NULL);
+    if (dc_ack_decode(msg, &count, &reason) != 0) {
+        dc_drops_add(self->drops, "ACK", reason, NULL);
         zmsg_destroy(&msg);
         return;
     }
@@ -234,10 +229,12 @@ static void s_on_ack(dc_worker_t *self)
     zmsg_destroy(&msg);
 }
 
+/*  Reads every ACK waiting (the results connection's receive timeout is 0). */
 static void s_drain_acks(dc_worker_t *self)
 {
-    while (!s_stopping(self) && (zsock_events(self->results) & ZMQ_POLLIN))
-        s_on_ack(self);
+    zmsg_t *msg;
+    while ((msg = zmsg_recv(self->results)))
+        s_on_ack(self, msg);
 }
 
 /*  Sends again what is not acknowledged after 5 s; gives up on what is 30 min old. */
@@ -445,17 +442,29 @@ static void s_take_jobs(dc_worker_t *self)
     }
 }
 
+/*  What a wait found readable. */
+typedef struct {
+    bool results, pipe, jobs;
+    bool lane[DC_WORKER_IN_FLIGHT_MAX];
+} s_woken_t;
+
 /*  Waits for the next thing to do: a message on any socket, a lane's deadline, or the
-    worker's own timers (200 ms at most). */
-static void s_wait(dc_worker_t *self, bool take_jobs)
+    worker's own timers (200 ms at most). One zmq_poll says what is readable, so nothing
+    else asks a socket for its events (each such question is a system call). */
+static s_woken_t s_wait(dc_worker_t *self, bool take_jobs)
 {
     zmq_pollitem_t items[3 + DC_WORKER_IN_FLIGHT_MAX];
-    int n = 0;
+    int lane_at[DC_WORKER_IN_FLIGHT_MAX];
+    int n = 0, pipe_at = -1, jobs_at = -1;
     items[n++] = (zmq_pollitem_t){zsock_resolve(self->results), 0, ZMQ_POLLIN, 0};
-    if (self->pipe)
+    if (self->pipe) {
+        pipe_at = n;
         items[n++] = (zmq_pollitem_t){zsock_resolve(self->pipe), 0, ZMQ_POLLIN, 0};
-    if (take_jobs)
+    }
+    if (take_jobs) {
+        jobs_at = n;
         items[n++] = (zmq_pollitem_t){zsock_resolve(self->jobs), 0, ZMQ_POLLIN, 0};
+    }
     int64_t now = zclock_mono(), wake = now + 200;
     wake = self->next_scan < wake ? self->next_scan : wake;
     wake = self->next_ready < wake ? self->next_ready : wake;
@@ -464,11 +473,22 @@ static void s_wait(dc_worker_t *self, bool take_jobs)
         s_lane_t *lane = &self->lanes[i];
         int64_t at = s_lane_wake_ms(lane);
         wake = at < wake ? at : wake;
-        if (lane->stage == S_RNG || lane->stage == S_HASHER)
+        lane_at[i] = -1;
+        if (lane->stage == S_RNG || lane->stage == S_HASHER) {
+            lane_at[i] = n;
             items[n++] =
                 (zmq_pollitem_t){zsock_resolve(dc_client_socket(lane->client)), 0, ZMQ_POLLIN, 0};
+        }
     }
-    zmq_poll(items, n, wake > now ? (long)(wake - now) : 0);
+    s_woken_t woken = {.pipe = false};
+    if (zmq_poll(items, n, wake > now ? (long)(wake - now) : 0) <= 0)
+        return woken;
+    woken.results = items[0].revents & ZMQ_POLLIN;
+    woken.pipe = pipe_at >= 0 && (items[pipe_at].revents & ZMQ_POLLIN);
+    woken.jobs = jobs_at >= 0 && (items[jobs_at].revents & ZMQ_POLLIN);
+    for (int i = 0; i < self->nlanes; i++)
+        woken.lane[i] = lane_at[i] >= 0 && (items[lane_at[i]].revents & ZMQ_POLLIN);
+    return woken;
 }
 
 int dc_worker_run(dc_worker_t *self, zsock_t *pipe)
@@ -480,7 +500,7 @@ int dc_worker_run(dc_worker_t *self, zsock_t *pipe)
               self->cfg.credit, self->nlanes, self->cfg.results, self->cfg.broker,
               self->cfg.delay_ms);
     s_ready(self);
-    while (!s_stopping(self)) {
+    while (!zsys_interrupted) {
         bool full = zhashx_size(self->unacked) >= DC_WORKER_UNACKED_MAX;
         if (full != self->full_logged)
             zsys_warning("worker %s: %s", self->cfg.id,
@@ -488,15 +508,19 @@ int dc_worker_run(dc_worker_t *self, zsock_t *pipe)
                                 "are acknowledged"
                               : "results acknowledged again: taking jobs");
         self->full_logged = full;
-        s_wait(self, !full && self->busy < self->nlanes);
-        s_drain_acks(self);
-        int64_t now = zclock_mono();
-        if (s_stopping(self))
+        s_woken_t woken = s_wait(self, !full && self->busy < self->nlanes);
+        if (woken.pipe || zsys_interrupted)
             break;
-        for (int i = 0; i < self->nlanes; i++)
-            if (self->lanes[i].stage != S_FREE)
-                s_lane_step(self, &self->lanes[i], now);
-        if (!full)
+        if (woken.results)
+            s_drain_acks(self);
+        int64_t now = zclock_mono();
+        int busy = self->busy;
+        for (int i = 0; i < self->nlanes; i++) {
+            s_lane_t *lane = &self->lanes[i];
+            if (lane->stage != S_FREE && (woken.lane[i] || now >= s_lane_wake_ms(lane)))
+                s_lane_step(self, lane, now);
+        }
+        if (!full && (woken.jobs || self->busy < busy))
             s_take_jobs(self);
         now = zclock_mono();
         if (now >= self->next_scan)

@@ -6,7 +6,8 @@
     pause per job (the workshop's loop); in raw mode several, so the round trips of
     several jobs overlap. One poll waits on every socket and every lane's next deadline.
     Credit: the worker sends READY (capacity, jobs held, jobs received so far) when it
-    starts, after each poll round in which jobs ended, and once a second while idle; from
+    starts, after every job with one lane (after every second job with four: half the
+    lanes), at once when a lane is free and no job waits, and once a second while idle; from
     that the dispatcher knows how many more jobs it may send. Each result is kept until
     the dispatcher acknowledges that it is durable in Redis (ACK), and sent again every
     5 s until then, so a result survives a dispatcher crash. See proto/jobs.md. */
@@ -62,8 +63,10 @@ struct _dc_worker_t {
     zsock_t *results;
     s_lane_t *lanes;
     int nlanes;
-    int busy;       /* lanes not free */
-    bool job_ended; /* since the last READY: send one after this round */
+    int lanes_now;   /* lanes that take jobs: all for one-hash jobs, 1 for batched ones */
+    int busy;        /* lanes not free */
+    int ended;       /* jobs ended (or refused) since the last READY */
+    int ready_every; /* ... that make the next READY: half the lanes, at least 1 */
     dc_drops_t
         *drops;    /* messages refused (jobs, ACKs, the client's replies), by the one drop rule */
     zsock_t *pipe; /* the actor's, or NULL: a message on it stops the worker */
@@ -117,6 +120,8 @@ dc_worker_t *dc_worker_new(const dc_worker_cfg_t *cfg)
     self->nlanes = cfg->in_flight < 1                         ? 1
                    : cfg->in_flight > DC_WORKER_IN_FLIGHT_MAX ? DC_WORKER_IN_FLIGHT_MAX
                                                               : cfg->in_flight;
+    self->lanes_now = self->nlanes;
+    self->ready_every = self->nlanes > 1 ? self->nlanes / 2 : 1;
     self->lanes = calloc((size_t)self->nlanes, sizeof *self->lanes);
     assert(self->lanes);
     for (int i = 0; i < self->nlanes; i++) {
@@ -270,7 +275,7 @@ static void s_lane_free(dc_worker_t *self, s_lane_t *lane, bool failed)
     lane->stage = S_FREE;
     self->busy--;
     self->held--;
-    self->job_ended = true;
+    self->ended++;
 }
 
 static void s_lane_call_rng(s_lane_t *lane)
@@ -402,44 +407,58 @@ static void s_metrics(dc_worker_t *self)
     dc_http_set_ready(self->cfg.http, up, "broker not answering");
 }
 
+/*  Jobs this worker may hold: --credit, or by default twice the lanes that take jobs
+    now (a batched job already carries thousands of hashes: those run one at a time,
+    with 2 held, as with one lane). */
+static int s_capacity(dc_worker_t *self)
+{
+    return self->cfg.credit > 0 ? self->cfg.credit : 2 * self->lanes_now;
+}
+
 /*  Tells the dispatcher how many jobs this worker may take; a READY that cannot leave
     now (no dispatcher) is simply not sent: the next one says the same, newer. */
 static void s_ready(dc_worker_t *self)
 {
     dc_ready_t ready = {
-        .capacity = (uint32_t)self->cfg.credit, .held = self->held, .received = self->received};
+        .capacity = (uint32_t)s_capacity(self), .held = self->held, .received = self->received};
     snprintf(ready.worker, sizeof ready.worker, "%s", self->cfg.id);
     snprintf(ready.track, sizeof ready.track, "%s",
              self->cfg.track ? self->cfg.track : DC_TRACK_DEFAULT);
     zmsg_t *msg = dc_ready_encode(&ready);
     if (zmsg_send(&msg, self->jobs) != 0)
         zmsg_destroy(&msg);
-    self->job_ended = false;
+    self->ended = 0;
     self->next_ready = zclock_mono() + DC_WORKER_READY_MS;
 }
 
-/*  Takes the jobs waiting on the job connection while a lane is free. */
-static void s_take_jobs(dc_worker_t *self)
+/*  Takes the jobs waiting on the job connection while a lane is free; false when a lane
+    is left free because none was waiting. */
+static bool s_take_jobs(dc_worker_t *self)
 {
-    for (int i = 0; i < self->nlanes && self->busy < self->nlanes; i++) {
+    for (int i = 0; i < self->nlanes && self->busy < self->lanes_now; i++) {
         s_lane_t *lane = &self->lanes[i];
         if (lane->stage != S_FREE)
             continue;
         zmsg_t *msg = zmsg_recv(self->jobs);
         if (!msg)
-            return;       /* none waiting */
+            return false; /* none waiting */
         self->received++; /* whatever it holds, the dispatcher counted it as sent */
         dc_job_t job;
         const char *reason;
-        if (dc_job_decode(msg, &job, &reason) == 0)
+        if (dc_job_decode(msg, &job, &reason) == 0) {
+            int lanes = job.batch > 1 ? 1 : self->nlanes;
+            if (lanes != self->lanes_now)
+                self->ended++; /* a READY soon: the capacity changes */
+            self->lanes_now = lanes;
             s_lane_start(self, lane, &job);
-        else {
+        } else {
             dc_drops_add(self->drops, "job", reason, NULL);
-            self->job_ended = true;
+            self->ended++;
             i--; /* the lane is still free */
         }
         zmsg_destroy(&msg);
     }
+    return true;
 }
 
 /*  What a wait found readable. */
@@ -497,7 +516,7 @@ int dc_worker_run(dc_worker_t *self, zsock_t *pipe)
     zsys_info("worker %s: track %s, jobs from %s (credit %d, %d in flight), results to %s, "
               "broker %s, pause %d ms",
               self->cfg.id, self->cfg.track ? self->cfg.track : DC_TRACK_DEFAULT, self->cfg.jobs,
-              self->cfg.credit, self->nlanes, self->cfg.results, self->cfg.broker,
+              s_capacity(self), self->nlanes, self->cfg.results, self->cfg.broker,
               self->cfg.delay_ms);
     s_ready(self);
     while (!zsys_interrupted) {
@@ -508,7 +527,7 @@ int dc_worker_run(dc_worker_t *self, zsock_t *pipe)
                                 "are acknowledged"
                               : "results acknowledged again: taking jobs");
         self->full_logged = full;
-        s_woken_t woken = s_wait(self, !full && self->busy < self->nlanes);
+        s_woken_t woken = s_wait(self, !full && self->busy < self->lanes_now);
         if (woken.pipe || zsys_interrupted)
             break;
         if (woken.results)
@@ -520,12 +539,14 @@ int dc_worker_run(dc_worker_t *self, zsock_t *pipe)
             if (lane->stage != S_FREE && (woken.lane[i] || now >= s_lane_wake_ms(lane)))
                 s_lane_step(self, lane, now);
         }
-        if (!full && (woken.jobs || self->busy < busy))
-            s_take_jobs(self);
+        bool starving = !full && (woken.jobs || self->busy < busy) && !s_take_jobs(self);
         now = zclock_mono();
         if (now >= self->next_scan)
             s_scan_unacked(self);
-        if (self->job_ended || now >= self->next_ready)
+        /* READY after every ready_every jobs, at once when a lane waits for a job, and
+           once a second: with several lanes, jobs that end close together share one */
+        if (self->ended >= self->ready_every || (starving && self->ended) ||
+            now >= self->next_ready)
             s_ready(self);
         if (now >= self->next_metrics) {
             s_metrics(self);
@@ -658,7 +679,8 @@ static void s_test_jobs(zsock_t *jobs, zsock_t *results)
 
 /*  Several jobs in flight: six jobs sent at once to a worker with three lanes all come
     back answered (their coins verified), and its READYs show more than one job held at
-    once, never more than its lanes can take plus what waits for them. */
+    once, never more than its lanes. Batched jobs then run one at a time, and its
+    capacity drops from 6 to 2. */
 static void s_test_in_flight(zsock_t *jobs, zsock_t *results)
 {
     dc_testrig_t *rig = dc_testrig_new("@inproc://dc-worker-test-lanes", 2);
@@ -667,8 +689,7 @@ static void s_test_in_flight(zsock_t *jobs, zsock_t *results)
                            .jobs = ">inproc://dc-worker-test-jobs",
                            .results = ">inproc://dc-worker-test-results",
                            .id = "w-lanes",
-                           .credit = 6,
-                           .in_flight = 3,
+                           .in_flight = 3, /* credit: twice that */
                            .timeout_ms = 2000,
                            .resend_ms = 60000}; /* no copies of unacknowledged results */
     zactor_t *worker = dc_app_actor_new(dc_worker_actor, &cfg);
@@ -694,6 +715,19 @@ static void s_test_in_flight(zsock_t *jobs, zsock_t *results)
         most = ready.held > most ? ready.held : most;
     } while (ready.received < 6 || ready.held > 0);
     DC_CHECK(most >= 2);
+    /* batched jobs: one at a time, and the capacity drops to 2 */
+    for (uint64_t i = 7; i <= 8; i++)
+        s_test_job(jobs, rid, 0x0000abcd00000100ULL + i, 16);
+    for (int got = 0; got < 2; got++) {
+        dc_result_t r;
+        s_test_result(results, &r, &from);
+        DC_CHECK(r.hashes == 16);
+    }
+    do {
+        s_test_ready(jobs, "w-lanes", &rid, &ready);
+        DC_CHECK(ready.held <= 1 || ready.capacity == 6);
+    } while (ready.received < 8 || ready.held > 0);
+    DC_CHECK(ready.capacity == 2);
     zframe_destroy(&rid);
     zframe_destroy(&from);
     zactor_destroy(&worker);

@@ -20,9 +20,12 @@ typedef struct {
     const char *results; /* ">tcp://127.0.0.1:5557" */
     const char *id;
     const char *track; /* release track named in READY ("stable", "canary"); NULL: stable */
-    int credit;        /* jobs held at most (working on one, the others waiting), 1..64 */
+    int credit;        /* jobs held at most (working on one, the others waiting), 1..64;
+                          0: twice the lanes that take jobs (in_flight for one-hash jobs,
+                          1 for batched ones) */
     int delay_ms;      /* pause per job, the original's sleep(0.1) */
-    int in_flight;     /* jobs worked on at once, each with its own client; 0: 1 */
+    int in_flight;     /* one-hash jobs worked on at once, each with its own client; 0: 1.
+                          Batched jobs (batch > 1) run one at a time */
     int timeout_ms;
     int resend_ms; /* a result not acknowledged by then is sent again; 0: 5 s */
     dc_http_t *http;

@@ -80,8 +80,7 @@ int main(int argc, char **argv)
                            .results = dc_opts_str(opts, "results"),
                            .id = id,
                            .track = dc_opts_str(opts, "track"),
-                           .credit = dc_opts_int(opts, "credit") ? (int)dc_opts_int(opts, "credit")
-                                                                 : 2 * s_in_flight(opts),
+                           .credit = (int)dc_opts_int(opts, "credit"),
                            .in_flight = s_in_flight(opts),
                            .delay_ms = s_delay_ms(opts),
                            .timeout_ms = (int)dc_opts_int(opts, "timeout-ms"),

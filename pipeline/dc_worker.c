@@ -4,7 +4,7 @@
     Jobs in flight: each job runs in a lane (its own MDP client, so its replies come on
     its own socket): pause, rng call, hasher call, result. One lane by default with a
     pause per job (the workshop's loop); in raw mode several, so the round trips of
-    several jobs overlap. One poll waits on every socket and every lane's next deadline.
+    several jobs overlap. One dc_poll waits on every socket and every lane's next deadline.
     Credit: the worker sends READY (capacity, jobs held, jobs received so far) when it
     starts, after every job with one lane (after every second job with four: half the
     lanes), at once when a lane is free and no job waits, and once a second while idle; from
@@ -17,6 +17,7 @@
 #include "dc_client.h"
 #include "dc_job.h"
 #include "dc_mdp.h"
+#include "dc_poll.h"
 #include "dc_svc.h"
 #include "dc_testrig.h"
 
@@ -55,6 +56,7 @@ typedef struct {
     int64_t call_us;  /* the current call's start */
     int64_t pause_ms; /* S_PAUSE: when the pause ends (monotonic) */
     zmsg_t *req;      /* the request of the call in progress (hasher's holds rng's bytes) */
+    bool dirty;       /* its client's socket was used since the last wait (see dc_poll) */
 } s_lane_t;
 
 struct _dc_worker_t {
@@ -63,9 +65,11 @@ struct _dc_worker_t {
     zsock_t *results;
     s_lane_t *lanes;
     int nlanes;
-    int lanes_now;   /* lanes that take jobs: all for one-hash jobs, 1 for batched ones */
-    int busy;        /* lanes not free */
-    int ended;       /* jobs ended (or refused) since the last READY */
+    int lanes_now; /* lanes that take jobs: all for one-hash jobs, 1 for batched ones */
+    int busy;      /* lanes not free */
+    int ended;     /* jobs ended (or refused) since the last READY */
+    bool results_dirty, jobs_dirty, pipe_dirty; /* sent or received on since the last
+                                                   wait: dc_poll must ask them */
     int ready_every; /* ... that make the next READY: half the lanes, at least 1 */
     dc_drops_t
         *drops;    /* messages refused (jobs, ACKs, the client's replies), by the one drop rule */
@@ -191,6 +195,7 @@ static zframe_t *s_coins(zframe_t *bytes, zframe_t *firsts, uint32_t batch)
 static void s_send_copy(dc_worker_t *self, s_unacked_t *u)
 {
     zmsg_t *copy = zmsg_dup(u->msg);
+    self->results_dirty = true;
     if (zmsg_send(&copy, self->results) != 0)
         zmsg_destroy(&copy); /* no dispatcher now: sent again later */
     u->sent_ms = zclock_mono();
@@ -238,6 +243,7 @@ static void s_on_ack(dc_worker_t *self, zmsg_t *msg)
 static void s_drain_acks(dc_worker_t *self)
 {
     zmsg_t *msg;
+    self->results_dirty = true;
     while ((msg = zmsg_recv(self->results)))
         s_on_ack(self, msg);
 }
@@ -283,6 +289,7 @@ static void s_lane_call_rng(s_lane_t *lane)
     lane->req = dc_svc_rng_request(DC_WORKER_BYTES, lane->job.batch);
     lane->stage = S_RNG;
     lane->call_us = zclock_usecs();
+    lane->dirty = true;
     dc_client_send(lane->client, "rng", lane->req);
 }
 
@@ -316,6 +323,7 @@ static void s_lane_on_rng(dc_worker_t *self, s_lane_t *lane, zmsg_t *body)
     lane->req = dc_svc_hasher_request_bin(&bytes, DC_WORKER_BYTES, 1);
     lane->stage = S_HASHER;
     lane->call_us = zclock_usecs();
+    lane->dirty = true;
     dc_client_send(lane->client, "hasher", lane->req);
 }
 
@@ -348,6 +356,7 @@ static void s_lane_step(dc_worker_t *self, s_lane_t *lane, int64_t now_ms)
             s_lane_call_rng(lane);
         return;
     }
+    lane->dirty = true;
     zmsg_t *body = dc_client_step(lane->client);
     if (!body)
         return;
@@ -425,6 +434,7 @@ static void s_ready(dc_worker_t *self)
     snprintf(ready.track, sizeof ready.track, "%s",
              self->cfg.track ? self->cfg.track : DC_TRACK_DEFAULT);
     zmsg_t *msg = dc_ready_encode(&ready);
+    self->jobs_dirty = true;
     if (zmsg_send(&msg, self->jobs) != 0)
         zmsg_destroy(&msg);
     self->ended = 0;
@@ -439,6 +449,7 @@ static bool s_take_jobs(dc_worker_t *self)
         s_lane_t *lane = &self->lanes[i];
         if (lane->stage != S_FREE)
             continue;
+        self->jobs_dirty = true;
         zmsg_t *msg = zmsg_recv(self->jobs);
         if (!msg)
             return false; /* none waiting */
@@ -468,21 +479,25 @@ typedef struct {
 } s_woken_t;
 
 /*  Waits for the next thing to do: a message on any socket, a lane's deadline, or the
-    worker's own timers (200 ms at most). One zmq_poll says what is readable, so nothing
-    else asks a socket for its events (each such question is a system call). */
+    worker's own timers (200 ms at most). dc_poll asks only the sockets that may have
+    changed for their events (each question is a system call pair in libzmq): those
+    whose descriptor fired, and those marked dirty after a send or receive. */
 static s_woken_t s_wait(dc_worker_t *self, bool take_jobs)
 {
-    zmq_pollitem_t items[3 + DC_WORKER_IN_FLIGHT_MAX];
+    dc_poll_item_t items[3 + DC_WORKER_IN_FLIGHT_MAX];
     int lane_at[DC_WORKER_IN_FLIGHT_MAX];
     int n = 0, pipe_at = -1, jobs_at = -1;
-    items[n++] = (zmq_pollitem_t){zsock_resolve(self->results), 0, ZMQ_POLLIN, 0};
+    items[n++] = (dc_poll_item_t){.sock = self->results, .dirty = self->results_dirty};
+    self->results_dirty = false;
     if (self->pipe) {
         pipe_at = n;
-        items[n++] = (zmq_pollitem_t){zsock_resolve(self->pipe), 0, ZMQ_POLLIN, 0};
+        items[n++] = (dc_poll_item_t){.sock = self->pipe, .dirty = self->pipe_dirty};
+        self->pipe_dirty = false;
     }
     if (take_jobs) {
         jobs_at = n;
-        items[n++] = (zmq_pollitem_t){zsock_resolve(self->jobs), 0, ZMQ_POLLIN, 0};
+        items[n++] = (dc_poll_item_t){.sock = self->jobs, .dirty = self->jobs_dirty};
+        self->jobs_dirty = false;
     }
     int64_t now = zclock_mono(), wake = now + 200;
     wake = self->next_scan < wake ? self->next_scan : wake;
@@ -496,23 +511,26 @@ static s_woken_t s_wait(dc_worker_t *self, bool take_jobs)
         if (lane->stage == S_RNG || lane->stage == S_HASHER) {
             lane_at[i] = n;
             items[n++] =
-                (zmq_pollitem_t){zsock_resolve(dc_client_socket(lane->client)), 0, ZMQ_POLLIN, 0};
+                (dc_poll_item_t){.sock = dc_client_socket(lane->client), .dirty = lane->dirty};
+            lane->dirty = false;
         }
     }
     s_woken_t woken = {.pipe = false};
-    if (zmq_poll(items, n, wake > now ? (long)(wake - now) : 0) <= 0)
+    int rc = dc_poll_wait(items, (size_t)n, wake > now ? wake - now : 0);
+    if (rc <= 0)
         return woken;
-    woken.results = items[0].revents & ZMQ_POLLIN;
-    woken.pipe = pipe_at >= 0 && (items[pipe_at].revents & ZMQ_POLLIN);
-    woken.jobs = jobs_at >= 0 && (items[jobs_at].revents & ZMQ_POLLIN);
+    woken.results = items[0].readable;
+    woken.pipe = pipe_at >= 0 && items[pipe_at].readable;
+    woken.jobs = jobs_at >= 0 && items[jobs_at].readable;
     for (int i = 0; i < self->nlanes; i++)
-        woken.lane[i] = lane_at[i] >= 0 && (items[lane_at[i]].revents & ZMQ_POLLIN);
+        woken.lane[i] = lane_at[i] >= 0 && items[lane_at[i]].readable;
     return woken;
 }
 
 int dc_worker_run(dc_worker_t *self, zsock_t *pipe)
 {
     self->pipe = pipe;
+    self->results_dirty = self->jobs_dirty = self->pipe_dirty = true;
     zsys_info("worker %s: track %s, jobs from %s (credit %d, %d in flight), results to %s, "
               "broker %s, pause %d ms",
               self->cfg.id, self->cfg.track ? self->cfg.track : DC_TRACK_DEFAULT, self->cfg.jobs,

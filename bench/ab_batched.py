@@ -4,7 +4,11 @@
 row so that both see the same machine. Not a test: it asserts nothing, it reports.
 
   /usr/bin/python3 bench/ab_batched.py --old OLD_BUILD [--new build] [--seconds 6]
-      [--rounds 2] [--callgrind [--window 30]]
+      [--rounds 2] [--batch 4096] [--callgrind [--window 30] [--workers 2]]
+
+--batch 1 gives the one-hash-per-job rows instead (rng 2, hasher 2; 1, 4 and 8 workers
+with CURVE, 8 on plain TCP), read against the broker-hop ceiling (8 pairs, two round
+trips per hash); with --callgrind, that rig under valgrind.
 
 Wall-clock mode (default): for each row (batch 4096; 2, 4 and 8 workers with CURVE; 2
 workers on plain TCP; rng 1, hasher 1) and each round, the old build then the new one
@@ -47,6 +51,9 @@ ap.add_argument("--rounds", type=int, default=2)
 ap.add_argument("--callgrind", action="store_true", help="Ir per hash per role instead")
 ap.add_argument("--window", type=float, default=30.0, help="callgrind window, seconds")
 ap.add_argument("--workers", type=int, default=2, help="workers of the callgrind rig")
+ap.add_argument("--batch", type=int, default=4096,
+                help="hashes per job; 1: the one-hash-per-job rows (rng 2, hasher 2; 1, 4 and 8"
+                     " workers with CURVE, 8 on plain TCP) against the broker-hop ceiling")
 args = ap.parse_args()
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -63,10 +70,17 @@ def kind_of(name):
     return "".join(c for c in name if not c.isdigit())
 
 
+def services(batch):
+    """rng and hasher instances of a rig: 1 and 1 batched, 2 and 2 one hash per job (as in
+    bench/pipeline.py)."""
+    return (1, 1) if batch > 1 else (2, 2)
+
+
 def row(build, batch, workers, secure):
     """hashes/s and CPU µs per hash (every process of the rig, Redis included)."""
+    rngs, hashers = services(batch)
     with Rig(secure=secure, bin=os.path.join(build, "pipeline")) as rig:
-        rig.start_all(workers=workers, rngs=1, hashers=1, delay_ms=0,
+        rig.start_all(workers=workers, rngs=rngs, hashers=hashers, delay_ms=0,
                       dispatcher_args=["--batch", str(batch)])
         wait_for("all workers reporting",
                  lambda: rig.stats("worker").get("workers", 0) >= workers, timeout=60)
@@ -82,13 +96,22 @@ def row(build, batch, workers, secure):
 
 def wall_clock():
     exe = os.path.join(args.new, "bench", "dc-bench-ceiling")
-    sha = float(subprocess.run([exe, "sha256", str(os.cpu_count()), str(int(args.seconds))],
-                               capture_output=True, text=True, check=True).stdout)
-    print(f"SHA-256 of 32 B alone (new build), 1 proc/core: {sha:,.0f} hashes/s")
+    if args.batch > 1:
+        ceiling = float(subprocess.run([exe, "sha256", str(os.cpu_count()),
+                                        str(int(args.seconds))],
+                                       capture_output=True, text=True, check=True).stdout)
+        print(f"SHA-256 of 32 B alone (new build), 1 proc/core: {ceiling:,.0f} hashes/s")
+        rows = [(args.batch, 2, True), (args.batch, 4, True), (args.batch, 8, True),
+                (args.batch, 2, False)]
+    else:  # one hash per job = two broker round trips
+        ceiling = float(subprocess.run([exe, "roundtrip", "8", str(int(args.seconds))],
+                                       capture_output=True, text=True, check=True).stdout) / 2
+        print(f"REQ -> ROUTER/DEALER proxy -> REP, 8 pairs, / 2: {ceiling:,.0f} hashes/s")
+        rows = [(1, 1, True), (1, 4, True), (1, 8, True), (1, 8, False)]
+    what = "vs SHA" if args.batch > 1 else "vs hop"
     print(f"  {'batch':>5} {'workers':>7} {'link':>5} {'round':>5}   {'old hashes/s':>12}"
-          f" {'µs/hash':>7}   {'new hashes/s':>12} {'µs/hash':>7} {'vs SHA':>6}   {'new/old':>7}")
-    for batch, workers, secure in [(4096, 2, True), (4096, 4, True), (4096, 8, True),
-                                   (4096, 2, False)]:
+          f" {'µs/hash':>7}   {'new hashes/s':>12} {'µs/hash':>7} {what:>6}   {'new/old':>7}")
+    for batch, workers, secure in rows:
         for r in range(args.rounds):
             got = {}
             for which in (("old", "new") if r % 2 == 0 else ("new", "old")):
@@ -100,7 +123,7 @@ def wall_clock():
                     print(f"  ({which}: not measured: {e})")
             (o, ou), (n, nu) = got["old"], got["new"]
             print(f"  {batch:>5} {workers:>7} {'CURVE' if secure else 'plain':>5} {r + 1:>5}"
-                  f"   {o:>12,.0f} {ou:>7.2f}   {n:>12,.0f} {nu:>7.2f} {n / sha:>6.1%}"
+                  f"   {o:>12,.0f} {ou:>7.2f}   {n:>12,.0f} {nu:>7.2f} {n / ceiling:>6.1%}"
                   f"   {n / o:>7.2f}", flush=True)
 
 
@@ -131,9 +154,10 @@ def wrapped_bindir(build, out):
 
 def ir_per_hash(build):
     out = tempfile.mkdtemp(prefix="dc-ab-callgrind-")
+    rngs, hashers = services(args.batch)
     with Rig(secure=True, bin=wrapped_bindir(build, out)) as rig:
-        rig.start_all(workers=args.workers, rngs=1, hashers=1, delay_ms=0,
-                      dispatcher_args=["--batch", "4096"])
+        rig.start_all(workers=args.workers, rngs=rngs, hashers=hashers, delay_ms=0,
+                      dispatcher_args=["--batch", str(args.batch)])
         wait_for("all workers reporting",
                  lambda: rig.stats("worker").get("workers", 0) >= args.workers, timeout=600)
         wait_for("hashes counted", lambda: rig.hashes() > 0, timeout=300)
@@ -195,6 +219,7 @@ def callgrind():
         print(f"  {role:<12} {o:>8,.0f} {n:>8,.0f} {n / o if o else 0:>8.2f}")
 
 
-print(f"batched A/B  {time.strftime('%Y-%m-%d %H:%M')}  old {args.old}  new {args.new}  "
+print(f"{'batched' if args.batch > 1 else 'one hash per job'} A/B  "
+      f"{time.strftime('%Y-%m-%d %H:%M')}  old {args.old}  new {args.new}  "
       f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
 callgrind() if args.callgrind else wall_clock()

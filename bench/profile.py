@@ -225,17 +225,19 @@ def profile_role(role, outdir):
         names = {}
         data = merge([parse_callgrind(f, names) for f in files])
     mark, per_job = JOB_MARK[role]
-    jobs = sum(k for (_, fn), k in data["calls"].items() if fn == mark) / per_job
+    marks = mark if isinstance(mark, tuple) else (mark,)
+    jobs = sum(k for (_, fn), k in data["calls"].items() if fn in marks) / per_job
     if jobs:
         return data, jobs * args.batch, rate, len(pids)
     return data, rate * window, rate, len(pids)  # the marker was not seen: from the rate
 
 
 # Hashes in the window, counted exactly from calls the role makes once per job (or twice:
-# the broker answers two requests per job); the rate times the window is only a fallback.
-JOB_MARK = {"broker": ("dc_mdp_client_reply", 2), "rng": ("dc_service_rng", 1),
-            "hasher": ("dc_service_hasher", 1), "worker": ("dc_svc_rng_request", 1),
-            "dispatcher": ("dc_result_decode", 1)}
+# the broker answers two requests per job; one of several names, as builds differ); the
+# rate times the window is only a fallback.
+JOB_MARK = {"broker": (("dc_mdp_client_reply", "dc_mdp_send_client_reply"), 2),
+            "rng": ("dc_service_rng", 1), "hasher": ("dc_service_hasher", 1),
+            "worker": ("dc_svc_rng_request", 1), "dispatcher": ("dc_result_decode", 1)}
 
 # What each call counts: frames through CURVE, polls, allocations, system calls (the
 # libc wrappers; under valgrind clock_gettime is a system call, natively it is not).

@@ -20,7 +20,8 @@ static const dc_opt_spec_t s_specs[] = {
     {"raw", "DC_RAW", NULL, NULL, "raw mode: no pause"},
     {"timeout-ms", "DC_TIMEOUT_MS", "5000", "100..600000",
      "no broker reply by then: reconnect, resend"},
-    {"id", "DC_WORKER_ID", "", "NAME", "worker name in stats (default HOSTNAME-PID)"},
+    {"id", "DC_WORKER_ID", "", "NAME",
+     "worker name in stats (default HOSTNAME-PID): 1..64 printable ASCII, no space"},
     {"track", "DC_TRACK", DC_TRACK_DEFAULT, "NAME",
      "release track the dispatcher counts hashes under (canary...): 1..16 of [a-z0-9-]"},
     DC_APP_CURVE_OPTS,
@@ -38,9 +39,14 @@ static int s_in_flight(dc_opts_t *opts)
     return n ? n : s_delay_ms(opts) > 0 ? 1 : DC_WORKER_IN_FLIGHT_RAW;
 }
 
-/*  --track, and --in-flight within --credit: what the table cannot check. */
+/*  --id and --track as the dispatcher will read them, and --in-flight within --credit:
+    what the table cannot check. */
 static int s_check(dc_app_t *app)
 {
+    const char *id = dc_opts_str(app->opts, "id");
+    if (*id && !dc_worker_id_valid(id))
+        return dc_app_refuse(app, "--id / DC_WORKER_ID '%s': want 1..64 printable ASCII, no space",
+                             id);
     const char *track = dc_opts_str(app->opts, "track");
     if (!dc_track_valid(track))
         return dc_app_refuse(app, "--track / DC_TRACK '%s': want 1..16 of [a-z0-9-]", track);

@@ -208,6 +208,12 @@ zmsg_t *dc_ready_encode(const dc_ready_t *ready)
     return msg;
 }
 
+bool dc_worker_id_valid(const char *worker)
+{
+    size_t n = strlen(worker);
+    return n >= 1 && n <= DC_WORKER_ID_MAX && s_printable((const byte *)worker, n);
+}
+
 bool dc_track_valid(const char *track)
 {
     size_t n = strlen(track);
@@ -462,6 +468,14 @@ void dc_job_test(bool verbose)
     DC_CHECK(dc_track_valid("stable") && dc_track_valid("v2-1") && !dc_track_valid(""));
     DC_CHECK(!dc_track_valid("Canary") && !dc_track_valid("a_b") && !dc_track_valid("a b"));
     DC_CHECK(!dc_track_valid("0123456789abcdefg"));
+    DC_CHECK(dc_worker_id_valid("host-1234") && !dc_worker_id_valid("a b"));
+    DC_CHECK(!dc_worker_id_valid("") && !dc_worker_id_valid("caf\xc3\xa9"));
+    char long_id[DC_WORKER_ID_MAX + 2];
+    memset(long_id, 'w', sizeof long_id - 1);
+    long_id[DC_WORKER_ID_MAX + 1] = 0;
+    DC_CHECK(!dc_worker_id_valid(long_id));
+    long_id[DC_WORKER_ID_MAX] = 0;
+    DC_CHECK(dc_worker_id_valid(long_id));
     const char *bad_tracks[] = {"", "Canary", "a/b", "0123456789abcdefg"};
     for (size_t i = 0; i < sizeof bad_tracks / sizeof *bad_tracks; i++) {
         strcpy(ready.track, "x");

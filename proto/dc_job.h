@@ -67,6 +67,9 @@ const byte *dc_result_coin(zmsg_t *msg, uint32_t i);
 /*  A track name: 1..16 bytes of [a-z0-9-]. */
 bool dc_track_valid(const char *track);
 
+/*  A worker id: 1..64 bytes of printable ASCII, no space (what READY and RESULT carry). */
+bool dc_worker_id_valid(const char *worker);
+
 /*  The track travels as a third frame, left out for "stable" (or an empty track), so a
     stable worker's READY is the same as one from a worker that knows no tracks. */
 zmsg_t *dc_ready_encode(const dc_ready_t *ready);

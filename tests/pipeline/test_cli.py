@@ -52,9 +52,13 @@ r = run(os.path.join(bindir(), "dc-dispatcher"), "--redis", "::1:6379", env=no_k
 assert r.returncode == 2 and "--redis" in r.stderr and "HOST:PORT" in r.stderr, r
 r = run(os.path.join(bindir(), "dc-worker"), "--track", "Bad!", env=no_keys)
 assert r.returncode == 2 and "--track" in r.stderr, r
+# a worker id the dispatcher would refuse in every READY (a space, 65 bytes) is refused here
+for bad in ("a b", "w" * 65):
+    r = run(os.path.join(bindir(), "dc-worker"), env=dict(no_keys, DC_WORKER_ID=bad))
+    assert r.returncode == 2 and "DC_WORKER_ID" in r.stderr, r
 r = run(os.path.join(bindir(), "dc-dispatcher"), "--help")
 assert "--batch 1..4096" in r.stdout, r.stdout
-checks += 3
+checks += 4
 
 # an endpoint that cannot be bound (no such address) is an error that says what to do
 r = run(os.path.join(bindir(), "dc-dispatcher"), "--jobs", "@tcp://256.1.1.1:1", "--insecure")

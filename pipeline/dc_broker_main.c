@@ -3,20 +3,21 @@
 #include "dc_broker.h"
 
 static const dc_opt_spec_t s_specs[] = {
-    {"bind", "DC_BROKER_BIND", "@tcp://*:5555", "EP", "ROUTER endpoint for clients and workers"},
+    {"bind", "DC_BROKER_BIND", "@tcp://*:5555", "EP",
+     "ROUTER endpoint for 7/MDP clients and workers (slots)"},
     DC_APP_REDIS_OPTS("where to publish stats (empty: none)"),
     {"heartbeat-ms", "DC_HEARTBEAT_MS", "2500", "10..60000",
      "heartbeat interval (7/MDP's 2500); dead after 3 missed"},
     {"max-queue", "DC_MAX_QUEUE", "1000", "1..1000000", "queued requests per service before 503"},
     {"max-wait-ms", "DC_MAX_WAIT_MS", "3000", "10..3600000", "queued longer than this: 503"},
     {"request-timeout-ms", "DC_REQUEST_TIMEOUT_MS", "30000", "10..3600000",
-     "unanswered this long after it came: 504, worker dropped"},
+     "unanswered this long after it came: 504, its slot dropped"},
     DC_APP_CURVE_OPTS,
     DC_OPTS_END};
 
 static const dc_app_def_t s_app = {.prog = "dc-broker",
                                    .summary =
-                                       "Routes rng and hasher requests (7/MDP) to idle workers.",
+                                       "Routes rng and hasher requests (7/MDP) to idle slots.",
                                    .specs = s_specs,
                                    .role = "broker"};
 

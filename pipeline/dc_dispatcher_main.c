@@ -8,7 +8,7 @@ static const dc_opt_spec_t s_specs[] = {
     DC_APP_REDIS_OPTS("Redis holding hashes and wallet"),
     {"batch", "DC_BATCH", "1", "1..4096", "hashes per job (raw mode: more is faster)"},
     {"job-timeout-ms", "DC_JOB_TIMEOUT_MS", "10000", "100..3600000",
-     "re-issue a late job after 4 x p99 job latency (>= 1 s), at most this"},
+     "re-issue a late job after 4 x p99 job latency (>= --reissue-min-ms), at most this"},
     {"reissue-min-ms", "DC_REISSUE_MIN_MS", "1000", "100..3600000",
      "re-issue a late job no sooner than this"},
     {"window", "DC_WINDOW", "256", "1..1000000", "jobs in flight at most"},

@@ -59,12 +59,12 @@ static int s_check(dc_app_t *app)
     return 0;
 }
 
-static const dc_app_def_t s_app = {.prog = "dc-worker",
-                                   .summary =
-                                       "Mines: pulls jobs, calls rng then hasher, pushes results.",
-                                   .specs = s_specs,
-                                   .role = "worker",
-                                   .check = s_check};
+static const dc_app_def_t s_app = {
+    .prog = "dc-worker",
+    .summary = "Mines: asks for jobs, calls rng then hasher, sends results.",
+    .specs = s_specs,
+    .role = "worker",
+    .check = s_check};
 
 int main(int argc, char **argv)
 {

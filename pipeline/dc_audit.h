@@ -31,7 +31,7 @@ typedef enum {
     DC_AUDIT_NOT_ZERO    /* the SHA-256 of the value, but it does not start with 0 */
 } dc_audit_verdict_t;
 
-/*  Exit codes of dc-audit (dc_audit_run returns one of the first three). */
+/*  Exit codes of dc-audit (dc_audit_run returns OK, MISMATCH or UNREAD; USAGE is main's). */
 #define DC_AUDIT_EXIT_OK 0       /* everything agrees */
 #define DC_AUDIT_EXIT_MISMATCH 1 /* a forged entry, or the books disagree */
 #define DC_AUDIT_EXIT_USAGE 2    /* bad options */
@@ -52,8 +52,9 @@ typedef struct {
 
 struct redisContext;
 /*  Audits what ctx reaches; the report goes to out: one line per mismatch (and per bad
-    entry, up to cfg->show), then one summary line starting "dc-audit: OK" or
-    "dc-audit: FAILED". Returns a DC_AUDIT_EXIT_* code. */
+    entry, up to cfg->show), then one summary line starting "dc-audit: OK",
+    "dc-audit: FAILED" or, when Redis could not be read, "dc-audit: UNREAD". Returns
+    DC_AUDIT_EXIT_OK, _MISMATCH or _UNREAD. */
 int dc_audit_run(struct redisContext *ctx, const dc_audit_cfg_t *cfg, FILE *out);
 
 void dc_audit_test(bool verbose);

@@ -98,8 +98,8 @@ static void s_transmit(dc_client_t *self)
     self->wake_ms = zclock_mono() + self->timeout_ms;
 }
 
-/*  503 (nobody free) and 504 (the worker holding it passed the request's deadline and
-    was dropped) are the broker's: another try may find another worker. */
+/*  503 (nobody free) and 504 (the slot holding it passed the request's deadline and
+    was dropped) are the broker's: another try may find another slot. */
 static bool s_is_unavailable(zmsg_t *body)
 {
     return zframe_streq(zmsg_first(body), "503") || zframe_streq(zmsg_first(body), "504");

@@ -1,13 +1,15 @@
 /*  dc_client: an MDP/0.1 client that always gets an answer (the Lazy Pirate pattern):
     no reply within the timeout means the broker is gone, so the socket is replaced and
-    the request sent again; a 503 (queue full, nobody free) or 504 (the worker holding it
+    the request sent again; a 503 (queue full, nobody free) or 504 (the slot holding it
     passed its deadline) is retried after a pause.
     Replies to an abandoned socket die with it, so a late reply is never mistaken for the
     answer to a later request.
-    Two forms: the object, whose calls block the caller (the worker's), and an actor that
-    takes requests on its pipe and answers them, so the owner can wait on other sockets
-    meanwhile. Both stop at once: the object when a message is ready on its stop socket
-    (dc_client_set_stop, e.g. the owner's actor pipe), the actor on "$TERM". */
+    Two forms: the object, whose calls either block the caller (dc_client_call) or are
+    driven step by step by the caller's own wait (dc_client_send / dc_client_step: each
+    of the worker's lanes), and an actor that takes requests on its pipe and answers
+    them, so the owner can wait on other sockets meanwhile. A blocking call stops at once
+    when a message is ready on its stop socket (dc_client_set_stop, e.g. the owner's actor
+    pipe), the actor on "$TERM". */
 #ifndef DC_CLIENT_H_INCLUDED
 #define DC_CLIENT_H_INCLUDED
 
@@ -43,11 +45,12 @@ void dc_client_set_drops(dc_client_t *self, dc_drops_t *drops);
 /*  The same, without blocking (a worker keeping several calls in flight, one client
     each): dc_client_send starts a call (the request stays the caller's and must live
     until the call is complete or abandoned: it is sent again from it); then, whenever
-   dc_client_socket is readable or dc_client_wake_ms (monotonic ms; INT64_MAX when no call is in
-   progress) has passed, dc_client_step reads what arrived and does what is due (resend after a
-   503/504 pause; after the timeout, reconnect and resend). It returns the reply body (status first,
-   never 503 or 504) once the call is complete, else NULL. The socket changes when the client
-    reconnects: take it again after each step. Replies that arrive while no call waits
+    dc_client_socket is readable or dc_client_wake_ms (monotonic ms; INT64_MAX when no
+    call is in progress) has passed, dc_client_step reads what arrived and does what is
+    due (resend after a 503/504 pause; after the timeout, reconnect and resend). It
+    returns the reply body (status first, never 503 or 504) once the call is complete,
+    else NULL. The socket changes when the client reconnects: take it again after each
+    step. Replies that arrive while no call waits
     are counted as drops. dc_client_abandon gives up the call in progress. */
 void dc_client_send(dc_client_t *self, const char *service, zmsg_t *request);
 zmsg_t *dc_client_step(dc_client_t *self);

@@ -2,9 +2,9 @@
     when it may have changed: when its ZMQ_FD fired, or when the caller touched it (sent
     or received on it) since the last wait. zmq_poll asks every socket of its set, twice
     when it blocks, and each question makes libzmq process commands unthrottled: a poll
-    and a getpid system call even when nothing is pending. With 20 slots in one hasher
-    that was ~40 system calls per request; here a wait costs what the sockets that have
-    something cost.
+    and a getpid system call even when nothing is pending: with 20 slots in one hasher,
+    ~40 system calls per request. Here a wait costs what the sockets that have something
+    cost.
     The rule the caller keeps (libzmq's ZMQ_FD is edge-triggered): set `dirty` on a
     socket after every send or receive on it, and on a socket new to the set. */
 #ifndef DC_POLL_H_INCLUDED

@@ -1,4 +1,5 @@
-/*  dc-rng and dc-hasher: one source, the service picked at build time (DC_SERVICE). */
+/*  dc-rng and dc-hasher: one source, the service picked at build time (DC_SERVICE_RNG
+    defined: dc-rng, else dc-hasher; see meson.build). */
 #include "dc_app.h"
 #include "dc_service.h"
 

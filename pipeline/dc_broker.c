@@ -888,7 +888,8 @@ void dc_broker_actor(zsock_t *pipe, void *args)
     dc_broker_destroy(&self);
 }
 
-/*  A minimal MDP worker for the test: answers one request with its own body reversed. */
+/*  A minimal MDP worker for the test: a DEALER that has sent READY for service; the test
+    reads its requests and answers them itself. */
 static zsock_t *s_test_worker(const char *endpoint, const char *service)
 {
     zsock_t *slot = zsock_new_dealer(endpoint);

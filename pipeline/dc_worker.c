@@ -10,7 +10,8 @@
     lanes), at once when a lane is free and no job waits, and once a second while idle; from
     that the dispatcher knows how many more jobs it may send. Each result is kept until
     the dispatcher acknowledges that it is durable in Redis (ACK), and sent again every
-    5 s until then, so a result survives a dispatcher crash. See proto/jobs.md. */
+    resend_ms (5 s) until then, for 30 min at most, so a result survives a dispatcher
+    crash. See proto/jobs.md. */
 #include "dc_worker.h"
 #include "dc_app.h"
 #include "dc_check.h"
@@ -248,7 +249,7 @@ static void s_drain_acks(dc_worker_t *self)
         s_on_ack(self, msg);
 }
 
-/*  Sends again what is not acknowledged after 5 s; gives up on what is 30 min old. */
+/*  Sends again what is not acknowledged after resend_ms; gives up on what is 30 min old. */
 static void s_scan_unacked(dc_worker_t *self)
 {
     int64_t now = zclock_mono();

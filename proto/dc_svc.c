@@ -12,16 +12,16 @@ int dc_svc_parse_size(zframe_t *frame, size_t min, size_t max, size_t *out)
 {
     if (!frame || zframe_size(frame) == 0 || zframe_size(frame) > 10)
         return -1;
-    size_t v = 0;
+    uint64_t v = 0; /* 10 digits fit, also where size_t has 32 bits */
     const byte *d = zframe_data(frame);
     for (size_t i = 0; i < zframe_size(frame); i++) {
         if (d[i] < '0' || d[i] > '9')
             return -1;
-        v = v * 10 + (size_t)(d[i] - '0');
+        v = v * 10 + (uint64_t)(d[i] - '0');
     }
     if (v < min || v > max)
         return -1;
-    *out = v;
+    *out = (size_t)v;
     return 0;
 }
 
@@ -134,7 +134,8 @@ int dc_svc_reply_parse(zmsg_t *body, int *status, zframe_t **payload, const char
 {
     size_t st;
     *payload = NULL;
-    if (zmsg_size(body) != 2 || dc_svc_parse_size(zmsg_first(body), 100, 599, &st) != 0) {
+    if (zmsg_size(body) != 2 || zframe_size(zmsg_first(body)) != 3 ||
+        dc_svc_parse_size(zmsg_first(body), 100, 599, &st) != 0) {
         *reason = "reply wants [STATUS, payload]";
         return -1;
     }
@@ -279,6 +280,19 @@ void dc_svc_test(bool verbose)
     DC_CHECK(dc_svc_reply_parse(msg, &status, &payload, &reason) == 0 && status == 503);
     DC_CHECK(payload == NULL);
     zmsg_destroy(&msg);
+    /* a status is exactly 3 digits, 100..599 */
+    const char *bad_status[] = {"0200", "20", "600", "099", "2O0", ""};
+    for (size_t i = 0; i < sizeof bad_status / sizeof *bad_status; i++) {
+        msg = zmsg_new();
+        zmsg_addstr(msg, bad_status[i]);
+        zmsg_addstr(msg, "x");
+        DC_CHECK(dc_svc_reply_parse(msg, &status, &payload, &reason) == -1);
+        zmsg_destroy(&msg);
+    }
+    /* ten digits past 2^32 stay out of range, whatever the width of size_t */
+    zframe_t *huge = zframe_from("4294967297");
+    DC_CHECK(dc_svc_parse_size(huge, 1, DC_RNG_BYTES_MAX, &n) == -1);
+    zframe_destroy(&huge);
     if (verbose)
         printf("OK\n");
 }

@@ -38,8 +38,8 @@ int dc_svc_hasher_parse(zmsg_t *body, zframe_t **payload, size_t *chunk, size_t 
 /*  Replies: ["200", payload] or ["4xx|5xx", "reason"]. */
 zmsg_t *dc_svc_reply_ok(zframe_t **payload_p);
 zmsg_t *dc_svc_reply_error(int status, const char *reason);
-/*  Returns 0 with *status and *payload (borrowed from body, NULL on error status) set,
-    or -1 when the reply is malformed. */
+/*  Returns 0 with *status (3 digits, 100..599) and *payload (borrowed from body; NULL
+    unless the status is 200) set, or -1 when the reply is malformed. */
 int dc_svc_reply_parse(zmsg_t *body, int *status, zframe_t **payload, const char **reason);
 
 /*  The first out_size (1..32) bytes of the SHA-256 of data. */
@@ -52,7 +52,7 @@ bool dc_svc_is_coin(const char *hex);
 /*  The same test on a binary digest (its first byte is all it needs): below 0x10. */
 bool dc_svc_is_coin_bin(const byte *digest);
 
-/*  Parses a whole decimal frame into [min, max]; -1 on anything else. */
+/*  Parses a frame of 1..10 decimal digits (nothing else) into [min, max]; -1 otherwise. */
 int dc_svc_parse_size(zframe_t *frame, size_t min, size_t max, size_t *out);
 
 void dc_svc_test(bool verbose);

@@ -2,6 +2,7 @@
     order so /metrics lists them stably. */
 #include "dc_drops.h"
 #include "dc_check.h"
+#include "dc_figures.h"
 
 #include <assert.h>
 #include <czmq.h>
@@ -54,16 +55,17 @@ void dc_drops_set_interval(dc_drops_t *self, int interval_ms)
     self->interval_ms = interval_ms;
 }
 
-/*  The entry of message and reason, made on first sight; "other" once the table is full. */
+/*  The entry of message and reason, made on first sight; the last entry of the table is
+    message "other", reason "other", for every pair that finds the table full. */
 static s_kind_t *s_kind(dc_drops_t *self, const char *message, const char *reason)
 {
     for (size_t i = 0; i < self->count; i++)
         if (streq(self->kinds[i].message, message) && streq(self->kinds[i].reason, reason))
             return &self->kinds[i];
-    if (self->count == DC_DROPS_KINDS_MAX - 1 && !streq(reason, "other"))
-        return s_kind(self, message, "other");
-    if (self->count == DC_DROPS_KINDS_MAX) /* only "other"s of new messages get here */
-        return &self->kinds[self->count - 1];
+    if (self->count >= DC_DROPS_KINDS_MAX - 1 &&
+        !(streq(message, "other") && streq(reason, "other")))
+        return s_kind(self, "other", "other");
+    assert(self->count < DC_DROPS_KINDS_MAX);
     s_kind_t *kind = &self->kinds[self->count++];
     kind->message = strdup(message);
     kind->reason = strdup(reason);
@@ -73,7 +75,9 @@ static s_kind_t *s_kind(dc_drops_t *self, const char *message, const char *reaso
 
 void dc_drops_add(dc_drops_t *self, const char *message, const char *reason, const char *detail)
 {
-    s_kind_t *kind = s_kind(self, message ? message : "message", reason ? reason : "?");
+    message = message ? message : "message";
+    reason = reason ? reason : "?";
+    s_kind_t *kind = s_kind(self, message, reason);
     kind->count++;
     self->total++;
     int64_t now = zclock_mono();
@@ -82,13 +86,13 @@ void dc_drops_add(dc_drops_t *self, const char *message, const char *reason, con
     uint64_t since = kind->count - kind->logged;
     if (kind->count == 1)
         zsys_warning("%s: dropped a %s%s%s: %s (the first; then at most one line per %d s)",
-                     self->role, kind->message, detail ? " from " : "", detail ? detail : "",
-                     kind->reason, self->interval_ms / 1000);
+                     self->role, message, detail ? " from " : "", detail ? detail : "", reason,
+                     self->interval_ms / 1000);
     else
         zsys_warning("%s: dropped a %s%s%s: %s (%" PRIu64 " since the last line, %" PRIu64
                      " in all)",
-                     self->role, kind->message, detail ? " from " : "", detail ? detail : "",
-                     kind->reason, since, kind->count);
+                     self->role, message, detail ? " from " : "", detail ? detail : "", reason,
+                     since, kind->count);
     kind->logged = kind->count;
     kind->logged_at = now;
 }
@@ -106,11 +110,11 @@ void dc_drops_metrics(dc_drops_t *self, const char *labels, dc_buf_t *out)
                   self->role, self->role);
     for (size_t i = 0; i < self->count; i++) {
         const s_kind_t *kind = &self->kinds[i];
-        dc_buf_printf(out, "dc_%s_dropped_total{%s%smessage=", self->role, labels ? labels : "",
+        dc_buf_printf(out, "dc_%s_dropped_total{%s%s", self->role, labels ? labels : "",
                       labels ? "," : "");
-        dc_buf_json_string(out, kind->message); /* a quoted, escaped label value */
-        dc_buf_append(out, ",reason=", 8);
-        dc_buf_json_string(out, kind->reason);
+        dc_figures_label(out, "message", kind->message);
+        dc_buf_append(out, ",", 1);
+        dc_figures_label(out, "reason", kind->reason);
         dc_buf_printf(out, "} %" PRIu64 "\n", kind->count);
     }
 }
@@ -151,7 +155,14 @@ void dc_drops_test(bool verbose)
     DC_CHECK(drops->count == DC_DROPS_KINDS_MAX && dc_drops_total(drops) == 1203);
     dc_buf_reset(out);
     dc_drops_metrics(drops, NULL, out);
-    DC_CHECK(strstr(dc_buf_data(out), "message=\"job\",reason=\"other\"} 140\n"));
+    DC_CHECK(strstr(dc_buf_data(out), "message=\"other\",reason=\"other\"} 140\n"));
+    /* a new message on a full table as well: counted as other, not under another message */
+    dc_drops_add(drops, "ACK", "yet another reason", NULL);
+    DC_CHECK(drops->count == DC_DROPS_KINDS_MAX && dc_drops_total(drops) == 1204);
+    dc_buf_reset(out);
+    dc_drops_metrics(drops, NULL, out);
+    DC_CHECK(strstr(dc_buf_data(out), "message=\"other\",reason=\"other\"} 141\n"));
+    DC_CHECK(!strstr(dc_buf_data(out), "reason=\"yet another reason\""));
     dc_buf_destroy(&out);
     dc_drops_destroy(&drops);
     dc_drops_destroy(&drops);

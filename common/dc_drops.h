@@ -6,7 +6,9 @@
       line per kind and reason every 10 s, saying how many came since the last line.
       A flood of garbage cannot flood the log, and a new kind of garbage always shows.
     Reasons are short constant texts (the decoders' reasons), so the label set is
-    bounded; past 64 kinds and reasons, new ones count as reason "other".
+    bounded: once 63 pairs of kind and reason are in the table, every new pair counts
+    (and is rate-limited) as message "other", reason "other"; its log lines still name
+    what was dropped.
     One owner (the role's loop or actor); not thread-safe. */
 #ifndef DC_DROPS_H_INCLUDED
 #define DC_DROPS_H_INCLUDED

@@ -60,8 +60,15 @@ void dc_figures_metrics(const dc_figure_t *figures, size_t count, size_t sets,
 
 void dc_figures_label(dc_buf_t *out, const char *name, const char *value)
 {
-    dc_buf_printf(out, "%s=", name);
-    dc_buf_json_string(out, value); /* quoted; '"', '\\' and newlines escaped alike */
+    dc_buf_printf(out, "%s=\"", name);
+    for (const char *c = value; *c; c++)
+        if (*c == '"' || *c == '\\')
+            dc_buf_printf(out, "\\%c", *c);
+        else if (*c == '\n')
+            dc_buf_append(out, "\\n", 2);
+        else
+            dc_buf_append(out, c, 1);
+    dc_buf_append(out, "\"", 1);
 }
 
 /*  The value of field `name` in a hash's fields, or NULL. */
@@ -111,6 +118,10 @@ void dc_figures_test(bool verbose)
     dc_buf_t *label = dc_buf_new();
     dc_figures_label(label, "service", "a\"b\\c");
     DC_CHECK(streq(dc_buf_data(label), "service=\"a\\\"b\\\\c\""));
+    dc_buf_t *newline = dc_buf_new(); /* the exposition format's \n, not JSON's \u000a */
+    dc_figures_label(newline, "m", "a\nb");
+    DC_CHECK(streq(dc_buf_data(newline), "m=\"a\\nb\""));
+    dc_buf_destroy(&newline);
     const char *labels[] = {"service=\"rng\"", dc_buf_data(label)};
     dc_buf_t *out = dc_buf_new();
     dc_figures_metrics(&table[0][0], 6, 2, labels, out);

@@ -42,8 +42,8 @@ void dc_figures_fields(const dc_figure_t *figures, size_t count, zmsg_t *fields)
 void dc_figures_metrics(const dc_figure_t *figures, size_t count, size_t sets,
                         const char *const *labels, dc_buf_t *out);
 
-/*  Appends name="value" with value's '"', '\\' and newlines escaped: a label for
-    dc_figures_metrics. */
+/*  Appends name="value" with value's '"', '\\' and newline escaped as the Prometheus
+    text format wants (\", \\, \n): a label for dc_figures_metrics and dc_drops. */
 void dc_figures_label(dc_buf_t *out, const char *name, const char *value);
 
 void dc_figures_test(bool verbose);

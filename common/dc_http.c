@@ -297,7 +297,8 @@ void dc_http_set_metrics(dc_http_t *self, char **text_p)
     pthread_mutex_unlock(&self->lock);
 }
 
-/*  Fetches path from 127.0.0.1:port with a raw socket; returns the status code. */
+/*  Fetches path from 127.0.0.1:port with civetweb's client (mg_download); returns the
+    status code, or -1 when it cannot connect. */
 static int s_get(int port, const char *path, char *body, size_t size)
 {
     char err[128] = "";

@@ -247,7 +247,7 @@ void dc_rconn_test(bool verbose)
     dc_rconn_destroy(&conn);
     dc_rconn_destroy(&conn);
 
-    int port = 24000 + (int)(getpid() % 2000);
+    int port = dc_rconn_test_port();
     int pid = dc_rconn_test_server(port, "s3cret");
     if (pid < 0) {
         if (verbose)

@@ -3,6 +3,7 @@
 #include "dc_check.h"
 
 #include <czmq.h>
+#include <errno.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,9 +43,10 @@ static int s_run(const char *prog, const dc_selftest_t *t, bool verbose)
         exit(0); /* runs czmq's shutdown, and the leak check of a sanitizer build */
     }
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0)
+    pid_t reaped;
+    while ((reaped = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
         ;
-    int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+    int rc = reaped == pid && WIFEXITED(status) ? WEXITSTATUS(status) : 1;
     if (kill(-pid, 0) == 0) { /* something it started is still running: a failure too */
         fprintf(stderr, "%s: %s left processes running; killing them\n", prog, t->name);
         kill(-pid, SIGKILL);

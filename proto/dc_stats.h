@@ -91,12 +91,12 @@
 #define DC_STATS_DISP_BOOKS_LOST_MS "books_lost_ms"       /* wall clock ms of the newest, 0: none */
 
 /*  dc:stats:worker, by the dispatcher from the results it gets: the miners. */
-#define DC_STATS_WORKER_WORKERS "workers"       /* workers heard from in the last 5 s */
+#define DC_STATS_WORKER_WORKERS "workers"       /* workers with a result in the last 5 s */
 #define DC_STATS_WORKER_JOBS_PER_S "jobs_per_s" /* results counted per s, last 1 s */
-#define DC_STATS_WORKER_LOOP_P50 "loop_p50"     /* one worker loop (rng, hash, send), median */
+#define DC_STATS_WORKER_LOOP_P50 "loop_p50"     /* one job: pause, rng, hasher; median */
 #define DC_STATS_WORKER_LOOP_P99 "loop_p99"     /* the same, 99th percentile */
-#define DC_STATS_WORKER_RNG_P50 "rng_p50"       /* a worker's rng call, median */
-#define DC_STATS_WORKER_HASHER_P50 "hasher_p50" /* a worker's hasher call, median */
+#define DC_STATS_WORKER_RNG_P50 "rng_p50"       /* a job's rng call (retries included), median */
+#define DC_STATS_WORKER_HASHER_P50 "hasher_p50" /* a job's hasher call, median */
 
 /*  dc:stats:tracks, by the dispatcher: per release track T (the workers' --track, at most
     8), a field DC_STATS_TRACKS_HASHES T and one DC_STATS_TRACKS_RECENT T; then these. */

@@ -16,7 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (zframe_size(payload) > DC_HASHER_PAYLOAD_MAX || k > DC_DIGEST_BYTES ||
          (zframe_size(payload) && zframe_size(payload) % chunk != 0)))
         __builtin_trap();
-    if (dc_svc_reply_parse(msg, &status, &payload, &reason) == 0 && (status < 100 || status > 599))
+    if (dc_svc_reply_parse(msg, &status, &payload, &reason) == 0 &&
+        (status < 100 || status > 599 || zframe_size(zmsg_first(msg)) != 3))
         __builtin_trap();
     zmsg_destroy(&msg);
     return 0;

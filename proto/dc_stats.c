@@ -12,6 +12,7 @@ void dc_stats_add(zmsg_t *fields, const char *name, uint64_t value)
 
 void dc_stats_add_latency(zmsg_t *fields, const char *stem, uint64_t us)
 {
+    /* DC_STATS_MS(stem) and DC_STATS_US(stem), for a stem known only at run time */
     zmsg_addstrf(fields, "%s_ms", stem);
     zmsg_addstrf(fields, "%" PRIu64, us / 1000);
     zmsg_addstrf(fields, "%s_us", stem);
@@ -49,10 +50,12 @@ void dc_stats_test(bool verbose)
     const char *broker[] = {DC_STATS_BROKER_FIELDS(S_NAME, S_LATENCY)};
     const char *disp[] = {DC_STATS_DISPATCHER_FIELDS(S_NAME, S_LATENCY)};
     const char *worker[] = {DC_STATS_WORKER_FIELDS(S_NAME, S_LATENCY)};
+    const char *tracks[] = {DC_STATS_TRACKS_FIELDS(S_NAME, S_LATENCY)};
     DC_CHECK(s_distinct(svc, sizeof svc / sizeof *svc));
     DC_CHECK(s_distinct(broker, sizeof broker / sizeof *broker));
     DC_CHECK(s_distinct(disp, sizeof disp / sizeof *disp));
     DC_CHECK(s_distinct(worker, sizeof worker / sizeof *worker));
+    DC_CHECK(s_distinct(tracks, sizeof tracks / sizeof *tracks));
     DC_CHECK(streq(DC_STATS_KEY_WORKER, "dc:stats:worker"));
     if (verbose)
         printf("OK\n");

@@ -3,7 +3,8 @@
     that stops reporting disappears); every value is a decimal integer string.
 
     Writers: the broker (dc:stats:<service> for each service, dc:stats:broker) and the
-    dispatcher (dc:stats:dispatcher, dc:stats:worker). Reader: webui/dc_ui_stats.c.
+    dispatcher (dc:stats:dispatcher, dc:stats:worker, dc:stats:tracks). Readers:
+    webui/dc_ui_redis.c fetches, webui/dc_ui_stats.c reads the fields.
     The writers and the reader spell no key or field as a string literal: they use these
     names, and the DC_STATS_*_FIELDS lists say which fields each hash holds. docs/runtime.md's stats
     table lists the same fields (a test checks it, and that a real pipeline writes

@@ -20,8 +20,9 @@
 #define DC_MDP_BODY_FRAMES_MAX 8
 #define DC_MDP_BODY_BYTES_MAX (1024 * 1024 + 4096)
 #define DC_MDP_ADDRESS_MAX 255
-/*  Hard transport limit set on every socket (ZMQ_MAXMSGSIZE): larger frames make
-    libzmq drop the connection before our decoders see them. */
+/*  The transport limit (ZMQ_MAXMSGSIZE) of every MDP socket: the broker's ROUTER, the
+    services' slots and the worker's client. A larger frame makes libzmq drop the
+    connection before our decoders see it. */
 #define DC_MDP_FRAME_LIMIT (4 * 1024 * 1024)
 
 typedef struct {

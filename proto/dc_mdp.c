@@ -441,6 +441,17 @@ void dc_mdp_test(bool verbose)
     s_expect_reject(5, (const char *[]){"ID", "", "MDPW01", "\x04", "x"}, "unexpected frames");
     s_expect_reject(5, (const char *[]){"ID", "", "MDPW01", "\x03", "C"}, "empty frame");
     s_expect_reject(4, (const char *[]){"ID", "", "MDPW01", "\x01"}, "service");
+    s_expect_reject(6, (const char *[]){"ID", "", "MDPW01", "\x01", "rng", "x"},
+                    "unexpected frames");
+    char long_address[DC_MDP_ADDRESS_MAX + 2];
+    memset(long_address, 'a', sizeof long_address - 1);
+    long_address[sizeof long_address - 1] = 0; /* 256 bytes */
+    s_expect_reject(6, (const char *[]){"ID", "", "MDPW01", "\x03", long_address, ""},
+                    "client address");
+    /* the broker sends no READY: refused on the worker's side */
+    msg = dc_mdp_worker_msg(NULL, DC_MDPW_READY, "rng", NULL, NULL);
+    DC_CHECK(dc_mdp_decode_for_worker(&msg, &m, &reason) == -1 && strstr(reason, "direction"));
+    dc_mdp_msg_clear(&m);
 
     /* too many frames, too many bytes */
     msg = dc_mdp_client_request("rng", NULL);

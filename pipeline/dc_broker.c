@@ -1,13 +1,15 @@
-/*  dc_broker: see the header. One thread, one ROUTER, a zloop with three timers:
-    heartbeats (and dead-slot detection), deadlines (queue wait, request timeout, and
-    probes of busy slots), and the 1 s stats snapshot. Time is kept in microseconds of
-    the monotonic clock. */
+/*  dc_broker: see the header. One thread, one ROUTER, one loop that waits with dc_poll
+    (one poll() on the ROUTER's and the pipe's descriptors) until the next of three
+    deadlines: heartbeats (and dead-slot detection), expiry (queue wait, request timeout,
+    and probes of busy slots), and the 1 s stats snapshot. Time is kept in microseconds
+    of the monotonic clock. */
 #include "dc_broker.h"
 #include "dc_app.h"
 #include "dc_drops.h"
 #include "dc_figures.h"
 #include "dc_hist.h"
 #include "dc_mdp.h"
+#include "dc_poll.h"
 #include "dc_redis.h"
 #include "dc_stats.h"
 #include "dc_svc.h"
@@ -73,8 +75,7 @@ typedef struct {
 struct _dc_broker_t {
     dc_broker_cfg_t cfg;
     zsock_t *router;
-    zsock_t *pipe;
-    zloop_t *loop;
+    bool router_dirty;  /* sent or received on since the last wait (see dc_poll) */
     zhashx_t *services; /* name -> s_service_t */
     zhashx_t *slots;    /* hex id -> s_slot_t */
     dc_redis_t *redis;
@@ -138,6 +139,7 @@ static s_service_t *s_service_require(dc_broker_t *self, const char *name)
     when its pipe is full. */
 static int s_send(dc_broker_t *self, zmsg_t **msg_p)
 {
+    self->router_dirty = true;
     if (zmsg_send(msg_p, self->router) == 0)
         return 0;
     int err = zmq_errno();
@@ -149,6 +151,7 @@ static int s_send(dc_broker_t *self, zmsg_t **msg_p)
 /*  The error of a dc_mdp_send_* that returned rc, counted as s_send counts it. */
 static int s_sent(dc_broker_t *self, int rc)
 {
+    self->router_dirty = true;
     if (rc == 0)
         return 0;
     self->n.unroutable++;
@@ -459,16 +462,18 @@ static void s_on_slot(dc_broker_t *self, dc_mdp_msg_t *m)
         s_slot_delete(self, slot, "disconnected");
 }
 
-/*  Handles what the ROUTER holds, DC_BROKER_DRAIN messages at most before the loop's
-    timers get their turn: one poll per burst, not one per message. */
-static int s_on_router(zloop_t *loop, zsock_t *router, void *arg)
+/*  Handles what the ROUTER holds, DC_BROKER_DRAIN messages at most before the timers
+    get their turn: one wait per burst, not one per message. A drain that ends with a
+    receive that finds nothing leaves the ROUTER clean for the wait: that receive has
+    processed libzmq's pending commands, as asking ZMQ_EVENTS would. */
+static void s_on_router(dc_broker_t *self)
 {
-    (void)loop;
-    dc_broker_t *self = arg;
     for (int i = 0; i < DC_BROKER_DRAIN; i++) {
-        zmsg_t *msg = zmsg_recv(router); /* the ROUTER's receive timeout is 0 */
-        if (!msg)
-            return zsys_interrupted ? -1 : 0;
+        zmsg_t *msg = zmsg_recv(self->router); /* the ROUTER's receive timeout is 0 */
+        if (!msg) {
+            self->router_dirty = false;
+            return;
+        }
         dc_mdp_msg_t m;
         const char *reason;
         if (dc_mdp_decode_router(&msg, &m, &reason) != 0)
@@ -479,14 +484,11 @@ static int s_on_router(zloop_t *loop, zsock_t *router, void *arg)
             s_on_slot(self, &m);
         dc_mdp_msg_clear(&m);
     }
-    return 0;
+    self->router_dirty = true;
 }
 
-static int s_on_heartbeat(zloop_t *loop, int timer_id, void *arg)
+static void s_on_heartbeat(dc_broker_t *self)
 {
-    (void)loop;
-    (void)timer_id;
-    dc_broker_t *self = arg;
     int64_t now = s_now_us();
     zlistx_t *dead = zlistx_new(), *gone = zlistx_new();
     for (s_slot_t *slot = zhashx_first(self->slots); slot; slot = zhashx_next(self->slots)) {
@@ -507,7 +509,6 @@ static int s_on_heartbeat(zloop_t *loop, int timer_id, void *arg)
     }
     zlistx_destroy(&dead);
     zlistx_destroy(&gone);
-    return 0;
 }
 
 /*  A slot that holds a request for long gets a HEARTBEAT DC_BROKER_PROBE_MS after it
@@ -561,11 +562,8 @@ static void s_expire_requests(dc_broker_t *self, int64_t now)
 /*  Answers queued requests that waited longer than max_wait (503) or passed their
     deadline (504): the oldest are at the head. Then requests held by slots past
     their deadline, and probes of the slots that hold one for long. */
-static int s_on_expiry(zloop_t *loop, int timer_id, void *arg)
+static void s_on_expiry(dc_broker_t *self)
 {
-    (void)loop;
-    (void)timer_id;
-    dc_broker_t *self = arg;
     int64_t now = s_now_us(), limit = now - (int64_t)self->cfg.max_wait_ms * 1000;
     for (s_service_t *svc = zhashx_first(self->services); svc; svc = zhashx_next(self->services)) {
         s_request_t *req;
@@ -590,7 +588,6 @@ static int s_on_expiry(zloop_t *loop, int timer_id, void *arg)
     }
     s_expire_requests(self, now);
     s_probe_busy(self, now);
-    return 0;
 }
 
 typedef struct {
@@ -793,11 +790,8 @@ static void s_publish_services(dc_broker_t *self, int64_t now, dc_buf_t *metrics
 }
 
 /*  Once a second: the broker's figures and every service's, to Redis and /metrics. */
-static int s_on_snapshot(zloop_t *loop, int timer_id, void *arg)
+static void s_on_snapshot(dc_broker_t *self)
 {
-    (void)loop;
-    (void)timer_id;
-    dc_broker_t *self = arg;
     int64_t now = s_now_us();
     s_forget_services(self, now);
     uint64_t cpu_pct = s_cpu_pct(self, now);
@@ -808,7 +802,6 @@ static int s_on_snapshot(zloop_t *loop, int timer_id, void *arg)
     dc_http_set_metrics(self->cfg.http, &all);
     free(all);
     self->snapshot_us = now;
-    return 0;
 }
 
 dc_broker_t *dc_broker_new(const dc_broker_cfg_t *cfg)
@@ -862,20 +855,69 @@ void dc_broker_destroy(dc_broker_t **self_p)
     }
 }
 
+/*  When each timer is due next (monotonic ms). */
+typedef struct {
+    int64_t heartbeat, expiry, snapshot;
+} s_due_t;
+
+/*  Runs the timers that are due, each again its interval after it ran; returns when the
+    next one is due. */
+static int64_t s_timers(dc_broker_t *self, s_due_t *due)
+{
+    int64_t now = zclock_mono();
+    if (now >= due->heartbeat) {
+        s_on_heartbeat(self);
+        due->heartbeat = now + self->cfg.heartbeat_ms;
+    }
+    if (now >= due->expiry) {
+        s_on_expiry(self);
+        due->expiry = now + DC_BROKER_EXPIRY_TICK_MS;
+    }
+    if (now >= due->snapshot) {
+        s_on_snapshot(self);
+        due->snapshot = now + 1000;
+    }
+    int64_t next = due->heartbeat < due->expiry ? due->heartbeat : due->expiry;
+    return next < due->snapshot ? next : due->snapshot;
+}
+
+/*  Waits for the ROUTER, the pipe and the next timer; false when the loop must end
+    (interrupted, or "$TERM" on the pipe). */
+static bool s_turn(dc_broker_t *self, zsock_t *pipe, s_due_t *due, bool *pipe_dirty)
+{
+    int64_t wake = s_timers(self, due);
+    dc_poll_item_t items[2] = {{.sock = self->router, .dirty = self->router_dirty},
+                               {.sock = pipe, .dirty = *pipe_dirty}};
+    self->router_dirty = *pipe_dirty = false;
+    int64_t now = zclock_mono();
+    if (dc_poll_wait(items, pipe ? 2 : 1, wake > now ? wake - now : 0) < 0)
+        return false;
+    if (pipe && items[1].readable) {
+        char *cmd = zstr_recv(pipe);
+        bool term = !cmd || streq(cmd, "$TERM");
+        zstr_free(&cmd);
+        if (term)
+            return false;
+        *pipe_dirty = true;
+    }
+    if (items[0].readable)
+        s_on_router(self);
+    return !zsys_interrupted;
+}
+
 int dc_broker_run(dc_broker_t *self, zsock_t *pipe)
 {
-    self->loop = zloop_new();
-    zloop_reader(self->loop, self->router, s_on_router, self);
-    if (pipe)
-        zloop_reader(self->loop, pipe, dc_app_on_pipe, self);
-    zloop_timer(self->loop, (size_t)self->cfg.heartbeat_ms, 0, s_on_heartbeat, self);
-    zloop_timer(self->loop, DC_BROKER_EXPIRY_TICK_MS, 0, s_on_expiry, self);
-    zloop_timer(self->loop, 1000, 0, s_on_snapshot, self);
-    s_on_snapshot(self->loop, 0, self); /* /metrics answers from the start */
+    int64_t now = zclock_mono();
+    s_due_t due = {.heartbeat = now + self->cfg.heartbeat_ms,
+                   .expiry = now + DC_BROKER_EXPIRY_TICK_MS,
+                   .snapshot = now + 1000};
+    s_on_snapshot(self); /* /metrics answers from the start */
     dc_http_set_ready(self->cfg.http, true, NULL);
-    zloop_start(self->loop);
+    bool pipe_dirty = true;
+    self->router_dirty = true;
+    while (s_turn(self, pipe, &due, &pipe_dirty))
+        ;
     dc_http_set_ready(self->cfg.http, false, "shutting down");
-    zloop_destroy(&self->loop);
     return 0;
 }
 

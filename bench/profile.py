@@ -8,7 +8,11 @@ is in its steady state, dumps after a window, and reports for that role
   top functions by self and inclusive Ir, and the share of each library.
 
 Then the same rig without valgrind gives each role's CPU µs per hash from /proc (user and
-system apart): callgrind counts no kernel work, this does.
+system apart): callgrind counts no kernel work, this does. Where `perf` can read the
+raw_syscalls tracepoint (as root), that run also counts each role's system calls per hash
+natively, and apart the ones of its own threads (libzmq's I/O threads, ZMQbg/*, left out):
+under callgrind libzmq's time-throttled command checks on send run far more often than
+natively, so its system-call counts overstate that part.
 
   /usr/bin/python3 bench/profile.py [--batch 1] [--workers 4] [--roles broker,worker]
       [--seconds 20] [--top 15] [--insecure] [--keep DIR]
@@ -323,32 +327,72 @@ def switches(pid):
     return total
 
 
+def perf_syscalls(pids, seconds):
+    """{pid: (all threads, its own threads)} system calls in the next `seconds`, counted by
+    perf on the raw_syscalls tracepoint; None when perf cannot. Own threads: not libzmq's
+    ZMQbg/* (I/O, reaper)."""
+    if not shutil.which("perf"):
+        return None
+    tids = {}
+    for pid in pids:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            tids[int(tid)] = pid
+    cmd = ["perf", "stat", "-x,", "--per-thread", "-e", "raw_syscalls:sys_enter",
+           "-p", ",".join(str(p) for p in pids), "--", "sleep", str(seconds)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    counts = collections.defaultdict(lambda: [0, 0])
+    for line in r.stderr.splitlines():
+        f = line.split(",")
+        if len(f) < 4 or f[3] != "raw_syscalls:sys_enter" or not f[1].isdigit():
+            continue
+        comm, _, tid = f[0].rpartition("-")
+        pid = tids.get(int(tid)) if tid.isdigit() else None
+        if pid is None:
+            continue
+        counts[pid][0] += int(f[1])
+        if not comm.startswith("ZMQbg"):
+            counts[pid][1] += int(f[1])
+    return counts or None
+
+
 def native():
-    """CPU µs per hash per role (user + system) from /proc, no valgrind."""
+    """CPU µs per hash per role (user + system) from /proc, and system calls per hash
+    from perf where it can, no valgrind."""
     with Rig(secure=not args.insecure) as rig:
         start(rig)
         time.sleep(2)
         pids = {n: p.pid for n, p in rig.procs.items()}
         before = {n: cpu_times(pid) + (switches(pid),) for n, pid in pids.items()}
         t0 = time.monotonic()
-        rate = hash_rate(rig, args.native_seconds)
+        a = snapshot(rig)
+        sysc = perf_syscalls(list(pids.values()), args.native_seconds)
+        b = snapshot(rig, a["ts_ms"])
+        rate = (b["hashes"] - a["hashes"]) * 1000.0 / (b["ts_ms"] - a["ts_ms"])
         wall = time.monotonic() - t0
         after = {n: cpu_times(pid) + (switches(pid),) for n, pid in pids.items()}
-    per = collections.defaultdict(lambda: [0.0, 0.0, 0])
-    for n in pids:
+    per = collections.defaultdict(lambda: [0.0, 0.0, 0, 0, 0])
+    for n, pid in pids.items():
         kind = rig.kinds.get(n, n)
         for i in range(3):
             per[kind][i] += after[n][i] - before[n][i]
+        if sysc:
+            per[kind][3] += sysc[pid][0]
+            per[kind][4] += sysc[pid][1]
     hashes = rate * wall
+    sys_hashes = rate * args.native_seconds
     out(f"== without valgrind: {rate:,.0f} hashes/s; per hash: CPU µs (user + system), "
-        "context switches (all threads)")
-    tot = [0.0, 0.0, 0]
+        "context switches (all threads)" +
+        (", system calls (all threads, own threads)" if sysc else ""))
+    tot = [0.0, 0.0, 0, 0, 0]
     for kind in ROLES + ("redis", "all"):
-        u, s, c = tot if kind == "all" else per.get(kind, (0.0, 0.0, 0))
+        u, s, c, sa, so = tot if kind == "all" else per.get(kind, (0.0, 0.0, 0, 0, 0))
         if kind != "all":
-            tot = [tot[0] + u, tot[1] + s, tot[2] + c]
-        out(f"   {kind:<10} {(u + s) / hashes * 1e6:9.1f} = {u / hashes * 1e6:8.1f} + "
-            f"{s / hashes * 1e6:8.1f}   {c / hashes:8.3g}")
+            tot = [tot[0] + u, tot[1] + s, tot[2] + c, tot[3] + sa, tot[4] + so]
+        line = (f"   {kind:<10} {(u + s) / hashes * 1e6:9.1f} = {u / hashes * 1e6:8.1f} + "
+                f"{s / hashes * 1e6:8.1f}   {c / hashes:8.3g}")
+        if sysc:
+            line += f"   {sa / sys_hashes:8.1f} {so / sys_hashes:8.1f}"
+        out(line)
     out()
 
 

@@ -47,15 +47,16 @@ int dc_mdp_decode_for_client(zmsg_t **msg_p, dc_mdp_msg_t *out, const char **rea
 void dc_mdp_msg_clear(dc_mdp_msg_t *m);
 
 /*  Encoders. body_p may be NULL; the body is taken over and *body_p nulled.
-    dest is the ROUTER routing id (broker side) or NULL (DEALER side). */
+    dest is the ROUTER routing id (broker side) or NULL (DEALER side). A client request
+    and the broker's reply to it have the same frames after dest. */
 zmsg_t *dc_mdp_client_request(const char *service, zmsg_t **body_p);
-zmsg_t *dc_mdp_client_reply(zframe_t *dest, const char *service, zmsg_t **body_p);
 zmsg_t *dc_mdp_worker_msg(zframe_t *dest, int command, const char *service, zframe_t *client,
                           zmsg_t **body_p);
 
-/*  Senders: the same frames as the encoders above (REQUEST and REPLY only with a client;
-    the service only in READY: use the encoders for that), sent frame by frame from
-    memory on sock, so no message is built; the body's frames are shared (zmq_msg_copy:
+/*  Senders: the same frames as the encoders above (a client reply: dest, then a client
+    request's frames; REQUEST and REPLY only with a client; the service only in READY:
+    use the encoders for that), sent frame by frame from memory on sock, so no message
+    is built; the body's frames are shared (zmq_msg_copy:
     large payloads are not copied) and the body stays the caller's. Return 0, or -1 with
     zmq_errno() set, as zmsg_send does (with ZMQ_ROUTER_MANDATORY: EHOSTUNREACH when the
     peer is gone, EAGAIN when its pipe is full). */
@@ -65,7 +66,6 @@ int dc_mdp_send_worker(zsock_t *sock, zframe_t *dest, int command, zframe_t *cli
 
 /*  True when s is a valid service name: 1..64 printable ASCII bytes. */
 bool dc_mdp_service_valid(const char *s, size_t len);
-const char *dc_mdp_command_name(int command);
 
 void dc_mdp_test(bool verbose);
 

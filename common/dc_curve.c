@@ -97,9 +97,12 @@ static void s_on_monitor(s_guard_t *g, zactor_t *monitor)
         return;
     if (event && strncmp(event, "HANDSHAKE_FAILED", 16) == 0) {
         atomic_fetch_add(&g->refused, 1);
+        /* libzmq names the server's own bound endpoint here, not the peer */
+        char peer[300];
+        snprintf(peer, sizeof peer, "a client of %s", endpoint ? endpoint : "?");
         if (!streq(event, "HANDSHAKE_FAILED_AUTH"))
             dc_drops_add(g->drops, "handshake",
-                         "the peer speaks no CURVE or uses the wrong server key", endpoint);
+                         "the peer speaks no CURVE or uses the wrong server key", peer);
     }
     zstr_free(&event);
     zstr_free(&value);
@@ -392,7 +395,11 @@ static zcert_t *s_derive(const char *seed, const char *name)
 
 dc_curve_t *dc_curve_new_from_seed(const char *seed, const char *role)
 {
-    if (sodium_init() < 0 || strlen(seed) < 32) {
+    if (sodium_init() < 0) {
+        zsys_error("curve: libsodium cannot start");
+        return NULL;
+    }
+    if (strlen(seed) < 32) {
         zsys_error("curve: the key seed must be at least 32 characters (see --key-seed-file)");
         return NULL;
     }
@@ -567,7 +574,7 @@ static zsock_t *s_test_pair(dc_curve_t *cli, const char *endpoint, bool secure_c
     zsock_t *c = zsock_new(ZMQ_DEALER);
     zsock_set_rcvtimeo(c, 300);
     if (secure_client)
-        dc_curve_client(cli, c, "broker");
+        DC_CHECK(dc_curve_client(cli, c, "broker") == 0);
     zsock_connect(c, "%s", endpoint);
     zstr_send(c, "hello");
     return c;

@@ -313,7 +313,7 @@ static dc_ui_poller_t *s_test_poller(const char *address, dc_ui_hub_t *hub)
 static void s_test_series(bool verbose)
 {
     redisContext *context = NULL;
-    int port = 27000 + (int)(getpid() % 2000);
+    int port = dc_rconn_test_port();
     int pid = s_test_redis(port, &context);
     if (pid < 0) {
         if (verbose)

@@ -2,12 +2,14 @@
     dc:stats field (proto/dc_stats.h), its /metrics family, or both, next to its value;
     dc_figures_fields writes the fields of a dc:stats hash and dc_figures_metrics the
     Prometheus text, from the same rows, so a figure added to the table reaches both and
-    one missing from either is missing from the table. The broker and the dispatcher
-    keep their figures this way.
+    one missing from either is missing from the table. The broker, the dispatcher and the
+    web UI keep their figures this way; the web UI's are reals it computes from the stats
+    it read (/metrics only).
 
     /metrics: a family whose name ends in _total is a counter, any other a gauge; each
     family is written once, with its # TYPE line and all its samples together, also when
-    the table is repeated for several label sets (one per service). */
+    the table is repeated for several label sets (one per service, per stage). A figure
+    whose value is NaN has no sample (its family keeps its # TYPE line) and no field. */
 #ifndef DC_FIGURES_H_INCLUDED
 #define DC_FIGURES_H_INCLUDED
 
@@ -18,10 +20,13 @@
 #include <stdint.h>
 
 typedef enum {
-    DC_FIGURE_COUNT, /* an integer, the same number in both */
-    DC_FIGURE_PCT,   /* a percentage: the field in %, the metric a ratio (value / 100) */
-    DC_FIGURE_US,    /* a latency in µs: the field is a stem written as DC_STATS_MS(stem)
-                        and DC_STATS_US(stem), the metric is in seconds */
+    DC_FIGURE_COUNT,   /* an integer, the same number in both */
+    DC_FIGURE_PCT,     /* a percentage: the field in %, the metric a ratio (value / 100) */
+    DC_FIGURE_US,      /* a latency in µs: the field is a stem written as DC_STATS_MS(stem)
+                          and DC_STATS_US(stem), the metric is in seconds */
+    DC_FIGURE_REAL,    /* a real, /metrics only: to 3 decimals, trailing zeros dropped
+                          (3.3, not 3.30033003; an integer as an integer) */
+    DC_FIGURE_SECONDS, /* real seconds, /metrics only: as DC_FIGURE_REAL to 6 decimals */
 } dc_figure_unit_t;
 
 typedef struct {
@@ -29,10 +34,11 @@ typedef struct {
     const char *metric; /* /metrics family, or NULL: dc:stats only */
     const char *label;  /* a label of this sample besides the set's (quantile="0.5"), or NULL */
     dc_figure_unit_t unit;
-    uint64_t value;
+    double value; /* integers exact up to 2^53; NaN: unknown */
 } dc_figure_t;
 
-/*  Appends the fields of count figures to a dc:stats hash's fields (dc_stats_add). */
+/*  Appends the fields of count figures to a dc:stats hash's fields (dc_stats_add); reals
+    have none (a dc:stats field is an integer). */
 void dc_figures_fields(const dc_figure_t *figures, size_t count, zmsg_t *fields);
 
 /*  Appends the metrics of `sets` tables of count figures each, laid end to end (the same
@@ -42,9 +48,20 @@ void dc_figures_fields(const dc_figure_t *figures, size_t count, zmsg_t *fields)
 void dc_figures_metrics(const dc_figure_t *figures, size_t count, size_t sets,
                         const char *const *labels, dc_buf_t *out);
 
+/*  dc_figures_metrics with one label per set: set i's samples carry name="values[i]"
+    (escaped by dc_figures_label), e.g. service="rng". */
+void dc_figures_metrics_by(const dc_figure_t *figures, size_t count, size_t sets, const char *name,
+                           const char *const *values, dc_buf_t *out);
+
 /*  Appends name="value" with value's '"', '\\' and newline escaped as the Prometheus
     text format wants (\", \\, \n): a label for dc_figures_metrics and dc_drops. */
 void dc_figures_label(dc_buf_t *out, const char *name, const char *value);
+
+/*  NULL when text is Prometheus text as dc_figures_metrics writes it, else its first
+    problem: every sample's family has one # TYPE line (counter or gauge) before its
+    samples, which stand together; label values are quoted with '"', '\\' and newlines
+    escaped; each line is "name{labels} value". For self-tests of whole /metrics texts. */
+const char *dc_figures_check(const char *text);
 
 void dc_figures_test(bool verbose);
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "dc_check.h"
+#include "dc_figures.h"
 #include "dc_http.h"
 #include "dc_ui_assets.h"
 #include "dc_ui_poller.h"
@@ -194,13 +195,14 @@ static int s_metrics(dc_ui_http_t *self, struct mg_connection *conn, bool head)
     int64_t fanout = dc_ui_hub_fanout_us(self->hub, &fanout_max);
     dc_buf_t *body = dc_buf_new();
     dc_ui_stats_metrics(&view, dc_ui_poller_wall_ms(), dc_ui_hub_clients(self->hub), seq, body);
-    dc_buf_printf(body,
-                  "# HELP dc_webui_fanout_seconds Publish to the last viewer's write, newest "
-                  "snapshot.\n# TYPE dc_webui_fanout_seconds gauge\ndc_webui_fanout_seconds %.6f\n"
-                  "# HELP dc_webui_fanout_max_seconds Largest fan-out time since start.\n"
-                  "# TYPE dc_webui_fanout_max_seconds gauge\ndc_webui_fanout_max_seconds %.6f\n",
-                  fanout < 0 ? 0 : (double)fanout / 1e6,
-                  fanout_max < 0 ? 0 : (double)fanout_max / 1e6);
+    const dc_figure_t figures[] = {
+        //  publish to the last viewer's write, newest snapshot; the largest since start
+        {NULL, "dc_webui_fanout_seconds", NULL, DC_FIGURE_SECONDS,
+         fanout < 0 ? 0 : (double)fanout / 1e6},
+        {NULL, "dc_webui_fanout_max_seconds", NULL, DC_FIGURE_SECONDS,
+         fanout_max < 0 ? 0 : (double)fanout_max / 1e6},
+    };
+    dc_figures_metrics(figures, sizeof figures / sizeof *figures, 1, NULL, body);
     dc_http_respond(conn, head, 200, "text/plain; version=0.0.4; charset=utf-8", NULL,
                     dc_buf_data(body), dc_buf_size(body));
     dc_buf_destroy(&body);
@@ -326,6 +328,13 @@ void dc_ui_http_test(bool verbose)
     dc_ui_hub_publish(hub, &view, "{}", "{\"points\":[]}");
     response = s_fetch(port, "GET /healthz HTTP/1.0\r\n\r\n", 4096, NULL);
     DC_CHECK(strstr(response, "HTTP/1.1 200") && strstr(response, "\r\n\r\nok:"));
+    free(response);
+    //  /metrics: the whole text as Prometheus reads it
+    response = s_fetch(port, "GET /metrics HTTP/1.0\r\n\r\n", 65536, NULL);
+    DC_CHECK(strstr(response, "HTTP/1.1 200") && strstr(response, "\r\n\r\n"));
+    DC_CHECK(strstr(response, "\ndc_redis_up 1\n") &&
+             strstr(response, "\ndc_webui_fanout_seconds "));
+    DC_CHECK(dc_figures_check(strstr(response, "\r\n\r\n") + 4) == NULL);
     free(response);
     response = s_fetch(port, "HEAD / HTTP/1.0\r\n\r\n", 4096, NULL);
     DC_CHECK(strstr(response, "HTTP/1.1 200") && strstr(response, "text/html"));

@@ -1,6 +1,7 @@
 /*  dc_ui_stats: judge and render a view. See dc_ui_stats.h for the rule.          */
 #include "dc_ui_stats.h"
 #include "dc_check.h"
+#include "dc_figures.h"
 #include "dc_stats.h"
 
 #include <errno.h>
@@ -693,148 +694,114 @@ void dc_ui_stats_json(const dc_ui_view_t *view, dc_buf_t *out)
     dc_buf_append(out, "}}", 2);
 }
 
-//  A sample value: integers exactly, fractions to `decimals` places with
-//  the trailing zeros dropped (3.30033003 hashes/s is "3.3" at 1 decimal,
-//  "3.3" at 3: no float noise).
-static void s_sample(dc_buf_t *out, double value, int decimals)
+//  The rig's figures, unlabelled: totals, speed, Redis, ages, the broker's
+//  CPU and the webui's own; NAN where the view does not know.
+static void s_rig_metrics(const dc_ui_view_t *view, int64_t now_ms, size_t sse_clients,
+                          uint64_t events, dc_buf_t *out)
 {
-    char text[64];
-    int length = 0;
-    if (value == floor(value) && fabs(value) < 1e15)
-        length = snprintf(text, sizeof text, "%.0f", value);
-    else if (fabs(value) < 1e15) //  no stage counts that high; else still valid text
-        length = snprintf(text, sizeof text, "%.*f", decimals, value);
-    if (length < 1 || (size_t)length >= sizeof text)
-        length = snprintf(text, sizeof text, "%.6g", value);
-    else if (strchr(text, '.')) {
-        while (text[length - 1] == '0')
-            text[--length] = 0;
-        if (text[length - 1] == '.')
-            text[--length] = 0;
-    }
-    dc_buf_printf(out, "%s\n", text);
+    double cpu_pct =
+        dc_ui_stats_live(view, DC_UI_STAGE_BROKER)
+            ? dc_ui_stats_get(&view->stages[DC_UI_STAGE_BROKER], DC_STATS_BROKER_CPU_PCT, NAN)
+            : NAN;
+    const dc_figure_t figures[] = {
+        {NULL, "dc_hashes_total", NULL, DC_FIGURE_COUNT,
+         view->have_hashes ? (double)view->hashes : NAN},
+        {NULL, "dc_coins_total", NULL, DC_FIGURE_COUNT,
+         view->have_coins ? (double)view->coins : NAN},
+        {NULL, "dc_speed_hashes_per_second", NULL, DC_FIGURE_REAL,
+         view->have_speed ? view->speed : NAN},
+        {NULL, "dc_speed_window_seconds", NULL, DC_FIGURE_SECONDS, (double)view->window_ms / 1000},
+        {NULL, "dc_redis_up", NULL, DC_FIGURE_COUNT, view->redis_ok ? 1 : 0},
+        {NULL, "dc_snapshot_age_seconds", NULL, DC_FIGURE_SECONDS,
+         view->ts_ms > 0 ? (double)(now_ms - view->ts_ms) / 1000 : NAN},
+        //  time since the dispatcher's newest dc:series sample arrived
+        {NULL, "dc_data_age_seconds", NULL, DC_FIGURE_SECONDS,
+         view->have_data ? (double)view->data_age_ms / 1000 : NAN},
+        //  in cores (1 = one core)
+        {NULL, "dc_broker_cpu_ratio", NULL, DC_FIGURE_REAL, cpu_pct / 100},
+        {NULL, "dc_webui_sse_clients", NULL, DC_FIGURE_COUNT, (double)sse_clients},
+        {NULL, "dc_webui_events_total", NULL, DC_FIGURE_COUNT, (double)events},
+    };
+    dc_figures_metrics(figures, sizeof figures / sizeof *figures, 1, NULL, out);
 }
 
-//  One metric family: HELP, TYPE and, when known, the unlabelled sample.
-static void s_metric(dc_buf_t *out, const char *name, const char *type, const char *help,
-                     bool known, double value)
+enum { S_STAGE_FIGURES = 10 };
+
+//  A stage's figures, into out[S_STAGE_FIGURES]: whether it is live and the
+//  bottleneck, and, when live, its columns and rate (NAN: no sample).
+static void s_stage_figures(const dc_ui_view_t *view, dc_ui_stage_id_t id, dc_figure_t *out)
 {
-    dc_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-    if (known) {
-        dc_buf_printf(out, "%s ", name);
-        s_sample(out, value, 3);
-    }
+    bool live = dc_ui_stats_live(view, id);
+    double v[S_COL_COUNT + 1]; //  the columns, then the rate
+    for (int c = 0; c < S_COL_COUNT; c++)
+        v[c] = live ? s_column(view, id, (s_column_t)c) : NAN;
+    v[S_COL_COUNT] = live && view->have_rate[id] ? view->rate[id] : NAN;
+    if (id == DC_UI_STAGE_BROKER)
+        v[S_COL_BUSY] = NAN; //  CPU, not busy slots: dc_broker_cpu_ratio
+    const dc_figure_t figures[] = {
+        //  1 when the stage reports fresh stats
+        {NULL, "dc_stage_up", NULL, DC_FIGURE_COUNT, live ? 1 : 0},
+        {NULL, "dc_stage_instances", NULL, DC_FIGURE_REAL, v[S_COL_INSTANCES]},
+        //  fraction of time the stage's slots are busy
+        {NULL, "dc_stage_busy_ratio", NULL, DC_FIGURE_REAL, v[S_COL_BUSY] / 100},
+        //  requests queued (dispatcher: jobs in flight)
+        {NULL, "dc_stage_queue_depth", NULL, DC_FIGURE_REAL, v[S_COL_QUEUE]},
+        //  requests, jobs or hashes per second, over the speed window
+        {NULL, "dc_stage_rate_per_second", NULL, DC_FIGURE_REAL, v[S_COL_COUNT]},
+        //  time requests wait in the broker queue
+        {NULL, "dc_stage_wait_seconds", "quantile=\"0.5\"", DC_FIGURE_SECONDS,
+         v[S_COL_WAIT_P50] / 1000},
+        {NULL, "dc_stage_wait_seconds", "quantile=\"0.99\"", DC_FIGURE_SECONDS,
+         v[S_COL_WAIT_P99] / 1000},
+        //  service time (worker: one loop)
+        {NULL, "dc_stage_latency_seconds", "quantile=\"0.5\"", DC_FIGURE_SECONDS,
+         v[S_COL_LAT_P50] / 1000},
+        {NULL, "dc_stage_latency_seconds", "quantile=\"0.99\"", DC_FIGURE_SECONDS,
+         v[S_COL_LAT_P99] / 1000},
+        //  1 for the stage that limits throughput
+        {NULL, "dc_bottleneck", NULL, DC_FIGURE_COUNT,
+         strcmp(view->bottleneck, s_columns[id].name) == 0 ? 1 : 0},
+    };
+    _Static_assert(sizeof figures / sizeof *figures == S_STAGE_FIGURES, "S_STAGE_FIGURES");
+    memcpy(out, figures, sizeof figures);
 }
 
-//  Per release track: hashes counted, and share of the recent ones.
-static void s_track_metrics(const dc_ui_view_t *view, dc_buf_t *out)
+//  Per stage (label stage): up, columns, rate, bottleneck.
+static void s_stages_metrics(const dc_ui_view_t *view, dc_buf_t *out)
+{
+    dc_figure_t figures[DC_UI_STAGE_COUNT][S_STAGE_FIGURES];
+    const char *names[DC_UI_STAGE_COUNT];
+    for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT; id++) {
+        s_stage_figures(view, id, figures[id]);
+        names[id] = s_columns[id].name;
+    }
+    dc_figures_metrics_by(&figures[0][0], S_STAGE_FIGURES, DC_UI_STAGE_COUNT, "stage", names, out);
+}
+
+//  Per release track (label track): hashes counted, and share of those
+//  counted over the last 10 s.
+static void s_tracks_metrics(const dc_ui_view_t *view, dc_buf_t *out)
 {
     dc_ui_track_t tracks[DC_UI_TRACKS_MAX];
     size_t n = dc_ui_stats_tracks(view, tracks, DC_UI_TRACKS_MAX);
-    dc_buf_printf(out, "# HELP dc_track_hashes_total Hashes counted for the "
-                       "workers of each release track.\n# TYPE "
-                       "dc_track_hashes_total counter\n");
+    dc_figure_t figures[DC_UI_TRACKS_MAX][2];
+    const char *names[DC_UI_TRACKS_MAX];
     for (size_t i = 0; i < n; i++) {
-        dc_buf_printf(out, "dc_track_hashes_total{track=\"%s\"} ", tracks[i].name);
-        s_sample(out, tracks[i].hashes, 0);
+        figures[i][0] =
+            (dc_figure_t){NULL, "dc_track_hashes_total", NULL, DC_FIGURE_COUNT, tracks[i].hashes};
+        figures[i][1] = (dc_figure_t){NULL, "dc_track_share_ratio", NULL, DC_FIGURE_REAL,
+                                      tracks[i].share_pct / 100};
+        names[i] = tracks[i].name;
     }
-    dc_buf_printf(out, "# HELP dc_track_share_ratio Each release track's "
-                       "share of the hashes counted over the last 10 s.\n# TYPE "
-                       "dc_track_share_ratio gauge\n");
-    for (size_t i = 0; i < n; i++) {
-        if (isnan(tracks[i].share_pct))
-            continue;
-        dc_buf_printf(out, "dc_track_share_ratio{track=\"%s\"} ", tracks[i].name);
-        s_sample(out, tracks[i].share_pct / 100, 3);
-    }
-}
-
-//  A per-stage value for the metrics: a column, or the rate (S_COL_COUNT).
-static double s_metric_value(const dc_ui_view_t *view, dc_ui_stage_id_t id, s_column_t column)
-{
-    if (column == S_COL_COUNT)
-        return view->have_rate[id] ? view->rate[id] : NAN;
-    if (column == S_COL_BUSY && id == DC_UI_STAGE_BROKER)
-        return NAN; //  CPU, not busy slots: dc_broker_cpu_ratio
-    return s_column(view, id, column);
-}
-
-//  A labelled per-stage gauge family over every live stage having a value;
-//  `help` NULL continues the family above (another quantile).
-static void s_stage_family(dc_buf_t *out, const dc_ui_view_t *view, const char *name,
-                           const char *help, s_column_t column, double scale, int decimals,
-                           const char *quantile)
-{
-    if (help)
-        dc_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
-    for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT; id++) {
-        double value = s_metric_value(view, id, column);
-        if (!dc_ui_stats_live(view, id) || isnan(value))
-            continue;
-        if (quantile)
-            dc_buf_printf(out, "%s{stage=\"%s\",quantile=\"%s\"} ", name, s_columns[id].name,
-                          quantile);
-        else
-            dc_buf_printf(out, "%s{stage=\"%s\"} ", name, s_columns[id].name);
-        s_sample(out, value * scale, decimals);
-    }
+    dc_figures_metrics_by(&figures[0][0], 2, n, "track", names, out);
 }
 
 void dc_ui_stats_metrics(const dc_ui_view_t *view, int64_t now_ms, size_t sse_clients,
                          uint64_t events, dc_buf_t *out)
 {
-    s_metric(out, "dc_hashes_total", "counter", "Hashes computed so far (Redis key hashes).",
-             view->have_hashes, (double)view->hashes);
-    s_metric(out, "dc_coins_total", "counter", "Coins found so far (HLEN wallet).",
-             view->have_coins, (double)view->coins);
-    s_metric(out, "dc_speed_hashes_per_second", "gauge",
-             "Hashes per second averaged over the speed window.", view->have_speed, view->speed);
-    s_metric(out, "dc_speed_window_seconds", "gauge", "Averaging window of the speed gauge.", true,
-             (double)view->window_ms / 1000);
-    s_metric(out, "dc_redis_up", "gauge", "1 when the last Redis poll succeeded.", true,
-             view->redis_ok ? 1 : 0);
-    s_metric(out, "dc_snapshot_age_seconds", "gauge", "Age of the latest snapshot.",
-             view->ts_ms > 0, (double)(now_ms - view->ts_ms) / 1000);
-    s_metric(out, "dc_data_age_seconds", "gauge",
-             "Time since the dispatcher's newest dc:series sample arrived.", view->have_data,
-             (double)view->data_age_ms / 1000);
-    s_metric(out, "dc_broker_cpu_ratio", "gauge",
-             "CPU used by the broker's process, in cores (1 = one core).",
-             dc_ui_stats_live(view, DC_UI_STAGE_BROKER) &&
-                 !isnan(dc_ui_stats_get(&view->stages[DC_UI_STAGE_BROKER], DC_STATS_BROKER_CPU_PCT,
-                                        NAN)),
-             dc_ui_stats_get(&view->stages[DC_UI_STAGE_BROKER], DC_STATS_BROKER_CPU_PCT, 0) / 100);
-    dc_buf_printf(out, "# HELP dc_stage_up 1 when the stage reports "
-                       "fresh stats.\n# TYPE dc_stage_up gauge\n");
-    for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT; id++)
-        dc_buf_printf(out, "dc_stage_up{stage=\"%s\"} %d\n", s_columns[id].name,
-                      dc_ui_stats_live(view, id) ? 1 : 0);
-    s_stage_family(out, view, "dc_stage_instances", "Instances (processes) of the stage.",
-                   S_COL_INSTANCES, 1, 0, NULL);
-    s_stage_family(out, view, "dc_stage_busy_ratio", "Fraction of time the stage's slots are busy.",
-                   S_COL_BUSY, 0.01, 3, NULL);
-    s_stage_family(out, view, "dc_stage_queue_depth",
-                   "Requests queued (dispatcher: jobs in flight).", S_COL_QUEUE, 1, 0, NULL);
-    s_stage_family(out, view, "dc_stage_rate_per_second",
-                   "Requests, jobs or hashes per second through the stage, averaged "
-                   "over the speed window.",
-                   S_COL_COUNT, 1, 3, NULL);
-    s_stage_family(out, view, "dc_stage_wait_seconds", "Time requests wait in the broker queue.",
-                   S_COL_WAIT_P50, 0.001, 6, "0.5");
-    s_stage_family(out, view, "dc_stage_wait_seconds", NULL, S_COL_WAIT_P99, 0.001, 6, "0.99");
-    s_stage_family(out, view, "dc_stage_latency_seconds", "Service time (worker: one loop).",
-                   S_COL_LAT_P50, 0.001, 6, "0.5");
-    s_stage_family(out, view, "dc_stage_latency_seconds", NULL, S_COL_LAT_P99, 0.001, 6, "0.99");
-    dc_buf_printf(out, "# HELP dc_bottleneck 1 for the stage that "
-                       "limits throughput.\n# TYPE dc_bottleneck gauge\n");
-    for (dc_ui_stage_id_t id = 0; id < DC_UI_STAGE_COUNT; id++)
-        dc_buf_printf(out, "dc_bottleneck{stage=\"%s\"} %d\n", s_columns[id].name,
-                      strcmp(view->bottleneck, s_columns[id].name) == 0 ? 1 : 0);
-    s_track_metrics(view, out);
-    s_metric(out, "dc_webui_sse_clients", "gauge", "Open /events streams.", true,
-             (double)sse_clients);
-    s_metric(out, "dc_webui_events_total", "counter", "Snapshots published to /events.", true,
-             (double)events);
+    s_rig_metrics(view, now_ms, sse_clients, events, out);
+    s_stages_metrics(view, out);
+    s_tracks_metrics(view, out);
 }
 
 //  Test helper: set a stage from "key=value" strings.
@@ -988,6 +955,9 @@ static void s_test_metrics(dc_ui_view_t *view)
     DC_CHECK(strstr(text, "dc_bottleneck{stage=\"rng\"} 1\n"));
     DC_CHECK(strstr(text, "dc_webui_sse_clients 3\n"));
     DC_CHECK(!strstr(text, "0000001") && !strstr(text, "9999"));
+    //  every family has its # TYPE line once, before its samples, which stand
+    //  together; every label is well formed
+    DC_CHECK(dc_figures_check(text) == NULL);
     dc_buf_destroy(&buf);
 }
 
@@ -1021,6 +991,17 @@ static void s_test_tracks(dc_ui_view_t *view)
     dc_ui_stats_metrics(view, view->ts_ms, 0, 0, buf);
     DC_CHECK(strstr(dc_buf_data(buf), "dc_track_hashes_total{track=\"canary\"} 40\n"));
     DC_CHECK(strstr(dc_buf_data(buf), "dc_track_share_ratio{track=\"stable\"} 0.9\n"));
+    DC_CHECK(dc_figures_check(dc_buf_data(buf)) == NULL);
+    //  a track name is Redis data: its '"' and '\\' are escaped in the labels
+    const char *odd[] = {"hashes.a\"b\\c", "7", "recent.a\"b\\c", "10",
+                         "hashes.stable",  "9", "ts_ms",          ts};
+    dc_ui_stats_stage_parse(&view->tracks, odd, 8);
+    dc_buf_reset(buf);
+    dc_ui_stats_metrics(view, view->ts_ms, 0, 0, buf);
+    DC_CHECK(strstr(dc_buf_data(buf), "dc_track_hashes_total{track=\"a\\\"b\\\\c\"} 7\n"));
+    DC_CHECK(strstr(dc_buf_data(buf), "dc_track_share_ratio{track=\"a\\\"b\\\\c\"} 1\n"));
+    DC_CHECK(dc_figures_check(dc_buf_data(buf)) == NULL);
+    dc_ui_stats_stage_parse(&view->tracks, two, 12);
     dc_buf_destroy(&buf);
     //  stale: no tracks at all
     view->ts_ms += DC_UI_STAGE_STALE_MS + 1000;

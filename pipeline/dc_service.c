@@ -9,6 +9,7 @@
     growing pause, so a dead broker is not hammered. */
 #include "dc_service.h"
 #include "dc_drops.h"
+#include "dc_figures.h"
 #include "dc_app.h"
 #include "dc_mdp.h"
 #include "dc_poll.h"
@@ -148,26 +149,29 @@ static int s_slot_reconnect_later(s_slot_t *slot)
     return slot->reconnect_ms;
 }
 
+/*  /metrics, from one table of figures (common/dc_figures: each family with its # TYPE),
+    every sample labelled service="rng" or "hasher", then the drops. */
 static void s_metrics(dc_service_t *self)
 {
-    int busy = 0;
+    uint64_t busy = 0;
     for (int i = 0; i < self->cfg.slots; i++)
         busy += self->slots[i].reply != NULL;
-    const char *s = self->cfg.service;
+    const dc_figure_t figures[] = {
+        {NULL, "dc_service_slots", NULL, DC_FIGURE_COUNT, (uint64_t)self->cfg.slots},
+        {NULL, "dc_service_connected_slots", NULL, DC_FIGURE_COUNT, (uint64_t)self->connected},
+        {NULL, "dc_service_busy_slots", NULL, DC_FIGURE_COUNT, busy},
+        {NULL, "dc_service_requests_total", NULL, DC_FIGURE_COUNT, self->n.requests},
+        {NULL, "dc_service_errors_total", NULL, DC_FIGURE_COUNT, self->n.errors},
+        {NULL, "dc_service_reconnects_total", NULL, DC_FIGURE_COUNT, self->n.reconnects},
+        {NULL, "dc_service_delay_seconds", NULL, DC_FIGURE_US, (uint64_t)self->cfg.delay_ms * 1000},
+    };
+    dc_buf_t *label = dc_buf_new();
+    dc_figures_label(label, "service", self->cfg.service);
+    const char *labels[] = {dc_buf_data(label)};
     dc_buf_t *out = dc_buf_new();
-    dc_buf_printf(out,
-                  "dc_service_slots{service=\"%s\"} %d\n"
-                  "dc_service_connected_slots{service=\"%s\"} %d\n"
-                  "dc_service_busy_slots{service=\"%s\"} %d\n"
-                  "dc_service_requests_total{service=\"%s\"} %" PRIu64 "\n"
-                  "dc_service_errors_total{service=\"%s\"} %" PRIu64 "\n"
-                  "dc_service_reconnects_total{service=\"%s\"} %" PRIu64 "\n"
-                  "dc_service_delay_seconds{service=\"%s\"} %.3f\n",
-                  s, self->cfg.slots, s, self->connected, s, busy, s, self->n.requests, s,
-                  self->n.errors, s, self->n.reconnects, s, self->cfg.delay_ms / 1e3);
-    char label[128];
-    snprintf(label, sizeof label, "service=\"%s\"", s);
-    dc_drops_metrics(self->drops, label, out);
+    dc_figures_metrics(figures, sizeof figures / sizeof *figures, 1, labels, out);
+    dc_drops_metrics(self->drops, dc_buf_data(label), out);
+    dc_buf_destroy(&label);
     char *text = dc_buf_detach(&out);
     dc_http_set_metrics(self->cfg.http, &text);
 }

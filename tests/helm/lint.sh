@@ -11,7 +11,7 @@ count() { grep -cE -- "$1" "$2" || true; }
 policy() {  # policy MANIFEST
     local m=$1 objs pods images
     objs=$(count '^kind:' "$m")
-    pods=$(count '^kind: (Deployment|DaemonSet|StatefulSet|Pod)$' "$m")
+    pods=$(count '^kind: (Deployment|DaemonSet|StatefulSet|Pod|CronJob|Job)$' "$m")
     images=$(count '^ +image:' "$m")
     [ "$objs" -gt 0 ] || { echo "no objects"; return 1; }
     local k want

@@ -21,9 +21,11 @@
 #      10 workers ~10/s (rng-bound), 10 workers + 2 rng ~20/s;
 #   4. faults: docker kill a worker, the rng, the broker; cut Redis off the network for
 #      10 s; the rest of the stack recovers by itself and the dispatcher's books balance;
-#   5. `down` is fast because every process exits promptly on SIGTERM: the scaled stack
-#      within 1 s of the engine's own floor (measured alongside), the default one < 3 s,
-#      and it leaves only the key volumes and redis-data: the next `up` finds the books.
+#   5. `down` is fast because every process exits promptly on SIGTERM: no container
+#      needs SIGKILL and each exits within 1 s of it (+ the engine's own kill -> die time
+#      for a process that exits at once, measured alongside); the whole down of the scaled
+#      stack within 3 s or that floor + 2 s, of the default one within 3 s or the floor
+#      + 1 s; it leaves only the key volumes and redis-data: the next `up` finds the books.
 # The EXIT trap removes everything the run started, whatever fails.
 # Usage: test_stack.sh [SRCDIR]
 set -uo pipefail

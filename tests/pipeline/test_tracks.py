@@ -1,9 +1,9 @@
 """Release tracks: each worker names its track (--track / DC_TRACK, default stable) and
 the dispatcher counts hashes per track in dc:stats:tracks and its /metrics. 3 stable
-workers (one of them as a worker without a track frame, the default) and 2 canary
-workers, each held to the same pace by its own 100 ms pause: the canary's share of the
-hashes counted is ~40 %, and the totals per track add up to the dispatcher's. Beyond 8
-tracks, hashes are counted as untracked."""
+workers (two of them without --track: the default, no track frame on the wire; one with
+--track stable) and 2 canary workers (--track canary, and DC_TRACK=canary), each held to the same pace by its own 100 ms pause: the canary's share of the
+hashes counted is ~40 % (30-50 %), and the totals per track add up to the dispatcher's.
+Beyond 8 tracks, hashes are counted as untracked."""
 import os
 import subprocess
 

@@ -1,13 +1,14 @@
 """run-local as its users drive it: start, scale while it runs (the dispatcher and the
 page see it), a killed process restarted with its cause, a second copy refused, bad
-arguments and a taken port refused with the cause, and Ctrl-C losing no count (a Redis
-recount from the append-only file after the stop).
+arguments and a taken port refused with the cause, Ctrl-C losing no count (a Redis
+recount from the append-only file after the stop), a second start on the same run
+directory finding the counts, `./run-local stop`, and a raw, batched, --insecure rig
+stopped by SIGTERM.
 
 Real binaries (DC_BIN, from meson), real redis-server, the real run-local script; a
 temporary run directory and free ports, never the repo's .run/ nor 5555/8000.
 Run with Debian's /usr/bin/python3."""
 
-import json
 import os
 import random
 import re
@@ -22,7 +23,7 @@ import time
 
 import redis
 
-from dcrig import bindir, free_port, wait_for
+from dcrig import bindir, free_port, http_get, sse_snapshot, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 RUN_LOCAL = os.path.join(ROOT, "run-local")
@@ -152,17 +153,8 @@ class RunLocal:
 
     def page_instances(self, stage):
         """The web UI's own count of a stage's instances, from one /events snapshot."""
-        with socket.create_connection(("127.0.0.1", self.web), timeout=3) as s:
-            s.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
-            f = s.makefile("rb")
-            for raw in f:
-                line = raw.decode(errors="replace").strip()
-                if line.startswith("data:") and '"stages"' in line:
-                    snap = json.loads(line[5:])
-                    for st in snap["stages"]:
-                        if st["name"] == stage:
-                            return st["instances"]
-        return None
+        snap = sse_snapshot(self.web, lambda s: "stages" in s, 3)
+        return next((st["instances"] for st in snap["stages"] if st["name"] == stage), None)
 
     def kill(self):
         if self.p.poll() is None:
@@ -171,12 +163,7 @@ class RunLocal:
 
 
 def http_status(port, path):
-    import urllib.request
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as resp:
-            return resp.status
-    except urllib.error.HTTPError as e:
-        return e.code
+    return http_get(f"http://127.0.0.1:{port}{path}", timeout=2)[0]
 
 
 def main():
@@ -310,7 +297,7 @@ def part_second_copy(rig):
            "the first copy's logs are intact")
 
 
-# 6. Ctrl-C: stop order, Redis last, no count lost ---------------------------------------
+# 5. Ctrl-C: stop order, Redis last, no count lost ---------------------------------------
 def part_ctrl_c(rig):
     wait_for("several hashes", lambda: rig.hashes() >= 10, timeout=30)
     i = rig.wait_line(r"^\d\d:\d\d:\d\d  hashes \d+  \(\+\d+\.\d/s\)  coins \d+", timeout=10)
@@ -368,6 +355,7 @@ def part_ctrl_c(rig):
            "Redis was stopped after the dispatcher")
 
 
+# 6. run-local again on the same run dir finds the counts; `stop`; a raw, batched rig ------
 def part_restart_keeps_counts(run_dir, base, web):
     # the count left by the last run, from the append-only file
     with open(os.path.join(run_dir, "logs", "dispatcher.log")) as f:
@@ -410,7 +398,7 @@ def part_restart_keeps_counts(run_dir, base, web):
         rig.kill()
 
 
-# 5. bad arguments, a taken port, a process that cannot start ---------------------------
+# 7. bad arguments, a taken port, a process that cannot start ---------------------------
 def part_bad_arguments():
     done = run("--help")
     assert done.returncode == 0 and "./run-local scale ROLE=N" in done.stdout, done

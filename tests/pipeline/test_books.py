@@ -56,9 +56,8 @@ with Rig(redis_args=["--appendonly", "yes"]) as rig:
 
     rig.stop("redis", signal.SIGTERM)
     shutil.rmtree(os.path.join(rig.dir, "appendonlydir"))
-    for name in ("dump.rdb",):
-        if os.path.exists(os.path.join(rig.dir, name)):
-            os.remove(os.path.join(rig.dir, name))
+    if os.path.exists(os.path.join(rig.dir, "dump.rdb")):
+        os.remove(os.path.join(rig.dir, "dump.rdb"))
     rig.start_redis()
     assert rig.hashes() == 0 and rig.r.hlen("wallet") == 0, "Redis did not start empty"
     wait_for("the loss counted in /metrics",
@@ -81,7 +80,7 @@ with Rig(redis_args=["--appendonly", "yes"]) as rig:
     log = rig.log("dispatcher")
     assert books["issued"] == books["counted"] + books["in_flight"], books
     assert 0 < rig.hashes() < books["hashes"], ("Redis", rig.hashes(), "books", books)
-    assert 0 <= rig.check_wallet() <= books["coins"], books
+    assert rig.check_wallet() <= books["coins"], books  # the lost coins are not in it
     assert books["books_lost"] == 1, books  # once per loss, not once per flush
     assert log.count(LOST_LOG) == 1, [l for l in log.splitlines() if LOST_LOG in l]
     assert " E: " in next(l for l in log.splitlines() if LOST_LOG in l) or \

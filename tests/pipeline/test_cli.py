@@ -2,6 +2,7 @@
 and refuses unknown flags and out-of-range values with exit 2 and a message."""
 import os
 import subprocess
+import tempfile
 
 from dcrig import bindir
 
@@ -102,16 +103,15 @@ assert r.returncode == 3 and r.stdout.startswith("dc-audit: UNREAD: 127.0.0.1:1"
 checks += 4
 
 # dc-keygen makes a key directory and never overwrites one
-import tempfile
-d = tempfile.mkdtemp()
 keygen = os.path.join(bindir(), "dc-keygen")
-r = run(keygen, "--keys", d + "/k")
-assert r.returncode == 0, r
-for f in ["broker.cert", "broker.cert_secret", "dispatcher.cert", "dispatcher.cert_secret",
-          "client.cert", "client.cert_secret", "authorized/client.cert"]:
-    assert os.path.exists(os.path.join(d, "k", f)), f
-assert oct(os.stat(os.path.join(d, "k", "client.cert_secret")).st_mode & 0o777) == "0o640"
-r = run(keygen, "--keys", d + "/k")
-assert r.returncode == 1 and "already holds keys" in r.stderr, r
+with tempfile.TemporaryDirectory() as d:
+    r = run(keygen, "--keys", d + "/k")
+    assert r.returncode == 0, r
+    for f in ["broker.cert", "broker.cert_secret", "dispatcher.cert", "dispatcher.cert_secret",
+              "client.cert", "client.cert_secret", "authorized/client.cert"]:
+        assert os.path.exists(os.path.join(d, "k", f)), f
+    assert oct(os.stat(os.path.join(d, "k", "client.cert_secret")).st_mode & 0o777) == "0o640"
+    r = run(keygen, "--keys", d + "/k")
+    assert r.returncode == 1 and "already holds keys" in r.stderr, r
 checks += 2
 print(f"{checks} passed, 0 failed")

@@ -154,10 +154,12 @@ with Rig() as rig:
         req.send_multipart([b"MDPC01", b"mmi.stats"])
         reply = req.recv_multipart()
         req.close()
-        check(reply[:3] == [b"MDPC01", b"mmi.stats", b"200"], f"mmi.stats: {reply[:3]}")
+        # (polled by wait_for below: a failure here is reported, not counted each time)
+        assert reply[:3] == [b"MDPC01", b"mmi.stats", b"200"], f"mmi.stats: {reply[:3]}"
         return json.loads(reply[3])  # raises on anything but valid JSON
 
-    wait_for("the slot registered", lambda: name.decode() in mmi_stats(), timeout=10)
+    check.until("the slot registered in mmi.stats (200, valid JSON)",
+                lambda: name.decode() in mmi_stats(), timeout=10)
     stats = mmi_stats()
     check(stats[name.decode()]["slots"] == 1 and stats[name.decode()]["instances"] == 1,
           f"mmi.stats, parsed as JSON: {stats[name.decode()]}")

@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     view.hashes = (int64_t)size * 7;
     view.speed = (double)size / 3.0;
     view.window_ms = 10000;
-    /* frames alternate field, value; the first byte of each value frame picks a stage */
+    /* frames alternate field, value; every stage parses the same pairs */
     char *pairs[2 * 40];
     size_t n = 0;
     for (zframe_t *f = zmsg_first(msg); f && n < 2 * 40; f = zmsg_next(msg))

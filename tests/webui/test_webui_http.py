@@ -6,6 +6,7 @@ import json
 import math
 import re
 import socket
+import subprocess
 import sys
 import time
 import unittest
@@ -441,7 +442,6 @@ class WebuiProcess(unittest.TestCase):
         self.assertEqual(len(first), 59)  # one point per sample but the first
 
     def test_help_and_bad_flags(self):
-        import subprocess
         done = subprocess.run([WEBUI, "--help"], capture_output=True, text=True, timeout=5)
         self.assertEqual(done.returncode, 0)
         for flag in ("--port", "DC_WEBUI_PORT", "--redis", "DC_REDIS", "--threads",
@@ -484,7 +484,6 @@ class WebuiProcess(unittest.TestCase):
             for client in clients:
                 self.assertIsNotNone(client.next_snapshot())
             # a client mid-request (headers never finished) must not hold it either
-            import socket
             idle = socket.create_connection(("127.0.0.1", self.webui.port))
             idle.sendall(b"GET /json HTTP/1.1\r\n")
             code, elapsed = self.webui.stop()

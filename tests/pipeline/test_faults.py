@@ -4,25 +4,22 @@ either counted or still in flight, and the oldest job in flight never stays olde
 the re-issue timeout plus a loop (a lost job would age for ever)."""
 import signal
 
-from dcrig import Rig, wait_for
+from dcrig import Checks, Rig
 
 TIMEOUT_MS = 2000
-checks = 0
+check = Checks()
 
 
 def growing(rig, what, by=20, timeout=20):
-    global checks
     start = rig.hashes()
-    wait_for(f"hashes to grow after {what}", lambda: rig.hashes() >= start + by, timeout=timeout)
-    checks += 1
+    check.until(f"hashes to grow after {what}", lambda: rig.hashes() >= start + by,
+                timeout=timeout)
 
 
 def no_stuck_job(rig):
-    global checks
-    wait_for("no job older than the re-issue timeout + 3 s",
-             lambda: (lambda s: s and s["oldest_ms"] < TIMEOUT_MS + 3000 and s)(rig.fresh_books()),
-             timeout=20)
-    checks += 1
+    check.until("no job older than the re-issue timeout + 3 s",
+                lambda: (lambda s: s and s["oldest_ms"] < TIMEOUT_MS + 3000 and s)(
+                    rig.fresh_books()), timeout=20)
 
 
 with Rig() as rig:
@@ -41,8 +38,8 @@ with Rig() as rig:
 
     rig.stop("w0", signal.SIGKILL)
     growing(rig, "killing a worker")
-    wait_for("the dead worker's jobs re-issued",
-             lambda: rig.stats("dispatcher").get("reissued", 0) >= 1, timeout=15)
+    check.until("the dead worker's jobs re-issued",
+                lambda: rig.stats("dispatcher").get("reissued", 0) >= 1, timeout=15)
     no_stuck_job(rig)
 
     # The busy rng: with the fast one gone (a clean exit: it answers what it holds, then
@@ -50,29 +47,27 @@ with Rig() as rig:
     # surely holds one when it is killed. (With both up, the broker's least-recently-used
     # choice mostly picks rng-fast, and rng-slow was seen idle when killed.)
     rig.stop("rng-fast")
-    wait_for("rng-slow alone, with requests queued behind it",
-             lambda: (lambda s: s.get("slots") == 1 and s.get("queue", 0) >= 1)(
-                 rig.stats("rng")), timeout=10)
+    check.until("rng-slow alone, with requests queued behind it",
+                lambda: (lambda s: s.get("slots") == 1 and s.get("queue", 0) >= 1)(
+                    rig.stats("rng")), timeout=10)
     before = rig.stats("broker").get("requeued", 0)
     rig.stop("rng-slow", signal.SIGKILL)
-    wait_for("its request requeued by the broker",
-             lambda: rig.stats("broker").get("requeued", 0) > before, timeout=10)
+    check.until("its request requeued by the broker",
+                lambda: rig.stats("broker").get("requeued", 0) > before, timeout=10)
     rig.start_service("rng", "rng-fast2", 20, "--heartbeat-ms", "500")
     growing(rig, "killing a busy rng")
-    wait_for("rng down to 1 slot", lambda: rig.stats("rng").get("slots") == 1, timeout=10)
-    checks += 2
+    check.until("rng down to 1 slot", lambda: rig.stats("rng").get("slots") == 1, timeout=10)
 
     rig.stop("broker", signal.SIGKILL)
     rig.r.delete("dc:stats:rng", "dc:stats:hasher")
     rig.start_broker("--heartbeat-ms", "500")
-    wait_for("services rejoin the new broker",
-             lambda: rig.stats("rng").get("instances") == 1
-             and rig.stats("hasher").get("instances") == 1
-             and rig.stats("hasher").get("slots") == 20, timeout=15)
+    check.until("services rejoin the new broker",
+                lambda: rig.stats("rng").get("instances") == 1
+                and rig.stats("hasher").get("instances") == 1
+                and rig.stats("hasher").get("slots") == 20, timeout=15)
     growing(rig, "restarting the broker")
     no_stuck_job(rig)
 
-    books = rig.stop_and_check_books()
-    checks += 3
+    books = rig.stop_and_check_books()  # asserts: exit bound, balance, Redis = books, wallet
     print("books:", books)
-print(f"{checks} passed, 0 failed")
+print(f"{check.passed} passed, 0 failed")

@@ -33,7 +33,6 @@ def sock(kind, endpoint, bind=False, server="broker"):
     return s
 
 
-
 def mdp_call(endpoint, service, *body):
     """A Majordomo client as anyone would write it: a REQ socket."""
     req = sock(zmq.REQ, endpoint)
@@ -162,9 +161,9 @@ with Rig() as rig:
                    [ready(), b"w", b""], [ready(), b"w", b"a" * 17]]
     for frames in bad_readies:
         dealer.send_multipart(frames)
-    wait_for("READY drops counted",
-             lambda: rig.metric_sum("dispatcher", "dc_dispatcher_dropped_total")
-             >= before + len(bad_readies), timeout=5)
+    check.until("READY drops counted",
+                lambda: rig.metric_sum("dispatcher", "dc_dispatcher_dropped_total")
+                >= before + len(bad_readies), timeout=5)
     check(rig.metric("dispatcher", "dc_dispatcher_worker_connections") == 2,
           "no connection made of malformed READYs")
     # a well-formed READY gets exactly its credit: one job, then nothing

@@ -40,7 +40,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "pipeline"))
 
-from dcrig import Rig, wait_for  # noqa: E402
+from dcrig import Rig, proc_cpu, wait_for  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__,
                              formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -56,18 +56,11 @@ ap.add_argument("--batch", type=int, default=4096,
                      " workers with CURVE, 8 on plain TCP) against the broker-hop ceiling")
 args = ap.parse_args()
 
-TICK = os.sysconf("SC_CLK_TCK")
 ROLES = ("broker", "rng", "hasher", "worker", "dispatcher")
 
 
 def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def kind_of(name):
-    return "".join(c for c in name if not c.isdigit())
+    return sum(proc_cpu(pid))
 
 
 def services(batch):
@@ -162,10 +155,10 @@ def ir_per_hash(build):
                  lambda: rig.stats("worker").get("workers", 0) >= args.workers, timeout=600)
         wait_for("hashes counted", lambda: rig.hashes() > 0, timeout=300)
         time.sleep(5)  # warm-up
-        pids = {kind_of(n): [] for n in rig.procs if n != "redis"}
+        pids = {rig.kinds[n]: [] for n in rig.procs if n != "redis"}
         for n, p in rig.procs.items():
             if n != "redis":
-                pids[kind_of(n)].append(str(p.pid))
+                pids[rig.kinds[n]].append(str(p.pid))
         everyone = [pid for group in pids.values() for pid in group]
         others = [pid for pid in everyone if pid not in pids["dispatcher"]]
 

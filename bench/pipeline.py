@@ -35,15 +35,11 @@ if args.soak_minutes is None:
     args.soak_minutes = 2.0 if args.quick else 20.0
 os.environ["DC_BIN"] = os.path.abspath(os.path.join(args.build, "pipeline"))
 
-from dcrig import Rig, wait_for  # noqa: E402
-
-TICK = os.sysconf("SC_CLK_TCK")
+from dcrig import Rig, proc_cpu, rss_kib, wait_for  # noqa: E402
 
 
 def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return sum(proc_cpu(pid))
 
 
 def ceiling(mode, n, seconds):
@@ -54,18 +50,6 @@ def ceiling(mode, n, seconds):
 
 
 ROLES = ("broker", "rng", "hasher", "worker", "dispatcher")
-
-
-def kind_of(name):
-    return "".join(c for c in name if not c.isdigit())
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def measure(workers, rngs, hashers, delay_ms, batch=1, seconds=None, secure=True, stats=None):
@@ -87,7 +71,7 @@ def measure(workers, rngs, hashers, delay_ms, batch=1, seconds=None, secure=True
         wall = time.monotonic() - t0
         cpu = {}
         for n, pid in pids.items():
-            kind = kind_of(n)
+            kind = rig.kinds[n]
             cpu[kind] = cpu.get(kind, 0) + (cpu_seconds(pid) - before[n]) / wall * 100
         if stats is not None:
             stats.update({k: rig.stats(k) for k in ("rng", "hasher")})
@@ -186,7 +170,7 @@ def soak_section():
         def sample():
             rss = {}
             for n, pid in pids.items():
-                rss[kind_of(n)] = rss.get(kind_of(n), 0) + rss_kib(pid)
+                rss[rig.kinds[n]] = rss.get(rig.kinds[n], 0) + rss_kib(pid)
             return rss
 
         time.sleep(first * 60)  # a soak runs for a set time: nothing to wait for
@@ -199,7 +183,7 @@ def soak_section():
         books1 = fresh_snapshot(rig, books0["ts_ms"])
         cpu = {}
         for n, pid in pids.items():
-            cpu[kind_of(n)] = cpu.get(kind_of(n), 0) + (cpu_seconds(pid) - cpu0[n]) / wall * 100
+            cpu[rig.kinds[n]] = cpu.get(rig.kinds[n], 0) + (cpu_seconds(pid) - cpu0[n]) / wall * 100
     rate = (books1["hashes"] - books0["hashes"]) * 1000.0 / (books1["ts_ms"] - books0["ts_ms"])
     out(f"  {rate:,.0f} hashes/s over the soak, {us_per_hash(cpu, rate):,.1f} CPU µs/hash"
         f"   {cpu_text(cpu)}")

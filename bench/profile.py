@@ -54,9 +54,7 @@ ap.add_argument("--keep", help="keep the callgrind files in this directory")
 args = ap.parse_args()
 os.environ["DC_BIN"] = os.path.abspath(os.path.join(args.build, "pipeline"))
 
-from dcrig import Rig, wait_for  # noqa: E402
-
-TICK = os.sysconf("SC_CLK_TCK")
+from dcrig import Rig, proc_cpu, wait_for  # noqa: E402
 
 
 def out(line=""):
@@ -307,12 +305,6 @@ def report_role(role, data, hashes, rate, n):
     out()
 
 
-def cpu_times(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) / TICK, int(fields[12]) / TICK
-
-
 def switches(pid):
     """Context switches of all the process's threads (voluntary: it waited for something)."""
     total = 0
@@ -362,14 +354,14 @@ def native():
         start(rig)
         time.sleep(2)
         pids = {n: p.pid for n, p in rig.procs.items()}
-        before = {n: cpu_times(pid) + (switches(pid),) for n, pid in pids.items()}
+        before = {n: proc_cpu(pid) + (switches(pid),) for n, pid in pids.items()}
         t0 = time.monotonic()
         a = snapshot(rig)
         sysc = perf_syscalls(list(pids.values()), args.native_seconds)
         b = snapshot(rig, a["ts_ms"])
         rate = (b["hashes"] - a["hashes"]) * 1000.0 / (b["ts_ms"] - a["ts_ms"])
         wall = time.monotonic() - t0
-        after = {n: cpu_times(pid) + (switches(pid),) for n, pid in pids.items()}
+        after = {n: proc_cpu(pid) + (switches(pid),) for n, pid in pids.items()}
     per = collections.defaultdict(lambda: [0.0, 0.0, 0, 0, 0])
     for n, pid in pids.items():
         kind = rig.kinds.get(n, n)

@@ -15,13 +15,13 @@ and CPU come from /proc.
   bench/sse_load.py --webui ... --clients 200 --duration 10 --check
 
 With --check the exit status is 1 unless every client got every event on
-time, and RSS and CPU stayed under --max-rss-mb and --max-cpu-pct.
+time, RSS and CPU stayed under --max-rss-mb and --max-cpu-pct, and dc-webui
+exited 0 within a second of SIGTERM (3 s for a sanitizer build: dcrig.exit_bound).
 Traffic goes to 127.0.0.1 only, and the run ends by itself.
 """
 import argparse
 import os
 import re
-import resource
 import selectors
 import subprocess
 import sys
@@ -32,32 +32,22 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
                                 "pipeline"))
 import dcrig as h  # noqa: E402
 
+
 class Viewer:
+    """One client's stream, as the epoll client reported it."""
+
     def __init__(self, index):
         self.index = index
-        self.sock = None
-        self.buf = b""
         self.status = None
         self.events = []  # (id, ts_ms, arrival_ms)
         self.closed = False
 
 
-def raise_fd_limit(need):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < need:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(need, soft)), hard))
-
-
 def proc_sample(pid):
     """(RSS in MiB, CPU seconds user+system, threads) of a process."""
     with open(f"/proc/{pid}/status") as f:
-        status = f.read()
-    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
-    threads = int(re.search(r"Threads:\s+(\d+)", status).group(1))
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return rss, (int(fields[11]) + int(fields[12])) / ticks, threads
+        threads = int(re.search(r"Threads:\s+(\d+)", f.read()).group(1))
+    return h.rss_kib(pid) / 1024, sum(h.proc_cpu(pid)), threads
 
 
 def percentile(values, fraction):
@@ -97,7 +87,7 @@ def wait_ready(procs, timeout):
 
 
 def run(args):
-    raise_fd_limit(args.clients + 256)
+    h.raise_nofile(args.clients + 256)
     client = args.client or build_client()
     threads = args.threads or max(1100, args.clients + 100)
     redis = h.RedisServer().start()

@@ -6,8 +6,9 @@ context manager). Redis is reached through redis-py only. Conditions are polled 
 deadlines (wait_for); nothing sleeps to synchronise. Time bounds promised by the binaries
 (exit within 1 s of SIGTERM) are widened for sanitizer builds (exit_bound).
 
-Also here: the webui's pieces (Webui, SseClient, http_get, raw_request) and a Feeder that
-plays the pipeline's part in Redis for the webui tests.
+Also here: the webui's pieces (Webui, SseClient, http_get, raw_request), a Feeder that
+plays the pipeline's part in Redis for the webui tests, what the benches read of a
+process in /proc (proc_cpu, rss_kib), and raise_nofile for the many-socket runs.
 
 Run with Debian's /usr/bin/python3 (python3-redis, python3-zmq)."""
 
@@ -17,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -96,6 +98,33 @@ def end_process(proc, grace):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def proc_cpu(pid):
+    """(user, system) CPU seconds a process has used so far, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def rss_kib(pid):
+    """A process's resident memory in KiB (VmRSS of /proc/PID/status; 0 if none)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def raise_nofile(want):
+    """Raises this process's soft RLIMIT_NOFILE to want (at most the hard limit); returns
+    the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE,
+                           (want if hard == resource.RLIM_INFINITY else min(want, hard), hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def bindir():

@@ -17,7 +17,6 @@ sockets; the test keeps its ends open and never reconnects them).
 usage: test_webui_flood.py PATH/TO/dc-webui [--connections N]
 """
 import argparse
-import resource
 import socket
 import sys
 import threading
@@ -31,13 +30,6 @@ NOISE_FACTOR = 3  # the bound on a busy machine: 3 x the control's slowest /json
 SETTLE_S = 3.0  # "once the flood is open for a couple of seconds"
 MEASURE_S = 8.0
 VIEWER_GAP_S = 3.0  # snapshots come once a second; a gap this long is a stall
-
-
-def raise_nofile(want):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def open_flood(port, count):
@@ -85,7 +77,7 @@ def main():
     parser.add_argument("webui", help="path to the dc-webui binary")
     parser.add_argument("--connections", type=int, default=2000)
     args = parser.parse_args()
-    limit = raise_nofile(args.connections + 512)
+    limit = h.raise_nofile(args.connections + 512)
     if limit < args.connections + 100:
         print(f"RLIMIT_NOFILE is {limit}: cannot open {args.connections} sockets; raise the "
               "hard limit (ulimit -Hn)", file=sys.stderr)

@@ -129,8 +129,10 @@ static int s_check(dc_opts_t *self, size_t k)
     if (s_range(s, &min, &max)) {
         char *end = NULL;
         errno = 0;
-        long n = *v ? strtol(v, &end, 10) : 0;
-        if (*v && !errno && !*end && n >= min && n <= max)
+        /* digits, with a leading '-' at most: strtol alone would take " 5" and "+5" */
+        bool digits = (*v >= '0' && *v <= '9') || (*v == '-' && v[1] >= '0' && v[1] <= '9');
+        long n = digits ? strtol(v, &end, 10) : 0;
+        if (digits && !errno && !*end && n >= min && n <= max)
             return 0;
         fprintf(stderr, "%s: --%s%s%s must be an integer from %ld to %ld, got '%s'\n", self->prog,
                 s->name, s->env ? " / " : "", s->env ? s->env : "", min, max, v);
@@ -301,7 +303,8 @@ void dc_opts_test(bool verbose)
     DC_CHECK(o && dc_opts_int(o, "delay-ms") == 7);
     dc_opts_destroy(&o);
     /* out of range, not a number, a bad HOST:PORT: refused when parsed, exit 2 */
-    const char *refused[] = {"--delay-ms=1001", "--delay-ms=-1",    "--delay-ms=", "--delay-ms=5x",
+    const char *refused[] = {"--delay-ms=1001", "--delay-ms=-1",    "--delay-ms= 5",
+                             "--delay-ms=+5",   "--delay-ms=",      "--delay-ms=5x",
                              "--redis=redis",   "--redis=::1:6379", NULL};
     for (const char **r = refused; *r; r++) {
         char *argv[] = {"t", (char *)*r, NULL};

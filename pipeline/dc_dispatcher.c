@@ -827,6 +827,7 @@ dc_dispatcher_t *dc_dispatcher_new(const dc_dispatcher_cfg_t *cfg)
         return NULL;
     }
     dc_redis_series(self->redis, DC_DISPATCHER_SERIES_KEY, DC_DISPATCHER_SERIES_KEEP);
+    dc_redis_books_stats(self->redis, DC_STATS_KEY_DISPATCHER);
     zsock_set_router_mandatory(self->jobs, 1); /* a job for a gone worker: an error, not lost */
     zsock_set_sndtimeo(self->jobs, 0);
     zsock_set_maxmsgsize(self->jobs, 1024);

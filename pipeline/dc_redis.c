@@ -52,6 +52,10 @@ typedef struct {
     uint64_t pend_handoff, batch_handoff;
     zlistx_t *pend_checks, *batch_checks; /* CHECKs: [epoch, seq, hashes, coins] (zmsg_t) */
     zhashx_t *stats;                      /* key -> zmsg_t of fields */
+    char *books_stats_key;                /* stats written in the books script, NULL: none */
+    zmsg_t *books_stats;                  /* its newest snapshot, until written */
+    uint64_t books_stats_no;              /* snapshots of it received */
+    uint64_t books_stats_sent;            /* the one the batch carries, 0: none */
     char *series_key;                     /* list of "ts_ms:hashes" samples, NULL: none */
     int series_keep;
     dc_redis_status_t status;
@@ -170,15 +174,27 @@ static const char s_writer_script[] =
     than the last one applied is a copy (its first send arrived late, over a connection
     we had given up on) and changes nothing. Returns 0 for a copy, 1 when applied, 2 when
     applied while the sequence key was missing (a fresh Redis, or one that lost its data). */
+/*  Also writes the books' snapshot (KEYS[4], replaced whole, 10 s expiry) when the batch
+    carries one, a copy included: the counts and the snapshot handed over before them
+    land together or not at all. */
 /*  ARGV: batch sequence, hashes, the ledger's job sequence numbers (text), epoch ("":
-    no ledger), the epoch's batch and jobs issued, then the coins (digest, bytes pairs). */
+    no ledger), the epoch's batch and jobs issued, the number N of snapshot arguments
+    (field, value pairs; 0: none), those N, then the coins (digest, bytes pairs). */
 static const char s_books_script[] =
+    "local n = tonumber(ARGV[7])\n"
+    "if n > 0 then\n"
+    "  redis.call('DEL', KEYS[4])\n"
+    "  for i = 8, 7 + n, 2000 do\n"
+    "    redis.call('HSET', KEYS[4], unpack(ARGV, i, math.min(i + 1999, 7 + n)))\n"
+    "  end\n"
+    "  redis.call('EXPIRE', KEYS[4], " DC_REDIS_STATS_TTL ")\n"
+    "end\n"
     "local seq = redis.call('GET', KEYS[1])\n"
     "local last = tonumber(seq or '0') or 0\n"
     "if last >= tonumber(ARGV[1]) then return 0 end\n" S_TOTALS_ADOPT
     "redis.call('INCRBY', KEYS[2], ARGV[2])\n"
     "local added = 0\n"
-    "for i = 7, #ARGV, 2000 do\n"
+    "for i = 8 + n, #ARGV, 2000 do\n"
     "  added = added + redis.call('HSET', KEYS[3], unpack(ARGV, i, math.min(i + 1999, #ARGV)))\n"
     "end\n"
     "redis.call('HINCRBY', '" DC_REDIS_TOTALS_KEY "', 'hashes', ARGV[2])\n"
@@ -281,6 +297,9 @@ static void s_batch_landed(s_state_t *st)
     zchunk_destroy(&st->batch_coins);
     zchunk_set(st->batch_seqs, NULL, 0);
     zlistx_purge(st->batch_checks);
+    if (st->books_stats_sent && st->books_stats_sent == st->books_stats_no)
+        zmsg_destroy(&st->books_stats); /* written with the batch, none newer came */
+    st->books_stats_sent = 0;
 }
 
 /*  Appends one EVAL of the check script per CHECK in the batch, after the books. */
@@ -318,19 +337,44 @@ static void s_tally_checks(s_state_t *st, const long long *replies)
     }
 }
 
-/*  Appends the books script call; returns the number of replies to read (0 or 1). */
-static int s_append_books(s_state_t *st)
+/*  True when a batch is to be written: the unconfirmed one, or one cut from what is
+    pending. */
+static bool s_has_batch(s_state_t *st)
 {
+    if (!st->books_key)
+        return false;
     s_cut_batch(st);
     if (s_batch_empty(st)) {
         zchunk_destroy(&st->batch_coins);
-        return 0;
+        return false;
     }
+    return true;
+}
+
+/*  Adds the books' snapshot to the script's arguments: their number, then the pairs
+    (none when no snapshot is waiting). The batch carries the newest one, a resent batch
+    included. */
+static void s_add_books_stats(s_state_t *st, zlistx_t *args)
+{
+    zmsg_t *fields = st->books_stats;
+    char number[32];
+    snprintf(number, sizeof number, "%zu", fields ? zmsg_size(fields) : 0);
+    zlistx_add_end(args, zframe_from(number));
+    for (zframe_t *f = fields ? zmsg_first(fields) : NULL; f; f = zmsg_next(fields))
+        zlistx_add_end(args, zframe_dup(f));
+    st->books_stats_sent = fields ? st->books_stats_no : 0;
+}
+
+/*  Appends the books script call for the batch (s_has_batch); returns the number of
+    replies to read. */
+static int s_append_books(s_state_t *st)
+{
     zlistx_t *args = s_args("EVAL", s_books_script);
-    zlistx_add_end(args, zframe_from("3"));
+    zlistx_add_end(args, zframe_from("4"));
     zlistx_add_end(args, zframe_from(st->books_key));
     zlistx_add_end(args, zframe_from("hashes"));
     zlistx_add_end(args, zframe_from("wallet"));
+    zlistx_add_end(args, zframe_from(st->books_stats_key ? st->books_stats_key : ""));
     char number[32];
     snprintf(number, sizeof number, "%" PRIu64, st->seq);
     zlistx_add_end(args, zframe_from(number));
@@ -341,6 +385,7 @@ static int s_append_books(s_state_t *st)
     zlistx_add_end(args, zframe_from(st->ledger_batch));
     snprintf(number, sizeof number, "%" PRIu64, st->batch_issued);
     zlistx_add_end(args, zframe_from(number));
+    s_add_books_stats(st, args);
     s_append_argv(st, args, zchunk_data(st->batch_coins), s_coins_in(st->batch_coins));
     zlistx_destroy(&args);
     return 1 + s_append_checks(st);
@@ -366,17 +411,27 @@ static int s_append_series(s_state_t *st)
     return 1;
 }
 
-static int s_append_stats(s_state_t *st)
+/*  Replaces key with fields (10 s expiry); returns the number of replies to read. */
+static int s_append_snapshot(s_state_t *st, const char *key, zmsg_t *fields)
+{
+    redisAppendCommand(st->ctx, "DEL %s", key);
+    int replies = 1 + s_append_hset(st, key, fields);
+    redisAppendCommand(st->ctx, "EXPIRE %s " DC_REDIS_STATS_TTL, key);
+    return replies + 1;
+}
+
+/*  The stats snapshots waiting, and the books' one too when no batch carries it
+    (with_books); returns the number of replies to read. */
+static int s_append_stats(s_state_t *st, bool with_books)
 {
     int replies = 0;
-    for (zmsg_t *fields = zhashx_first(st->stats); fields; fields = zhashx_next(st->stats)) {
-        const char *key = zhashx_cursor(st->stats);
-        redisAppendCommand(st->ctx, "DEL %s", key);
-        replies += 1 + s_append_hset(st, key, fields);
-        redisAppendCommand(st->ctx, "EXPIRE %s " DC_REDIS_STATS_TTL, key);
-        replies++;
-    }
+    for (zmsg_t *fields = zhashx_first(st->stats); fields; fields = zhashx_next(st->stats))
+        replies += s_append_snapshot(st, zhashx_cursor(st->stats), fields);
     zhashx_purge(st->stats);
+    if (with_books && st->books_stats) {
+        replies += s_append_snapshot(st, st->books_stats_key, st->books_stats);
+        zmsg_destroy(&st->books_stats);
+    }
     return replies;
 }
 
@@ -538,8 +593,9 @@ static void s_flush(s_state_t *st, int timeout_ms, bool tick)
     s_connect(st);
     if (!st->ctx || (st->books_key && s_get_writer(st, timeout_ms) != 0))
         return;
-    int stats = tick ? s_append_stats(st) : 0;
-    int books = st->books_key ? s_append_books(st) : 0;
+    bool batch = s_has_batch(st);
+    int stats = tick ? s_append_stats(st, !batch) : 0;
+    int books = batch ? s_append_books(st) : 0;
     int check = books || !tick ? 0 : s_append_books_check(st);
     int series = tick ? s_append_series(st) : 0;
     if (books + check + stats + series == 0)
@@ -619,9 +675,17 @@ static void s_on_command(s_state_t *st, zmsg_t *msg)
             zstr_free(&st->series_key);
     } else if (cmd && streq(cmd, "STATS")) {
         char *key = zmsg_popstr(msg);
-        zhashx_update(st->stats, key, msg);
+        if (key && st->books_stats_key && streq(key, st->books_stats_key)) {
+            zmsg_destroy(&st->books_stats);
+            st->books_stats = msg;
+            st->books_stats_no++;
+        } else
+            zhashx_update(st->stats, key, msg);
         msg = NULL;
         zstr_free(&key);
+    } else if (cmd && streq(cmd, "BOOKSTATS")) {
+        zstr_free(&st->books_stats_key);
+        st->books_stats_key = zmsg_popstr(msg);
     }
     zstr_free(&cmd);
     zmsg_destroy(&msg);
@@ -704,6 +768,8 @@ static void s_actor(zsock_t *pipe, void *args)
     zlistx_destroy(&st->pend_checks);
     zlistx_destroy(&st->batch_checks);
     zhashx_destroy(&st->stats);
+    zmsg_destroy(&st->books_stats);
+    zstr_free(&st->books_stats_key);
     zstr_free(&st->series_key);
     free(st);
 }
@@ -782,6 +848,11 @@ void dc_redis_stats(dc_redis_t *self, const char *key, zmsg_t **fields_p)
     zmsg_pushstr(*fields_p, key);
     zmsg_pushstr(*fields_p, "STATS");
     zmsg_send(fields_p, self->actor);
+}
+
+void dc_redis_books_stats(dc_redis_t *self, const char *key)
+{
+    zstr_sendx(self->actor, "BOOKSTATS", key, NULL);
 }
 
 void dc_redis_series(dc_redis_t *self, const char *key, int keep)
@@ -935,6 +1006,33 @@ static void s_test_books_lost(redisContext *c, const char *hostport)
     status = s_wait_written(r, 15);
     DC_CHECK(status.books_lost == 2);
     DC_CHECK(s_get_int(c, "GET hashes") == 3 && s_get_int(c, "GET dc:books:lost") > 0);
+    dc_redis_destroy(&r);
+}
+
+/*  The books' snapshot lands in the script of the counts handed over before it; with no
+    counts pending, on its own at the next tick. */
+static void s_test_books_stats(redisContext *c, const char *hostport)
+{
+    freeReplyObject(redisCommand(c, "FLUSHALL"));
+    dc_redis_t *r = dc_redis_new(hostport, "dc:books:snap", NULL);
+    dc_redis_books_stats(r, "dc:stats:snap");
+    dc_redis_count(r, 4, NULL);
+    zmsg_t *fields = zmsg_new();
+    zmsg_addstr(fields, "hashes");
+    zmsg_addstr(fields, "4");
+    dc_redis_stats(r, "dc:stats:snap", &fields);
+    s_wait_written(r, 4); /* reported after the script that carried both */
+    DC_CHECK(s_get_int(c, "HGET dc:stats:snap hashes") == 4);
+    DC_CHECK(s_get_int(c, "GET hashes") == 4);
+    fields = zmsg_new();
+    zmsg_addstr(fields, "hashes");
+    zmsg_addstr(fields, "5");
+    dc_redis_stats(r, "dc:stats:snap", &fields);
+    int64_t deadline = zclock_mono() + 10000;
+    while (zclock_mono() < deadline && s_get_int(c, "HGET dc:stats:snap hashes") != 5)
+        zclock_sleep(20);
+    DC_CHECK(s_get_int(c, "HGET dc:stats:snap hashes") == 5);
+    DC_CHECK(s_get_int(c, "TTL dc:stats:snap") > 0 && s_get_int(c, "GET hashes") == 4);
     dc_redis_destroy(&r);
 }
 
@@ -1096,28 +1194,38 @@ void dc_redis_test(bool verbose)
     size_t samples = s_series(c, "dc:series:test", ts, total, 4);
     DC_CHECK(samples >= 1 && total[samples - 1] == 12);
     DC_CHECK(ts[samples - 1] > zclock_time() - 10000 && ts[samples - 1] <= zclock_time());
-    /* a batch sent twice (the first copy late) counts once; an older one not at all */
+    /* a batch sent twice (the first copy late) counts once; an older one not at all; the
+       snapshot each copy carries is written all the same */
     const char *argv[] = {"EVAL",
                           s_books_script,
-                          "3",
+                          "4",
                           "dc:books:test",
                           "hashes",
                           "wallet",
+                          "dc:stats:books",
                           "5000000000000000",
                           "100",
                           "",
                           "",
                           "",
                           "",
+                          "2",
+                          "counted",
+                          "1",
                           "0def",
                           "xy"};
+    const size_t argc = sizeof argv / sizeof *argv;
     for (int i = 0; i < 2; i++) {
-        redisReply *reply = redisCommandArgv(c, 14, argv, NULL);
+        argv[15] = i ? "2" : "1";
+        redisReply *reply = redisCommandArgv(c, (int)argc, argv, NULL);
         DC_CHECK(reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == (i == 0));
         freeReplyObject(reply);
+        DC_CHECK(s_get_int(c, "HGET dc:stats:books counted") == 1 + i);
+        DC_CHECK(s_get_int(c, "HLEN dc:stats:books") == 1);
+        DC_CHECK(s_get_int(c, "TTL dc:stats:books") > 0);
     }
-    argv[6] = "5";
-    redisReply *reply = redisCommandArgv(c, 14, argv, NULL);
+    argv[7] = "5";
+    redisReply *reply = redisCommandArgv(c, (int)argc, argv, NULL);
     DC_CHECK(reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0);
     freeReplyObject(reply);
     DC_CHECK(s_get_int(c, "GET hashes") == 112 && s_get_int(c, "HLEN wallet") == 2);
@@ -1129,6 +1237,7 @@ void dc_redis_test(bool verbose)
     s_test_series(c, hostport);
     s_test_books_lost(c, hostport);
     s_test_ledger(c, hostport);
+    s_test_books_stats(c, hostport);
     s_test_adopt(c, hostport);
     s_test_clock_step(c, hostport);
     s_test_exit_budget(c, hostport, pid);

@@ -6,7 +6,9 @@
     of a Lua script (atomic; no MULTI/EXEC) that applies the counts only when the batch's
     sequence number is newer than the last one applied, and stores it with them, so a
     batch whose reply was lost and is sent again is recognised instead of being added
-    twice.
+    twice. The owner's published books (dc_redis_books_stats) travel in the same EVAL as
+    the counts, so Redis never holds a batch without the newest books handed over before
+    it was sent.
 
     Sequence numbers do not come from the clock: before its first batch the writer takes
     a writer number W from Redis (one script: one more than any handed out before and
@@ -92,6 +94,15 @@ void dc_redis_check(dc_redis_t *self, uint64_t handoff, const char *epoch, uint3
                     uint32_t hashes, zchunk_t *coins);
 /*  Replaces the Redis hash `key` (10 s expiry) with fields: pairs [name, value]. */
 void dc_redis_stats(dc_redis_t *self, const char *key, zmsg_t **fields_p);
+/*  From now on the stats of `key` are the owner's published books (for a process that
+    writes counts): the newest snapshot of it goes in the books script, written in the
+    same atomic EVAL as the next batch of counts (also when that batch is a copy that
+    changes nothing), or on its own at the next tick when no counts are pending. So
+    counts land only together with the newest snapshot handed over before they were
+    sent: an owner that hands over its last counts, then its last snapshot, then stops,
+    leaves in Redis both or neither (an earlier batch still unconfirmed at that moment
+    carries the snapshot it was sent with). */
+void dc_redis_books_stats(dc_redis_t *self, const char *key);
 /*  From now on every flush (once a second, while Redis is reachable) also appends
     "TS_MS:HASHES" to the Redis list `key`, HASHES being the `hashes` total right after
     the flush's books landed, and trims the list to its newest `keep` entries. Written

@@ -43,6 +43,11 @@
 #define DC_DISPATCHER_SERIES_KEEP 600        /* 10 minutes of samples */
 #define DC_DISPATCHER_TRACKS_MAX 8           /* release tracks counted apart; more: untracked */
 #define DC_DISPATCHER_TRACK_WINDOW 10        /* snapshots (s) behind a track's recent hashes */
+/*  While Redis answers, new jobs wait while more coins than this are counted but not yet
+    in Redis: a Redis slower than the miners (a busy machine) sets the pace, and the last
+    write at exit (these coins plus the results of the jobs in flight) stays small enough
+    for the writer's exit budget. While Redis is away, --max-pending-coins applies. */
+#define DC_DISPATCHER_UNWRITTEN_COINS 16384
 
 typedef struct {
     uint64_t id;
@@ -258,7 +263,10 @@ static bool s_may_issue_new(dc_dispatcher_t *self)
                      paused ? "Redis lags: new jobs paused until it catches up" : "jobs resume",
                      st.pending_coins);
     self->paused = paused;
-    return !paused && zhashx_size(self->inflight) < self->cfg.window;
+    /* counted here, not yet confirmed by the writer (its report is at most one batch
+       old, so this errs on the high side) */
+    bool behind = st.connected && self->b.coins - st.written_coins > DC_DISPATCHER_UNWRITTEN_COINS;
+    return !paused && !behind && zhashx_size(self->inflight) < self->cfg.window;
 }
 
 /*  Re-issues late jobs, each to another worker than the one that has it when one can

@@ -15,11 +15,14 @@
     than the writer part of the last batch applied) and numbers its batches W x 10^9 + 1,
     + 2, ..., so a writer started later writes newer batches whatever the clocks say.
 
-    Waits: the connect and AUTH take at most 250 ms each; a reply at most 250 ms plus
-    50 ms per 1,000 coins of the batch, at most 2 s, while running. Every wait on a reply
-    is a poll that also watches the owner's pipe, so "$TERM" (dc_redis_destroy) cuts the
-    flush under way short: from then on the writer waits at most 600 ms in all, the last
-    write included, and the owner exits within a second of SIGTERM. */
+    Waits: the connect and AUTH take at most 250 ms each; a reply at most 1 s plus 50 ms
+    per 1,000 coins of the batch, at most 2 s, while running (a Redis starved of CPU takes
+    that long, and a batch given up on is only sent again). Every wait on a reply is a
+    poll that also watches the owner's pipe, so "$TERM" (dc_redis_destroy) cuts the flush
+    under way short: from then on the writer waits at most 600 ms in all, the last write
+    included, and the owner exits within a second of SIGTERM. What that last write can
+    land in 600 ms is bounded by the owner: the dispatcher issues no new jobs while more
+    than 16,384 of its coins are not yet written (status written_coins). */
 #ifndef DC_REDIS_H_INCLUDED
 #define DC_REDIS_H_INCLUDED
 

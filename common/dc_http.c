@@ -297,9 +297,7 @@ void dc_http_set_metrics(dc_http_t *self, char **text_p)
     pthread_mutex_unlock(&self->lock);
 }
 
-/*  Fetches path from 127.0.0.1:port with civetweb's client (mg_download); returns the
-    status code, or -1 when it cannot connect. */
-static int s_get(int port, const char *path, char *body, size_t size)
+int dc_http_get(int port, const char *path, char *body, size_t size)
 {
     char err[128] = "";
     struct mg_connection *c =
@@ -307,8 +305,11 @@ static int s_get(int port, const char *path, char *body, size_t size)
     if (!c)
         return -1;
     int status = mg_get_response_info(c)->status_code;
-    int n = mg_read(c, body, size - 1);
-    body[n > 0 ? n : 0] = 0;
+    size_t got = 0;
+    int n;
+    while (got < size - 1 && (n = mg_read(c, body + got, size - 1 - got)) > 0)
+        got += (size_t)n;
+    body[got] = 0;
     mg_close_connection(c);
     return status;
 }
@@ -343,17 +344,19 @@ void dc_http_test(bool verbose)
     DC_CHECK(http && dc_http_port(http) > 0);
     int port = dc_http_port(http);
     char body[256];
-    DC_CHECK(s_get(port, "/healthz", body, sizeof body) == 200);
-    DC_CHECK(s_get(port, "/readyz", body, sizeof body) == 503);
+    DC_CHECK(dc_http_get(port, "/healthz", body, sizeof body) == 200);
+    DC_CHECK(dc_http_get(port, "/readyz", body, sizeof body) == 503);
     dc_http_set_ready(http, true, NULL);
-    DC_CHECK(s_get(port, "/readyz", body, sizeof body) == 200);
+    DC_CHECK(dc_http_get(port, "/readyz", body, sizeof body) == 200);
     dc_http_set_ready(http, false, "shutting down");
-    DC_CHECK(s_get(port, "/readyz", body, sizeof body) == 503 && strstr(body, "shutting down"));
+    DC_CHECK(dc_http_get(port, "/readyz", body, sizeof body) == 503 &&
+             strstr(body, "shutting down"));
     char *text = strdup("dc_test_total 7\n");
     dc_http_set_metrics(http, &text);
     DC_CHECK(text == NULL);
-    DC_CHECK(s_get(port, "/metrics", body, sizeof body) == 200 && strstr(body, "dc_test_total 7"));
-    DC_CHECK(s_get(port, "/nope", body, sizeof body) == 404);
+    DC_CHECK(dc_http_get(port, "/metrics", body, sizeof body) == 200 &&
+             strstr(body, "dc_test_total 7"));
+    DC_CHECK(dc_http_get(port, "/nope", body, sizeof body) == 404);
     /* a second listener on a port in use: refused */
     char taken[32];
     snprintf(taken, sizeof taken, "127.0.0.1:%d", port);

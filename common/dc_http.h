@@ -51,6 +51,11 @@ void dc_http_set_metrics(dc_http_t *self, char **text_p);
 int dc_http_respond(struct mg_connection *conn, bool head, int status, const char *type,
                     const char *extra, const void *body, size_t size);
 
+/*  Fetches path from 127.0.0.1:port with civetweb's client, for self-tests: the body
+    (at most size - 1 bytes, NUL-terminated) in body; returns the status code, or -1
+    when it cannot connect. */
+int dc_http_get(int port, const char *path, char *body, size_t size);
+
 void dc_http_test(bool verbose);
 
 #endif

@@ -16,6 +16,7 @@
 #include "dc_app.h"
 #include "dc_check.h"
 #include "dc_client.h"
+#include "dc_figures.h"
 #include "dc_job.h"
 #include "dc_mdp.h"
 #include "dc_poll.h"
@@ -154,18 +155,25 @@ void dc_worker_destroy(dc_worker_t **self_p)
     }
 }
 
-/*  The payload of service's reply when it is a 200 of want_size bytes, else NULL (logged). */
-static zframe_t *s_payload(const char *service, zmsg_t *body, size_t want_size)
+/*  The payload of service's reply when it is a 200 of want_size bytes, else NULL: the
+    reply is dropped by the one drop rule (message "rng reply" or "hasher reply", the
+    reason the service's status and text, or what is wrong with the reply). */
+static zframe_t *s_payload(dc_worker_t *self, const char *service, zmsg_t *body, size_t want_size)
 {
     int status = 0;
     zframe_t *payload = NULL;
     const char *reason = "wrong payload size";
     if (dc_svc_reply_parse(body, &status, &payload, &reason) != 0 || status != DC_SVC_OK ||
         zframe_size(payload) != want_size) {
-        char *why = status != DC_SVC_OK && zmsg_size(body) == 2 ? zframe_strdup(zmsg_last(body))
-                                                                : strdup(reason);
-        zsys_error("worker: %s refused the job (status %d: %s)", service, status, why);
-        free(why);
+        char message[32], why[128];
+        snprintf(message, sizeof message, "%s reply", service);
+        if (status != DC_SVC_OK && zmsg_size(body) == 2) {
+            char *text = zframe_strdup(zmsg_last(body));
+            snprintf(why, sizeof why, "status %d: %s", status, text);
+            free(text);
+        } else
+            snprintf(why, sizeof why, "%s", reason);
+        dc_drops_add(self->drops, message, why, NULL);
         zmsg_destroy(&body);
         return NULL;
     }
@@ -316,7 +324,7 @@ static void s_lane_on_rng(dc_worker_t *self, s_lane_t *lane, zmsg_t *body)
 {
     lane->r.rng_us = (uint32_t)(zclock_usecs() - lane->call_us);
     zmsg_destroy(&lane->req);
-    zframe_t *bytes = s_payload("rng", body, (size_t)DC_WORKER_BYTES * lane->job.batch);
+    zframe_t *bytes = s_payload(self, "rng", body, (size_t)DC_WORKER_BYTES * lane->job.batch);
     if (!bytes) {
         s_lane_free(self, lane, true);
         return;
@@ -332,7 +340,7 @@ static void s_lane_on_rng(dc_worker_t *self, s_lane_t *lane, zmsg_t *body)
 static void s_lane_on_hasher(dc_worker_t *self, s_lane_t *lane, zmsg_t *body)
 {
     lane->r.hasher_us = (uint32_t)(zclock_usecs() - lane->call_us);
-    zframe_t *firsts = s_payload("hasher", body, lane->job.batch);
+    zframe_t *firsts = s_payload(self, "hasher", body, lane->job.batch);
     if (!firsts) {
         s_lane_free(self, lane, true);
         return;
@@ -384,6 +392,8 @@ static int64_t s_oldest_unacked_ms(dc_worker_t *self)
     return now - oldest;
 }
 
+/*  /metrics, from one table of figures (common/dc_figures: each family with its # TYPE),
+    then the drops; and /readyz: up while the broker answers (or before the first call). */
 static void s_metrics(dc_worker_t *self)
 {
     dc_client_counters_t all = {0}, *c = &all;
@@ -396,20 +406,24 @@ static void s_metrics(dc_worker_t *self)
         all.reconnects += one->reconnects;
         connected = connected || dc_client_connected(self->lanes[i].client);
     }
+    const dc_figure_t figures[] = {
+        {NULL, "dc_worker_jobs_total", NULL, DC_FIGURE_COUNT, (double)self->n.jobs},
+        {NULL, "dc_worker_hashes_total", NULL, DC_FIGURE_COUNT, (double)self->n.hashes},
+        {NULL, "dc_worker_coins_total", NULL, DC_FIGURE_COUNT, (double)self->n.coins},
+        {NULL, "dc_worker_failed_jobs_total", NULL, DC_FIGURE_COUNT, (double)self->n.failed},
+        {NULL, "dc_worker_broker_timeouts_total", NULL, DC_FIGURE_COUNT, (double)c->timeouts},
+        {NULL, "dc_worker_broker_unavailable_total", NULL, DC_FIGURE_COUNT, (double)c->unavailable},
+        {NULL, "dc_worker_acked_hashes_total", NULL, DC_FIGURE_COUNT, (double)self->n.acked_hashes},
+        {NULL, "dc_worker_acked_coins_total", NULL, DC_FIGURE_COUNT, (double)self->n.acked_coins},
+        {NULL, "dc_worker_results_unacked", NULL, DC_FIGURE_COUNT,
+         (double)zhashx_size(self->unacked)},
+        {NULL, "dc_worker_results_resent_total", NULL, DC_FIGURE_COUNT, (double)self->n.resent},
+        {NULL, "dc_worker_results_expired_total", NULL, DC_FIGURE_COUNT, (double)self->n.expired},
+        {NULL, "dc_worker_oldest_unacked_ms", NULL, DC_FIGURE_COUNT,
+         (double)s_oldest_unacked_ms(self)},
+    };
     dc_buf_t *out = dc_buf_new();
-    dc_buf_printf(
-        out,
-        "dc_worker_jobs_total %" PRIu64 "\ndc_worker_hashes_total %" PRIu64 "\n"
-        "dc_worker_coins_total %" PRIu64 "\ndc_worker_failed_jobs_total %" PRIu64 "\n"
-        "dc_worker_broker_timeouts_total %" PRIu64 "\n"
-        "dc_worker_broker_unavailable_total %" PRIu64 "\n"
-        "dc_worker_acked_hashes_total %" PRIu64 "\ndc_worker_acked_coins_total %" PRIu64 "\n"
-        "dc_worker_results_unacked %zu\ndc_worker_results_resent_total %" PRIu64 "\n"
-        "dc_worker_results_expired_total %" PRIu64 "\n"
-        "dc_worker_oldest_unacked_ms %" PRId64 "\n",
-        self->n.jobs, self->n.hashes, self->n.coins, self->n.failed, c->timeouts, c->unavailable,
-        self->n.acked_hashes, self->n.acked_coins, zhashx_size(self->unacked), self->n.resent,
-        self->n.expired, s_oldest_unacked_ms(self));
+    dc_figures_metrics(figures, sizeof figures / sizeof *figures, 1, NULL, out);
     dc_drops_metrics(self->drops, NULL, out);
     char *text = dc_buf_detach(&out);
     dc_http_set_metrics(self->cfg.http, &text);
@@ -634,9 +648,30 @@ static void s_test_result(zsock_t *results, dc_result_t *r, zframe_t **rid)
     zmsg_destroy(&msg);
 }
 
+/*  The worker's /metrics, once it shows the job dropped by s_test_jobs: Prometheus text
+    as dc_figures_check reads it, with the job answered and the drop counted. */
+static void s_test_metrics(dc_http_t *http)
+{
+    static char body[16384];
+    int64_t deadline = zclock_mono() + 5000; /* /metrics is refreshed once a second */
+    while (!(dc_http_get(dc_http_port(http), "/metrics", body, sizeof body) == 200 &&
+             strstr(body, "dc_worker_dropped_total{")) &&
+           zclock_mono() < deadline)
+        zclock_sleep(50);
+    const char *problem = dc_figures_check(body);
+    if (problem)
+        fprintf(stderr, "worker test: /metrics: %s\n%s", problem, body);
+    DC_CHECK(problem == NULL);
+    DC_CHECK(strstr(body, "# TYPE dc_worker_jobs_total counter\ndc_worker_jobs_total 1\n"));
+    DC_CHECK(strstr(body, "# TYPE dc_worker_results_unacked gauge\ndc_worker_results_unacked 0\n"));
+    DC_CHECK(strstr(body, "dc_worker_hashes_total 256\n"));
+    DC_CHECK(strstr(body, "dc_worker_dropped_total{message=\"job\","));
+}
+
 /*  A worker against a real broker, rng and hasher, and a dispatcher played by the test:
     READY with its credit, a job answered with its hashes and verified coins, sent again
-    until acknowledged and not after, a malformed job dropped and counted as received. */
+    until acknowledged and not after, a malformed job dropped and counted as received,
+    and all of it in its /metrics. */
 static void s_test_jobs(zsock_t *jobs, zsock_t *results)
 {
     dc_testrig_t *rig = dc_testrig_new("@inproc://dc-worker-test-broker", 2);
@@ -647,7 +682,9 @@ static void s_test_jobs(zsock_t *jobs, zsock_t *results)
                            .id = "w-real",
                            .credit = 2,
                            .timeout_ms = 2000,
-                           .resend_ms = 300};
+                           .resend_ms = 300,
+                           .http = dc_http_new("127.0.0.1:0")};
+    DC_CHECK(cfg.http);
     zactor_t *worker = dc_app_actor_new(dc_worker_actor, &cfg);
     DC_CHECK(worker);
     zframe_t *rid = NULL, *from = NULL;
@@ -690,9 +727,11 @@ static void s_test_jobs(zsock_t *jobs, zsock_t *results)
         s_test_ready(jobs, "w-real", &rid, &ready);
     while (ready.received < 2);
     DC_CHECK(ready.received == 2 && ready.held == 0);
+    s_test_metrics(cfg.http);
     zframe_destroy(&rid);
     zframe_destroy(&from);
     zactor_destroy(&worker);
+    dc_http_destroy(&cfg.http);
     dc_testrig_destroy(&rig);
 }
 

@@ -198,12 +198,11 @@ static void s_on_request(s_slot_t *slot, dc_mdp_msg_t *m)
     bool error = false;
     zmsg_t *reply = self->cfg.handler(m->body, &error);
     if (error) {
+        /* answered 400, and counted and logged by the one drop rule under its reason */
         self->n.errors++;
-        if (self->cfg.verbose || self->n.errors <= 10) {
-            char *why = zframe_strdup(zmsg_last(reply));
-            zsys_warning("%s: refused a request: %s", self->cfg.service, why);
-            zstr_free(&why);
-        }
+        char *why = zframe_strdup(zmsg_last(reply));
+        dc_drops_add(self->drops, "request", why, NULL);
+        zstr_free(&why);
     }
     if (self->cfg.delay_ms <= 0) {
         s_send(slot, DC_MDPW_REPLY, NULL, m->client, &reply);
@@ -540,20 +539,64 @@ static char *s_test_ready(zsock_t *router)
     }
 }
 
-static void s_test_request(zsock_t *router, const char *id, const char *client)
+/*  A hasher request for "abc" to slot id from client: a good one, or one with CHUNK 33 (a
+    400: not a whole number of chunks). */
+static void s_test_request(zsock_t *router, const char *id, const char *client, bool good)
 {
     zframe_t *dest = zframe_from(id);
     zframe_t *addr = zframe_from(client);
     zmsg_t *body = dc_svc_hasher_request((const byte *)"abc", 3, 3);
+    if (!good)
+        zmsg_addstr(body, "33");
     zmsg_t *msg = dc_mdp_worker_msg(dest, DC_MDPW_REQUEST, NULL, addr, &body);
     DC_CHECK(zmsg_send(&msg, router) == 0);
     zframe_destroy(&dest);
     zframe_destroy(&addr);
 }
 
+/*  The next REPLY on router: its client and status checked. */
+static void s_test_reply(zsock_t *router, const char *client, const char *status)
+{
+    while (true) {
+        zmsg_t *msg = zmsg_recv(router);
+        DC_CHECK(msg);
+        dc_mdp_msg_t m;
+        const char *reason;
+        DC_CHECK(dc_mdp_decode_router(&msg, &m, &reason) == 0);
+        bool reply = m.command == DC_MDPW_REPLY;
+        if (reply)
+            DC_CHECK(zframe_streq(m.client, client) && zframe_streq(zmsg_first(m.body), status));
+        dc_mdp_msg_clear(&m);
+        if (reply)
+            return;
+    }
+}
+
+/*  The service's /metrics once it counts the 400 (refreshed once per heartbeat):
+    Prometheus text as dc_figures_check reads it, both refusals counted as drops. */
+static void s_test_metrics(dc_http_t *http)
+{
+    static char body[16384];
+    int64_t deadline = zclock_mono() + 5000;
+    while (!(dc_http_get(dc_http_port(http), "/metrics", body, sizeof body) == 200 &&
+             strstr(body, "message=\"request\"")) &&
+           zclock_mono() < deadline)
+        zclock_sleep(50);
+    const char *problem = dc_figures_check(body);
+    if (problem)
+        fprintf(stderr, "service test: /metrics: %s\n%s", problem, body);
+    DC_CHECK(problem == NULL);
+    DC_CHECK(strstr(body, "dc_service_dropped_total{service=\"hasher\",message=\"request\","
+                          "reason=\"hasher: payload must be a whole number (<= 4096) of "
+                          "CHUNKs\"} 1\n"));
+    DC_CHECK(strstr(body, "dc_service_dropped_total{service=\"hasher\",message=\"message\","));
+    DC_CHECK(strstr(body, "dc_service_errors_total{service=\"hasher\"} 1\n"));
+}
+
 /*  Three slots of one instance, each answering after the delay: three requests sent at
     once all come back within one delay plus slack, and a second request to a busy slot
-    is refused rather than served beside the first. */
+    is refused rather than served beside the first. A bad request is answered 400; both
+    refusals are counted as drops in /metrics. */
 static void s_test_slots(bool verbose)
 {
     zsock_t *router = zsock_new(ZMQ_ROUTER);
@@ -565,7 +608,9 @@ static void s_test_slots(bool verbose)
                             .heartbeat_ms = 1000,
                             .delay_ms = 600,
                             .handler = dc_service_hasher,
+                            .http = dc_http_new("127.0.0.1:0"),
                             .verbose = verbose};
+    DC_CHECK(cfg.http);
     zactor_t *service = dc_app_actor_new(dc_service_actor, &cfg);
     DC_CHECK(service);
     char *ids[3];
@@ -579,27 +624,20 @@ static void s_test_slots(bool verbose)
 
     int64_t start = zclock_mono();
     for (int i = 0; i < 3; i++)
-        s_test_request(router, ids[i], "client");
-    s_test_request(router, ids[0], "second");
-    for (int replies = 0; replies < 3;) {
-        zmsg_t *msg = zmsg_recv(router);
-        DC_CHECK(msg);
-        dc_mdp_msg_t m;
-        const char *reason;
-        DC_CHECK(dc_mdp_decode_router(&msg, &m, &reason) == 0);
-        if (m.command == DC_MDPW_REPLY) {
-            DC_CHECK(zframe_streq(m.client, "client")); /* "second" was refused */
-            DC_CHECK(zframe_streq(zmsg_first(m.body), "200"));
-            replies++;
-        }
-        dc_mdp_msg_clear(&m);
-    }
+        s_test_request(router, ids[i], "client", true);
+    s_test_request(router, ids[0], "second", true);
+    for (int i = 0; i < 3; i++)
+        s_test_reply(router, "client", "200"); /* "second" was refused */
     int64_t took = zclock_mono() - start;
     /* one at a time would take 1800 ms: three slots serve side by side */
     DC_CHECK(took >= 600 && took < 1500);
+    s_test_request(router, ids[1], "bad", false);
+    s_test_reply(router, "bad", "400");
+    s_test_metrics(cfg.http);
     for (int i = 0; i < 3; i++)
         zstr_free(&ids[i]);
     zactor_destroy(&service);
+    dc_http_destroy(&cfg.http);
     zsock_destroy(&router);
 }
 

@@ -226,7 +226,7 @@ class Browser(unittest.TestCase):
                        and self.cells("rng")[1] == "1 instance, 1 slot" and self.stage() != "",
                        90, "raw mode: > 100 hashes/s, the new rig's stats, a stage named")
         # sub-millisecond latencies in µs (the dispatcher's worker stats and
-        # the broker's service stats carry _us fields), never "0 ms" as before
+        # the broker's service stats carry _us fields), never "0 ms"
         self.wait_page(lambda: "µs" in self.row("worker") and "µs" in self.row("rng")
                        and "µs" in self.row("hasher"), 30,
                        "worker, rng and hasher latencies in µs")

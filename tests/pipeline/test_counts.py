@@ -7,8 +7,8 @@ from dcrig import Rig, wait_for
 
 
 def stop_and_check_books(rig):
-    """SIGTERM the dispatcher (exit within the rig's exit_bound: 1 s, more under sanitizers); its books balance and Redis holds their
-    hashes. Returns the books."""
+    """SIGTERM the dispatcher (exit within the rig's exit_bound: 1 s, more under
+    sanitizers); its books balance and Redis holds their hashes. Returns the books."""
     books = rig.stop_and_check_books(wallet=False)  # each rig checks the wallet its way
     assert books["hashes"] > 0 and books["coins"] > 0, books
     return books

@@ -32,6 +32,7 @@
 #define DC_WORKER_KEEP_MS 1800000   /* ... for 30 min at most (the ledger keeps 1 h) */
 #define DC_WORKER_UNACKED_MAX 65536 /* results kept at most: past that, no new jobs */
 #define DC_WORKER_SCAN_MS 500
+#define DC_WORKER_METRICS_MS 100 /* /metrics at most this old: 1 s rates read right */
 
 /*  A result sent and not yet acknowledged. */
 typedef struct {
@@ -583,7 +584,7 @@ int dc_worker_run(dc_worker_t *self, zsock_t *pipe)
             s_ready(self);
         if (now >= self->next_metrics) {
             s_metrics(self);
-            self->next_metrics = now + 1000;
+            self->next_metrics = now + DC_WORKER_METRICS_MS;
         }
     }
     dc_http_set_ready(self->cfg.http, false, "shutting down");

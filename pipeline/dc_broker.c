@@ -890,9 +890,9 @@ static bool s_turn(dc_broker_t *self, zsock_t *pipe, s_due_t *due, bool *pipe_di
                                {.sock = pipe, .dirty = *pipe_dirty}};
     self->router_dirty = *pipe_dirty = false;
     int64_t now = zclock_mono();
-    if (dc_poll_wait(items, pipe ? 2 : 1, wake > now ? wake - now : 0) < 0)
+    if (dc_poll_wait(items, 2, wake > now ? wake - now : 0) < 0)
         return false;
-    if (pipe && items[1].readable) {
+    if (items[1].readable) {
         char *cmd = zstr_recv(pipe);
         bool term = !cmd || streq(cmd, "$TERM");
         zstr_free(&cmd);
@@ -905,7 +905,8 @@ static bool s_turn(dc_broker_t *self, zsock_t *pipe, s_due_t *due, bool *pipe_di
     return !zsys_interrupted;
 }
 
-int dc_broker_run(dc_broker_t *self, zsock_t *pipe)
+/*  The actor's loop: until "$TERM" on pipe or SIGINT/SIGTERM. */
+static void s_run(dc_broker_t *self, zsock_t *pipe)
 {
     int64_t now = zclock_mono();
     s_due_t due = {.heartbeat = now + self->cfg.heartbeat_ms,
@@ -918,7 +919,6 @@ int dc_broker_run(dc_broker_t *self, zsock_t *pipe)
     while (s_turn(self, pipe, &due, &pipe_dirty))
         ;
     dc_http_set_ready(self->cfg.http, false, "shutting down");
-    return 0;
 }
 
 void dc_broker_actor(zsock_t *pipe, void *args)
@@ -926,7 +926,7 @@ void dc_broker_actor(zsock_t *pipe, void *args)
     dc_broker_t *self = dc_broker_new(args);
     dc_app_actor_started(pipe, self != NULL);
     if (self)
-        dc_broker_run(self, pipe);
+        s_run(self, pipe);
     dc_broker_destroy(&self);
 }
 

@@ -45,11 +45,9 @@ typedef struct _dc_broker_t dc_broker_t;
 
 dc_broker_t *dc_broker_new(const dc_broker_cfg_t *cfg);
 void dc_broker_destroy(dc_broker_t **self_p);
-/*  Runs until "$TERM" on pipe (or, pipe NULL, until zsys_interrupted). */
-int dc_broker_run(dc_broker_t *self, zsock_t *pipe);
-
 /*  zactor body: args is a dc_broker_cfg_t; started as dc_app_actor_new describes
-    (dc-broker's main runs it with dc_app_run_actor). */
+    (dc-broker's main runs it with dc_app_run_actor). Runs until "$TERM" on the pipe or
+    SIGINT/SIGTERM. */
 void dc_broker_actor(zsock_t *pipe, void *args);
 
 /*  The instance a slot belongs to, from its routing id: what precedes the last '/' of a

@@ -909,7 +909,8 @@ void dc_dispatcher_destroy(dc_dispatcher_t **self_p)
     }
 }
 
-int dc_dispatcher_run(dc_dispatcher_t *self, zsock_t *pipe)
+/*  The actor's loop: until "$TERM" on pipe or SIGINT/SIGTERM. */
+static void s_run(dc_dispatcher_t *self, zsock_t *pipe)
 {
     zsys_info("dispatcher: jobs on %s, results on %s, batch %u, window %zu, re-issue after "
               "%d x p99 job latency, %d..%d ms",
@@ -918,15 +919,13 @@ int dc_dispatcher_run(dc_dispatcher_t *self, zsock_t *pipe)
     self->loop = zloop_new();
     zloop_reader(self->loop, self->jobs, s_on_ready, self);
     zloop_reader(self->loop, self->results, s_on_result, self);
-    if (pipe)
-        zloop_reader(self->loop, pipe, dc_app_on_pipe, self);
+    zloop_reader(self->loop, pipe, dc_app_on_pipe, self);
     zloop_timer(self->loop, DC_DISPATCHER_TICK_MS, 0, s_on_tick, self);
     zloop_timer(self->loop, 1000, 0, s_on_snapshot, self);
     s_on_snapshot(self->loop, 0, self); /* /metrics answers from the start */
     zloop_start(self->loop);
     zloop_destroy(&self->loop);
     dc_http_set_ready(self->cfg.http, false, "shutting down");
-    return 0;
 }
 
 void dc_dispatcher_actor(zsock_t *pipe, void *args)
@@ -934,7 +933,7 @@ void dc_dispatcher_actor(zsock_t *pipe, void *args)
     dc_dispatcher_t *self = dc_dispatcher_new(args);
     dc_app_actor_started(pipe, self != NULL);
     if (self)
-        dc_dispatcher_run(self, pipe);
+        s_run(self, pipe);
     dc_dispatcher_destroy(&self);
 }
 

@@ -29,11 +29,9 @@ typedef struct _dc_dispatcher_t dc_dispatcher_t;
 
 dc_dispatcher_t *dc_dispatcher_new(const dc_dispatcher_cfg_t *cfg);
 void dc_dispatcher_destroy(dc_dispatcher_t **self_p);
-/*  Runs until interrupted (SIGINT/SIGTERM) or, if pipe is not NULL, "$TERM" on it;
-    dc_dispatcher_destroy then writes the last counts. */
-int dc_dispatcher_run(dc_dispatcher_t *self, zsock_t *pipe);
 /*  zactor body: args is a dc_dispatcher_cfg_t; started as dc_app_actor_new describes.
-    Destroying the actor stops the dispatcher and writes its last counts. */
+    Runs until "$TERM" on the pipe or SIGINT/SIGTERM; destroying the actor stops the
+    dispatcher and writes its last counts. */
 void dc_dispatcher_actor(zsock_t *pipe, void *args);
 
 void dc_dispatcher_test(bool verbose);

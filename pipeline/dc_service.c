@@ -353,8 +353,7 @@ static bool s_turn(dc_service_t *self, zsock_t *pipe, int64_t *next_tick)
     int64_t wake = s_due(self, now);
     wake = wake < *next_tick ? wake : *next_tick;
     size_t n = 0;
-    if (pipe)
-        self->items[n++] = (dc_poll_item_t){.sock = pipe, .dirty = self->pipe_dirty};
+    self->items[n++] = (dc_poll_item_t){.sock = pipe, .dirty = self->pipe_dirty};
     self->pipe_dirty = false;
     s_slot_t *of[DC_SERVICE_SLOTS_MAX + 1];
     for (int i = 0; i < self->cfg.slots; i++) {
@@ -369,7 +368,7 @@ static bool s_turn(dc_service_t *self, zsock_t *pipe, int64_t *next_tick)
     if (dc_poll_wait(self->items, n, wake > now ? wake - now : 0) < 0)
         return false;
     size_t i = 0;
-    if (pipe && self->items[i++].readable) {
+    if (self->items[i++].readable) {
         char *cmd = zstr_recv(pipe);
         bool term = !cmd || streq(cmd, "$TERM");
         zstr_free(&cmd);
@@ -383,7 +382,8 @@ static bool s_turn(dc_service_t *self, zsock_t *pipe, int64_t *next_tick)
     return !zsys_interrupted;
 }
 
-int dc_service_run(dc_service_t *self, zsock_t *pipe)
+/*  The actor's loop: until "$TERM" on pipe or SIGINT/SIGTERM. */
+static void s_run(dc_service_t *self, zsock_t *pipe)
 {
     dc_http_set_ready(self->cfg.http, false, "waiting for the broker");
     for (int i = 0; i < self->cfg.slots; i++)
@@ -400,7 +400,6 @@ int dc_service_run(dc_service_t *self, zsock_t *pipe)
     s_leave(self);
     zsys_info("%s: stopped after %" PRIu64 " requests (%" PRIu64 " refused)", self->cfg.service,
               self->n.requests, self->n.errors);
-    return 0;
 }
 
 void dc_service_actor(zsock_t *pipe, void *args)
@@ -408,7 +407,7 @@ void dc_service_actor(zsock_t *pipe, void *args)
     dc_service_t *self = dc_service_new(args);
     dc_app_actor_started(pipe, self != NULL);
     if (self)
-        dc_service_run(self, pipe);
+        s_run(self, pipe);
     dc_service_destroy(&self);
 }
 

@@ -34,10 +34,9 @@ typedef struct _dc_service_t dc_service_t;
 
 dc_service_t *dc_service_new(const dc_service_cfg_t *cfg);
 void dc_service_destroy(dc_service_t **self_p);
-/*  Serves until "$TERM" on pipe (or, pipe NULL, until zsys_interrupted). */
-int dc_service_run(dc_service_t *self, zsock_t *pipe);
 /*  zactor body: args is a dc_service_cfg_t; started as dc_app_actor_new describes
-    (dc-rng's and dc-hasher's main runs it with dc_app_run_actor). */
+    (dc-rng's and dc-hasher's main runs it with dc_app_run_actor). Serves until "$TERM"
+    on the pipe or SIGINT/SIGTERM. */
 void dc_service_actor(zsock_t *pipe, void *args);
 
 /*  The two handlers. */

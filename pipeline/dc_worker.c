@@ -76,7 +76,7 @@ struct _dc_worker_t {
     int ready_every; /* ... that make the next READY: half the lanes, at least 1 */
     dc_drops_t
         *drops;    /* messages refused (jobs, ACKs, the client's replies), by the one drop rule */
-    zsock_t *pipe; /* the actor's, or NULL: a message on it stops the worker */
+    zsock_t *pipe; /* the actor's: a message on it stops the worker */
     s_counters_t n;
     uint64_t received; /* messages received on the job connection */
     uint32_t held;     /* jobs received, not yet answered */
@@ -502,14 +502,11 @@ static s_woken_t s_wait(dc_worker_t *self, bool take_jobs)
 {
     dc_poll_item_t items[3 + DC_WORKER_IN_FLIGHT_MAX];
     int lane_at[DC_WORKER_IN_FLIGHT_MAX];
-    int n = 0, pipe_at = -1, jobs_at = -1;
+    int n = 0, jobs_at = -1;
     items[n++] = (dc_poll_item_t){.sock = self->results, .dirty = self->results_dirty};
     self->results_dirty = false;
-    if (self->pipe) {
-        pipe_at = n;
-        items[n++] = (dc_poll_item_t){.sock = self->pipe, .dirty = self->pipe_dirty};
-        self->pipe_dirty = false;
-    }
+    items[n++] = (dc_poll_item_t){.sock = self->pipe, .dirty = self->pipe_dirty};
+    self->pipe_dirty = false;
     if (take_jobs) {
         jobs_at = n;
         items[n++] = (dc_poll_item_t){.sock = self->jobs, .dirty = self->jobs_dirty};
@@ -536,14 +533,15 @@ static s_woken_t s_wait(dc_worker_t *self, bool take_jobs)
     if (rc <= 0)
         return woken;
     woken.results = items[0].readable;
-    woken.pipe = pipe_at >= 0 && items[pipe_at].readable;
+    woken.pipe = items[1].readable;
     woken.jobs = jobs_at >= 0 && items[jobs_at].readable;
     for (int i = 0; i < self->nlanes; i++)
         woken.lane[i] = lane_at[i] >= 0 && items[lane_at[i]].readable;
     return woken;
 }
 
-int dc_worker_run(dc_worker_t *self, zsock_t *pipe)
+/*  The actor's loop: until "$TERM" on pipe or SIGINT/SIGTERM. */
+static void s_run(dc_worker_t *self, zsock_t *pipe)
 {
     self->pipe = pipe;
     self->results_dirty = self->jobs_dirty = self->pipe_dirty = true;
@@ -594,7 +592,6 @@ int dc_worker_run(dc_worker_t *self, zsock_t *pipe)
                   self->cfg.id, zhashx_size(self->unacked));
     zsys_info("worker %s: stopped after %" PRIu64 " jobs, %" PRIu64 " hashes, %" PRIu64 " coins",
               self->cfg.id, self->n.jobs, self->n.hashes, self->n.coins);
-    return 0;
 }
 
 void dc_worker_actor(zsock_t *pipe, void *args)
@@ -602,7 +599,7 @@ void dc_worker_actor(zsock_t *pipe, void *args)
     dc_worker_t *self = dc_worker_new(args);
     dc_app_actor_started(pipe, self != NULL);
     if (self)
-        dc_worker_run(self, pipe);
+        s_run(self, pipe);
     dc_worker_destroy(&self);
 }
 

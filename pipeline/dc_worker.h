@@ -37,11 +37,9 @@ typedef struct _dc_worker_t dc_worker_t;
 
 dc_worker_t *dc_worker_new(const dc_worker_cfg_t *cfg);
 void dc_worker_destroy(dc_worker_t **self_p);
-/*  Works until interrupted (SIGINT/SIGTERM) or, if pipe is not NULL, until a message
-    ("$TERM") is ready on it, also in the middle of a job: that job is not answered and
-    the dispatcher re-issues it. */
-int dc_worker_run(dc_worker_t *self, zsock_t *pipe);
-/*  zactor body: args is a dc_worker_cfg_t; started as dc_app_actor_new describes. */
+/*  zactor body: args is a dc_worker_cfg_t; started as dc_app_actor_new describes. Works
+    until SIGINT/SIGTERM or a message ("$TERM") on the pipe, also in the middle of a job:
+    that job is not answered and the dispatcher re-issues it. */
 void dc_worker_actor(zsock_t *pipe, void *args);
 
 void dc_worker_test(bool verbose);

@@ -4,12 +4,9 @@
     passed its deadline) is retried after a pause.
     Replies to an abandoned socket die with it, so a late reply is never mistaken for the
     answer to a later request.
-    Two forms: the object, whose calls either block the caller (dc_client_call) or are
-    driven step by step by the caller's own wait (dc_client_send / dc_client_step: each
-    of the worker's lanes), and an actor that takes requests on its pipe and answers
-    them, so the owner can wait on other sockets meanwhile. A blocking call stops at once
-    when a message is ready on its stop socket (dc_client_set_stop, e.g. the owner's actor
-    pipe), the actor on "$TERM". */
+    A call is driven step by step by the caller's own wait (dc_client_send /
+    dc_client_step: each of the worker's lanes), or blocks the caller (dc_client_call,
+    the same steps in a loop of its own: self-tests). */
 #ifndef DC_CLIENT_H_INCLUDED
 #define DC_CLIENT_H_INCLUDED
 
@@ -24,52 +21,36 @@ typedef struct {
     uint64_t calls, timeouts, unavailable, reconnects;
 } dc_client_counters_t;
 
-typedef struct {
-    const char *broker; /* ">tcp://127.0.0.1:5555" */
-    int timeout_ms;     /* no reply by then: reconnect and send again */
-    dc_curve_t *curve;  /* NULL: plain TCP */
-} dc_client_cfg_t;
-
-/*  curve may be NULL (plain TCP). */
+/*  broker: ">tcp://127.0.0.1:5555"; no reply within timeout_ms: reconnect and send
+    again; curve may be NULL (plain TCP). */
 dc_client_t *dc_client_new(const char *broker, int timeout_ms, dc_curve_t *curve);
 void dc_client_destroy(dc_client_t **self_p);
-/*  From now on a call also ends (NULL) when a message is ready on stop; the message is
-    left for the owner to read. NULL: only SIGINT/SIGTERM end a call. */
-void dc_client_set_stop(dc_client_t *self, zsock_t *stop);
 
 /*  From now on replies the client refuses are counted and logged by drops (not owned:
     the owner's, e.g. the worker's, so they show in its dc_worker_dropped_total as
     message "reply"); NULL: the client's own (role "client"), the default. */
 void dc_client_set_drops(dc_client_t *self, dc_drops_t *drops);
 
-/*  The same, without blocking (a worker keeping several calls in flight, one client
-    each): dc_client_send starts a call (the request stays the caller's and must live
-    until the call is complete or abandoned: it is sent again from it); then, whenever
+/*  A call without blocking (a worker keeping several calls in flight, one client each):
+    dc_client_send starts a call (the request stays the caller's and must live until the
+    call is complete: it is sent again from it); then, whenever
     dc_client_socket is readable or dc_client_wake_ms (monotonic ms; INT64_MAX when no
     call is in progress) has passed, dc_client_step reads what arrived and does what is
     due (resend after a 503/504 pause; after the timeout, reconnect and resend). It
     returns the reply body (status first, never 503 or 504) once the call is complete,
     else NULL. The socket changes when the client reconnects: take it again after each
-    step. Replies that arrive while no call waits
-    are counted as drops. dc_client_abandon gives up the call in progress. */
+    step. Replies that arrive while no call waits are counted as drops. */
 void dc_client_send(dc_client_t *self, const char *service, zmsg_t *request);
 zmsg_t *dc_client_step(dc_client_t *self);
 zsock_t *dc_client_socket(dc_client_t *self);
 int64_t dc_client_wake_ms(dc_client_t *self);
-void dc_client_abandon(dc_client_t *self);
 
-/*  Calls service with request (not consumed). Returns the reply body, status first, with
-    a status other than 503 and 504; NULL only when interrupted or stopped. */
+/*  Calls service with request (not consumed), blocking. Returns the reply body, status
+    first, with a status other than 503 and 504; NULL only when interrupted (SIGINT/SIGTERM). */
 zmsg_t *dc_client_call(dc_client_t *self, const char *service, zmsg_t *request);
 /*  True once the last call got an answer without timing out. */
 bool dc_client_connected(dc_client_t *self);
 const dc_client_counters_t *dc_client_counters(dc_client_t *self);
-
-/*  zactor body: args is a dc_client_cfg_t. One call at a time: send [service][request
-    frames...], receive the reply body (status first). A message sent before the reply
-    abandons the call in flight (it gets no reply) and is taken as the next request;
-    "$TERM" ends the actor, also during a call. */
-void dc_client_actor(zsock_t *pipe, void *args);
 
 void dc_client_test(bool verbose);
 

@@ -651,7 +651,7 @@ static void s_test_result(zsock_t *results, dc_result_t *r, zframe_t **rid)
 static void s_test_metrics(dc_http_t *http)
 {
     static char body[16384];
-    int64_t deadline = zclock_mono() + 5000; /* /metrics is refreshed once a second */
+    int64_t deadline = zclock_mono() + 5000; /* /metrics is refreshed every DC_WORKER_METRICS_MS */
     while (!(dc_http_get(dc_http_port(http), "/metrics", body, sizeof body) == 200 &&
              strstr(body, "dc_worker_dropped_total{")) &&
            zclock_mono() < deadline)

@@ -12,7 +12,7 @@
 #define DC_REDIS_FLUSH_MS 1000
 #define DC_REDIS_STATS_TTL "10"
 #define DC_REDIS_HSET_CHUNK 1000 /* coins per HSET command */
-#define DC_REDIS_TIMEOUT_MS 250  /* connect and AUTH; every reply of the last flush */
+#define DC_REDIS_TIMEOUT_MS 250  /* connect and AUTH */
 /*  Every reply of a flush while running: a Redis starved of CPU on a busy machine takes
     this long for a few thousand coins, and giving up on a batch only sends it again. */
 #define DC_REDIS_REPLY_MS 1000
@@ -708,7 +708,9 @@ static void s_final_flush(s_state_t *st)
         st->deadline = zclock_mono() + DC_REDIS_EXIT_MS;
     if (st->ctx || st->deadline - zclock_mono() >= DC_REDIS_TIMEOUT_MS) {
         dc_rconn_retry_now(st->conn);
-        s_flush(st, DC_REDIS_TIMEOUT_MS, true);
+        /* its replies may take what is left of the budget: a Redis starved of CPU (a
+           busy machine) often answers after 250 ms, and giving up loses the last counts */
+        s_flush(st, (int)(st->deadline - zclock_mono()), true);
     }
     uint64_t lost_h = st->pend_hashes + st->batch_hashes;
     size_t lost_c = s_pending_coins(st);

@@ -1,6 +1,7 @@
 /*  dc_figures: see the header. */
 #include "dc_figures.h"
 #include "dc_check.h"
+#include "dc_http.h"
 #include "dc_stats.h"
 
 #include <assert.h>
@@ -225,6 +226,22 @@ const char *dc_figures_check(const char *text)
     }
     zhashx_destroy(&families);
     return problem;
+}
+
+char *dc_figures_test_fetch(int port, const char *needle, int timeout_ms, const char *who)
+{
+    size_t size = 65536;
+    char *body = calloc(1, size);
+    assert(body);
+    int64_t deadline = zclock_mono() + timeout_ms;
+    while (!(dc_http_get(port, "/metrics", body, size) == 200 && strstr(body, needle)) &&
+           zclock_mono() < deadline)
+        zclock_sleep(50);
+    const char *problem = strstr(body, needle) ? dc_figures_check(body) : "needle not found";
+    if (problem)
+        fprintf(stderr, "%s: /metrics: %s (waited for \"%s\")\n%s", who, problem, needle, body);
+    DC_CHECK(problem == NULL);
+    return body;
 }
 
 /*  The value of field `name` in a hash's fields, or NULL. */

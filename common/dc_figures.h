@@ -63,6 +63,12 @@ void dc_figures_label(dc_buf_t *out, const char *name, const char *value);
     escaped; each line is "name{labels} value". For self-tests of whole /metrics texts. */
 const char *dc_figures_check(const char *text);
 
+/*  For self-tests: fetches /metrics from 127.0.0.1:port until its text holds needle or
+    timeout_ms passes, then fails the test (DC_CHECK) unless dc_figures_check passes it,
+    printing the problem and the text to stderr under who's name. Returns the text
+    (at most 64 KiB), which the caller frees. */
+char *dc_figures_test_fetch(int port, const char *needle, int timeout_ms, const char *who);
+
 void dc_figures_test(bool verbose);
 
 #endif

@@ -520,22 +520,30 @@ static void s_test_handlers(void)
     zmsg_destroy(&rep);
 }
 
-/*  A fake broker: one ROUTER the slots connect to. Returns the next READY's routing id. */
-static char *s_test_ready(zsock_t *router)
+/*  A fake broker: one ROUTER the slots connect to. Decodes into m the next message with
+    this command, skipping the others (heartbeats). */
+static void s_test_next(zsock_t *router, int command, dc_mdp_msg_t *m)
 {
     while (true) {
         zmsg_t *msg = zmsg_recv(router);
         DC_CHECK(msg);
-        dc_mdp_msg_t m;
         const char *reason;
-        DC_CHECK(dc_mdp_decode_router(&msg, &m, &reason) == 0);
-        char *id = m.command == DC_MDPW_READY ? zframe_strdup(m.sender) : NULL;
-        if (id)
-            DC_CHECK(streq(m.service, "hasher"));
-        dc_mdp_msg_clear(&m);
-        if (id)
-            return id;
+        DC_CHECK(dc_mdp_decode_router(&msg, m, &reason) == 0);
+        if (m->command == command)
+            return;
+        dc_mdp_msg_clear(m);
     }
+}
+
+/*  The next READY's routing id. */
+static char *s_test_ready(zsock_t *router)
+{
+    dc_mdp_msg_t m;
+    s_test_next(router, DC_MDPW_READY, &m);
+    DC_CHECK(streq(m.service, "hasher"));
+    char *id = zframe_strdup(m.sender);
+    dc_mdp_msg_clear(&m);
+    return id;
 }
 
 /*  A hasher request for "abc" to slot id from client: a good one, or one with CHUNK 33 (a
@@ -556,40 +564,24 @@ static void s_test_request(zsock_t *router, const char *id, const char *client, 
 /*  The next REPLY on router: its client and status checked. */
 static void s_test_reply(zsock_t *router, const char *client, const char *status)
 {
-    while (true) {
-        zmsg_t *msg = zmsg_recv(router);
-        DC_CHECK(msg);
-        dc_mdp_msg_t m;
-        const char *reason;
-        DC_CHECK(dc_mdp_decode_router(&msg, &m, &reason) == 0);
-        bool reply = m.command == DC_MDPW_REPLY;
-        if (reply)
-            DC_CHECK(zframe_streq(m.client, client) && zframe_streq(zmsg_first(m.body), status));
-        dc_mdp_msg_clear(&m);
-        if (reply)
-            return;
-    }
+    dc_mdp_msg_t m;
+    s_test_next(router, DC_MDPW_REPLY, &m);
+    DC_CHECK(zframe_streq(m.client, client) && zframe_streq(zmsg_first(m.body), status));
+    dc_mdp_msg_clear(&m);
 }
 
 /*  The service's /metrics once it counts the 400 (refreshed once per heartbeat):
     Prometheus text as dc_figures_check reads it, both refusals counted as drops. */
 static void s_test_metrics(dc_http_t *http)
 {
-    static char body[16384];
-    int64_t deadline = zclock_mono() + 5000;
-    while (!(dc_http_get(dc_http_port(http), "/metrics", body, sizeof body) == 200 &&
-             strstr(body, "message=\"request\"")) &&
-           zclock_mono() < deadline)
-        zclock_sleep(50);
-    const char *problem = dc_figures_check(body);
-    if (problem)
-        fprintf(stderr, "service test: /metrics: %s\n%s", problem, body);
-    DC_CHECK(problem == NULL);
+    char *body =
+        dc_figures_test_fetch(dc_http_port(http), "message=\"request\"", 5000, "service test");
     DC_CHECK(strstr(body, "dc_service_dropped_total{service=\"hasher\",message=\"request\","
                           "reason=\"hasher: payload must be a whole number (<= 4096) of "
                           "CHUNKs\"} 1\n"));
     DC_CHECK(strstr(body, "dc_service_dropped_total{service=\"hasher\",message=\"message\","));
     DC_CHECK(strstr(body, "dc_service_errors_total{service=\"hasher\"} 1\n"));
+    free(body);
 }
 
 /*  Three slots of one instance, each answering after the delay: three requests sent at

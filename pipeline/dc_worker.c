@@ -650,20 +650,14 @@ static void s_test_result(zsock_t *results, dc_result_t *r, zframe_t **rid)
     as dc_figures_check reads it, with the job answered and the drop counted. */
 static void s_test_metrics(dc_http_t *http)
 {
-    static char body[16384];
-    int64_t deadline = zclock_mono() + 5000; /* /metrics is refreshed every DC_WORKER_METRICS_MS */
-    while (!(dc_http_get(dc_http_port(http), "/metrics", body, sizeof body) == 200 &&
-             strstr(body, "dc_worker_dropped_total{")) &&
-           zclock_mono() < deadline)
-        zclock_sleep(50);
-    const char *problem = dc_figures_check(body);
-    if (problem)
-        fprintf(stderr, "worker test: /metrics: %s\n%s", problem, body);
-    DC_CHECK(problem == NULL);
+    /* /metrics is refreshed every DC_WORKER_METRICS_MS */
+    char *body =
+        dc_figures_test_fetch(dc_http_port(http), "dc_worker_dropped_total{", 5000, "worker test");
     DC_CHECK(strstr(body, "# TYPE dc_worker_jobs_total counter\ndc_worker_jobs_total 1\n"));
     DC_CHECK(strstr(body, "# TYPE dc_worker_results_unacked gauge\ndc_worker_results_unacked 0\n"));
     DC_CHECK(strstr(body, "dc_worker_hashes_total 256\n"));
     DC_CHECK(strstr(body, "dc_worker_dropped_total{message=\"job\","));
+    free(body);
 }
 
 /*  A worker against a real broker, rng and hasher, and a dispatcher played by the test:

@@ -35,10 +35,21 @@ import redis
 SKIP = 77  # meson: the test was skipped
 
 
+_PORTS_GIVEN = set()  # every port free_port handed out in this process
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback TCP port free now and not handed out before by this process: a port is
+    only taken when its server binds it, so the kernel may offer the same free port twice
+    meanwhile (an rng and a hasher once got the same --http port; the rng exited and the
+    test waited for it)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
 
 
 class Checks:
@@ -763,7 +774,11 @@ def ten_workers_one_rng():
 
 
 def sse_snapshot(port, cond, timeout):
-    """The first SSE snapshot from dc-webui for which cond(snapshot) holds."""
+    """The first SSE snapshot from dc-webui for which cond(snapshot) holds, within timeout
+    seconds in all (a live stream never ends by itself: the deadline is checked on every
+    line); else AssertionError with the last snapshot seen."""
+    deadline = time.monotonic() + timeout
+    snap = None
     with urllib.request.urlopen("http://127.0.0.1:%d/events" % port, timeout=timeout) as r:
         for raw in r:
             line = raw.decode().rstrip("\n")
@@ -771,4 +786,7 @@ def sse_snapshot(port, cond, timeout):
                 snap = json.loads(line[6:])
                 if cond(snap):
                     return snap
-    raise AssertionError("the stream ended")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no snapshot met the condition in {timeout} s; "
+                                     f"the last: {snap}")
+    raise AssertionError(f"the stream ended; the last snapshot: {snap}")

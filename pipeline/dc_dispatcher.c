@@ -395,15 +395,8 @@ static int s_on_message(dc_dispatcher_t *self, zsock_t *router, const char *kind
     return 0;
 }
 
-static bool s_redis_connected(dc_dispatcher_t *self)
-{
-    dc_redis_status_t st;
-    dc_redis_status(self->redis, &st);
-    return st.connected;
-}
-
 /*  A result: counted once, checked against Redis's ledger when its job is not in flight
-    here (while Redis is reachable), acknowledged when durable. */
+    here, acknowledged when durable. */
 static void s_result(dc_dispatcher_t *self, zframe_t **rid_p, zmsg_t *msg)
 {
     zframe_t *rid = *rid_p;
@@ -427,10 +420,6 @@ static void s_result(dc_dispatcher_t *self, zframe_t **rid_p, zmsg_t *msg)
     else if (ours && (r.job_id & 0xffffffffu) >= (self->next_seq & 0xffffffffu)) {
         self->b.stale++; /* never issued: nothing to count, nothing to resend */
         s_ack_later(self, rid, r.job_id, 0);
-    } else if (!s_redis_connected(self)) {
-        /* its check could only wait in memory, and every copy its worker sends again (each
-           5 s) would add one more: not taken, not acknowledged, so the worker keeps it */
-        s_drop(self, "result", "needs the ledger while Redis is unreachable: sent again later");
     } else {
         /* counted already (a re-issued job answered twice, or a result sent again),
            or a job of an earlier epoch: Redis's ledger knows */

@@ -1,8 +1,6 @@
-"""Redis stopped for 5 s and more and restarted (AOF keeps its data), and Redis frozen with
+"""Redis stopped for 5 s and restarted (AOF keeps its data), and Redis frozen with
 SIGSTOP for 3 s (so writes time out and may still land later): no count is lost and none
-is written twice. The dispatcher turns unready while Redis is away and holds the counts,
-but not the results the workers send again meanwhile (each would be a ledger check held in
-memory: they wait at their workers)."""
+is written twice. The dispatcher turns unready while Redis is away and holds the counts."""
 import os
 import signal
 import time
@@ -22,16 +20,7 @@ with Rig(redis_args=["--appendonly", "yes", "--appendfsync", "always"]) as rig:
     wait_for("counts held in memory",
              lambda: rig.metric("dispatcher", "dc_dispatcher_redis_pending_hashes") > 0, timeout=5)
     checks += 2
-    # the outage itself, until the workers send their unacknowledged results again (5 s):
-    # each would now be a ledger check held in memory, one more per copy, so it is refused
-    # (not acknowledged: its worker keeps it) and nothing is held for it
-    dup = rig.metric("dispatcher", "dc_dispatcher_duplicates_total")
-    wait_for("results sent again refused while Redis is away",
-             lambda: rig.metric_sum("dispatcher", "dc_dispatcher_dropped_total",
-                                    'reason="needs the ledger while Redis is unreachable') > 0,
-             timeout=15)
-    assert rig.metric("dispatcher", "dc_dispatcher_duplicates_total") == dup, "none held"
-    checks += 2
+    time.sleep(5)  # the outage itself
     rig.start_redis()
     wait_for("dispatcher ready again", lambda: rig.http("dispatcher", "/readyz")[0] == 200,
              timeout=10)

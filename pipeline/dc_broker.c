@@ -767,25 +767,21 @@ static void s_publish_services(dc_broker_t *self, int64_t now, dc_buf_t *metrics
 {
     size_t n = zhashx_size(self->services), i = 0;
     dc_figure_t *figures = calloc(n * S_SERVICE_FIGURES + 1, sizeof *figures);
-    char **labels = calloc(n + 1, sizeof *labels);
-    assert(figures && labels);
+    const char **names = calloc(n + 1, sizeof *names);
+    assert(figures && names);
     for (s_service_t *svc = zhashx_first(self->services); svc; svc = zhashx_next(self->services)) {
         s_snapshot_t s = s_service_snapshot(self, svc, now);
         s_log_saturation(svc, &s);
         s_service_figures(svc, &s, &figures[i * S_SERVICE_FIGURES]);
         s_publish_service(self, svc, &figures[i * S_SERVICE_FIGURES]);
-        dc_buf_t *label = dc_buf_new();
-        dc_figures_label(label, "service", svc->name);
-        labels[i++] = dc_buf_detach(&label);
+        names[i++] = svc->name;
         svc->queue_max = zlistx_size(svc->queue);
         svc->busy_us = 0;
         svc->queued_us = 0;
         svc->served_at_snapshot = svc->served;
     }
-    dc_figures_metrics(figures, S_SERVICE_FIGURES, n, (const char *const *)labels, metrics);
-    for (i = 0; i < n; i++)
-        free(labels[i]);
-    free(labels);
+    dc_figures_metrics_by(figures, S_SERVICE_FIGURES, n, "service", names, metrics);
+    free(names);
     free(figures);
 }
 

@@ -666,17 +666,13 @@ static uint64_t s_oldest_ms(dc_dispatcher_t *self, int64_t now)
 static void s_track_metrics(dc_dispatcher_t *self, dc_buf_t *metrics)
 {
     dc_figure_t figures[DC_DISPATCHER_TRACKS_MAX];
-    char *labels[DC_DISPATCHER_TRACKS_MAX];
+    const char *names[DC_DISPATCHER_TRACKS_MAX];
     for (int i = 0; i < self->ntracks; i++) {
         figures[i] = (dc_figure_t){NULL, "dc_dispatcher_track_hashes_total", NULL, DC_FIGURE_COUNT,
                                    self->tracks[i].hashes};
-        dc_buf_t *label = dc_buf_new();
-        dc_figures_label(label, "track", self->tracks[i].name);
-        labels[i] = dc_buf_detach(&label);
+        names[i] = self->tracks[i].name;
     }
-    dc_figures_metrics(figures, 1, (size_t)self->ntracks, (const char *const *)labels, metrics);
-    for (int i = 0; i < self->ntracks; i++)
-        free(labels[i]);
+    dc_figures_metrics_by(figures, 1, (size_t)self->ntracks, "track", names, metrics);
 }
 
 /*  Writes the figures: the fields to dc:stats:dispatcher, the metrics to /metrics (with
